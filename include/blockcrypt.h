@@ -1,0 +1,198 @@
+/*
+ * blockcrypt — encrypted block devices in userspace.
+ *
+ * Public library interface.  Every function that can fail returns 0 (or a
+ * non-negative count) on success and a negative errno value on failure; the
+ * calling thread can then read a one-line "context: message" description with
+ * bc_last_error().  Handles are opaque.
+ *
+ * Errno values carry a stable meaning across the library (the command-line
+ * tool maps them to exit codes, see bc_exit_code()):
+ *   -EPERM      no key slot / token accepted the key (wrong passphrase)
+ *   -EBADMSG    the backing holds no usable volume header (not a volume, or
+ *               every header copy is damaged)
+ *   -ENOSPC     the backing is too small (for the header, or for the data)
+ *   -EACCES     the backing cannot be opened as asked (permissions, read-only)
+ *   -EROFS      a write was attempted on a read-only volume
+ *   -ENOENT     the backing (or a key file) does not exist
+ *   -EIO        an I/O error on the backing
+ *   -EINVAL     invalid arguments (bad cipher spec, sizes, ...)
+ *   -ECANCELED  the user declined a confirmation
+ *   -ENOTSUP    a header or option this build cannot handle
+ */
+#ifndef BLOCKCRYPT_H
+#define BLOCKCRYPT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* Message describing the last failure in this thread ("" if none). */
+const char *bc_last_error(void);
+
+/* Exit codes of the command-line tool (documented in blockcrypt(8)). */
+enum bc_exit {
+	BC_EXIT_OK = 0,
+	BC_EXIT_FAILURE = 1,     /* anything not listed below */
+	BC_EXIT_USAGE = 2,       /* bad command line */
+	BC_EXIT_WRONG_KEY = 3,   /* no key slot accepted the key */
+	BC_EXIT_NOT_VOLUME = 4,  /* no valid header: not a volume, or damaged */
+	BC_EXIT_TOO_SMALL = 5,   /* backing too small or truncated */
+	BC_EXIT_ACCESS = 6,      /* backing not accessible / read-only */
+	BC_EXIT_IO = 7,          /* I/O error on the backing */
+	BC_EXIT_NOT_FOUND = 8,   /* backing or key file does not exist */
+	BC_EXIT_BUSY = 9,        /* in use */
+	BC_EXIT_CANCELED = 10,   /* user declined a confirmation */
+	BC_EXIT_UNSUPPORTED = 11,/* unsupported header feature or option */
+};
+
+/* Map a negative errno returned by this library to an exit code. */
+int bc_exit_code(int negative_errno);
+
+/* ---- secrets (passphrases, key files, volume keys) ---------------------
+ * Secrets live in mlock'd, MADV_DONTDUMP memory and are wiped on free.
+ * While any secret exists the process is not dumpable.                     */
+
+struct bc_secret;
+
+/* Read a whole key file (at most 8 MiB); "-" reads standard input. */
+int bc_secret_from_file(const char *path, struct bc_secret **out);
+int bc_secret_from_bytes(const void *data, size_t len, struct bc_secret **out);
+/* Read one line from the terminal without echo (prompt on the tty). */
+int bc_secret_prompt(const char *prompt, struct bc_secret **out);
+const uint8_t *bc_secret_data(const struct bc_secret *s);
+size_t bc_secret_len(const struct bc_secret *s);
+void bc_secret_free(struct bc_secret *s);
+
+/* ---- volume formats ---------------------------------------------------- */
+
+enum bc_volume_type {
+	BC_TYPE_AUTO = 0, /* detect LUKS1 or LUKS2 */
+	BC_TYPE_LUKS1,
+	BC_TYPE_LUKS2,
+	BC_TYPE_PLAIN,    /* headerless (dm-crypt plain / lofi style) */
+};
+
+const char *bc_volume_type_name(enum bc_volume_type t);
+int bc_volume_type_parse(const char *name, enum bc_volume_type *out);
+
+/* Progress report for long operations; return non-zero to abort. */
+typedef int (*bc_progress_fn)(uint64_t done, uint64_t total, void *user);
+
+struct bc_pbkdf_params {
+	const char *type;        /* "argon2id" (default), "argon2i", "pbkdf2" */
+	uint32_t iter_time_ms;   /* 0 = libcryptsetup default */
+	uint32_t max_memory_kb;  /* argon2 only; 0 = default */
+	uint32_t parallel;       /* argon2 only; 0 = default */
+	const char *hash;        /* pbkdf2 hash, 0 = sha256 */
+};
+
+struct bc_format_params {
+	enum bc_volume_type type;  /* LUKS1 or LUKS2 (AUTO = LUKS2) */
+	const char *cipher;        /* e.g. "aes-xts-plain64" (default) */
+	uint32_t key_bits;         /* 0 = default for the cipher */
+	uint32_t sector_size;      /* 0 = 4096 for LUKS2 when possible, else 512 */
+	const char *label;         /* LUKS2 only */
+	struct bc_pbkdf_params pbkdf;
+	uint64_t create_size;      /* create/extend a regular file to this size */
+	bool wipe;                 /* write encrypted zeros over the data area */
+	bc_progress_fn progress;
+	void *progress_user;
+};
+
+/* Create a new LUKS volume on BACKING with PASSPHRASE in key slot 0. */
+int bc_format(const char *backing, const struct bc_format_params *p,
+	      const struct bc_secret *passphrase);
+
+/* ---- opening volumes and the data API ---------------------------------- */
+
+struct bc_open_params {
+	enum bc_volume_type type;  /* AUTO for LUKS */
+	bool read_only;
+	/* PLAIN only (units as in cryptsetup's plain mode): */
+	const char *cipher;        /* default aes-xts-plain64 */
+	uint32_t key_bits;         /* default 512 for XTS, 256 otherwise */
+	uint32_t sector_size;      /* default 512 */
+	bool iv_large_sectors;     /* IV counts sector_size units, not 512 */
+	uint64_t offset;           /* data start, in 512-byte sectors */
+	uint64_t skip;             /* IV offset, in 512-byte sectors */
+	uint64_t size;             /* data size in 512-byte sectors; 0 = to end */
+	/* How the plain key is derived from the secret: NULL = the secret is
+	 * the raw key (a key file, as cryptsetup --key-file); else a hash name
+	 * applied to a passphrase as cryptsetup plain --hash does. */
+	const char *hash;
+};
+
+struct bc_volume;
+
+struct bc_volume_info {
+	enum bc_volume_type type;
+	char cipher[64];            /* e.g. "aes-xts-plain64" */
+	uint32_t key_bits;
+	uint32_t sector_size;
+	bool iv_large_sectors;
+	uint64_t data_offset;       /* bytes from the start of the backing */
+	uint64_t iv_offset;         /* in 512-byte sectors */
+	uint64_t size;              /* decrypted size in bytes */
+	bool read_only;
+	char uuid[40];              /* "" for plain */
+	char label[48];
+	int keyslot;                /* key slot that unlocked it, -1 for plain */
+};
+
+int bc_volume_open(const char *backing, const struct bc_open_params *p,
+		   const struct bc_secret *key, struct bc_volume **out);
+void bc_volume_close(struct bc_volume *v);
+void bc_volume_get_info(const struct bc_volume *v, struct bc_volume_info *out);
+uint64_t bc_volume_size(const struct bc_volume *v);
+
+/* Byte-granular I/O of the decrypted device.  The whole range is
+ * transferred or an error is returned.  Safe to call from many threads at
+ * once; overlapping writes are serialized per sector range so that a
+ * partial-sector write never loses a concurrent write to the same sector. */
+int bc_volume_pread(struct bc_volume *v, void *buf, size_t len, uint64_t offset);
+int bc_volume_pwrite(struct bc_volume *v, const void *buf, size_t len, uint64_t offset);
+int bc_volume_write_zeroes(struct bc_volume *v, uint64_t len, uint64_t offset);
+int bc_volume_flush(struct bc_volume *v);
+/* Pass a discard to the backing for the whole sectors inside the range
+ * (file: punch a hole; block device: BLKDISCARD).  Like dm-crypt, discarded
+ * sectors then read back as pseudo-random data, not zeros. */
+int bc_volume_discard(struct bc_volume *v, uint64_t len, uint64_t offset);
+
+/* ---- key slots (LUKS) -------------------------------------------------- */
+
+struct bc_luks;   /* a LUKS header handle without an unlocked data path */
+
+int bc_luks_load(const char *backing, bool read_only, struct bc_luks **out);
+void bc_luks_free(struct bc_luks *l);
+/* Returns the slot number that accepted the passphrase. */
+int bc_luks_check_key(struct bc_luks *l, const struct bc_secret *pass);
+int bc_luks_add_key(struct bc_luks *l, const struct bc_secret *existing,
+		    const struct bc_secret *new_pass, int slot,
+		    const struct bc_pbkdf_params *pbkdf);
+int bc_luks_change_key(struct bc_luks *l, const struct bc_secret *old_pass,
+		       const struct bc_secret *new_pass,
+		       const struct bc_pbkdf_params *pbkdf);
+int bc_luks_remove_key(struct bc_luks *l, const struct bc_secret *pass);
+int bc_luks_kill_slot(struct bc_luks *l, int slot);
+int bc_luks_active_slots(struct bc_luks *l);       /* count */
+int bc_luks_erase(struct bc_luks *l);              /* destroy every key slot */
+/* Human dump, as cryptsetup luksDump prints it, to stdout. */
+int bc_luks_dump_text(struct bc_luks *l);
+/* JSON dump (newly allocated string, caller frees). */
+int bc_luks_dump_json(struct bc_luks *l, char **json_out);
+int bc_luks_header_backup(struct bc_luks *l, const char *file);
+
+int bc_header_restore(const char *backing, const char *file);
+int bc_header_repair(const char *backing);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BLOCKCRYPT_H */

@@ -1,0 +1,68 @@
+/*
+ * Per-thread error messages.
+ *
+ * Threading: the message buffer is thread-local, so concurrent callers never
+ * see each other's messages and no locking is needed.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/error.h"
+
+static _Thread_local char last_error[512];
+
+int bc_error(int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+	/* One line only: callers print it as "blockcrypt: <message>". */
+	for (char *p = last_error; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	return r;
+}
+
+void bc_error_clear(void)
+{
+	last_error[0] = '\0';
+}
+
+const char *bc_last_error(void)
+{
+	return last_error;
+}
+
+int bc_exit_code(int r)
+{
+	if (r >= 0)
+		return BC_EXIT_OK;
+	switch (-r) {
+	case EPERM: case EKEYREJECTED:
+		return BC_EXIT_WRONG_KEY;
+	case EBADMSG: case ENOMEDIUM:
+		return BC_EXIT_NOT_VOLUME;
+	case ENOSPC: case EFBIG:
+		return BC_EXIT_TOO_SMALL;
+	case EACCES: case EROFS:
+		return BC_EXIT_ACCESS;
+	case EIO:
+		return BC_EXIT_IO;
+	case ENOENT: case ENXIO:
+		return BC_EXIT_NOT_FOUND;
+	case EBUSY:
+		return BC_EXIT_BUSY;
+	case ECANCELED:
+		return BC_EXIT_CANCELED;
+	case ENOTSUP:
+		return BC_EXIT_UNSUPPORTED;
+	case EINVAL:
+		return BC_EXIT_USAGE;
+	default:
+		return BC_EXIT_FAILURE;
+	}
+}

@@ -1,0 +1,157 @@
+/*
+ * Reading passphrases and key files into secure memory.
+ *
+ * Key files are taken whole and byte-exact, as cryptsetup's --key-file does
+ * (no newline stripping), so volumes are interchangeable with cryptsetup.
+ * A prompted passphrase ends at the first newline.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/secret.h"
+
+#define KEYFILE_MAX (8u << 20)   /* cryptsetup's default key file limit */
+#define PASSPHRASE_MAX 512
+
+static int grow(struct bc_secret **s)
+{
+	struct bc_secret *n;
+	size_t cap = bc_secret_capacity(*s);
+	int r;
+
+	cap = cap * 2 > KEYFILE_MAX ? KEYFILE_MAX : cap * 2;
+	r = bc_secret_new(cap, &n);
+	if (r < 0)
+		return r;
+	memcpy(bc_secret_buf(n), bc_secret_data(*s), bc_secret_len(*s));
+	bc_secret_set_len(n, bc_secret_len(*s));
+	bc_secret_free(*s);
+	*s = n;
+	return 0;
+}
+
+int bc_secret_from_file(const char *path, struct bc_secret **out)
+{
+	struct bc_secret *s = NULL;
+	struct stat st;
+	size_t cap = 4096;
+	int fd, r;
+
+	*out = NULL;
+	if (!strcmp(path, "-"))
+		fd = STDIN_FILENO;
+	else
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return bc_error(-errno, "key file %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		if ((uint64_t)st.st_size > KEYFILE_MAX) {
+			r = bc_error(-EINVAL, "key file %s: larger than %u bytes", path, KEYFILE_MAX);
+			goto out;
+		}
+		cap = st.st_size ? (size_t)st.st_size : 1;
+	}
+	r = bc_secret_new(cap, &s);
+	if (r < 0)
+		goto out;
+	for (;;) {
+		size_t len = bc_secret_len(s);
+		ssize_t n;
+
+		if (len == bc_secret_capacity(s)) {
+			if (len == KEYFILE_MAX) {
+				r = bc_error(-EINVAL, "key file %s: larger than %u bytes", path, KEYFILE_MAX);
+				goto out;
+			}
+			r = grow(&s);
+			if (r < 0)
+				goto out;
+		}
+		n = read(fd, bc_secret_buf(s) + len, bc_secret_capacity(s) - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = bc_error(-errno, "key file %s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		bc_secret_set_len(s, len + (size_t)n);
+	}
+	if (bc_secret_len(s) == 0) {
+		r = bc_error(-EINVAL, "key file %s: empty", path);
+		goto out;
+	}
+	*out = s;
+	s = NULL;
+	r = 0;
+out:
+	bc_secret_free(s);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	return r;
+}
+
+int bc_secret_prompt(const char *prompt, struct bc_secret **out)
+{
+	struct bc_secret *s = NULL;
+	struct termios old, noecho;
+	bool restore = false;
+	int fd, r;
+
+	*out = NULL;
+	fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return bc_error(-EINVAL, "passphrase: no terminal to ask on (use --key-file)");
+	r = bc_secret_new(PASSPHRASE_MAX, &s);
+	if (r < 0)
+		goto out;
+	if (tcgetattr(fd, &old) == 0) {
+		noecho = old;
+		noecho.c_lflag &= ~(tcflag_t)ECHO;
+		noecho.c_lflag |= ECHONL;
+		restore = tcsetattr(fd, TCSAFLUSH, &noecho) == 0;
+	}
+	if (write(fd, prompt, strlen(prompt)) < 0) {
+		r = bc_error(-errno, "passphrase: %s", strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		char c;
+		ssize_t n = read(fd, &c, 1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = bc_error(-errno, "passphrase: %s", strerror(errno));
+			goto out;
+		}
+		if (n == 0 || c == '\n')
+			break;
+		if (bc_secret_len(s) == PASSPHRASE_MAX) {
+			r = bc_error(-EINVAL, "passphrase: longer than %d characters", PASSPHRASE_MAX);
+			goto out;
+		}
+		bc_secret_buf(s)[bc_secret_len(s)] = (uint8_t)c;
+		bc_secret_set_len(s, bc_secret_len(s) + 1);
+		explicit_bzero(&c, sizeof(c));
+	}
+	if (bc_secret_len(s) == 0) {
+		r = bc_error(-EINVAL, "passphrase: empty");
+		goto out;
+	}
+	*out = s;
+	s = NULL;
+	r = 0;
+out:
+	if (restore)
+		tcsetattr(fd, TCSAFLUSH, &old);
+	bc_secret_free(s);
+	close(fd);
+	return r;
+}

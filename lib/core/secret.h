@@ -1,0 +1,35 @@
+/* Memory for key material: page-aligned, mlock'd, excluded from core dumps,
+ * wiped with explicit_bzero on free.  While any such allocation exists the
+ * process is made non-dumpable (PR_SET_DUMPABLE 0). */
+#ifndef BC_CORE_SECRET_H
+#define BC_CORE_SECRET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "blockcrypt.h"
+
+void *bc_secure_alloc(size_t size);
+/* Mark key material held outside secure allocations (e.g. key schedules
+ * inside OpenSSL contexts): the process stays non-dumpable until released. */
+void bc_secure_hold(void);
+void bc_secure_release(void);
+void bc_secure_free(void *p);
+/* Shrink the recorded length of a secret (bytes past it are wiped). */
+void bc_secret_truncate(struct bc_secret *s, size_t len);
+/* Allocate an empty secret with room for CAPACITY bytes (length 0). */
+int bc_secret_new(size_t capacity, struct bc_secret **out);
+uint8_t *bc_secret_buf(struct bc_secret *s);
+size_t bc_secret_capacity(const struct bc_secret *s);
+void bc_secret_set_len(struct bc_secret *s, size_t len);
+
+/* Constant-time equality of two secrets. */
+int bc_secret_equal(const struct bc_secret *a, const struct bc_secret *b);
+
+#define _cleanup_secret_ __attribute__((cleanup(bc_secret_freep)))
+static inline void bc_secret_freep(struct bc_secret **s)
+{
+	bc_secret_free(*s);
+}
+
+#endif

@@ -1,0 +1,24 @@
+/* dm-crypt cipher specifications ("aes-xts-plain64", "aes-cbc-essiv:sha256")
+ * parsed into what the sector engine needs. */
+#ifndef BC_ENGINE_CIPHER_SPEC_H
+#define BC_ENGINE_CIPHER_SPEC_H
+
+#include <stdint.h>
+
+enum bc_chain_mode { BC_MODE_XTS, BC_MODE_CBC };
+enum bc_iv_mode { BC_IV_PLAIN, BC_IV_PLAIN64, BC_IV_ESSIV };
+
+struct bc_cipher_spec {
+	char name[64];          /* canonical "aes-xts-plain64" */
+	char cipher[16];        /* "aes" */
+	char mode[48];          /* "xts-plain64", as libcryptsetup names it */
+	enum bc_chain_mode chain;
+	enum bc_iv_mode iv;
+	char essiv_hash[16];    /* "sha256" for essiv */
+	uint32_t key_bytes;     /* whole volume key */
+};
+
+/* Parse SPEC; KEY_BITS 0 picks the default (512 for XTS, 256 for CBC). */
+int bc_cipher_spec_parse(const char *spec, uint32_t key_bits, struct bc_cipher_spec *out);
+
+#endif

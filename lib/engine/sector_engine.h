@@ -1,0 +1,34 @@
+/* The sector engine: dm-crypt compatible encryption of whole sectors. */
+#ifndef BC_ENGINE_SECTOR_ENGINE_H
+#define BC_ENGINE_SECTOR_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/cipher_spec.h"
+
+struct bc_sector_params {
+	struct bc_cipher_spec spec;
+	uint32_t sector_size;      /* 512, 1024, 2048 or 4096 */
+	bool iv_large_sectors;     /* IV counts sector_size units (LUKS2) */
+	uint64_t iv_offset;        /* added to the IV sector, in 512-byte units */
+};
+
+/* One engine serves one thread at a time; make more with bc_sector_engine_dup. */
+struct bc_sector_engine;
+
+int bc_sector_engine_new(const struct bc_sector_params *p, const uint8_t *key,
+			 struct bc_sector_engine **out);
+/* Copy an engine's keyed state without needing the key again. */
+int bc_sector_engine_dup(const struct bc_sector_engine *src, struct bc_sector_engine **out);
+void bc_sector_engine_free(struct bc_sector_engine *e);
+
+/* Encrypt/decrypt COUNT sectors starting at data-area sector SECTOR
+ * (sector_size units).  DST may equal SRC. */
+int bc_sector_encrypt(struct bc_sector_engine *e, uint8_t *dst, const uint8_t *src,
+		      uint64_t sector, size_t count);
+int bc_sector_decrypt(struct bc_sector_engine *e, uint8_t *dst, const uint8_t *src,
+		      uint64_t sector, size_t count);
+
+#endif

@@ -1,0 +1,31 @@
+/* Internal glue around libcryptsetup: one place that sets up its logging
+ * and turns its return codes into this library's errno meanings. */
+#ifndef BC_LUKS_H
+#define BC_LUKS_H
+
+#include <libcryptsetup.h>
+
+#include "blockcrypt.h"
+
+struct bc_luks {
+	struct crypt_device *cd;
+	char *path;
+};
+
+/* Install the log callback (once per process). */
+void bc_luks_init(void);
+/* Turn a libcryptsetup failure into an error record; the message combines
+ * CONTEXT with libcryptsetup's own last error line when it gave one. */
+int bc_luks_fail(int r, const char *path, const char *context);
+/* crypt_init with our error meanings (a missing path is -ENOENT). */
+int bc_luks_init_cd(const char *path, struct crypt_device **out);
+/* crypt_init + crypt_load of a LUKS1/LUKS2 header (TYPE AUTO = either). */
+int bc_luks_load_cd(const char *path, enum bc_volume_type type, struct crypt_device **out);
+/* Fill a volume's layout from a loaded header. */
+int bc_luks_layout(struct crypt_device *cd, struct bc_volume_info *info);
+/* Slots currently holding a key. */
+int bc_luks_count_slots(struct crypt_device *cd);
+/* Apply PBKDF parameters (NULL or zero fields = defaults). */
+int bc_luks_set_pbkdf(struct crypt_device *cd, const char *type, const struct bc_pbkdf_params *p);
+
+#endif

@@ -1,0 +1,159 @@
+/* Creating LUKS volumes.  The header is libcryptsetup's; we choose the
+ * defaults, check the backing before anything is written, and optionally
+ * wipe the data area through our own sector engine. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "core/error.h"
+#include "core/secret.h"
+#include "luks/luks.h"
+#include "volume/volume_internal.h"
+
+#define LUKS2_DEFAULT_DATA_OFFSET (16u << 20)
+#define LUKS1_MAX_DATA_OFFSET (2u << 20)
+#define WIPE_CHUNK (4u << 20)
+
+static int create_file(const char *path, uint64_t size)
+{
+	struct stat st;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int r = 0;
+
+	if (fd < 0)
+		return bc_error(errno == EPERM ? -EACCES : -errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size < size &&
+	    ftruncate(fd, (off_t)size) < 0)
+		r = bc_error(errno == EFBIG ? -ENOSPC : -errno, "%s: cannot grow to %llu bytes: %s",
+			     path, (unsigned long long)size, strerror(errno));
+	close(fd);
+	return r;
+}
+
+static int wipe_data_area(const char *backing, const struct bc_volume_info *layout,
+			  const uint8_t *key, const struct bc_format_params *p)
+{
+	struct bc_volume *v = NULL;
+	uint64_t size, done = 0;
+	int r;
+
+	r = bc_volume_create(backing, layout, key, &v);
+	if (r < 0)
+		return r;
+	size = bc_volume_size(v);
+	while (done < size) {
+		uint64_t n = size - done < WIPE_CHUNK ? size - done : WIPE_CHUNK;
+
+		r = bc_volume_write_zeroes(v, n, done);
+		if (r < 0)
+			goto out;
+		done += n;
+		if (p->progress && p->progress(done, size, p->progress_user)) {
+			r = bc_error(-ECANCELED, "format: wipe interrupted");
+			goto out;
+		}
+	}
+	r = bc_volume_flush(v);
+out:
+	bc_volume_close(v);
+	return r;
+}
+
+int bc_format(const char *backing, const struct bc_format_params *p,
+	      const struct bc_secret *pass)
+{
+	const bool luks1 = p->type == BC_TYPE_LUKS1;
+	const char *type = luks1 ? CRYPT_LUKS1 : CRYPT_LUKS2;
+	struct crypt_params_luks1 params1 = { .hash = "sha256" };
+	struct crypt_params_luks2 params2 = { .label = p->label };
+	struct crypt_device *cd = NULL;
+	struct bc_volume_info layout = { 0 };
+	struct bc_cipher_spec spec;
+	_cleanup_secret_ struct bc_secret *key = NULL;
+	uint64_t size, need;
+	uint32_t ss;
+	bool blk;
+	int r;
+
+	bc_luks_init();
+	if (p->type == BC_TYPE_PLAIN)
+		return bc_error(-EINVAL, "format: plain volumes have no header to format");
+	if (luks1 && p->label)
+		return bc_error(-EINVAL, "format: LUKS1 has no label");
+	r = bc_cipher_spec_parse(p->cipher ? p->cipher : "aes-xts-plain64", p->key_bits, &spec);
+	if (r < 0)
+		return r;
+	if (p->create_size) {
+		r = create_file(backing, p->create_size);
+		if (r < 0)
+			return r;
+	}
+	r = bc_path_size(backing, &size, &blk);
+	if (r < 0)
+		return r;
+
+	ss = p->sector_size;
+	if (ss && (ss < 512 || ss > 4096 || (ss & (ss - 1))))
+		return bc_error(-EINVAL, "format: sector size %u: must be 512, 1024, 2048 or 4096", ss);
+	if (luks1 && ss > 512)
+		return bc_error(-EINVAL, "format: LUKS1 supports only 512-byte sectors");
+	if (!ss)
+		ss = !luks1 && size % 4096 == 0 ? 4096 : 512;
+	if (size % ss)
+		return bc_error(-EINVAL, "format: backing size %llu is not a multiple of the %u-byte sector size",
+				(unsigned long long)size, ss);
+
+	/* Refuse before writing anything: libcryptsetup would only warn. */
+	need = (luks1 ? LUKS1_MAX_DATA_OFFSET : LUKS2_DEFAULT_DATA_OFFSET) + ss;
+	if (size < need)
+		return bc_error(-ENOSPC, "%s: backing is %llu bytes; a %s volume needs at least %llu (header + one sector)",
+				backing, (unsigned long long)size, luks1 ? "LUKS1" : "LUKS2",
+				(unsigned long long)need);
+	params2.sector_size = ss;
+
+	r = bc_secret_new(spec.key_bytes, &key);
+	if (r < 0)
+		return r;
+	if (RAND_priv_bytes(bc_secret_buf(key), (int)spec.key_bytes) != 1)
+		return bc_error(-EIO, "format: random number generator failed");
+	bc_secret_set_len(key, spec.key_bytes);
+	if (spec.chain == BC_MODE_XTS &&
+	    !memcmp(bc_secret_data(key), bc_secret_data(key) + spec.key_bytes / 2, spec.key_bytes / 2))
+		return bc_error(-EIO, "format: random number generator returned a degenerate key");
+
+	r = bc_luks_init_cd(backing, &cd);
+	if (r < 0)
+		return r;
+	r = bc_luks_set_pbkdf(cd, type, &p->pbkdf);
+	if (r < 0)
+		goto out;
+	r = crypt_format(cd, type, spec.cipher, spec.mode, NULL, (const char *)bc_secret_data(key),
+			 spec.key_bytes, luks1 ? (void *)&params1 : (void *)&params2);
+	if (r < 0) {
+		r = bc_luks_fail(r == -EPERM ? -EACCES : r, backing, "cannot write header");
+		goto out;
+	}
+	r = crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, (const char *)bc_secret_data(key),
+					    spec.key_bytes, (const char *)bc_secret_data(pass),
+					    bc_secret_len(pass));
+	if (r < 0) {
+		r = bc_luks_fail(r, backing, "cannot add key slot");
+		goto out;
+	}
+	r = bc_luks_layout(cd, &layout);
+	if (r < 0)
+		goto out;
+	crypt_free(cd);
+	cd = NULL;
+	if (p->wipe)
+		r = wipe_data_area(backing, &layout, bc_secret_data(key), p);
+	else
+		r = 0;
+out:
+	crypt_free(cd);
+	return r;
+}

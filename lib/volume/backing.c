@@ -1,0 +1,147 @@
+/*
+ * Backing store access.
+ *
+ * Threading: every function works on a shared file descriptor with
+ * positional I/O only, so any number of threads may call them at once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "volume/backing.h"
+
+/* EPERM from the kernel means "not allowed", which the library reserves
+ * for "wrong key"; report access problems as EACCES. */
+static int access_errno(int e)
+{
+	return e == EPERM ? -EACCES : -e;
+}
+
+int bc_backing_open(const char *path, bool read_only, struct bc_backing *out)
+{
+	struct stat st;
+	int fd;
+
+	out->fd = -1;
+	fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (fd < 0)
+		return bc_error(access_errno(errno), "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))) {
+		close(fd);
+		return bc_error(-EINVAL, "%s: not a regular file or block device", path);
+	}
+	out->fd = fd;
+	out->is_blockdev = S_ISBLK(st.st_mode);
+	out->read_only = read_only;
+	return 0;
+}
+
+void bc_backing_close(struct bc_backing *b)
+{
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
+}
+
+static int fd_size(int fd, uint64_t *size, bool *is_blockdev)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	*is_blockdev = S_ISBLK(st.st_mode);
+	if (*is_blockdev)
+		return ioctl(fd, BLKGETSIZE64, size) < 0 ? -errno : 0;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+int bc_backing_size(const struct bc_backing *b, uint64_t *size)
+{
+	bool blk;
+	int r = fd_size(b->fd, size, &blk);
+
+	return r < 0 ? bc_error(r, "backing: cannot get size: %s", strerror(-r)) : 0;
+}
+
+int bc_path_size(const char *path, uint64_t *size, bool *is_blockdev)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return bc_error(access_errno(errno), "%s: %s", path, strerror(errno));
+	r = fd_size(fd, size, is_blockdev);
+	close(fd);
+	return r < 0 ? bc_error(r, "%s: cannot get size: %s", path, strerror(-r)) : 0;
+}
+
+int bc_backing_pread(const struct bc_backing *b, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = pread(b->fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return bc_error(-errno, "backing: read at %llu: %s", (unsigned long long)off, strerror(errno));
+		if (n == 0)
+			return bc_error(-EIO, "backing: read at %llu: unexpected end of file (truncated?)",
+					(unsigned long long)off);
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int bc_backing_pwrite(const struct bc_backing *b, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = pwrite(b->fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return bc_error(errno == ENOSPC || errno == EDQUOT ? -ENOSPC : -errno,
+					"backing: write at %llu: %s", (unsigned long long)off, strerror(errno));
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int bc_backing_flush(const struct bc_backing *b)
+{
+	if (fdatasync(b->fd) < 0)
+		return bc_error(-errno, "backing: flush: %s", strerror(errno));
+	return 0;
+}
+
+int bc_backing_discard(const struct bc_backing *b, uint64_t len, uint64_t off)
+{
+	if (!len)
+		return 0;
+	if (b->is_blockdev) {
+		uint64_t range[2] = { off, len };
+
+		if (ioctl(b->fd, BLKDISCARD, range) < 0 && errno != EOPNOTSUPP)
+			return bc_error(-errno, "backing: discard: %s", strerror(errno));
+		return 0;
+	}
+	if (fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) < 0 &&
+	    errno != EOPNOTSUPP)
+		return bc_error(-errno, "backing: discard: %s", strerror(errno));
+	return 0;
+}

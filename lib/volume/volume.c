@@ -1,0 +1,214 @@
+/*
+ * Opening and closing volumes; the pool of per-request working sets.
+ *
+ * Threading: after bc_volume_open() returns, the volume is shared by any
+ * number of I/O threads.  Each request borrows a bc_io_slot (keyed engine +
+ * bounce buffer) from a free list under pool_lock, so no cipher context is
+ * ever used by two threads and nothing is allocated per sector.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/secret.h"
+#include "volume/volume_internal.h"
+
+const char *bc_volume_type_name(enum bc_volume_type t)
+{
+	switch (t) {
+	case BC_TYPE_LUKS1: return "luks1";
+	case BC_TYPE_LUKS2: return "luks2";
+	case BC_TYPE_PLAIN: return "plain";
+	default: return "auto";
+	}
+}
+
+int bc_volume_type_parse(const char *name, enum bc_volume_type *out)
+{
+	static const enum bc_volume_type all[] = { BC_TYPE_AUTO, BC_TYPE_LUKS1, BC_TYPE_LUKS2, BC_TYPE_PLAIN };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (!strcmp(name, bc_volume_type_name(all[i]))) {
+			*out = all[i];
+			return 0;
+		}
+	}
+	if (!strcmp(name, "luks")) {
+		*out = BC_TYPE_AUTO;
+		return 0;
+	}
+	return bc_error(-EINVAL, "type %s: expected luks2, luks1, luks or plain", name);
+}
+
+static void slot_free(struct bc_io_slot *s)
+{
+	if (!s)
+		return;
+	bc_sector_engine_free(s->engine);
+	if (s->bounce)
+		explicit_bzero(s->bounce, BC_BOUNCE_SIZE);
+	free(s->bounce);
+	free(s);
+}
+
+struct bc_io_slot *bc_volume_slot_get(struct bc_volume *v)
+{
+	struct bc_io_slot *s;
+
+	pthread_mutex_lock(&v->pool_lock);
+	s = v->free_slots;
+	if (s)
+		v->free_slots = s->next;
+	pthread_mutex_unlock(&v->pool_lock);
+	if (s)
+		return s;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		goto fail;
+	s->bounce = aligned_alloc(4096, BC_BOUNCE_SIZE);
+	if (!s->bounce || bc_sector_engine_dup(v->engine_template, &s->engine) < 0)
+		goto fail;
+	return s;
+fail:
+	slot_free(s);
+	bc_error(-ENOMEM, "volume: out of memory for an I/O slot");
+	return NULL;
+}
+
+void bc_volume_slot_put(struct bc_volume *v, struct bc_io_slot *s)
+{
+	pthread_mutex_lock(&v->pool_lock);
+	s->next = v->free_slots;
+	v->free_slots = s;
+	pthread_mutex_unlock(&v->pool_lock);
+}
+
+int bc_volume_create(const char *backing, const struct bc_volume_info *info,
+		     const uint8_t *key, struct bc_volume **out)
+{
+	struct bc_volume *v;
+	uint64_t backing_size;
+	int r;
+
+	*out = NULL;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return bc_error(-ENOMEM, "volume: out of memory");
+	v->backing.fd = -1;
+	pthread_mutex_init(&v->pool_lock, NULL);
+	bc_range_lock_init(&v->write_lock);
+	v->info = *info;
+
+	r = bc_cipher_spec_parse(info->cipher, info->key_bits, &v->sector.spec);
+	if (r < 0)
+		goto fail;
+	v->sector.sector_size = info->sector_size;
+	v->sector.iv_large_sectors = info->iv_large_sectors;
+	v->sector.iv_offset = info->iv_offset;
+	v->sector_size = info->sector_size;
+	/* From here on key schedules exist in cipher contexts. */
+	bc_secure_hold();
+	v->holds_keys = true;
+	r = bc_sector_engine_new(&v->sector, key, &v->engine_template);
+	if (r < 0)
+		goto fail;
+
+	r = bc_backing_open(backing, info->read_only, &v->backing);
+	if (r < 0)
+		goto fail;
+	r = bc_backing_size(&v->backing, &backing_size);
+	if (r < 0)
+		goto fail;
+	if (backing_size <= info->data_offset) {
+		r = bc_error(-ENOSPC, "%s: backing (%llu bytes) ends before the data area at %llu (truncated?)",
+			     backing, (unsigned long long)backing_size, (unsigned long long)info->data_offset);
+		goto fail;
+	}
+	if (!info->size || info->size > backing_size - info->data_offset)
+		v->info.size = backing_size - info->data_offset;
+	v->info.size -= v->info.size % info->sector_size;
+	if (!v->info.size) {
+		r = bc_error(-ENOSPC, "%s: data area is smaller than one %u-byte sector",
+			     backing, info->sector_size);
+		goto fail;
+	}
+	*out = v;
+	return 0;
+fail:
+	bc_volume_close(v);
+	return r;
+}
+
+static int open_plain(const char *backing, const struct bc_open_params *p,
+		      const struct bc_secret *secret, struct bc_volume **out)
+{
+	struct bc_volume_info info = { .type = BC_TYPE_PLAIN, .keyslot = -1 };
+	struct bc_cipher_spec spec;
+	_cleanup_secret_ struct bc_secret *key = NULL;
+	int r;
+
+	r = bc_cipher_spec_parse(p->cipher ? p->cipher : "aes-xts-plain64", p->key_bits, &spec);
+	if (r < 0)
+		return r;
+	snprintf(info.cipher, sizeof(info.cipher), "%s", spec.name);
+	info.key_bits = spec.key_bytes * 8;
+	info.sector_size = p->sector_size ? p->sector_size : 512;
+	info.iv_large_sectors = p->iv_large_sectors;
+	if (p->offset > UINT64_MAX / 512 || p->size > UINT64_MAX / 512)
+		return bc_error(-EINVAL, "plain: offset or size too large");
+	info.data_offset = p->offset * 512;
+	info.iv_offset = p->skip;
+	info.size = p->size * 512;
+	info.read_only = p->read_only;
+	if (info.data_offset % info.sector_size)
+		return bc_error(-EINVAL, "plain: offset must be a multiple of the sector size");
+	r = bc_plain_derive_key(backing, p, secret, spec.key_bytes, &key);
+	if (r < 0)
+		return r;
+	return bc_volume_create(backing, &info, bc_secret_data(key), out);
+}
+
+int bc_volume_open(const char *backing, const struct bc_open_params *p,
+		   const struct bc_secret *key, struct bc_volume **out)
+{
+	static const struct bc_open_params defaults = { .type = BC_TYPE_AUTO };
+
+	*out = NULL;
+	if (!p)
+		p = &defaults;
+	if (p->type == BC_TYPE_PLAIN)
+		return open_plain(backing, p, key, out);
+	return bc_luks_open_volume(backing, p, key, out);
+}
+
+void bc_volume_close(struct bc_volume *v)
+{
+	struct bc_io_slot *s;
+
+	if (!v)
+		return;
+	while ((s = v->free_slots)) {
+		v->free_slots = s->next;
+		slot_free(s);
+	}
+	bc_sector_engine_free(v->engine_template);
+	bc_backing_close(&v->backing);
+	bc_range_lock_destroy(&v->write_lock);
+	pthread_mutex_destroy(&v->pool_lock);
+	if (v->holds_keys)
+		bc_secure_release();
+	explicit_bzero(v, sizeof(*v));
+	free(v);
+}
+
+void bc_volume_get_info(const struct bc_volume *v, struct bc_volume_info *out)
+{
+	*out = v->info;
+}
+
+uint64_t bc_volume_size(const struct bc_volume *v)
+{
+	return v->info.size;
+}

@@ -1,0 +1,199 @@
+/*
+ * Byte-granular I/O on the decrypted device.
+ *
+ * Reads: whole sectors are read straight into the caller's buffer and
+ * decrypted in place; partial head/tail sectors go through the bounce
+ * buffer.  Writes: plaintext is encrypted into the bounce buffer (the
+ * caller's buffer is never modified) in chunks of BC_BOUNCE_SIZE; a partial
+ * sector is read, decrypted, patched, re-encrypted and written back.
+ *
+ * Threading: any number of threads may call these at once.  Every write
+ * holds an exclusive range lock on the sectors it touches for its whole
+ * duration, so a read-modify-write can never lose a concurrent write to the
+ * same sector, while writes to disjoint sectors proceed in parallel.  Reads
+ * take no lock (a read racing a write may see either version of a sector,
+ * as on any block device).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "volume/volume_internal.h"
+
+static int check_range(const struct bc_volume *v, uint64_t len, uint64_t off, int err)
+{
+	if (off > v->info.size || len > v->info.size - off)
+		return bc_error(err, "volume: range %llu+%llu is beyond the end (%llu bytes)",
+				(unsigned long long)off, (unsigned long long)len,
+				(unsigned long long)v->info.size);
+	return 0;
+}
+
+static uint64_t backing_offset(const struct bc_volume *v, uint64_t sector)
+{
+	return v->info.data_offset + sector * v->sector_size;
+}
+
+/* Read and decrypt COUNT whole sectors into DST. */
+static int read_sectors(struct bc_volume *v, struct bc_io_slot *s, uint8_t *dst,
+			uint64_t sector, size_t count)
+{
+	int r = bc_backing_pread(&v->backing, dst, count * v->sector_size,
+				 backing_offset(v, sector));
+
+	return r < 0 ? r : bc_sector_decrypt(s->engine, dst, dst, sector, count);
+}
+
+int bc_volume_pread(struct bc_volume *v, void *buf, size_t len, uint64_t off)
+{
+	const uint32_t ss = v->sector_size;
+	struct bc_io_slot *s;
+	uint8_t *p = buf;
+	int r;
+
+	r = check_range(v, len, off, -EINVAL);
+	if (r < 0 || !len)
+		return r;
+	s = bc_volume_slot_get(v);
+	if (!s)
+		return -ENOMEM;
+	while (len) {
+		uint64_t sector = off / ss;
+		size_t in = (size_t)(off % ss);
+
+		if (in || len < ss) {
+			size_t n = ss - in < len ? ss - in : len;
+
+			r = read_sectors(v, s, s->bounce, sector, 1);
+			if (r < 0)
+				break;
+			memcpy(p, s->bounce + in, n);
+			p += n;
+			off += n;
+			len -= n;
+		} else {
+			size_t count = len / ss;
+
+			r = read_sectors(v, s, p, sector, count);
+			if (r < 0)
+				break;
+			p += count * ss;
+			off += (uint64_t)count * ss;
+			len -= count * ss;
+		}
+	}
+	bc_volume_slot_put(v, s);
+	return r;
+}
+
+/* Write LEN bytes at OFF from BUF, or zeros when BUF is NULL.  The caller
+ * holds the range lock. */
+static int write_locked(struct bc_volume *v, struct bc_io_slot *s, const uint8_t *buf,
+			uint64_t len, uint64_t off)
+{
+	const uint32_t ss = v->sector_size;
+	int r = 0;
+
+	while (len) {
+		uint64_t sector = off / ss;
+		size_t in = (size_t)(off % ss);
+		size_t n, count;
+
+		if (in || len < ss) {
+			/* Read-modify-write of one partial sector. */
+			n = ss - in < len ? ss - in : (size_t)len;
+			r = read_sectors(v, s, s->bounce, sector, 1);
+			if (r < 0)
+				return r;
+			if (buf)
+				memcpy(s->bounce + in, buf, n);
+			else
+				memset(s->bounce + in, 0, n);
+			count = 1;
+		} else {
+			count = len / ss < BC_BOUNCE_SIZE / ss ? (size_t)(len / ss) : BC_BOUNCE_SIZE / ss;
+			n = count * ss;
+			if (buf)
+				memcpy(s->bounce, buf, n);
+			else
+				memset(s->bounce, 0, n);
+		}
+		r = bc_sector_encrypt(s->engine, s->bounce, s->bounce, sector, count);
+		if (r < 0)
+			return r;
+		r = bc_backing_pwrite(&v->backing, s->bounce, count * ss, backing_offset(v, sector));
+		if (r < 0)
+			return r;
+		if (buf)
+			buf += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int write_common(struct bc_volume *v, const uint8_t *buf, uint64_t len, uint64_t off)
+{
+	struct bc_io_slot *s;
+	uint64_t first, last;
+	int r;
+
+	if (v->info.read_only)
+		return bc_error(-EROFS, "volume: opened read-only");
+	r = check_range(v, len, off, -ENOSPC);
+	if (r < 0 || !len)
+		return r;
+	first = off / v->sector_size;
+	last = (off + len - 1) / v->sector_size;
+	s = bc_volume_slot_get(v);
+	if (!s)
+		return -ENOMEM;
+	r = bc_range_lock(&v->write_lock, first, last);
+	if (r == 0) {
+		r = write_locked(v, s, buf, len, off);
+		bc_range_unlock(&v->write_lock, first, last);
+	}
+	bc_volume_slot_put(v, s);
+	return r;
+}
+
+int bc_volume_pwrite(struct bc_volume *v, const void *buf, size_t len, uint64_t off)
+{
+	return write_common(v, buf, len, off);
+}
+
+int bc_volume_write_zeroes(struct bc_volume *v, uint64_t len, uint64_t off)
+{
+	return write_common(v, NULL, len, off);
+}
+
+int bc_volume_flush(struct bc_volume *v)
+{
+	if (v->info.read_only)
+		return 0;
+	return bc_backing_flush(&v->backing);
+}
+
+int bc_volume_discard(struct bc_volume *v, uint64_t len, uint64_t off)
+{
+	const uint32_t ss = v->sector_size;
+	uint64_t first, end;
+	int r;
+
+	if (v->info.read_only)
+		return bc_error(-EROFS, "volume: opened read-only");
+	r = check_range(v, len, off, -ENOSPC);
+	if (r < 0)
+		return r;
+	/* Only whole sectors can be discarded; partial ones are left as is. */
+	first = (off + ss - 1) / ss;
+	end = (off + len) / ss;
+	if (end <= first)
+		return 0;
+	r = bc_range_lock(&v->write_lock, first, end - 1);
+	if (r < 0)
+		return r;
+	r = bc_backing_discard(&v->backing, (end - first) * ss, backing_offset(v, first));
+	bc_range_unlock(&v->write_lock, first, end - 1);
+	return r;
+}

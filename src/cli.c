@@ -1,0 +1,333 @@
+/* Option parsing and interactive helpers shared by all subcommands. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "core/error.h"
+#include "core/secret.h"
+
+enum {
+	O_NEW_KEY_FILE = 256, O_BATCH, O_JSON, O_TYPE, O_CIPHER, O_KEY_SIZE, O_SECTOR_SIZE,
+	O_LABEL, O_SIZE, O_NO_WIPE, O_PBKDF, O_ITER_TIME, O_PBKDF_MEMORY, O_PBKDF_PARALLEL,
+	O_KEY_SLOT, O_OFFSET, O_SKIP, O_HASH, O_IV_LARGE, O_READ_ONLY, O_PROGRESS,
+	O_NO_PROGRESS, O_KEY_FILE, O_HELP,
+};
+
+struct opt_def {
+	struct option lo;
+	unsigned group;         /* 0 = always accepted */
+	const char *arg, *help;
+};
+
+static const struct opt_def opt_defs[] = {
+	{ { "key-file", required_argument, NULL, O_KEY_FILE }, OPT_KEY_FILE, "FILE",
+	  "read the key (passphrase) from FILE, byte for byte; - = stdin" },
+	{ { "new-key-file", required_argument, NULL, O_NEW_KEY_FILE }, OPT_NEW_KEY_FILE, "FILE",
+	  "read the new key from FILE" },
+	{ { "type", required_argument, NULL, O_TYPE }, OPT_TYPE, "TYPE",
+	  "luks2 (default for format), luks1, or plain (headerless)" },
+	{ { "cipher", required_argument, NULL, O_CIPHER }, OPT_FORMAT | OPT_PLAIN, "SPEC",
+	  "aes-xts-plain64 (default), aes-cbc-essiv:sha256, aes-cbc-plain64, ..." },
+	{ { "key-size", required_argument, NULL, O_KEY_SIZE }, OPT_FORMAT | OPT_PLAIN, "BITS",
+	  "volume key size (XTS: 512 default or 256; CBC: 256 default, 192, 128)" },
+	{ { "sector-size", required_argument, NULL, O_SECTOR_SIZE }, OPT_FORMAT | OPT_PLAIN, "BYTES",
+	  "encryption sector: 512..4096 (LUKS2 default 4096 when the size allows)" },
+	{ { "label", required_argument, NULL, O_LABEL }, OPT_FORMAT, "LABEL", "LUKS2 label" },
+	{ { "size", required_argument, NULL, O_SIZE }, OPT_FORMAT | OPT_PLAIN, "BYTES",
+	  "format: create/extend the backing file to this size; plain: data size (K,M,G,T suffixes)" },
+	{ { "no-wipe", no_argument, NULL, O_NO_WIPE }, OPT_FORMAT, NULL,
+	  "do not overwrite the data area with encrypted zeros" },
+	{ { "pbkdf", required_argument, NULL, O_PBKDF }, OPT_PBKDF, "KDF",
+	  "argon2id (LUKS2 default), argon2i, pbkdf2 (LUKS1)" },
+	{ { "iter-time", required_argument, NULL, O_ITER_TIME }, OPT_PBKDF, "MS",
+	  "time to spend in key derivation when setting a key" },
+	{ { "pbkdf-memory", required_argument, NULL, O_PBKDF_MEMORY }, OPT_PBKDF, "KIB",
+	  "argon2 memory cost limit" },
+	{ { "pbkdf-parallel", required_argument, NULL, O_PBKDF_PARALLEL }, OPT_PBKDF, "N",
+	  "argon2 threads" },
+	{ { "key-slot", required_argument, NULL, O_KEY_SLOT }, OPT_KEY_SLOT, "N", "key slot number" },
+	{ { "offset", required_argument, NULL, O_OFFSET }, OPT_PLAIN, "SECTORS",
+	  "plain: data start in 512-byte sectors (as cryptsetup --offset)" },
+	{ { "skip", required_argument, NULL, O_SKIP }, OPT_PLAIN, "SECTORS",
+	  "plain: IV offset in 512-byte sectors (as cryptsetup --skip)" },
+	{ { "hash", required_argument, NULL, O_HASH }, OPT_PLAIN, "HASH",
+	  "plain: hash a prompted passphrase into the key (default sha256); key files are used raw" },
+	{ { "iv-large-sectors", no_argument, NULL, O_IV_LARGE }, OPT_PLAIN, NULL,
+	  "plain: count IVs in sector-size units" },
+	{ { "read-only", no_argument, NULL, O_READ_ONLY }, OPT_READ_ONLY, NULL, "open read-only" },
+	{ { "json", no_argument, NULL, O_JSON }, OPT_JSON, NULL, "machine-readable output" },
+	{ { "batch", no_argument, NULL, O_BATCH }, OPT_BATCH, NULL,
+	  "never ask: no confirmations, no prompts (keys must come from files)" },
+	{ { "batch-mode", no_argument, NULL, O_BATCH }, OPT_BATCH, NULL, NULL },
+	{ { "progress", no_argument, NULL, O_PROGRESS }, OPT_PROGRESS, NULL, "show progress even when stderr is not a terminal" },
+	{ { "no-progress", no_argument, NULL, O_NO_PROGRESS }, OPT_PROGRESS, NULL, "never show progress" },
+	{ { "help", no_argument, NULL, O_HELP }, 0, NULL, "show this help" },
+};
+#define N_OPTS (sizeof(opt_defs) / sizeof(opt_defs[0]))
+
+static void command_help(const struct cli_command *c, FILE *f)
+{
+	fprintf(f, "Usage: blockcrypt %s %s\n\n%s\n\nOptions:\n", c->name, c->synopsis, c->summary);
+	for (size_t i = 0; i < N_OPTS; i++) {
+		const struct opt_def *d = &opt_defs[i];
+		char left[64];
+
+		if ((d->group && !(d->group & c->options)) || !d->help)
+			continue;
+		snprintf(left, sizeof(left), "--%s%s%s", d->lo.name, d->arg ? " " : "", d->arg ? d->arg : "");
+		fprintf(f, "  %-26s %s\n", left, d->help);
+	}
+	fprintf(f, "\nSee blockcrypt(8) for exit codes and details.\n");
+}
+
+static int parse_u64(const char *name, const char *s, bool suffixes, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mult = 1;
+
+	errno = 0;
+	if (!s || !*s || *s == '-')
+		return bc_error(-EINVAL, "--%s: expected a number, got '%s'", name, s ? s : "");
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return bc_error(-EINVAL, "--%s: expected a number, got '%s'", name, s);
+	if (*end && suffixes) {
+		switch (*end) {
+		case 'k': case 'K': mult = 1ull << 10; break;
+		case 'm': case 'M': mult = 1ull << 20; break;
+		case 'g': case 'G': mult = 1ull << 30; break;
+		case 't': case 'T': mult = 1ull << 40; break;
+		default: mult = 0;
+		}
+		end++;
+		if (!strcmp(end, "iB") || !strcmp(end, "B") || !*end) {
+			end += strlen(end);
+		} else {
+			mult = 0;
+		}
+	}
+	if (*end || !mult)
+		return bc_error(-EINVAL, "--%s: cannot parse '%s'", name, s);
+	if (v > UINT64_MAX / mult)
+		return bc_error(-EINVAL, "--%s: '%s' is too large", name, s);
+	*out = v * mult;
+	return 0;
+}
+
+static int parse_u32(const char *name, const char *s, uint32_t *out)
+{
+	uint64_t v;
+	int r = parse_u64(name, s, false, &v);
+
+	if (r < 0)
+		return r;
+	if (v > UINT32_MAX)
+		return bc_error(-EINVAL, "--%s: '%s' is too large", name, s);
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int cli_parse(const struct cli_command *c, int argc, char **argv, struct cli_opts *o)
+{
+	struct option longopts[N_OPTS + 1];
+	size_t n = 0;
+	uint64_t v;
+	int ch, r = 0;
+
+	memset(o, 0, sizeof(*o));
+	o->key_slot = -1;
+	for (size_t i = 0; i < N_OPTS; i++)
+		if (!opt_defs[i].group || (opt_defs[i].group & c->options))
+			longopts[n++] = opt_defs[i].lo;
+	memset(&longopts[n], 0, sizeof(longopts[n]));
+
+	opterr = 0;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+		switch (ch) {
+		case O_HELP: command_help(c, stdout); exit(0);
+		case O_KEY_FILE: o->key_file = optarg; break;
+		case O_NEW_KEY_FILE: o->new_key_file = optarg; break;
+		case O_BATCH: o->batch = true; break;
+		case O_JSON: o->json = true; break;
+		case O_TYPE: r = bc_volume_type_parse(optarg, &o->type); o->type_set = true; break;
+		case O_CIPHER: o->cipher = optarg; break;
+		case O_KEY_SIZE: r = parse_u32("key-size", optarg, &o->key_bits); break;
+		case O_SECTOR_SIZE: r = parse_u32("sector-size", optarg, &o->sector_size); break;
+		case O_LABEL: o->label = optarg; break;
+		case O_SIZE: r = parse_u64("size", optarg, true, &o->size); break;
+		case O_NO_WIPE: o->no_wipe = true; break;
+		case O_PBKDF: o->pbkdf.type = optarg; break;
+		case O_ITER_TIME: r = parse_u32("iter-time", optarg, &o->pbkdf.iter_time_ms); break;
+		case O_PBKDF_MEMORY: r = parse_u32("pbkdf-memory", optarg, &o->pbkdf.max_memory_kb); break;
+		case O_PBKDF_PARALLEL: r = parse_u32("pbkdf-parallel", optarg, &o->pbkdf.parallel); break;
+		case O_KEY_SLOT:
+			r = parse_u64("key-slot", optarg, false, &v);
+			if (r == 0 && v > 31)
+				r = bc_error(-EINVAL, "--key-slot: %s is out of range", optarg);
+			o->key_slot = (int)v;
+			break;
+		case O_OFFSET: r = parse_u64("offset", optarg, false, &o->offset); break;
+		case O_SKIP: r = parse_u64("skip", optarg, false, &o->skip); break;
+		case O_HASH: o->hash = optarg; break;
+		case O_IV_LARGE: o->iv_large_sectors = true; break;
+		case O_READ_ONLY: o->read_only = true; break;
+		case O_PROGRESS: o->progress = true; break;
+		case O_NO_PROGRESS: o->no_progress = true; break;
+		default:
+			if (optopt >= 256 || (optopt == 0 && argv[optind - 1]))
+				r = bc_error(-EINVAL, "%s: option %s is not valid here (see blockcrypt %s --help)",
+					     c->name, argv[optind - 1], c->name);
+			else
+				r = bc_error(-EINVAL, "%s: unknown option -%c", c->name, optopt);
+		}
+		if (r < 0)
+			return r;
+	}
+	/* Options may follow the positional arguments too. */
+	o->args = argv + optind;
+	o->nargs = argc - optind;
+	if (o->nargs < c->min_args || o->nargs > c->max_args)
+		return bc_error(-EINVAL, "usage: blockcrypt %s %s", c->name, c->synopsis);
+	if (o->type_set && o->type != BC_TYPE_PLAIN && (c->options & OPT_PLAIN) &&
+	    (o->offset || o->skip || o->hash || o->iv_large_sectors))
+		return bc_error(-EINVAL, "%s: --offset, --skip, --hash and --iv-large-sectors need --type plain", c->name);
+	if (o->size % 512 && (c->options & OPT_PLAIN))
+		return bc_error(-EINVAL, "--size must be a multiple of 512 bytes");
+	return 0;
+}
+
+int cli_get_key(const struct cli_opts *o, const char *file, const char *prompt,
+		bool confirm, struct bc_secret **out)
+{
+	struct bc_secret *again = NULL;
+	int r;
+
+	*out = NULL;
+	if (file)
+		return bc_secret_from_file(file, out);
+	if (o->batch)
+		return bc_error(-EINVAL, "--batch given but no key file: use --key-file (prompting is disabled)");
+	r = bc_secret_prompt(prompt, out);
+	if (r < 0 || !confirm)
+		return r;
+	r = bc_secret_prompt("Verify passphrase: ", &again);
+	if (r < 0)
+		goto fail;
+	if (bc_secret_len(again) != bc_secret_len(*out) ||
+	    !bc_secret_equal(again, *out)) {
+		r = bc_error(-EINVAL, "passphrases do not match");
+		goto fail;
+	}
+	bc_secret_free(again);
+	return 0;
+fail:
+	bc_secret_free(again);
+	bc_secret_free(*out);
+	*out = NULL;
+	return r;
+}
+
+int cli_confirm(const struct cli_opts *o, const char *fmt, ...)
+{
+	char answer[16] = "";
+	va_list ap;
+	FILE *tty;
+	int r = -ECANCELED;
+
+	if (o->batch)
+		return 0;
+	tty = fopen("/dev/tty", "r+");
+	if (!tty)
+		return bc_error(-ECANCELED, "confirmation needed but there is no terminal (use --batch)");
+	fputs("WARNING!\n========\n", tty);
+	va_start(ap, fmt);
+	vfprintf(tty, fmt, ap);
+	va_end(ap);
+	fputs("\n\nAre you sure? (Type 'yes' in capital letters): ", tty);
+	fflush(tty);
+	if (fgets(answer, sizeof(answer), tty) && !strcmp(answer, "YES\n"))
+		r = 0;
+	fclose(tty);
+	return r < 0 ? bc_error(r, "operation cancelled") : 0;
+}
+
+struct progress_state {
+	struct timespec start;
+	int last_permille;
+};
+
+int cli_progress(uint64_t done, uint64_t total, void *user)
+{
+	struct progress_state *st = user;
+	struct timespec now;
+	double secs;
+	int permille;
+
+	if (!st)
+		return 0;
+	permille = total ? (int)(done * 1000 / total) : 1000;
+	if (permille == st->last_permille && done != total)
+		return 0;
+	st->last_permille = permille;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	secs = (double)(now.tv_sec - st->start.tv_sec) + (double)(now.tv_nsec - st->start.tv_nsec) / 1e9;
+	fprintf(stderr, "\rWiping: %5.1f%%  %llu/%llu MiB  %.1f MiB/s%s", permille / 10.0,
+		(unsigned long long)(done >> 20), (unsigned long long)(total >> 20),
+		secs > 0 ? (double)done / (1 << 20) / secs : 0.0, done == total ? "\n" : "");
+	return 0;
+}
+
+void *cli_progress_state(const struct cli_opts *o)
+{
+	static struct progress_state st;
+
+	if (o->no_progress || (!o->progress && !isatty(STDERR_FILENO)))
+		return NULL;
+	clock_gettime(CLOCK_MONOTONIC, &st.start);
+	st.last_permille = -1;
+	return &st;
+}
+
+int cli_open_volume(struct cli_opts *o, const char *backing, bool read_only, struct bc_volume **out)
+{
+	struct bc_open_params p = {
+		.type = o->type, .read_only = read_only, .cipher = o->cipher, .key_bits = o->key_bits,
+		.sector_size = o->sector_size, .iv_large_sectors = o->iv_large_sectors,
+		.offset = o->offset, .skip = o->skip, .size = o->size / 512,
+	};
+	_cleanup_key_ struct bc_secret *key = NULL;
+	int r;
+
+	if (o->type == BC_TYPE_PLAIN) {
+		/* A key file is the raw key; a typed passphrase is hashed. */
+		p.hash = o->key_file ? NULL : (o->hash ? o->hash : "sha256");
+		if (o->key_file && o->hash)
+			p.hash = o->hash;
+	}
+	r = cli_get_key(o, o->key_file, "Enter passphrase: ", false, &key);
+	if (r < 0)
+		return r;
+	return bc_volume_open(backing, &p, key, out);
+}
+
+int cli_load_old_new(struct cli_opts *o, const char *old_prompt, const char *new_prompt,
+		     struct bc_luks **l, struct bc_secret **old, struct bc_secret **new_pass)
+{
+	int r = bc_luks_load(o->args[0], false, l);
+
+	if (r < 0)
+		return r;
+	r = cli_get_key(o, o->key_file, old_prompt, false, old);
+	if (r < 0)
+		return r;
+	return cli_get_key(o, o->new_key_file, new_prompt, true, new_pass);
+}

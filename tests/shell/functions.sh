@@ -1,0 +1,71 @@
+# Shared helpers for blockcrypt's shell tests.  Source this first:
+#   . "$(dirname "$0")/functions.sh"
+# Each test runs in its own temporary directory (removed at exit) and ends
+# with exit 0 (pass), 77 (skipped: a requirement is missing, said loudly on
+# stderr) or anything else (fail).
+
+set -euo pipefail
+
+: "${BLOCKCRYPT:?BLOCKCRYPT must point at the built blockcrypt binary}"
+TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ORACLE="/usr/bin/python3 $TESTS_DIR/oracle/dmcrypt.py"
+
+TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bc-test.XXXXXX")
+_cleanup_hooks=()
+cleanup_fn() { _cleanup_hooks+=("$*"); }
+_run_cleanup() {
+	local rc=$? h
+	for ((i=${#_cleanup_hooks[@]}-1; i>=0; i--)); do eval "${_cleanup_hooks[i]}" || true; done
+	rm -rf "$TEST_TMP"
+	exit $rc
+}
+trap _run_cleanup EXIT
+cd "$TEST_TMP"
+
+# requires CMD...: skip the test (exit 77) loudly when a tool is missing.
+requires() {
+	local c
+	for c in "$@"; do
+		if ! command -v "$c" >/dev/null 2>&1; then
+			echo "SKIP: $(basename "$0") needs '$c', which is not installed" >&2
+			exit 77
+		fi
+	done
+}
+
+fail() { echo "FAIL: $(basename "$0"): $*" >&2; exit 1; }
+note() { echo "# $*" >&2; }
+
+# bc ARGS...: run blockcrypt.
+bc() { "$BLOCKCRYPT" "$@"; }
+
+# Fast key derivation for tests (security of test volumes is irrelevant).
+FAST_KDF=(--pbkdf pbkdf2 --iter-time 1)
+FAST_ARGON=(--pbkdf argon2id --iter-time 1 --pbkdf-memory 32768 --pbkdf-parallel 1)
+
+# expect_exit CODE CMD...: run CMD, require exit status CODE and a single
+# non-empty line on stderr; the message is left in $ERR.
+expect_exit() {
+	local want=$1 got=0; shift
+	"$@" >"$TEST_TMP/.out" 2>"$TEST_TMP/.err" || got=$?
+	ERR=$(cat "$TEST_TMP/.err")
+	[ "$got" = "$want" ] || fail "expected exit $want, got $got from: $* (stderr: $ERR)"
+	[ -n "$ERR" ] || fail "no error message from: $*"
+	[ "$(wc -l <"$TEST_TMP/.err")" -le 1 ] || fail "error is more than one line: $ERR"
+}
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# volume_key FILE KEYFILE: the volume key in hex, from cryptsetup itself.
+volume_key() {
+	cryptsetup luksDump --dump-volume-key --batch-mode --key-file "$2" "$1" 2>/dev/null |
+		sed -n '/MK dump:/,/^[^ \t]/p' | sed 's/MK dump://' | tr -d ' \t\n' | grep -o '^[0-9a-f]*'
+}
+
+# data_offset FILE: byte offset of the data segment (LUKS1 or LUKS2).
+data_offset() {
+	cryptsetup luksDump "$1" | awk '/^Payload offset:/{print $3*512; exit} /^[ \t]*offset:/{print $2; exit}'
+}
+
+# random_file NAME BYTES
+random_file() { head -c "$2" /dev/urandom >"$1"; }
