@@ -151,7 +151,7 @@ int cli_parse(const struct cli_command *c, int argc, char **argv, struct cli_opt
 
 	opterr = 0;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
 		case O_HELP: command_help(c, stdout); exit(0);
 		case O_KEY_FILE: o->key_file = optarg; break;

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install the Debian packages blockcrypt needs to build (and, with --test,
+# to run its test suite).  Only missing packages are installed, so this is
+# quick when everything is present.  Needs root (apt-get).
+set -euo pipefail
+
+build_pkgs=(gcc meson ninja-build pkg-config libcryptsetup-dev libssl-dev libjson-c-dev)
+test_pkgs=(cryptsetup-bin qemu-utils python3 python3-cryptography e2fsprogs)
+
+pkgs=("${build_pkgs[@]}")
+[ "${1:-}" = "--test" ] && pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "blockcrypt: missing packages: ${missing[*]} (run as root to install them)" >&2
+		exit 1
+	fi
+	echo "Installing: ${missing[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q >/dev/null
+	apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi

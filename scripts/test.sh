@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Run the whole test suite: unit and shell tests against a normal build and
+# again against an ASan+UBSan build.  Installs what it needs (as root).
+# A skipped test (missing requirement) fails the run: nothing goes untested
+# silently.  Ends with one summary line "N passed, N failed".
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+"$top/scripts/deps.sh" --test || exit 1
+
+passed=0 failed=0 skipped=0
+run_suite() { # NAME BUILDDIR MESON-ARGS...
+	local name=$1 dir=$2; shift 2
+	echo "=== $name build ($dir)"
+	if ! "$top/scripts/build.sh" "$dir" -Dwerror=true "$@"; then
+		echo "build failed: $name"; failed=$((failed + 1)); return
+	fi
+	meson test -C "$dir" --print-errorlogs --num-processes 2 || true
+	local log="$dir/meson-logs/testlog.json" p f s
+	p=$(python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; print(sum(x["result"]=="OK" for x in r))' "$log")
+	f=$(python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; print(sum(x["result"] not in ("OK","SKIP") for x in r))' "$log")
+	s=$(python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; print(sum(x["result"]=="SKIP" for x in r))' "$log")
+	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+}
+
+run_suite default build
+if [ "${BC_SKIP_SANITIZERS:-0}" != 1 ]; then
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+	run_suite "asan+ubsan" build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+fi
+
+if [ "$skipped" -gt 0 ]; then
+	echo "ERROR: $skipped test(s) skipped: a requirement is missing (see SKIP lines above); counted as failures"
+	failed=$((failed + skipped))
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
