@@ -192,6 +192,36 @@ int bc_luks_header_backup(struct bc_luks *l, const char *file);
 int bc_header_restore(const char *backing, const char *file);
 int bc_header_repair(const char *backing);
 
+/* ---- NBD server ------------------------------------------------------
+ * Serves one volume as one export over the NBD protocol (fixed newstyle,
+ * simple replies).  Requests from any number of connections are executed
+ * in parallel by a worker pool.  The volume must outlive the server. */
+
+struct bc_nbd_params {
+	const char *export_name;   /* also reachable as the default "" export */
+	const char *description;   /* optional, for NBD_INFO_DESCRIPTION */
+	bool read_only;
+	bool allow_discards;       /* advertise TRIM and pass it to the backing */
+	unsigned threads;          /* worker threads; 0 = default */
+};
+
+struct bc_nbd_server;
+
+int bc_nbd_server_new(struct bc_volume *v, const struct bc_nbd_params *p,
+		      struct bc_nbd_server **out);
+/* Listen on a Unix socket (created with mode 0600) or a TCP address. */
+int bc_nbd_server_listen_unix(struct bc_nbd_server *s, const char *path);
+int bc_nbd_server_listen_tcp(struct bc_nbd_server *s, const char *host, const char *port);
+/* Accept connections in a background thread. */
+int bc_nbd_server_start(struct bc_nbd_server *s);
+/* Serve a single client on already-open descriptors until it disconnects
+ * (e.g. stdin/stdout); returns when that client is gone. */
+int bc_nbd_server_serve_fds(struct bc_nbd_server *s, int in_fd, int out_fd);
+unsigned bc_nbd_server_clients(struct bc_nbd_server *s);
+/* Stop accepting, finish in-flight requests, disconnect every client. */
+void bc_nbd_server_stop(struct bc_nbd_server *s);
+void bc_nbd_server_free(struct bc_nbd_server *s);
+
 #ifdef __cplusplus
 }
 #endif

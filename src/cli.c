@@ -17,7 +17,8 @@ enum {
 	O_NEW_KEY_FILE = 256, O_BATCH, O_JSON, O_TYPE, O_CIPHER, O_KEY_SIZE, O_SECTOR_SIZE,
 	O_LABEL, O_SIZE, O_NO_WIPE, O_PBKDF, O_ITER_TIME, O_PBKDF_MEMORY, O_PBKDF_PARALLEL,
 	O_KEY_SLOT, O_OFFSET, O_SKIP, O_HASH, O_IV_LARGE, O_READ_ONLY, O_PROGRESS,
-	O_NO_PROGRESS, O_KEY_FILE, O_HELP,
+	O_NO_PROGRESS, O_KEY_FILE, O_HELP, O_NAME, O_SOCKET, O_LISTEN, O_FUSE, O_DISCARDS,
+	O_FOREGROUND, O_THREADS, O_INSECURE, O_ALL, O_FORCE,
 };
 
 struct opt_def {
@@ -62,6 +63,24 @@ static const struct opt_def opt_defs[] = {
 	{ { "iv-large-sectors", no_argument, NULL, O_IV_LARGE }, OPT_PLAIN, NULL,
 	  "plain: count IVs in sector-size units" },
 	{ { "read-only", no_argument, NULL, O_READ_ONLY }, OPT_READ_ONLY, NULL, "open read-only" },
+	{ { "name", required_argument, NULL, O_NAME }, OPT_ATTACH, "NAME",
+	  "name of the attachment (default: the backing file name without extension)" },
+	{ { "socket", required_argument, NULL, O_SOCKET }, OPT_ATTACH, "PATH",
+	  "NBD Unix socket (default RUNDIR/NAME.sock, mode 0600)" },
+	{ { "listen", required_argument, NULL, O_LISTEN }, OPT_ATTACH, "ADDR:PORT",
+	  "serve NBD over TCP instead (e.g. 127.0.0.1:10809, [::1]:10809)" },
+	{ { "insecure", no_argument, NULL, O_INSECURE }, OPT_ATTACH, NULL,
+	  "allow --listen on a non-loopback address without TLS" },
+	{ { "fuse", required_argument, NULL, O_FUSE }, OPT_ATTACH, "DIR",
+	  "also mount DIR with one file, DIR/NAME, that is the decrypted device" },
+	{ { "allow-discards", no_argument, NULL, O_DISCARDS }, OPT_ATTACH, NULL,
+	  "pass TRIM/punch-hole to the backing (reveals which blocks are unused)" },
+	{ { "foreground", no_argument, NULL, O_FOREGROUND }, OPT_ATTACH, NULL,
+	  "stay in the foreground, log to stderr (for systemd and debugging)" },
+	{ { "threads", required_argument, NULL, O_THREADS }, OPT_ATTACH, "N", "NBD worker threads (default 8)" },
+	{ { "all", no_argument, NULL, O_ALL }, OPT_DETACH, NULL, "every attached volume" },
+	{ { "force", no_argument, NULL, O_FORCE }, OPT_DETACH, NULL,
+	  "detach even if the FUSE file is in use (its users get I/O errors)" },
 	{ { "json", no_argument, NULL, O_JSON }, OPT_JSON, NULL, "machine-readable output" },
 	{ { "batch", no_argument, NULL, O_BATCH }, OPT_BATCH, NULL,
 	  "never ask: no confirmations, no prompts (keys must come from files)" },
@@ -182,6 +201,20 @@ int cli_parse(const struct cli_command *c, int argc, char **argv, struct cli_opt
 		case O_READ_ONLY: o->read_only = true; break;
 		case O_PROGRESS: o->progress = true; break;
 		case O_NO_PROGRESS: o->no_progress = true; break;
+		case O_NAME: o->name = optarg; break;
+		case O_SOCKET: o->socket = optarg; break;
+		case O_LISTEN: o->listen = optarg; break;
+		case O_INSECURE: o->insecure = true; break;
+		case O_FUSE: o->fuse_dir = optarg; break;
+		case O_DISCARDS: o->allow_discards = true; break;
+		case O_FOREGROUND: o->foreground = true; break;
+		case O_THREADS:
+			r = parse_u32("threads", optarg, &o->threads);
+			if (r == 0 && (o->threads < 1 || o->threads > 256))
+				r = bc_error(-EINVAL, "--threads: 1 to 256");
+			break;
+		case O_ALL: o->all = true; break;
+		case O_FORCE: o->force = true; break;
 		default:
 			if (optopt >= 256 || (optopt == 0 && argv[optind - 1]))
 				r = bc_error(-EINVAL, "%s: option %s is not valid here (see blockcrypt %s --help)",

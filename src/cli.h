@@ -21,6 +21,8 @@ enum {
 	OPT_PLAIN = 1u << 8,     /* cipher, key-size, sector-size, offset, skip, size, hash */
 	OPT_READ_ONLY = 1u << 9,
 	OPT_PROGRESS = 1u << 10,
+	OPT_ATTACH = 1u << 11,   /* name, socket, listen, fuse, discards, foreground, threads */
+	OPT_DETACH = 1u << 12,   /* all, force */
 };
 
 struct cli_opts {
@@ -32,6 +34,9 @@ struct cli_opts {
 	uint32_t key_bits, sector_size;
 	uint64_t size, offset, skip;
 	int key_slot;            /* -1 = any */
+	const char *name, *socket, *listen, *fuse_dir;
+	bool allow_discards, foreground, insecure, all, force;
+	uint32_t threads;
 	struct bc_pbkdf_params pbkdf;
 	char **args;             /* positional arguments */
 	int nargs;
@@ -79,6 +84,10 @@ int cmd_repair(struct cli_opts *o);
 int cmd_erase(struct cli_opts *o);
 int cmd_cat(struct cli_opts *o);
 int cmd_write(struct cli_opts *o);
+int cmd_attach(struct cli_opts *o);
+int cmd_detach(struct cli_opts *o);
+int cmd_list(struct cli_opts *o);
+int cmd_status(struct cli_opts *o);
 
 #define _cleanup_volume_ __attribute__((cleanup(cli_volume_closep)))
 static inline void cli_volume_closep(struct bc_volume **v) { bc_volume_close(*v); }

@@ -29,6 +29,12 @@ static const struct cli_command commands[] = {
 	  OPT_KEY_FILE | OPT_BATCH | OPT_TYPE | OPT_PLAIN, 1, 1, cmd_cat },
 	{ "write", "VOLUME", "Encrypt standard input onto VOLUME, from its first byte.",
 	  OPT_KEY_FILE | OPT_BATCH | OPT_TYPE | OPT_PLAIN, 1, 1, cmd_write },
+	{ "attach", "VOLUME", "Unlock VOLUME and serve the decrypted device over NBD (and as a FUSE file).",
+	  OPT_KEY_FILE | OPT_BATCH | OPT_TYPE | OPT_PLAIN | OPT_READ_ONLY | OPT_ATTACH | OPT_JSON, 1, 1, cmd_attach },
+	{ "detach", "NAME... | --all", "Flush, disconnect clients, unmount, wipe the key and stop serving.",
+	  OPT_DETACH, 0, 64, cmd_detach },
+	{ "list", "", "List attached volumes.", OPT_JSON, 0, 0, cmd_list },
+	{ "status", "NAME", "Show one attached volume.", OPT_JSON, 1, 1, cmd_status },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -1,0 +1,257 @@
+/*
+ * NBD fixed newstyle handshake and option haggling.
+ *
+ * Threading: runs on the connection's own thread before any request is
+ * accepted, so nothing here is shared; only immutable server fields are
+ * read.
+ *
+ * Every length the client sends is checked against what was actually
+ * received before it is used; malformed options get NBD_REP_ERR_INVALID,
+ * oversized ones are skipped (or, beyond NBD_MAX_OPT_DISCARD, end the
+ * session), unknown ones get NBD_REP_ERR_UNSUP.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nbd/nbd_internal.h"
+
+static int send_reply(struct nbd_conn *c, uint32_t option, uint32_t type,
+		      const void *data, uint32_t len)
+{
+	struct nbd_wire_option_reply h = {
+		.magic = htobe64(NBD_REP_MAGIC), .option = htobe32(option),
+		.type = htobe32(type), .length = htobe32(len),
+	};
+	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)data, len } };
+
+	return nbd_writev_full(c, iov, len ? 2 : 1);
+}
+
+static int send_error(struct nbd_conn *c, uint32_t option, uint32_t type, const char *msg)
+{
+	return send_reply(c, option, type, msg, (uint32_t)strlen(msg));
+}
+
+static int send_info_export(struct nbd_conn *c, uint32_t option)
+{
+	struct {
+		uint16_t type;
+		uint64_t size;
+		uint16_t flags;
+	} __attribute__((packed)) info = {
+		htobe16(NBD_INFO_EXPORT), htobe64(c->srv->size), htobe16(c->srv->tx_flags),
+	};
+
+	return send_reply(c, option, NBD_REP_INFO, &info, sizeof(info));
+}
+
+static int send_info_string(struct nbd_conn *c, uint32_t option, uint16_t type, const char *s)
+{
+	size_t n = strlen(s);
+	uint8_t buf[2 + 1024];
+
+	if (n > 1024)
+		n = 1024;
+	buf[0] = (uint8_t)(type >> 8);
+	buf[1] = (uint8_t)type;
+	memcpy(buf + 2, s, n);
+	return send_reply(c, option, NBD_REP_INFO, buf, (uint32_t)(n + 2));
+}
+
+static int send_info_block_size(struct nbd_conn *c, uint32_t option)
+{
+	struct {
+		uint16_t type;
+		uint32_t min, pref, max;
+	} __attribute__((packed)) info = {
+		htobe16(NBD_INFO_BLOCK_SIZE), htobe32(1), htobe32(c->srv->pref_block),
+		htobe32(NBD_MAX_PAYLOAD),
+	};
+
+	return send_reply(c, option, NBD_REP_INFO, &info, sizeof(info));
+}
+
+static bool name_matches(const struct bc_nbd_server *s, const char *name, size_t len)
+{
+	return len == 0 || (len == strlen(s->export_name) && !memcmp(name, s->export_name, len));
+}
+
+/* NBD_OPT_INFO / NBD_OPT_GO.  Returns 1 when GO succeeded. */
+static int opt_info_go(struct nbd_conn *c, uint32_t option, const uint8_t *data, uint32_t len)
+{
+	uint32_t name_len;
+	uint16_t nreq;
+	bool want_name = false, want_desc = false;
+	int r;
+
+	if (len < 6)
+		return send_error(c, option, NBD_REP_ERR_INVALID, "option data too short");
+	memcpy(&name_len, data, 4);
+	name_len = be32toh(name_len);
+	if (name_len > len - 6)
+		return send_error(c, option, NBD_REP_ERR_INVALID, "export name length exceeds option data");
+	memcpy(&nreq, data + 4 + name_len, 2);
+	nreq = be16toh(nreq);
+	if ((uint64_t)nreq * 2 != (uint64_t)len - 6 - name_len)
+		return send_error(c, option, NBD_REP_ERR_INVALID, "information request count does not match length");
+	if (!name_matches(c->srv, (const char *)data + 4, name_len))
+		return send_error(c, option, NBD_REP_ERR_UNKNOWN, "no such export");
+	for (uint16_t i = 0; i < nreq; i++) {
+		uint16_t t;
+
+		memcpy(&t, data + 6 + name_len + 2 * i, 2);
+		t = be16toh(t);
+		want_name |= t == NBD_INFO_NAME;
+		want_desc |= t == NBD_INFO_DESCRIPTION;
+	}
+	r = send_info_export(c, option);
+	if (r == 0)
+		r = send_info_block_size(c, option); /* always: we accept byte-granular I/O */
+	if (r == 0 && want_name)
+		r = send_info_string(c, option, NBD_INFO_NAME, c->srv->export_name);
+	if (r == 0 && want_desc && c->srv->description)
+		r = send_info_string(c, option, NBD_INFO_DESCRIPTION, c->srv->description);
+	if (r == 0)
+		r = send_reply(c, option, NBD_REP_ACK, NULL, 0);
+	if (r < 0)
+		return r;
+	return option == NBD_OPT_GO ? 1 : 0;
+}
+
+static int opt_export_name(struct nbd_conn *c, const uint8_t *data, uint32_t len)
+{
+	struct {
+		uint64_t size;
+		uint16_t flags;
+		uint8_t zeroes[124];
+	} __attribute__((packed)) reply = { htobe64(c->srv->size), htobe16(c->srv->tx_flags), { 0 } };
+	struct iovec iov = { &reply, c->no_zeroes ? 10 : sizeof(reply) };
+	int r;
+
+	if (!name_matches(c->srv, (const char *)data, len))
+		return -ENOENT; /* the protocol has no way to refuse: hang up */
+	r = nbd_writev_full(c, &iov, 1);
+	return r < 0 ? r : 1;
+}
+
+static int opt_list(struct nbd_conn *c, uint32_t len)
+{
+	size_t n = strlen(c->srv->export_name);
+	uint8_t buf[4 + 4096];
+	uint32_t be = htobe32((uint32_t)n);
+	int r;
+
+	if (len)
+		return send_error(c, NBD_OPT_LIST, NBD_REP_ERR_INVALID, "LIST takes no data");
+	if (n > 4096)
+		n = 4096;
+	memcpy(buf, &be, 4);
+	memcpy(buf + 4, c->srv->export_name, n);
+	r = send_reply(c, NBD_OPT_LIST, NBD_REP_SERVER, buf, (uint32_t)(4 + n));
+	return r < 0 ? r : send_reply(c, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
+}
+
+static int discard_input(int fd, uint64_t len)
+{
+	uint8_t buf[4096];
+
+	while (len) {
+		size_t n = len < sizeof(buf) ? (size_t)len : sizeof(buf);
+		int r = nbd_read_full(fd, buf, n);
+
+		if (r < 0)
+			return r;
+		len -= n;
+	}
+	return 0;
+}
+
+int nbd_handshake(struct nbd_conn *c)
+{
+	struct {
+		uint64_t magic, ihaveopt;
+		uint16_t flags;
+	} __attribute__((packed)) hello = {
+		htobe64(NBD_MAGIC), htobe64(NBD_IHAVEOPT),
+		htobe16(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES),
+	};
+	struct iovec iov = { &hello, sizeof(hello) };
+	uint32_t cflags;
+	uint8_t *data = NULL;
+	int r;
+
+	r = nbd_writev_full(c, &iov, 1);
+	if (r < 0)
+		return r;
+	r = nbd_read_full(c->in_fd, &cflags, 4);
+	if (r < 0)
+		return r;
+	cflags = be32toh(cflags);
+	if (cflags & ~(uint32_t)(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES))
+		return -EPROTO; /* the spec says: drop the connection */
+	c->no_zeroes = cflags & NBD_FLAG_C_NO_ZEROES;
+	data = malloc(NBD_MAX_OPT_DATA);
+	if (!data)
+		return -ENOMEM;
+
+	for (;;) {
+		struct nbd_wire_option h;
+		uint32_t option, len;
+
+		r = nbd_read_full(c->in_fd, &h, sizeof(h));
+		if (r < 0)
+			break;
+		if (be64toh(h.magic) != NBD_IHAVEOPT) {
+			r = -EPROTO;
+			break;
+		}
+		option = be32toh(h.option);
+		len = be32toh(h.length);
+		if (len > NBD_MAX_OPT_DATA) {
+			if (len > NBD_MAX_OPT_DISCARD) {
+				r = -EPROTO; /* deemed a denial of service */
+				break;
+			}
+			r = discard_input(c->in_fd, len);
+			if (r == 0)
+				r = send_error(c, option, NBD_REP_ERR_TOO_BIG, "option data too large");
+			if (r < 0)
+				break;
+			continue;
+		}
+		r = nbd_read_full(c->in_fd, data, len);
+		if (r < 0)
+			break;
+		switch (option) {
+		case NBD_OPT_EXPORT_NAME:
+			r = opt_export_name(c, data, len);
+			break;
+		case NBD_OPT_ABORT:
+			send_reply(c, option, NBD_REP_ACK, NULL, 0);
+			r = 0;
+			goto out;
+		case NBD_OPT_LIST:
+			r = opt_list(c, len);
+			break;
+		case NBD_OPT_INFO:
+		case NBD_OPT_GO:
+			r = opt_info_go(c, option, data, len);
+			break;
+		case NBD_OPT_STARTTLS:
+			r = send_error(c, option, NBD_REP_ERR_POLICY, "TLS is not enabled on this export");
+			break;
+		default:
+			/* Structured replies and metadata contexts are optional;
+			 * clients fall back to simple replies. */
+			r = send_error(c, option, NBD_REP_ERR_UNSUP, "option not supported");
+			break;
+		}
+		if (r != 0)
+			break;
+	}
+out:
+	free(data);
+	return r;
+}

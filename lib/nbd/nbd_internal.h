@@ -1,0 +1,67 @@
+/* NBD server internals shared by nbd_server.c, nbd_handshake.c and
+ * nbd_conn.c. */
+#ifndef BC_NBD_INTERNAL_H
+#define BC_NBD_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "blockcrypt.h"
+#include "nbd/nbd_proto.h"
+#include "server/worker_pool.h"
+
+#define NBD_MAX_LISTEN 8
+
+struct nbd_conn;
+
+struct bc_nbd_server {
+	struct bc_volume *volume;
+	struct bc_nbd_params params;
+	char *export_name, *description;
+	uint64_t size;
+	uint16_t tx_flags;
+	uint32_t pref_block;
+	struct bc_worker_pool *pool;
+
+	int listen_fds[NBD_MAX_LISTEN];
+	char *unix_paths[NBD_MAX_LISTEN];
+	unsigned nlisten;
+	int stop_pipe[2];          /* wakes the accept thread */
+	pthread_t accept_thread;
+	bool accepting;
+
+	pthread_mutex_t lock;      /* protects conns, nconns, stopping */
+	pthread_cond_t conn_gone;
+	struct nbd_conn *conns;
+	unsigned nconns;
+	bool stopping;
+};
+
+struct nbd_conn {
+	struct bc_nbd_server *srv;
+	int in_fd, out_fd;
+	bool out_is_socket;
+	bool no_zeroes;
+	pthread_mutex_t write_lock;   /* one reply on the wire at a time */
+	pthread_mutex_t lock;         /* protects the fields below */
+	pthread_cond_t drained;
+	unsigned inflight;
+	uint64_t inflight_bytes;
+	bool broken;                  /* a reply could not be sent: stop */
+	struct nbd_conn *next, *prev; /* server list, under srv->lock */
+};
+
+/* Whole-buffer I/O on the connection; 0 or -errno (-ECONNRESET at EOF). */
+int nbd_read_full(int fd, void *buf, size_t len);
+int nbd_writev_full(struct nbd_conn *c, struct iovec *iov, int iovcnt);
+
+/* Option haggling; returns 1 to enter transmission, 0 to close quietly,
+ * or -errno. */
+int nbd_handshake(struct nbd_conn *c);
+/* Transmission phase until the client disconnects. */
+void nbd_transmission(struct nbd_conn *c);
+
+#endif

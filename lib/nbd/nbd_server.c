@@ -1,0 +1,343 @@
+/*
+ * NBD server: listening sockets, the accept loop and connection lifetimes.
+ *
+ * Threading model: one accept thread polls the listening sockets and a stop
+ * pipe; every accepted client gets its own detached connection thread
+ * (handshake, then the request reader); requests run on the shared worker
+ * pool.  The server lock protects the connection list; bc_nbd_server_stop()
+ * shuts down every client socket, which makes each reader return, and then
+ * waits until the list is empty.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "nbd/nbd_internal.h"
+
+#define DEFAULT_THREADS 8
+
+int bc_nbd_server_new(struct bc_volume *v, const struct bc_nbd_params *p,
+		      struct bc_nbd_server **out)
+{
+	struct bc_volume_info info;
+	struct bc_nbd_server *s;
+	int r;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return bc_error(-ENOMEM, "nbd: out of memory");
+	s->stop_pipe[0] = s->stop_pipe[1] = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->conn_gone, NULL);
+	s->volume = v;
+	s->params = *p;
+	s->export_name = strdup(p->export_name ? p->export_name : "");
+	s->description = p->description ? strdup(p->description) : NULL;
+	if (!s->export_name || (p->description && !s->description)) {
+		bc_nbd_server_free(s);
+		return bc_error(-ENOMEM, "nbd: out of memory");
+	}
+	bc_volume_get_info(v, &info);
+	s->params.read_only = p->read_only || info.read_only;
+	s->size = info.size;
+	s->pref_block = info.sector_size > 4096 ? info.sector_size : 4096;
+	s->tx_flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
+		      NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_SEND_CACHE | NBD_FLAG_CAN_MULTI_CONN;
+	if (s->params.read_only)
+		s->tx_flags |= NBD_FLAG_READ_ONLY;
+	if (p->allow_discards && !s->params.read_only)
+		s->tx_flags |= NBD_FLAG_SEND_TRIM;
+	s->params.allow_discards = p->allow_discards && !s->params.read_only;
+	r = bc_worker_pool_new(p->threads ? p->threads : DEFAULT_THREADS, &s->pool);
+	if (r < 0 || pipe2(s->stop_pipe, O_CLOEXEC) < 0) {
+		bc_nbd_server_free(s);
+		return r < 0 ? r : bc_error(-errno, "nbd: pipe: %s", strerror(errno));
+	}
+	/* Replies to vanished clients must not kill the process. */
+	signal(SIGPIPE, SIG_IGN);
+	*out = s;
+	return 0;
+}
+
+static int add_listener(struct bc_nbd_server *s, int fd, const char *unix_path)
+{
+	if (s->nlisten == NBD_MAX_LISTEN) {
+		close(fd);
+		return bc_error(-EINVAL, "nbd: too many listening sockets");
+	}
+	s->listen_fds[s->nlisten] = fd;
+	s->unix_paths[s->nlisten] = unix_path ? strdup(unix_path) : NULL;
+	s->nlisten++;
+	return 0;
+}
+
+int bc_nbd_server_listen_unix(struct bc_nbd_server *s, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	mode_t old;
+	int fd, r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return bc_error(-ENAMETOOLONG, "nbd: socket path too long: %s", path);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return bc_error(-errno, "nbd: socket: %s", strerror(errno));
+	old = umask(0177); /* the socket is created mode 0600 */
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 || listen(fd, 64) < 0) {
+		r = bc_error(errno == EADDRINUSE ? -EBUSY : -errno, "nbd: %s: %s", path, strerror(errno));
+		close(fd);
+		return r;
+	}
+	return add_listener(s, fd, path);
+}
+
+int bc_nbd_server_listen_tcp(struct bc_nbd_server *s, const char *host, const char *port)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res = NULL, *ai;
+	int r, n = 0, last_errno = 0;
+
+	r = getaddrinfo(host && *host ? host : NULL, port, &hints, &res);
+	if (r)
+		return bc_error(-EINVAL, "nbd: %s:%s: %s", host ? host : "*", port, gai_strerror(r));
+	for (ai = res; ai; ai = ai->ai_next) {
+		int one = 1;
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (ai->ai_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 64) < 0) {
+			last_errno = errno;
+			close(fd);
+			continue;
+		}
+		if (add_listener(s, fd, NULL) == 0)
+			n++;
+	}
+	freeaddrinfo(res);
+	if (!n)
+		return bc_error(last_errno == EADDRINUSE ? -EBUSY : -(last_errno ? last_errno : EINVAL),
+				"nbd: cannot listen on %s:%s: %s", host ? host : "*", port,
+				strerror(last_errno ? last_errno : EINVAL));
+	return 0;
+}
+
+static void conn_unlink(struct nbd_conn *c)
+{
+	struct bc_nbd_server *s = c->srv;
+
+	pthread_mutex_lock(&s->lock);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nconns--;
+	pthread_cond_broadcast(&s->conn_gone);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void conn_run(struct nbd_conn *c)
+{
+	if (nbd_handshake(c) == 1)
+		nbd_transmission(c);
+}
+
+static void conn_free(struct nbd_conn *c)
+{
+	pthread_mutex_destroy(&c->write_lock);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->drained);
+	free(c);
+}
+
+static struct nbd_conn *conn_new(struct bc_nbd_server *s, int in_fd, int out_fd)
+{
+	struct nbd_conn *c = calloc(1, sizeof(*c));
+	struct stat st;
+
+	if (!c)
+		return NULL;
+	c->srv = s;
+	c->in_fd = in_fd;
+	c->out_fd = out_fd;
+	c->out_is_socket = fstat(out_fd, &st) == 0 && S_ISSOCK(st.st_mode);
+	pthread_mutex_init(&c->write_lock, NULL);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->drained, NULL);
+	return c;
+}
+
+/* Register C; fails when the server is stopping. */
+static int conn_link(struct nbd_conn *c)
+{
+	struct bc_nbd_server *s = c->srv;
+	int r = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->stopping) {
+		r = -ESHUTDOWN;
+	} else {
+		c->next = s->conns;
+		if (s->conns)
+			s->conns->prev = c;
+		s->conns = c;
+		s->nconns++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+static void *conn_thread(void *arg)
+{
+	struct nbd_conn *c = arg;
+
+	conn_run(c);
+	/* Unlink before closing so bc_nbd_server_stop() never shuts down a
+	 * descriptor number that has been reused. */
+	conn_unlink(c);
+	close(c->in_fd);
+	conn_free(c);
+	return NULL;
+}
+
+static void *accept_main(void *arg)
+{
+	struct bc_nbd_server *s = arg;
+	struct pollfd pfd[NBD_MAX_LISTEN + 1];
+
+	for (unsigned i = 0; i < s->nlisten; i++)
+		pfd[i] = (struct pollfd){ .fd = s->listen_fds[i], .events = POLLIN };
+	pfd[s->nlisten] = (struct pollfd){ .fd = s->stop_pipe[0], .events = POLLIN };
+	for (;;) {
+		if (poll(pfd, s->nlisten + 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pfd[s->nlisten].revents)
+			break;
+		for (unsigned i = 0; i < s->nlisten; i++) {
+			pthread_attr_t attr;
+			pthread_t t;
+			struct nbd_conn *c;
+			int fd;
+
+			if (!(pfd[i].revents & POLLIN))
+				continue;
+			fd = accept4(s->listen_fds[i], NULL, NULL, SOCK_CLOEXEC);
+			if (fd < 0)
+				continue;
+			c = conn_new(s, fd, fd);
+			if (!c || conn_link(c) < 0) {
+				if (c)
+					conn_free(c);
+				close(fd);
+				continue;
+			}
+			pthread_attr_init(&attr);
+			pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+			pthread_attr_setstacksize(&attr, 256 << 10);
+			if (pthread_create(&t, &attr, conn_thread, c) != 0) {
+				conn_unlink(c);
+				conn_free(c);
+				close(fd);
+			}
+			pthread_attr_destroy(&attr);
+		}
+	}
+	return NULL;
+}
+
+int bc_nbd_server_start(struct bc_nbd_server *s)
+{
+	if (!s->nlisten)
+		return bc_error(-EINVAL, "nbd: nothing to listen on");
+	if (pthread_create(&s->accept_thread, NULL, accept_main, s) != 0)
+		return bc_error(-EAGAIN, "nbd: cannot start the accept thread");
+	s->accepting = true;
+	return 0;
+}
+
+int bc_nbd_server_serve_fds(struct bc_nbd_server *s, int in_fd, int out_fd)
+{
+	struct nbd_conn *c = conn_new(s, in_fd, out_fd);
+	int r;
+
+	if (!c)
+		return bc_error(-ENOMEM, "nbd: out of memory");
+	r = conn_link(c);
+	if (r == 0) {
+		conn_run(c);
+		conn_unlink(c);
+	}
+	conn_free(c);
+	return r;
+}
+
+unsigned bc_nbd_server_clients(struct bc_nbd_server *s)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->nconns;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+void bc_nbd_server_stop(struct bc_nbd_server *s)
+{
+	if (s->accepting) {
+		(void)!write(s->stop_pipe[1], "x", 1);
+		pthread_join(s->accept_thread, NULL);
+		s->accepting = false;
+	}
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	for (struct nbd_conn *c = s->conns; c; c = c->next)
+		shutdown(c->in_fd, SHUT_RD); /* readers stop; in-flight replies still go out */
+	while (s->nconns)
+		pthread_cond_wait(&s->conn_gone, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void bc_nbd_server_free(struct bc_nbd_server *s)
+{
+	if (!s)
+		return;
+	bc_nbd_server_stop(s);
+	bc_worker_pool_free(s->pool);
+	for (unsigned i = 0; i < s->nlisten; i++) {
+		close(s->listen_fds[i]);
+		if (s->unix_paths[i])
+			unlink(s->unix_paths[i]);
+		free(s->unix_paths[i]);
+	}
+	if (s->stop_pipe[0] >= 0) {
+		close(s->stop_pipe[0]);
+		close(s->stop_pipe[1]);
+	}
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->conn_gone);
+	free(s->export_name);
+	free(s->description);
+	free(s);
+}

@@ -1,0 +1,253 @@
+/* blockcrypt attach: unlock a volume and serve it (NBD, optionally FUSE)
+ * from a daemon; the equivalent of lofiadm -a / cryptsetup open. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "core/error.h"
+#include "daemon.h"
+#include "runtime.h"
+
+static void default_name(const char *backing, char *out, size_t size)
+{
+	char tmp[PATH_MAX];
+	char *base, *dot;
+
+	snprintf(tmp, sizeof(tmp), "%s", backing);
+	base = basename(tmp);
+	dot = strrchr(base, '.');
+	if (dot && dot != base)
+		*dot = '\0';
+	snprintf(out, size, "%s", base);
+	for (char *p = out; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '.' || *p == '_' || *p == '-'))
+			*p = '_';
+}
+
+static bool loopback(const char *host)
+{
+	return !strcmp(host, "127.0.0.1") || !strcmp(host, "::1") || !strcmp(host, "localhost") ||
+	       !strncmp(host, "127.", 4);
+}
+
+/* "ADDR:PORT", "[V6]:PORT" or ":PORT" (all addresses). */
+static int parse_listen(const struct cli_opts *o, struct daemon *d)
+{
+	const char *s = o->listen, *colon;
+
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+
+		if (!end || end[1] != ':')
+			return bc_error(-EINVAL, "--listen %s: expected [ADDR]:PORT", s);
+		snprintf(d->listen_host, sizeof(d->listen_host), "%.*s", (int)(end - s - 1), s + 1);
+		colon = end + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return bc_error(-EINVAL, "--listen %s: expected ADDR:PORT", s);
+		snprintf(d->listen_host, sizeof(d->listen_host), "%.*s", (int)(colon - s), s);
+	}
+	snprintf(d->listen_port, sizeof(d->listen_port), "%s", colon + 1);
+	if (!d->listen_port[0] || strspn(d->listen_port, "0123456789") != strlen(d->listen_port))
+		return bc_error(-EINVAL, "--listen %s: bad port", s);
+	if (!loopback(d->listen_host) && !o->insecure)
+		return bc_error(-EINVAL, "--listen %s: not a loopback address; NBD over a network is unencrypted "
+				"and unauthenticated here (TLS is not available yet): add --insecure to accept that", s);
+	return 0;
+}
+
+/* Refuse a name or backing already in use; clear stale entries. */
+static int check_free(const struct daemon *d)
+{
+	char **names = NULL;
+	size_t n = 0;
+	int r = rt_list_names(&names, &n);
+
+	for (size_t i = 0; i < n && r == 0; i++) {
+		json_object *st = rt_read_state(names[i]), *b;
+
+		if (st && rt_alive(names[i], st)) {
+			if (!strcmp(names[i], d->name))
+				r = bc_error(-EBUSY, "%s: already attached (see blockcrypt status %s)", d->name, d->name);
+			else if (json_object_object_get_ex(st, "backing", &b) &&
+				 !strcmp(json_object_get_string(b), d->backing))
+				r = bc_error(-EBUSY, "%s: already attached as %s", d->backing, names[i]);
+		}
+		json_object_put(st);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return r;
+}
+
+/* A leftover socket file from a crashed daemon may be replaced; a live one not. */
+static int check_socket_path(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, r;
+
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode))
+		return bc_error(-EEXIST, "%s: exists and is not a socket", path);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	r = fd >= 0 ? connect(fd, (struct sockaddr *)&sa, sizeof(sa)) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (r == 0)
+		return bc_error(-EBUSY, "%s: a server is already listening there", path);
+	unlink(path);
+	return 0;
+}
+
+static int print_result(const struct cli_opts *o, const struct daemon *d)
+{
+	if (o->json) {
+		json_object *st = rt_entry(d->name);
+
+		printf("%s\n", st ? json_object_to_json_string_ext(st, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE) : "{}");
+		json_object_put(st);
+		return 0;
+	}
+	printf("%s\n", d->uri);
+	if (d->fuse_dir[0])
+		printf("%s\n", d->fuse_file);
+	return 0;
+}
+
+static int run_detached(struct cli_opts *o, struct daemon *d)
+{
+	char log_path[512], line[800] = "";
+	int pipefd[2], status = 0, code;
+	ssize_t n, got = 0;
+	pid_t pid;
+
+	if (rt_path(log_path, sizeof(log_path), d->name, "log") < 0 || pipe2(pipefd, O_CLOEXEC) < 0)
+		return bc_error(-EIO, "attach: cannot set up the daemon");
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return bc_error(-errno, "attach: fork: %s", strerror(errno));
+	if (pid == 0) {
+		int fd;
+
+		close(pipefd[0]);
+		setsid();
+		if (chdir("/") < 0) { /* keep going: nothing depends on the cwd */ }
+		fd = open("/dev/null", O_RDWR);
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			dup2(fd, STDERR_FILENO);
+		code = daemon_run(d, pipefd[1]);
+		bc_volume_close(d->volume);
+		_exit(code);
+	}
+	close(pipefd[1]);
+	/* The parent's copy of the key schedules goes now. */
+	bc_volume_close(d->volume);
+	d->volume = NULL;
+	while ((size_t)got < sizeof(line) - 1 &&
+	       (n = read(pipefd[0], line + got, sizeof(line) - 1 - (size_t)got)) > 0)
+		got += n;
+	close(pipefd[0]);
+	line[got] = '\0';
+	line[strcspn(line, "\n")] = '\0';
+	if (!strcmp(line, "OK"))
+		return print_result(o, d);
+	if (sscanf(line, "ERR %d", &code) == 1) {
+		const char *msg = strchr(line + 4, ' ');
+
+		fprintf(stderr, "blockcrypt: %s\n", msg ? msg + 1 : "attach failed");
+		waitpid(pid, &status, 0);
+		exit(code);
+	}
+	waitpid(pid, &status, 0);
+	return bc_error(-EIO, "attach: the daemon exited before serving (see %s)", log_path);
+}
+
+int cmd_attach(struct cli_opts *o)
+{
+	struct daemon *d;
+	char real[PATH_MAX];
+	int r;
+
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return bc_error(-ENOMEM, "out of memory");
+	if (!realpath(o->args[0], real))
+		return bc_error(errno == ENOENT ? -ENOENT : -errno, "%s: %s", o->args[0], strerror(errno));
+	snprintf(d->backing, sizeof(d->backing), "%s", real);
+	if (o->name)
+		snprintf(d->name, sizeof(d->name), "%s", o->name);
+	else
+		default_name(real, d->name, sizeof(d->name));
+	r = rt_valid_name(d->name);
+	if (r < 0)
+		return r;
+	d->read_only = o->read_only;
+	d->allow_discards = o->allow_discards;
+	d->threads = o->threads;
+	if (o->socket && o->listen)
+		return bc_error(-EINVAL, "attach: give --socket or --listen, not both");
+	if (o->listen) {
+		r = parse_listen(o, d);
+		if (r < 0)
+			return r;
+		snprintf(d->uri, sizeof(d->uri), strchr(d->listen_host, ':') ? "nbd://[%s]:%s/%s" : "nbd://%s:%s/%s",
+			 d->listen_host, d->listen_port, d->name);
+	} else {
+		char path[512];
+
+		if (o->socket)
+			snprintf(path, sizeof(path), "%s", o->socket);
+		else if (rt_path(path, sizeof(path), d->name, "sock") < 0)
+			return -ENAMETOOLONG;
+		if (strlen(path) >= sizeof(d->socket_path))
+			return bc_error(-ENAMETOOLONG, "%s: socket path too long", path);
+		snprintf(d->socket_path, sizeof(d->socket_path), "%s", path);
+		snprintf(d->uri, sizeof(d->uri), "nbd+unix:///%s?socket=%s", d->name, d->socket_path);
+	}
+	if (o->fuse_dir) {
+		if (!realpath(o->fuse_dir, real))
+			return bc_error(-ENOENT, "--fuse %s: %s", o->fuse_dir, strerror(errno));
+		snprintf(d->fuse_dir, sizeof(d->fuse_dir), "%s", real);
+		snprintf(d->fuse_file, sizeof(d->fuse_file), "%s/%s", d->fuse_dir, d->name);
+	}
+	r = rt_ensure_dir();
+	if (r == 0)
+		r = check_free(d);
+	if (r == 0 && d->socket_path[0])
+		r = check_socket_path(d->socket_path);
+	if (r < 0)
+		return r;
+
+	r = cli_open_volume(o, d->backing, o->read_only, &d->volume);
+	if (r < 0)
+		return r;
+	bc_volume_get_info(d->volume, &d->info);
+	if (o->foreground) {
+		print_result(o, d);
+		fflush(stdout);
+		r = daemon_run(d, -1);
+		bc_volume_close(d->volume);
+		exit(r);
+	}
+	return run_detached(o, d);
+}

@@ -1,0 +1,97 @@
+/* blockcrypt detach: ask attach daemons to stop, and wait until they have. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "core/error.h"
+#include "runtime.h"
+
+#define DETACH_WAIT_MS 60000
+
+static int detach_one(const struct cli_opts *o, const char *name)
+{
+	json_object *st = rt_read_state(name), *pid_obj;
+	char reply[600];
+	pid_t pid = 0;
+	int r;
+
+	if (!st || !rt_alive(name, st)) {
+		json_object_put(st);
+		return bc_error(-ENOENT, "%s: not attached", name);
+	}
+	if (json_object_object_get_ex(st, "pid", &pid_obj))
+		pid = (pid_t)json_object_get_int(pid_obj);
+	json_object_put(st);
+
+	r = rt_control(name, o->force ? "detach force" : "detach", reply, sizeof(reply), 10000);
+	if (r < 0) {
+		if (!o->force)
+			return bc_error(r, "%s: daemon (pid %d) does not answer: %s (try --force)",
+					name, (int)pid, strerror(-r));
+		kill(pid, SIGTERM);
+	} else if (!strncmp(reply, "busy: ", 6)) {
+		return bc_error(-EBUSY, "%s: busy: %s; unmount/detach its users or use --force", name, reply + 6);
+	} else if (strcmp(reply, "ok")) {
+		return bc_error(-EIO, "%s: unexpected answer from daemon: %s", name, reply);
+	}
+	for (int waited = 0; kill(pid, 0) == 0; waited += 20) {
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+		if (waited >= DETACH_WAIT_MS)
+			return bc_error(-ETIMEDOUT, "%s: daemon (pid %d) still running after %d s",
+					name, (int)pid, DETACH_WAIT_MS / 1000);
+		nanosleep(&ts, NULL);
+	}
+	rt_remove(name);
+	fprintf(stderr, "%s: detached\n", name);
+	return 0;
+}
+
+int cmd_detach(struct cli_opts *o)
+{
+	char **names = NULL;
+	size_t n = 0;
+	int r = 0, first_error = 0;
+
+	if (o->all == (o->nargs > 0))
+		return bc_error(-EINVAL, "detach: give NAME... or --all");
+	if (o->all) {
+		r = rt_list_names(&names, &n);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < (o->all ? n : (size_t)o->nargs); i++) {
+		const char *name = o->all ? names[i] : o->args[i];
+
+		if (o->all) {
+			json_object *st = rt_read_state(name);
+			bool alive = st && rt_alive(name, st);
+
+			json_object_put(st);
+			if (!alive)
+				continue;
+		}
+		r = detach_one(o, name);
+		if (r < 0 && !o->all && o->nargs == 1)
+			return r;
+		if (r < 0) {
+			/* Report this one, carry on with the others. */
+			fprintf(stderr, "blockcrypt: %s\n", bc_last_error());
+			if (!first_error)
+				first_error = r;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	if (first_error) {
+		bc_error(first_error, "detach: %s", o->all ? "some volumes were not detached" : "failed");
+		return first_error;
+	}
+	return 0;
+}

@@ -1,0 +1,284 @@
+/*
+ * The attach daemon's main loop.
+ *
+ * Threading model: the main thread blocks SIGTERM/SIGINT/SIGHUP before any
+ * other thread exists (so every thread inherits the mask) and then waits in
+ * poll() on a signalfd and on a wake pipe.  Frontends run their own threads
+ * (NBD accept/connection threads and worker pool, the libfuse loop).  The
+ * control thread answers "status" and "detach [force]" on the control
+ * socket; a detach request that may proceed is handed to the main thread
+ * through the wake pipe, and only the main thread tears anything down.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "core/error.h"
+#include "daemon.h"
+#include "runtime.h"
+
+static const struct frontend_ops *const frontends[] = { &frontend_nbd, &frontend_fuse };
+#define N_FRONTENDS (sizeof(frontends) / sizeof(frontends[0]))
+
+static void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void log_msg(const char *fmt, ...)
+{
+	va_list ap;
+	char ts[32];
+	time_t now = time(NULL);
+
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", localtime(&now));
+	fprintf(stderr, "%s blockcrypt[%d]: ", ts, (int)getpid());
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+}
+
+/* Why a non-forced detach must not proceed now, or NULL. */
+static const char *busy_reason(struct daemon *d, char *buf, size_t size)
+{
+	for (size_t i = 0; i < N_FRONTENDS; i++) {
+		const char *why;
+
+		if (!frontends[i]->wanted(d))
+			continue;
+		why = frontends[i]->busy(d, buf, size);
+		if (why)
+			return why;
+	}
+	return NULL;
+}
+
+static json_object *status_json(struct daemon *d)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "clients", json_object_new_int(
+		(int)frontend_nbd.users(d)));
+	json_object_object_add(o, "fuse_open", json_object_new_int(
+		d->fuse_dir[0] ? (int)frontend_fuse.users(d) : 0));
+	return o;
+}
+
+static void handle_control(struct daemon *d, int fd)
+{
+	char line[128] = "", reply[1024], why[512];
+	ssize_t n;
+	struct timeval tv = { 2, 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	n = read(fd, line, sizeof(line) - 1);
+	if (n <= 0)
+		return;
+	line[n] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	if (!strcmp(line, "status")) {
+		json_object *o = status_json(d);
+
+		snprintf(reply, sizeof(reply), "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
+	} else if (!strcmp(line, "detach") || !strcmp(line, "detach force")) {
+		bool force = !strcmp(line, "detach force");
+		const char *b = force ? NULL : busy_reason(d, why, sizeof(why));
+
+		if (b) {
+			snprintf(reply, sizeof(reply), "busy: %s\n", b);
+		} else {
+			d->force = force;
+			snprintf(reply, sizeof(reply), "ok\n");
+			(void)!write(d->wake_pipe[1], "d", 1);
+		}
+	} else {
+		snprintf(reply, sizeof(reply), "error: unknown command\n");
+	}
+	(void)!write(fd, reply, strlen(reply));
+}
+
+static void *control_main(void *arg)
+{
+	struct daemon *d = arg;
+
+	for (;;) {
+		int fd = accept4(d->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			break; /* listening socket shut down: we are exiting */
+		}
+		handle_control(d, fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+static int control_start(struct daemon *d)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	mode_t old;
+	int r;
+
+	if (rt_path(sa.sun_path, sizeof(sa.sun_path), d->name, "ctl") < 0)
+		return -ENAMETOOLONG;
+	unlink(sa.sun_path);
+	d->ctl_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (d->ctl_fd < 0)
+		return bc_error(-errno, "control socket: %s", strerror(errno));
+	old = umask(0177);
+	r = bind(d->ctl_fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 || listen(d->ctl_fd, 8) < 0)
+		return bc_error(-errno, "control socket %s: %s", sa.sun_path, strerror(errno));
+	if (pthread_create(&d->ctl_thread, NULL, control_main, d) != 0)
+		return bc_error(-EAGAIN, "control socket: cannot start thread");
+	d->ctl_running = true;
+	return 0;
+}
+
+static void control_stop(struct daemon *d)
+{
+	if (d->ctl_running) {
+		shutdown(d->ctl_fd, SHUT_RDWR);
+		pthread_join(d->ctl_thread, NULL);
+		d->ctl_running = false;
+	}
+	if (d->ctl_fd >= 0)
+		close(d->ctl_fd);
+	d->ctl_fd = -1;
+}
+
+static int write_state(struct daemon *d)
+{
+	json_object *o = json_object_new_object();
+	int r;
+
+	json_object_object_add(o, "name", json_object_new_string(d->name));
+	json_object_object_add(o, "backing", json_object_new_string(d->backing));
+	json_object_object_add(o, "type", json_object_new_string(bc_volume_type_name(d->info.type)));
+	json_object_object_add(o, "cipher", json_object_new_string(d->info.cipher));
+	json_object_object_add(o, "key_bits", json_object_new_int((int)d->info.key_bits));
+	json_object_object_add(o, "size", json_object_new_int64((int64_t)d->info.size));
+	json_object_object_add(o, "sector_size", json_object_new_int((int)d->info.sector_size));
+	json_object_object_add(o, "uri", json_object_new_string(d->uri));
+	json_object_object_add(o, "socket", d->socket_path[0] ? json_object_new_string(d->socket_path) : NULL);
+	json_object_object_add(o, "listen", d->socket_path[0] ? NULL :
+			       json_object_new_string(d->uri));
+	json_object_object_add(o, "fuse_file", d->fuse_dir[0] ? json_object_new_string(d->fuse_file) : NULL);
+	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+	json_object_object_add(o, "read_only", json_object_new_boolean(d->read_only));
+	json_object_object_add(o, "discards", json_object_new_boolean(d->allow_discards));
+	r = rt_write_state(d->name, o);
+	json_object_put(o);
+	return r;
+}
+
+static void report_ready(int ready_fd, int r)
+{
+	char msg[700];
+
+	if (ready_fd < 0)
+		return;
+	if (r == 0)
+		snprintf(msg, sizeof(msg), "OK\n");
+	else
+		snprintf(msg, sizeof(msg), "ERR %d %s\n", bc_exit_code(r), bc_last_error());
+	(void)!write(ready_fd, msg, strlen(msg));
+	close(ready_fd);
+}
+
+static void teardown(struct daemon *d)
+{
+	/* NBD first: clients get their in-flight replies, then a clean close. */
+	for (size_t i = 0; i < N_FRONTENDS; i++)
+		if (frontends[i]->wanted(d))
+			frontends[i]->stop(d);
+	control_stop(d);
+	if (bc_volume_flush(d->volume) < 0)
+		log_msg("final flush failed: %s", bc_last_error());
+	rt_remove(d->name);
+}
+
+int daemon_run(struct daemon *d, int ready_fd)
+{
+	struct pollfd pfd[2];
+	sigset_t mask;
+	int sfd, r = 0;
+	char why[512];
+
+	d->ctl_fd = -1;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (sfd < 0 || pipe2(d->wake_pipe, O_CLOEXEC) < 0) {
+		r = bc_error(-errno, "daemon: %s", strerror(errno));
+		report_ready(ready_fd, r);
+		return bc_exit_code(r);
+	}
+	/* Keep every page we touch (key schedules included) out of swap,
+	 * without pre-faulting thread stacks. */
+	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0)
+		log_msg("warning: mlockall: %s", strerror(errno));
+
+	for (size_t i = 0; i < N_FRONTENDS && r == 0; i++)
+		if (frontends[i]->wanted(d))
+			r = frontends[i]->start(d);
+	if (r == 0)
+		r = control_start(d);
+	if (r == 0)
+		r = write_state(d);
+	if (r < 0) {
+		report_ready(ready_fd, r);
+		teardown(d);
+		return bc_exit_code(r);
+	}
+	log_msg("%s: serving %s%s%s", d->name, d->uri, d->fuse_dir[0] ? " and " : "", d->fuse_file);
+	report_ready(ready_fd, 0);
+
+	pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = d->wake_pipe[0], .events = POLLIN };
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pfd[1].revents)
+			break; /* detach accepted by the control thread */
+		if (pfd[0].revents) {
+			struct signalfd_siginfo si;
+			const char *b;
+
+			if (read(sfd, &si, sizeof(si)) != sizeof(si))
+				continue;
+			/* SIGTERM behaves as detach: a busy FUSE file is kept. */
+			b = busy_reason(d, why, sizeof(why));
+			if (!b)
+				break;
+			log_msg("signal %u: not detaching: %s (use 'blockcrypt detach --force %s')",
+				si.ssi_signo, b, d->name);
+		}
+	}
+	log_msg("%s: detaching%s", d->name, d->force ? " (forced)" : "");
+	teardown(d);
+	close(sfd);
+	return 0;
+}

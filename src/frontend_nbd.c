@@ -1,0 +1,54 @@
+/* NBD frontend: the library's NBD server on a Unix socket or TCP. */
+#include <stdio.h>
+#include <string.h>
+
+#include "daemon.h"
+
+static bool nbd_wanted(const struct daemon *d)
+{
+	(void)d;
+	return true; /* always served: the socket is how clients reach us */
+}
+
+static int nbd_start(struct daemon *d)
+{
+	struct bc_nbd_params p = {
+		.export_name = d->name, .description = d->backing, .read_only = d->read_only,
+		.allow_discards = d->allow_discards, .threads = d->threads,
+	};
+	int r = bc_nbd_server_new(d->volume, &p, &d->nbd);
+
+	if (r < 0)
+		return r;
+	if (d->socket_path[0])
+		r = bc_nbd_server_listen_unix(d->nbd, d->socket_path);
+	else
+		r = bc_nbd_server_listen_tcp(d->nbd, d->listen_host, d->listen_port);
+	if (r == 0)
+		r = bc_nbd_server_start(d->nbd);
+	return r;
+}
+
+static unsigned nbd_users(struct daemon *d)
+{
+	return d->nbd ? bc_nbd_server_clients(d->nbd) : 0;
+}
+
+static const char *nbd_busy(struct daemon *d, char *buf, size_t size)
+{
+	/* NBD clients are disconnected cleanly after their requests finish;
+	 * a connected client does not make detach unsafe. */
+	(void)d; (void)buf; (void)size;
+	return NULL;
+}
+
+static void nbd_stop(struct daemon *d)
+{
+	bc_nbd_server_free(d->nbd);
+	d->nbd = NULL;
+}
+
+const struct frontend_ops frontend_nbd = {
+	.name = "nbd", .wanted = nbd_wanted, .start = nbd_start, .users = nbd_users,
+	.busy = nbd_busy, .stop = nbd_stop,
+};

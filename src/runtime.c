@@ -1,0 +1,215 @@
+/* Runtime directory and control-socket client (see runtime.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "runtime.h"
+
+const char *rt_dir(void)
+{
+	const char *d = getenv("BLOCKCRYPT_RUN_DIR");
+
+	return d && *d ? d : "/run/blockcrypt";
+}
+
+int rt_ensure_dir(void)
+{
+	if (mkdir(rt_dir(), 0700) < 0 && errno != EEXIST)
+		return bc_error(errno == EPERM ? -EACCES : -errno, "%s: %s", rt_dir(), strerror(errno));
+	return 0;
+}
+
+int rt_valid_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (!n || n > 64 || name[0] == '.' || name[0] == '-')
+		return bc_error(-EINVAL, "name '%s': use 1-64 letters, digits, '.', '_' or '-'", name);
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '.' || *p == '_' || *p == '-'))
+			return bc_error(-EINVAL, "name '%s': use 1-64 letters, digits, '.', '_' or '-'", name);
+	return 0;
+}
+
+int rt_path(char *buf, size_t size, const char *name, const char *suffix)
+{
+	if ((size_t)snprintf(buf, size, "%s/%s.%s", rt_dir(), name, suffix) >= size)
+		return bc_error(-ENAMETOOLONG, "runtime path too long");
+	return 0;
+}
+
+json_object *rt_read_state(const char *name)
+{
+	char path[512];
+
+	if (rt_path(path, sizeof(path), name, "json") < 0)
+		return NULL;
+	return json_object_from_file(path);
+}
+
+int rt_write_state(const char *name, json_object *state)
+{
+	char path[512], tmp[520];
+
+	if (rt_path(path, sizeof(path), name, "json") < 0)
+		return -ENAMETOOLONG;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (json_object_to_file_ext(tmp, state, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE) < 0 || rename(tmp, path) < 0) {
+		unlink(tmp);
+		return bc_error(-EIO, "%s: cannot write state", path);
+	}
+	return 0;
+}
+
+void rt_remove(const char *name)
+{
+	static const char *const suffixes[] = { "json", "ctl" };
+	json_object *st = rt_read_state(name), *sock;
+	char path[512];
+
+	/* The NBD socket is ours only if it lives in the runtime directory. */
+	if (st && json_object_object_get_ex(st, "socket", &sock)) {
+		const char *p = json_object_get_string(sock);
+
+		if (p && !strncmp(p, rt_dir(), strlen(rt_dir())))
+			unlink(p);
+	}
+	json_object_put(st);
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
+		if (rt_path(path, sizeof(path), name, suffixes[i]) == 0)
+			unlink(path);
+}
+
+bool rt_alive(const char *name, json_object *state)
+{
+	json_object *pid_obj;
+	char path[64], comm[64] = "";
+	pid_t pid;
+	FILE *f;
+
+	if (!state || !json_object_object_get_ex(state, "pid", &pid_obj))
+		return false;
+	pid = (pid_t)json_object_get_int(pid_obj);
+	if (pid > 0 && kill(pid, 0) == 0) {
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+		f = fopen(path, "r");
+		if (f) {
+			if (!fgets(comm, sizeof(comm), f))
+				comm[0] = '\0';
+			fclose(f);
+		}
+		if (!strncmp(comm, "blockcrypt", 10))
+			return true;
+	}
+	rt_remove(name); /* crashed or killed daemon: clear the stale entry */
+	return false;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int rt_list_names(char ***names, size_t *count)
+{
+	DIR *d = opendir(rt_dir());
+	struct dirent *e;
+	char **v = NULL;
+	size_t n = 0;
+
+	*names = NULL;
+	*count = 0;
+	if (!d)
+		return errno == ENOENT ? 0 : bc_error(-errno, "%s: %s", rt_dir(), strerror(errno));
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		char **nv;
+
+		if (len <= 5 || strcmp(e->d_name + len - 5, ".json"))
+			continue;
+		nv = realloc(v, (n + 1) * sizeof(*v));
+		if (!nv)
+			break;
+		v = nv;
+		v[n] = strndup(e->d_name, len - 5);
+		if (v[n])
+			n++;
+	}
+	closedir(d);
+	qsort(v, n, sizeof(*v), cmp_str);
+	*names = v;
+	*count = n;
+	return 0;
+}
+
+int rt_control(const char *name, const char *command, char *buf, size_t size, int timeout_ms)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct pollfd pfd;
+	size_t got = 0;
+	int fd, r;
+
+	if (rt_path(sa.sun_path, sizeof(sa.sun_path), name, "ctl") < 0)
+		return -ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    send(fd, command, strlen(command), MSG_NOSIGNAL) < 0 ||
+	    send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	while (got + 1 < size) {
+		ssize_t n;
+
+		r = poll(&pfd, 1, timeout_ms);
+		if (r <= 0) {
+			close(fd);
+			return r == 0 ? -ETIMEDOUT : -errno;
+		}
+		n = read(fd, buf + got, size - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if (memchr(buf + got - (size_t)n, '\n', (size_t)n))
+			break;
+	}
+	close(fd);
+	buf[got] = '\0';
+	if (got && buf[got - 1] == '\n')
+		buf[got - 1] = '\0';
+	return got ? 0 : -ECONNRESET;
+}
+
+json_object *rt_entry(const char *name)
+{
+	json_object *st = rt_read_state(name), *live;
+	char buf[512];
+
+	if (!st)
+		return NULL;
+	if (!rt_alive(name, st)) {
+		json_object_put(st);
+		return NULL;
+	}
+	if (rt_control(name, "status", buf, sizeof(buf), 2000) == 0 && (live = json_tokener_parse(buf))) {
+		json_object_object_foreach(live, key, val)
+			json_object_object_add(st, key, json_object_get(val));
+		json_object_put(live);
+	}
+	return st;
+}

@@ -1,0 +1,38 @@
+/* The runtime directory of attached volumes: for each NAME a state file
+ * (NAME.json), an NBD socket (NAME.sock, by default) and a control socket
+ * (NAME.ctl) through which list/status/detach talk to the daemon. */
+#ifndef BC_RUNTIME_H
+#define BC_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <json-c/json.h>
+
+/* $BLOCKCRYPT_RUN_DIR, or /run/blockcrypt. */
+const char *rt_dir(void);
+int rt_ensure_dir(void);
+/* rt_dir()/NAME.SUFFIX into BUF. */
+int rt_path(char *buf, size_t size, const char *name, const char *suffix);
+int rt_valid_name(const char *name);
+
+/* Read NAME's state file; NULL when absent or unreadable. */
+json_object *rt_read_state(const char *name);
+int rt_write_state(const char *name, json_object *state);
+/* Is the daemon recorded for NAME alive?  Stale entries (dead pid) are
+ * removed and reported as not alive. */
+bool rt_alive(const char *name, json_object *state);
+void rt_remove(const char *name);
+/* Names with a state file, sorted; caller frees each and the array. */
+int rt_list_names(char ***names, size_t *count);
+
+/* State of an attached NAME merged with the daemon's live status
+ * (clients, fuse_open); NULL when NAME is not attached. */
+json_object *rt_entry(const char *name);
+
+/* Send one command line to NAME's control socket and read the one-line
+ * answer into BUF; -errno on failure. */
+int rt_control(const char *name, const char *command, char *buf, size_t size, int timeout_ms);
+
+#endif
