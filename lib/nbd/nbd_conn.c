@@ -216,7 +216,7 @@ static uint32_t validate(const struct bc_nbd_server *s, const struct nbd_request
 	return in_range ? 0 : NBD_EINVAL;
 }
 
-static int discard_payload(int fd, uint64_t len)
+int nbd_discard(int fd, uint64_t len)
 {
 	uint8_t buf[16384];
 
@@ -257,7 +257,7 @@ void nbd_transmission(struct nbd_conn *c)
 		err = validate(s, &q);
 		if (err) {
 			/* A refused WRITE still carries its payload: skip it. */
-			if (q.type == NBD_CMD_WRITE && discard_payload(c->in_fd, q.length) < 0)
+			if (q.type == NBD_CMD_WRITE && nbd_discard(c->in_fd, q.length) < 0)
 				break;
 			send_simple(c, q.cookie, err, NULL, 0);
 			continue;
@@ -293,7 +293,7 @@ void nbd_transmission(struct nbd_conn *c)
 			c->inflight--;
 			c->inflight_bytes -= bytes;
 			pthread_mutex_unlock(&c->lock);
-			if (q.type == NBD_CMD_WRITE && discard_payload(c->in_fd, q.length) < 0)
+			if (q.type == NBD_CMD_WRITE && nbd_discard(c->in_fd, q.length) < 0)
 				break;
 			send_simple(c, q.cookie, NBD_ENOMEM, NULL, 0);
 			continue;

@@ -153,21 +153,6 @@ static int opt_list(struct nbd_conn *c, uint32_t len)
 	return r < 0 ? r : send_reply(c, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
 }
 
-static int discard_input(int fd, uint64_t len)
-{
-	uint8_t buf[4096];
-
-	while (len) {
-		size_t n = len < sizeof(buf) ? (size_t)len : sizeof(buf);
-		int r = nbd_read_full(fd, buf, n);
-
-		if (r < 0)
-			return r;
-		len -= n;
-	}
-	return 0;
-}
-
 int nbd_handshake(struct nbd_conn *c)
 {
 	struct {
@@ -214,7 +199,7 @@ int nbd_handshake(struct nbd_conn *c)
 				r = -EPROTO; /* deemed a denial of service */
 				break;
 			}
-			r = discard_input(c->in_fd, len);
+			r = nbd_discard(c->in_fd, len);
 			if (r == 0)
 				r = send_error(c, option, NBD_REP_ERR_TOO_BIG, "option data too large");
 			if (r < 0)

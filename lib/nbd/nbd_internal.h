@@ -57,6 +57,8 @@ struct nbd_conn {
 /* Whole-buffer I/O on the connection; 0 or -errno (-ECONNRESET at EOF). */
 int nbd_read_full(int fd, void *buf, size_t len);
 int nbd_writev_full(struct nbd_conn *c, struct iovec *iov, int iovcnt);
+/* Read and drop LEN bytes (a payload we refuse). */
+int nbd_discard(int fd, uint64_t len);
 
 /* Option haggling; returns 1 to enter transmission, 0 to close quietly,
  * or -errno. */
