@@ -69,3 +69,29 @@ data_offset() {
 
 # random_file NAME BYTES
 random_file() { head -c "$2" /dev/urandom >"$1"; }
+
+# Attached volumes of this test live in a private runtime directory, and
+# are force-detached when the test ends, whatever happened.
+export BLOCKCRYPT_RUN_DIR="$TEST_TMP/run"
+_detach_all() {
+	"$BLOCKCRYPT" detach --all --force >/dev/null 2>&1 || true
+	# A daemon that would not go (should not happen) must not outlive us.
+	local f pid
+	for f in "$BLOCKCRYPT_RUN_DIR"/*.json; do
+		[ -e "$f" ] || continue
+		pid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$f" 2>/dev/null) || continue
+		kill -9 "$pid" 2>/dev/null || true
+	done
+}
+cleanup_fn _detach_all
+
+# new_volume IMG KEYFILE [format args...]: a small LUKS2 volume, fast KDF.
+new_volume() {
+	local img=$1 key=$2; shift 2
+	[ -e "$key" ] || printf 'test passphrase %s' "$RANDOM" >"$key"
+	bc format "$img" --batch --key-file "$key" --size "${VOLUME_SIZE:-64M}" "${FAST_KDF[@]}" --no-progress "$@" >/dev/null 2>&1 ||
+		fail "format $img failed"
+}
+
+# nbd_uri NAME: the URI of an attached volume (default socket).
+nbd_uri() { echo "nbd+unix:///$1?socket=$BLOCKCRYPT_RUN_DIR/$1.sock"; }
