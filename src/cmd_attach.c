@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -225,6 +226,10 @@ int cmd_attach(struct cli_opts *o)
 		snprintf(d->uri, sizeof(d->uri), "nbd+unix:///%s?socket=%s", d->name, d->socket_path);
 	}
 	if (o->fuse_dir) {
+		struct stat st;
+
+		if (stat(o->fuse_dir, &st) < 0 && errno == ENOTCONN)
+			umount2(o->fuse_dir, MNT_DETACH); /* left by a killed daemon */
 		if (!realpath(o->fuse_dir, real))
 			return bc_error(-ENOENT, "--fuse %s: %s", o->fuse_dir, strerror(errno));
 		snprintf(d->fuse_dir, sizeof(d->fuse_dir), "%s", real);
