@@ -90,6 +90,7 @@ struct bc_pbkdf_params {
 	uint32_t iter_time_ms;   /* 0 = libcryptsetup default */
 	uint32_t max_memory_kb;  /* argon2 only; 0 = default */
 	uint32_t parallel;       /* argon2 only; 0 = default */
+	uint32_t iterations;     /* fixed cost, no benchmark; 0 = benchmark */
 	const char *hash;        /* pbkdf2 hash, 0 = sha256 */
 };
 

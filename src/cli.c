@@ -18,7 +18,7 @@ enum {
 	O_LABEL, O_SIZE, O_NO_WIPE, O_PBKDF, O_ITER_TIME, O_PBKDF_MEMORY, O_PBKDF_PARALLEL,
 	O_KEY_SLOT, O_OFFSET, O_SKIP, O_HASH, O_IV_LARGE, O_READ_ONLY, O_PROGRESS,
 	O_NO_PROGRESS, O_KEY_FILE, O_HELP, O_NAME, O_SOCKET, O_LISTEN, O_FUSE, O_DISCARDS,
-	O_FOREGROUND, O_THREADS, O_INSECURE, O_ALL, O_FORCE,
+	O_FOREGROUND, O_THREADS, O_INSECURE, O_ALL, O_FORCE, O_PBKDF_ITER,
 };
 
 struct opt_def {
@@ -53,6 +53,8 @@ static const struct opt_def opt_defs[] = {
 	  "argon2 memory cost limit" },
 	{ { "pbkdf-parallel", required_argument, NULL, O_PBKDF_PARALLEL }, OPT_PBKDF, "N",
 	  "argon2 threads" },
+	{ { "pbkdf-force-iterations", required_argument, NULL, O_PBKDF_ITER }, OPT_PBKDF, "N",
+	  "fixed KDF cost instead of a benchmark (pbkdf2: iterations; argon2: passes)" },
 	{ { "key-slot", required_argument, NULL, O_KEY_SLOT }, OPT_KEY_SLOT, "N", "key slot number" },
 	{ { "offset", required_argument, NULL, O_OFFSET }, OPT_PLAIN, "SECTORS",
 	  "plain: data start in 512-byte sectors (as cryptsetup --offset)" },
@@ -188,6 +190,7 @@ int cli_parse(const struct cli_command *c, int argc, char **argv, struct cli_opt
 		case O_ITER_TIME: r = parse_u32("iter-time", optarg, &o->pbkdf.iter_time_ms); break;
 		case O_PBKDF_MEMORY: r = parse_u32("pbkdf-memory", optarg, &o->pbkdf.max_memory_kb); break;
 		case O_PBKDF_PARALLEL: r = parse_u32("pbkdf-parallel", optarg, &o->pbkdf.parallel); break;
+		case O_PBKDF_ITER: r = parse_u32("pbkdf-force-iterations", optarg, &o->pbkdf.iterations); break;
 		case O_KEY_SLOT:
 			r = parse_u64("key-slot", optarg, false, &v);
 			if (r == 0 && v > 31)

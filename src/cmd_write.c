@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -32,6 +33,7 @@ static ssize_t read_full(int fd, uint8_t *buf, size_t len)
 int cmd_write(struct cli_opts *o)
 {
 	_cleanup_volume_ struct bc_volume *v = NULL;
+	struct stat st;
 	uint8_t *buf;
 	uint64_t size, off = 0;
 	int r = 0;
@@ -41,10 +43,18 @@ int cmd_write(struct cli_opts *o)
 	r = cli_open_volume(o, o->args[0], false, &v);
 	if (r < 0)
 		return r;
+	size = bc_volume_size(v);
+	/* Input from a file: refuse an oversized one before writing. */
+	if (fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode)) {
+		off_t pos = lseek(STDIN_FILENO, 0, SEEK_CUR);
+
+		if (pos >= 0 && (uint64_t)(st.st_size - pos) > size)
+			return bc_error(-ENOSPC, "%s: input (%llu bytes) is larger than the volume (%llu bytes); nothing written",
+					o->args[0], (unsigned long long)(st.st_size - pos), (unsigned long long)size);
+	}
 	buf = malloc(STREAM_CHUNK);
 	if (!buf)
 		return bc_error(-ENOMEM, "out of memory");
-	size = bc_volume_size(v);
 	for (;;) {
 		ssize_t n = read_full(STDIN_FILENO, buf, STREAM_CHUNK);
 
@@ -53,8 +63,14 @@ int cmd_write(struct cli_opts *o)
 			break;
 		}
 		if ((uint64_t)n > size - off) {
-			r = bc_error(-ENOSPC, "write: input is larger than the volume (%llu bytes); stopped at the end",
-				     (unsigned long long)size);
+			/* A stream cannot be measured in advance: fill the
+			 * volume, then report what did not fit. */
+			r = bc_volume_pwrite(v, buf, (size_t)(size - off), off);
+			if (r == 0)
+				r = bc_volume_flush(v);
+			if (r == 0)
+				r = bc_error(-ENOSPC, "%s: input is larger than the volume: its first %llu bytes were written, the rest was not",
+					     o->args[0], (unsigned long long)size);
 			break;
 		}
 		r = bc_volume_pwrite(v, buf, (size_t)n, off);

@@ -3,6 +3,8 @@
 #ifndef BC_LUKS_H
 #define BC_LUKS_H
 
+#include <stdbool.h>
+
 #include <libcryptsetup.h>
 
 #include "blockcrypt.h"
@@ -25,6 +27,12 @@ int bc_luks_load_cd(const char *path, enum bc_volume_type type, struct crypt_dev
 int bc_luks_layout(struct crypt_device *cd, struct bc_volume_info *info);
 /* Slots currently holding a key. */
 int bc_luks_count_slots(struct crypt_device *cd);
+/* Fail with -EACCES/-EROFS (exit 6) unless PATH can be opened for
+ * writing: checked before any header change so a read-only backing is
+ * reported as such, not as whatever libcryptsetup's write failure says. */
+int bc_check_writable(const char *path);
+/* Validate PBKDF choices for TYPE before anything is written. */
+int bc_luks_check_pbkdf(const char *type, const struct bc_pbkdf_params *p);
 /* Apply PBKDF parameters (NULL or zero fields = defaults). */
 int bc_luks_set_pbkdf(struct crypt_device *cd, const char *type, const struct bc_pbkdf_params *p);
 

@@ -8,9 +8,12 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/error.h"
+#include "engine/cipher_spec.h"
 #include "luks/luks.h"
 
 static _Thread_local char last_cs_error[256];
@@ -86,8 +89,14 @@ int bc_luks_load_cd(const char *path, enum bc_volume_type type, struct crypt_dev
 		return r;
 	r = crypt_load(cd, want, NULL);
 	if (r < 0) {
+		bool regular = !crypt_get_device_name(cd) || strncmp(crypt_get_device_name(cd), "/dev/", 5);
+
 		crypt_free(cd);
-		if (r == -EINVAL || r == -ENXIO)
+		if (strstr(last_cs_error, "too small"))
+			return bc_error(-ENOSPC, "%s: too small for its LUKS header (truncated?)", path);
+		/* A short read of a regular file is a truncated or absent
+		 * header, not a failing disk. */
+		if (r == -EINVAL || r == -ENXIO || (r == -EIO && regular))
 			/* libcryptsetup found no header it could use */
 			return bc_error(-EBADMSG, "%s: not a %s volume, or its headers are damaged",
 					path, type == BC_TYPE_AUTO ? "LUKS" : bc_volume_type_name(type));
@@ -115,6 +124,14 @@ int bc_luks_layout(struct crypt_device *cd, struct bc_volume_info *info)
 				crypt_get_device_name(cd));
 	snprintf(info->cipher, sizeof(info->cipher), "%s-%s", crypt_get_cipher(cd), crypt_get_cipher_mode(cd));
 	info->key_bits = (uint32_t)crypt_get_volume_key_size(cd) * 8;
+	{
+		/* Refuse up front what the sector engine cannot do byte-exactly. */
+		struct bc_cipher_spec spec;
+
+		if (bc_cipher_spec_parse(info->cipher, info->key_bits, &spec) < 0)
+			return bc_error(-ENOTSUP, "%s: cipher %s (%u-bit key) is not supported (aes xts/cbc only)",
+					crypt_get_device_name(cd), info->cipher, info->key_bits);
+	}
 	info->sector_size = (uint32_t)crypt_get_sector_size(cd);
 	/* LUKS1 and LUKS2 both count IVs in 512-byte units, whatever the
 	 * encryption sector size (cryptsetup maps LUKS2 without the dm-crypt
@@ -143,6 +160,18 @@ int bc_luks_count_slots(struct crypt_device *cd)
 	return n;
 }
 
+int bc_luks_check_pbkdf(const char *type, const struct bc_pbkdf_params *p)
+{
+	const char *kdf = p && p->type ? p->type : NULL;
+
+	if (kdf && strcmp(kdf, CRYPT_KDF_PBKDF2) && strcmp(kdf, CRYPT_KDF_ARGON2I) &&
+	    strcmp(kdf, CRYPT_KDF_ARGON2ID))
+		return bc_error(-EINVAL, "pbkdf %s: expected argon2id, argon2i or pbkdf2", kdf);
+	if (kdf && !strcmp(type, CRYPT_LUKS1) && strcmp(kdf, CRYPT_KDF_PBKDF2))
+		return bc_error(-EINVAL, "pbkdf %s: LUKS1 supports only pbkdf2", kdf);
+	return 0;
+}
+
 int bc_luks_set_pbkdf(struct crypt_device *cd, const char *type, const struct bc_pbkdf_params *p)
 {
 	const struct crypt_pbkdf_type *def;
@@ -166,6 +195,12 @@ int bc_luks_set_pbkdf(struct crypt_device *cd, const char *type, const struct bc
 			pbkdf.max_memory_kb = p->max_memory_kb;
 		if (p->parallel)
 			pbkdf.parallel_threads = p->parallel;
+		if (p->iterations) {
+			pbkdf.iterations = p->iterations;
+			pbkdf.flags |= CRYPT_PBKDF_NO_BENCHMARK;
+			if (!p->max_memory_kb && strcmp(pbkdf.type, CRYPT_KDF_PBKDF2))
+				pbkdf.max_memory_kb = 32768; /* no benchmark: a fixed, modest cost */
+		}
 	}
 	if (!strcmp(type, CRYPT_LUKS1) && strcmp(pbkdf.type, CRYPT_KDF_PBKDF2))
 		return bc_error(-EINVAL, "pbkdf %s: LUKS1 supports only pbkdf2", pbkdf.type);
@@ -178,5 +213,21 @@ int bc_luks_set_pbkdf(struct crypt_device *cd, const char *type, const struct bc
 	r = crypt_set_pbkdf_type(cd, &pbkdf);
 	if (r < 0)
 		return bc_luks_fail(-EINVAL, crypt_get_device_name(cd), "pbkdf parameters");
+	return 0;
+}
+
+int bc_check_writable(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0) {
+		int e = errno;
+
+		if (e == ENOENT)
+			return bc_error(-ENOENT, "%s: no such file or device", path);
+		return bc_error(e == EPERM || e == EACCES ? -EACCES : e == EROFS ? -EROFS : -e,
+				"%s: cannot open for writing: %s", path, strerror(e));
+	}
+	close(fd);
 	return 0;
 }

@@ -87,32 +87,47 @@ int bc_format(const char *backing, const struct bc_format_params *p,
 	r = bc_cipher_spec_parse(p->cipher ? p->cipher : "aes-xts-plain64", p->key_bits, &spec);
 	if (r < 0)
 		return r;
-	if (p->create_size) {
-		r = create_file(backing, p->create_size);
-		if (r < 0)
-			return r;
-	}
-	r = bc_path_size(backing, &size, &blk);
+	r = bc_luks_check_pbkdf(type, &p->pbkdf);
 	if (r < 0)
 		return r;
-
 	ss = p->sector_size;
 	if (ss && (ss < 512 || ss > 4096 || (ss & (ss - 1))))
 		return bc_error(-EINVAL, "format: sector size %u: must be 512, 1024, 2048 or 4096", ss);
 	if (luks1 && ss > 512)
 		return bc_error(-EINVAL, "format: LUKS1 supports only 512-byte sectors");
+
+	/* Work out the final size before creating or growing anything. */
+	r = bc_path_size(backing, &size, &blk);
+	if (r == -ENOENT && p->create_size)
+		size = 0;
+	else if (r < 0)
+		return r;
+	else if (!blk) {
+		r = bc_check_writable(backing);
+		if (r < 0)
+			return r;
+	}
+	if (p->create_size > size) {
+		if (blk)
+			return bc_error(-EINVAL, "format: --size applies to files, %s is a block device", backing);
+		size = p->create_size;
+	}
 	if (!ss)
 		ss = !luks1 && size % 4096 == 0 ? 4096 : 512;
 	if (size % ss)
 		return bc_error(-EINVAL, "format: backing size %llu is not a multiple of the %u-byte sector size",
 				(unsigned long long)size, ss);
-
 	/* Refuse before writing anything: libcryptsetup would only warn. */
 	need = (luks1 ? LUKS1_MAX_DATA_OFFSET : LUKS2_DEFAULT_DATA_OFFSET) + ss;
 	if (size < need)
 		return bc_error(-ENOSPC, "%s: backing is %llu bytes; a %s volume needs at least %llu (header + one sector)",
 				backing, (unsigned long long)size, luks1 ? "LUKS1" : "LUKS2",
 				(unsigned long long)need);
+	if (p->create_size) {
+		r = create_file(backing, p->create_size);
+		if (r < 0)
+			return r;
+	}
 	params2.sector_size = ss;
 
 	r = bc_secret_new(spec.key_bytes, &key);

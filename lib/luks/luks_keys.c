@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -19,8 +20,12 @@ int bc_luks_load(const char *backing, bool read_only, struct bc_luks **out)
 	struct bc_luks *l;
 	int r;
 
-	(void)read_only; /* libcryptsetup opens for writing only when it writes */
 	*out = NULL;
+	if (!read_only) {
+		r = bc_check_writable(backing);
+		if (r < 0)
+			return r;
+	}
 	l = calloc(1, sizeof(*l));
 	if (!l || !(l->path = strdup(backing))) {
 		free(l);
@@ -218,6 +223,13 @@ int bc_luks_header_backup(struct bc_luks *l, const char *file)
 	bc_luks_init();
 	if (access(file, F_OK) == 0)
 		return bc_error(-EEXIST, "%s: already exists; refusing to overwrite a backup", file);
+	/* Find out now whether FILE can be created, with a clear error. */
+	r = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (r < 0)
+		return bc_error(errno == EROFS ? -EROFS : errno == EPERM ? -EACCES : -errno,
+				"%s: cannot create: %s", file, strerror(errno));
+	close(r);
+	unlink(file);
 	r = crypt_header_backup(l->cd, NULL, file);
 	return r < 0 ? bc_luks_fail(r, l->path, "header backup") : 0;
 }
@@ -251,12 +263,21 @@ static int repair_op(struct crypt_device *cd, const void *unused)
 
 int bc_header_restore(const char *backing, const char *file)
 {
+	int r;
+
 	if (access(file, R_OK) < 0)
 		return bc_error(-errno, "%s: %s", file, strerror(errno));
+	r = bc_check_writable(backing);
+	if (r < 0)
+		return r;
 	return on_raw_backing(backing, "header restore", restore_op, file);
 }
 
 int bc_header_repair(const char *backing)
 {
+	int r = bc_check_writable(backing);
+
+	if (r < 0)
+		return r;
 	return on_raw_backing(backing, "repair", repair_op, NULL);
 }

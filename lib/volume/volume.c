@@ -122,7 +122,7 @@ int bc_volume_create(const char *backing, const struct bc_volume_info *info,
 	if (r < 0)
 		goto fail;
 	if (backing_size <= info->data_offset) {
-		r = bc_error(-ENOSPC, "%s: backing (%llu bytes) ends before the data area at %llu (truncated?)",
+		r = bc_error(-ENOSPC, "%s: backing (%llu bytes) has no data area: the data starts at byte %llu (truncated?)",
 			     backing, (unsigned long long)backing_size, (unsigned long long)info->data_offset);
 		goto fail;
 	}

@@ -40,8 +40,8 @@ note() { echo "# $*" >&2; }
 bc() { "$BLOCKCRYPT" "$@"; }
 
 # Fast key derivation for tests (security of test volumes is irrelevant).
-FAST_KDF=(--pbkdf pbkdf2 --iter-time 1)
-FAST_ARGON=(--pbkdf argon2id --iter-time 1 --pbkdf-memory 32768 --pbkdf-parallel 1)
+FAST_KDF=(--pbkdf pbkdf2 --pbkdf-force-iterations 1000)
+FAST_ARGON=(--pbkdf argon2id --pbkdf-force-iterations 4 --pbkdf-memory 32768 --pbkdf-parallel 1)
 
 # expect_exit CODE CMD...: run CMD, require exit status CODE and a single
 # non-empty line on stderr; the message is left in $ERR.

@@ -30,7 +30,7 @@ run_case() { # NAME CIPHER KEY_BITS SECTOR_SIZE KDF-ARGS...
 	key=$(volume_key "$img" pass)
 	[ "${#key}" = $((bits / 4)) ] || fail "$name: no $bits-bit volume key from cryptsetup (got '$key')"
 	off=$(data_offset "$img")
-	[ -n "$off" ] && [ "$off" -gt 0 ] || fail "$name: no data offset from luksDump"
+	[ "${off:-0}" -gt 0 ] || fail "$name: no data offset from luksDump"
 	len=$((SIZE - off))
 	ORACLE_ARGS=(--cipher "$cipher" --key-hex "$key" --sector-size "$ssize")
 
@@ -42,7 +42,8 @@ run_case() { # NAME CIPHER KEY_BITS SECTOR_SIZE KDF-ARGS...
 
 	# blockcrypt writes, the oracle decrypts with cryptsetup's volume key.
 	random_file data.raw "$len"
-	bc write "$img" --key-file pass <data.raw 2>/dev/null
+	bc write "$img" --key-file pass <data.raw 2>bc.err ||
+		fail "$name: blockcrypt write failed: $(cat bc.err)"
 	$ORACLE decrypt "${ORACLE_ARGS[@]}" --offset "$off" "$img" oracle.raw
 	cmp oracle.raw data.raw || fail "$name: oracle decryption differs from what blockcrypt wrote"
 	# ...and cryptsetup still opens the volume (the header is untouched).
@@ -53,7 +54,8 @@ run_case() { # NAME CIPHER KEY_BITS SECTOR_SIZE KDF-ARGS...
 	random_file data2.raw "$len"
 	$ORACLE encrypt "${ORACLE_ARGS[@]}" data2.raw enc.raw
 	dd if=enc.raw of="$img" bs=1M oflag=seek_bytes seek="$off" conv=notrunc status=none
-	bc cat "$img" --key-file pass >cat.raw
+	bc cat "$img" --key-file pass >cat.raw 2>bc.err ||
+		fail "$name: blockcrypt cat failed: $(cat bc.err)"
 	cmp cat.raw data2.raw || fail "$name: blockcrypt cat differs from what the oracle encrypted"
 }
 

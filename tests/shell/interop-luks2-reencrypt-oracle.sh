@@ -31,7 +31,8 @@ run_case() { # NAME CIPHER KEY_BITS SECTOR_SIZE
 	plain=$((SIZE - 32 * 1024 * 1024))
 
 	# cryptsetup encrypted, blockcrypt decrypts.
-	bc cat "$img" --key-file pass >cat.raw
+	bc cat "$img" --key-file pass >cat.raw 2>bc.err ||
+		fail "$name: blockcrypt cat failed: $(cat bc.err)"
 	[ "$(stat -c %s cat.raw)" = "$dev" ] ||
 		fail "$name: blockcrypt cat gave $(stat -c %s cat.raw) bytes, the device has $dev"
 	head -c "$plain" orig.raw >want.raw
@@ -41,7 +42,8 @@ run_case() { # NAME CIPHER KEY_BITS SECTOR_SIZE
 	# blockcrypt encrypts, cryptsetup decrypts (moving the data to offset 0
 	# and exporting the header to hdr.$name, which must not exist yet).
 	random_file new.raw "$dev"
-	bc write "$img" --key-file pass <new.raw 2>/dev/null
+	bc write "$img" --key-file pass <new.raw 2>bc.err ||
+		fail "$name: blockcrypt write failed: $(cat bc.err)"
 	cryptsetup reencrypt --decrypt --header "hdr.$name" --force-offline-reencrypt \
 		--batch-mode --key-file pass "$img" ||
 		fail "$name: cryptsetup reencrypt --decrypt failed"

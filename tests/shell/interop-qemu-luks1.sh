@@ -11,7 +11,7 @@ requires qemu-img /usr/bin/python3
 
 SIZE=$((32 * 1024 * 1024))
 printf 'qemu interop passphrase' >pass
-SECRET=(--object secret,id=sec0,file=pass)
+SECRET=(--object "secret,id=sec0,file=pass")
 
 # json_get FILE KEY...: print d[KEY1][KEY2]... of the JSON document in FILE.
 json_get() {
@@ -33,8 +33,8 @@ qemu_read() {
 # to get accurate CPU usage" (fixed upstream by "crypto: fix bogus error
 # benchmarking pbkdf on fast machines"); retry that error only.
 qemu_create() {
-	local try
-	for try in 1 2 3 4 5 6 7 8; do
+	local _
+	for _ in 1 2 3 4 5 6 7 8; do
 		rm -f "$1"
 		if qemu-img create -q -f luks "${SECRET[@]}" \
 			-o "key-secret=sec0,$2,iter-time=10" "$1" "$SIZE" 2>create.err; then
@@ -54,7 +54,8 @@ run_case() { # NAME WANT_CIPHER WANT_KEY_BITS QEMU_CREATE_OPTIONS
 
 	# The header as QEMU and blockcrypt describe it.
 	qemu-img info --output=json "$img" >qinfo.json
-	bc dump --json "$img" >bcinfo.json
+	bc dump --json "$img" >bcinfo.json 2>bc.err ||
+		fail "$name: blockcrypt dump failed: $(cat bc.err)"
 	[ "$(json_get bcinfo.json type)" = luks1 ] ||
 		fail "$name: dump --json type is '$(json_get bcinfo.json type)', not luks1"
 	[ "$(json_get bcinfo.json cipher)" = "$want_cipher" ] ||
@@ -70,19 +71,22 @@ run_case() { # NAME WANT_CIPHER WANT_KEY_BITS QEMU_CREATE_OPTIONS
 	random_file qemu.raw "$SIZE"
 	qemu-img convert -n "${SECRET[@]}" --target-image-opts -f raw qemu.raw \
 		"driver=luks,key-secret=sec0,file.filename=$img"
-	bc cat "$img" --key-file pass >bc-cat.raw
+	bc cat "$img" --key-file pass >bc-cat.raw 2>bc.err ||
+		fail "$name: blockcrypt cat failed: $(cat bc.err)"
 	cmp bc-cat.raw qemu.raw || fail "$name: blockcrypt cat differs from what qemu-img wrote"
 
 	# blockcrypt writes the whole device, QEMU reads.
 	random_file bc.raw "$SIZE"
-	bc write "$img" --key-file pass <bc.raw 2>/dev/null
+	bc write "$img" --key-file pass <bc.raw 2>bc.err ||
+		fail "$name: blockcrypt write failed: $(cat bc.err)"
 	qemu_read "$img" qemu-out.raw
 	cmp qemu-out.raw bc.raw || fail "$name: qemu-img reads back something else than blockcrypt wrote"
 
 	# A partial overwrite ending mid-sector keeps the rest of the device.
 	local part=$((5 * 1024 * 1024 + 1000))
 	random_file part.raw "$part"
-	bc write "$img" --key-file pass <part.raw 2>/dev/null
+	bc write "$img" --key-file pass <part.raw 2>bc.err ||
+		fail "$name: blockcrypt write failed: $(cat bc.err)"
 	{ cat part.raw; tail -c +$((part + 1)) bc.raw; } >want.raw
 	qemu_read "$img" qemu-out.raw
 	cmp qemu-out.raw want.raw || fail "$name: after a partial blockcrypt write qemu-img reads something else"
