@@ -222,7 +222,7 @@ int cmd_attach(struct cli_opts *o)
 			return -ENAMETOOLONG;
 		if (strlen(path) >= sizeof(d->socket_path))
 			return bc_error(-ENAMETOOLONG, "%s: socket path too long", path);
-		snprintf(d->socket_path, sizeof(d->socket_path), "%s", path);
+		memcpy(d->socket_path, path, strlen(path) + 1);
 		snprintf(d->uri, sizeof(d->uri), "nbd+unix:///%s?socket=%s", d->name, d->socket_path);
 	}
 	if (o->fuse_dir) {
