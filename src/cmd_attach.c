@@ -183,9 +183,14 @@ static int run_detached(struct cli_opts *o, struct daemon *d)
 	return bc_error(-EIO, "attach: the daemon exited before serving (see %s)", log_path);
 }
 
+static void free_daemonp(struct daemon **d)
+{
+	free(*d);
+}
+
 int cmd_attach(struct cli_opts *o)
 {
-	struct daemon *d;
+	__attribute__((cleanup(free_daemonp))) struct daemon *d = NULL;
 	char real[PATH_MAX];
 	int r;
 

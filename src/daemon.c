@@ -79,14 +79,19 @@ static json_object *status_json(struct daemon *d)
 static void handle_control(struct daemon *d, int fd)
 {
 	char line[128] = "", reply[1024], why[512];
-	ssize_t n;
+	size_t got = 0;
 	struct timeval tv = { 2, 0 };
 
+	/* Read one whole line (the client may send it in pieces). */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	n = read(fd, line, sizeof(line) - 1);
-	if (n <= 0)
-		return;
-	line[n] = '\0';
+	while (got < sizeof(line) - 1 && !memchr(line, '\n', got)) {
+		ssize_t n = read(fd, line + got, sizeof(line) - 1 - got);
+
+		if (n <= 0)
+			return;
+		got += (size_t)n;
+	}
+	line[got] = '\0';
 	line[strcspn(line, "\r\n")] = '\0';
 	if (!strcmp(line, "status")) {
 		json_object *o = status_json(d);

@@ -147,7 +147,8 @@ int rt_list_names(char ***names, size_t *count)
 			n++;
 	}
 	closedir(d);
-	qsort(v, n, sizeof(*v), cmp_str);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_str);
 	*names = v;
 	*count = n;
 	return 0;
@@ -157,6 +158,7 @@ int rt_control(const char *name, const char *command, char *buf, size_t size, in
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct pollfd pfd;
+	char line[128];
 	size_t got = 0;
 	int fd, r;
 
@@ -165,9 +167,10 @@ int rt_control(const char *name, const char *command, char *buf, size_t size, in
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	snprintf(line, sizeof(line), "%s\n", command);
+	/* One send: the daemon answers as soon as it has the whole line. */
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    send(fd, command, strlen(command), MSG_NOSIGNAL) < 0 ||
-	    send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
+	    send(fd, line, strlen(line), MSG_NOSIGNAL) < 0) {
 		r = -errno;
 		close(fd);
 		return r;
