@@ -50,6 +50,7 @@ enum bc_exit {
 	BC_EXIT_BUSY = 9,        /* in use */
 	BC_EXIT_CANCELED = 10,   /* user declined a confirmation */
 	BC_EXIT_UNSUPPORTED = 11,/* unsupported header feature or option */
+	BC_EXIT_TOKEN = 12,      /* token, module or token key not found */
 };
 
 /* Map a negative errno returned by this library to an exit code. */
@@ -113,9 +114,23 @@ int bc_format(const char *backing, const struct bc_format_params *p,
 
 /* ---- opening volumes and the data API ---------------------------------- */
 
+/* How to unlock when tokens may be involved (LUKS2): enrolled PKCS#11
+ * tokens (ours, "blockcrypt-pkcs11", and systemd-cryptenroll's
+ * "systemd-pkcs11") are tried first, asking get_pin for a PIN; then the
+ * passphrase (the KEY argument, or get_passphrase) unless token_only. */
+struct bc_unlock {
+	bool use_tokens;
+	bool token_only;
+	const char *pkcs11_module;     /* NULL: every module p11-kit knows */
+	int (*get_pin)(void *user, const char *token_label, struct bc_secret **pin);
+	int (*get_passphrase)(void *user, struct bc_secret **pass);
+	void *user;
+};
+
 struct bc_open_params {
 	enum bc_volume_type type;  /* AUTO for LUKS */
 	bool read_only;
+	const struct bc_unlock *unlock; /* NULL: passphrase (KEY) only */
 	/* PLAIN only (units as in cryptsetup's plain mode): */
 	const char *cipher;        /* default aes-xts-plain64 */
 	uint32_t key_bits;         /* default 512 for XTS, 256 otherwise */
@@ -189,6 +204,24 @@ int bc_luks_dump_text(struct bc_luks *l);
 /* JSON dump (newly allocated string, caller frees). */
 int bc_luks_dump_json(struct bc_luks *l, char **json_out);
 int bc_luks_header_backup(struct bc_luks *l, const char *file);
+
+/* Enrol a PKCS#11 token: a random secret, wrapped (AES-GCM) by the AES key
+ * the URI names inside the token, goes in a LUKS2 token of type
+ * "blockcrypt-pkcs11" bound to a new key slot opened by that secret.
+ * Returns the token id. */
+int bc_luks_enroll_pkcs11(struct bc_luks *l, const struct bc_secret *existing, const char *uri,
+			  const char *module, const struct bc_secret *pin);
+/* Remove blockcrypt-pkcs11 tokens (TOKEN_ID, or all when < 0) and their
+ * key slots; returns how many were removed. */
+int bc_luks_unenroll_pkcs11(struct bc_luks *l, int token_id);
+/* Create a non-extractable AES key LABEL in the token URI names. */
+int bc_pkcs11_genkey(const char *uri, const char *module, const struct bc_secret *pin,
+		     const char *label, unsigned bits);
+/* Plain volumes keyed by a token: derive KEY_BYTES of volume key inside
+ * the token (see docs: AES-ECB of fixed counter blocks under the token
+ * key), never extracting the token key. */
+int bc_pkcs11_derive_plain_key(const char *uri, const char *module, const struct bc_secret *pin,
+			       size_t key_bytes, struct bc_secret **key_out);
 
 int bc_header_restore(const char *backing, const char *file);
 int bc_header_repair(const char *backing);

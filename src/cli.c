@@ -18,7 +18,8 @@ enum {
 	O_LABEL, O_SIZE, O_NO_WIPE, O_PBKDF, O_ITER_TIME, O_PBKDF_MEMORY, O_PBKDF_PARALLEL,
 	O_KEY_SLOT, O_OFFSET, O_SKIP, O_HASH, O_IV_LARGE, O_READ_ONLY, O_PROGRESS,
 	O_NO_PROGRESS, O_KEY_FILE, O_HELP, O_NAME, O_SOCKET, O_LISTEN, O_FUSE, O_DISCARDS,
-	O_FOREGROUND, O_THREADS, O_INSECURE, O_ALL, O_FORCE, O_PBKDF_ITER,
+	O_FOREGROUND, O_THREADS, O_INSECURE, O_ALL, O_FORCE, O_PBKDF_ITER, O_TOKEN, O_KEY_LEN,
+	O_MODULE, O_PIN_FILE, O_PKCS11, O_TOKEN_ONLY, O_TOKEN_ID,
 };
 
 struct opt_def {
@@ -40,7 +41,20 @@ static const struct opt_def opt_defs[] = {
 	  "volume key size (XTS: 512 default or 256; CBC: 256 default, 192, 128)" },
 	{ { "sector-size", required_argument, NULL, O_SECTOR_SIZE }, OPT_FORMAT | OPT_PLAIN, "BYTES",
 	  "encryption sector: 512..4096 (LUKS2 default 4096 when the size allows)" },
-	{ { "label", required_argument, NULL, O_LABEL }, OPT_FORMAT, "LABEL", "LUKS2 label" },
+	{ { "label", required_argument, NULL, O_LABEL }, OPT_FORMAT | OPT_GENKEY, "LABEL",
+	  "format: LUKS2 label; genkey: label of the new token key" },
+	{ { "token", required_argument, NULL, O_TOKEN }, OPT_GENKEY, "TOKEN",
+	  "PKCS#11 token: pkcs11:token=NAME (RFC 7512) or lofi's token:manufacturer:serial:" },
+	{ { "key-len", required_argument, NULL, O_KEY_LEN }, OPT_GENKEY, "BITS", "AES key length: 256 (default), 192, 128" },
+	{ { "pkcs11", required_argument, NULL, O_PKCS11 }, OPT_ENROLL | OPT_TOKEN, "URI",
+	  "enroll: token key to wrap the slot secret; plain volumes: derive the key in the token" },
+	{ { "token-id", required_argument, NULL, O_TOKEN_ID }, OPT_ENROLL, "N", "unenroll: only this LUKS2 token" },
+	{ { "module", required_argument, NULL, O_MODULE }, OPT_TOKEN | OPT_GENKEY | OPT_ENROLL, "PATH",
+	  "PKCS#11 module (default: every module registered with p11-kit)" },
+	{ { "pin-file", required_argument, NULL, O_PIN_FILE }, OPT_TOKEN | OPT_GENKEY | OPT_ENROLL, "FILE",
+	  "read the token PIN from FILE (one trailing newline ignored)" },
+	{ { "token-only", no_argument, NULL, O_TOKEN_ONLY }, OPT_TOKEN, NULL,
+	  "unlock only with an enrolled token, never ask for a passphrase" },
 	{ { "size", required_argument, NULL, O_SIZE }, OPT_FORMAT | OPT_PLAIN, "BYTES",
 	  "format: create/extend the backing file to this size; plain: data size (K,M,G,T suffixes)" },
 	{ { "no-wipe", no_argument, NULL, O_NO_WIPE }, OPT_FORMAT, NULL,
@@ -165,6 +179,7 @@ int cli_parse(const struct cli_command *c, int argc, char **argv, struct cli_opt
 
 	memset(o, 0, sizeof(*o));
 	o->key_slot = -1;
+	o->token_id = -1;
 	for (size_t i = 0; i < N_OPTS; i++)
 		if (!opt_defs[i].group || (opt_defs[i].group & c->options))
 			longopts[n++] = opt_defs[i].lo;
@@ -217,6 +232,18 @@ int cli_parse(const struct cli_command *c, int argc, char **argv, struct cli_opt
 				r = bc_error(-EINVAL, "--threads: 1 to 256");
 			break;
 		case O_ALL: o->all = true; break;
+		case O_TOKEN: o->token = optarg; break;
+		case O_KEY_LEN: r = parse_u32("key-len", optarg, &o->key_len); break;
+		case O_MODULE: o->module = optarg; break;
+		case O_PIN_FILE: o->pin_file = optarg; break;
+		case O_PKCS11: o->pkcs11 = optarg; break;
+		case O_TOKEN_ONLY: o->token_only = true; break;
+		case O_TOKEN_ID:
+			r = parse_u64("token-id", optarg, false, &v);
+			if (r == 0 && v > 31)
+				r = bc_error(-EINVAL, "--token-id: %s is out of range", optarg);
+			o->token_id = (int)v;
+			break;
 		case O_FORCE: o->force = true; break;
 		default:
 			if (optopt >= 256 || (optopt == 0 && argv[optind - 1]))
@@ -333,22 +360,69 @@ void *cli_progress_state(const struct cli_opts *o)
 	return &st;
 }
 
+int cli_get_pin(void *user, const char *token_label, struct bc_secret **out)
+{
+	const struct cli_opts *o = user;
+	char prompt[128];
+	int r;
+
+	*out = NULL;
+	if (o->pin_file) {
+		r = bc_secret_from_file(o->pin_file, out);
+		if (r < 0)
+			return r;
+		if (bc_secret_len(*out) && bc_secret_data(*out)[bc_secret_len(*out) - 1] == '\n')
+			bc_secret_truncate(*out, bc_secret_len(*out) - 1);
+		return 0;
+	}
+	if (o->batch)
+		return bc_error(-EINVAL, "token '%s' needs a PIN: use --pin-file (--batch disables prompts)", token_label);
+	snprintf(prompt, sizeof(prompt), "Enter PIN for token '%s': ", token_label);
+	return bc_secret_prompt(prompt, out);
+}
+
+static int ask_passphrase(void *user, struct bc_secret **out)
+{
+	const struct cli_opts *o = user;
+
+	return cli_get_key(o, o->key_file, "Enter passphrase: ", false, out);
+}
+
 int cli_open_volume(struct cli_opts *o, const char *backing, bool read_only, struct bc_volume **out)
 {
+	struct bc_unlock u = {
+		/* A key file given without a PIN file means "use the key file". */
+		.use_tokens = o->pin_file || !o->key_file || o->token_only,
+		.token_only = o->token_only, .pkcs11_module = o->module,
+		.get_pin = cli_get_pin, .get_passphrase = ask_passphrase, .user = o,
+	};
 	struct bc_open_params p = {
 		.type = o->type, .read_only = read_only, .cipher = o->cipher, .key_bits = o->key_bits,
 		.sector_size = o->sector_size, .iv_large_sectors = o->iv_large_sectors,
-		.offset = o->offset, .skip = o->skip, .size = o->size / 512,
+		.offset = o->offset, .skip = o->skip, .size = o->size / 512, .unlock = &u,
 	};
-	_cleanup_key_ struct bc_secret *key = NULL;
+	_cleanup_key_ struct bc_secret *key = NULL, *pin = NULL;
 	int r;
 
-	if (o->type == BC_TYPE_PLAIN) {
-		/* A key file is the raw key; a typed passphrase is hashed. */
-		p.hash = o->key_file ? NULL : (o->hash ? o->hash : "sha256");
-		if (o->key_file && o->hash)
-			p.hash = o->hash;
+	if (o->type != BC_TYPE_PLAIN)
+		return bc_volume_open(backing, &p, NULL, out);
+	if (o->pkcs11) {
+		/* lofi-style: the volume key is derived inside the token. */
+		uint32_t bits = o->key_bits ? o->key_bits : (!o->cipher || strstr(o->cipher, "xts")) ? 512 : 256;
+
+		if (o->key_file)
+			return bc_error(-EINVAL, "plain: give --pkcs11 or --key-file, not both");
+		r = cli_get_pin(o, o->pkcs11, &pin);
+		if (r < 0)
+			return r;
+		r = bc_pkcs11_derive_plain_key(o->pkcs11, o->module, pin, bits / 8, &key);
+		if (r < 0)
+			return r;
+		p.key_bits = bits;
+		return bc_volume_open(backing, &p, key, out);
 	}
+	/* A key file is the raw key; a typed passphrase is hashed. */
+	p.hash = o->key_file ? o->hash : (o->hash ? o->hash : "sha256");
 	r = cli_get_key(o, o->key_file, "Enter passphrase: ", false, &key);
 	if (r < 0)
 		return r;

@@ -23,6 +23,9 @@ enum {
 	OPT_PROGRESS = 1u << 10,
 	OPT_ATTACH = 1u << 11,   /* name, socket, listen, fuse, discards, foreground, threads */
 	OPT_DETACH = 1u << 12,   /* all, force */
+	OPT_TOKEN = 1u << 13,    /* module, pin-file, token-only, pkcs11 (plain) */
+	OPT_GENKEY = 1u << 14,   /* token, label, key-len */
+	OPT_ENROLL = 1u << 15,   /* pkcs11, token-id */
 };
 
 struct cli_opts {
@@ -37,6 +40,10 @@ struct cli_opts {
 	const char *name, *socket, *listen, *fuse_dir;
 	bool allow_discards, foreground, insecure, all, force;
 	uint32_t threads;
+	const char *token, *module, *pin_file, *pkcs11;
+	bool token_only;
+	uint32_t key_len;
+	int token_id;            /* -1 = any */
 	struct bc_pbkdf_params pbkdf;
 	char **args;             /* positional arguments */
 	int nargs;
@@ -64,6 +71,8 @@ int cli_confirm(const struct cli_opts *o, const char *fmt, ...) __attribute__((f
 int cli_progress(uint64_t done, uint64_t total, void *user);
 /* State for cli_progress, or NULL when progress should not be shown. */
 void *cli_progress_state(const struct cli_opts *o);
+/* PIN for a token: --pin-file, else a no-echo prompt (not in --batch). */
+int cli_get_pin(void *user, const char *token_label, struct bc_secret **out);
 /* Open a volume for data access with the command's key options. */
 int cli_open_volume(struct cli_opts *o, const char *backing, bool read_only, struct bc_volume **out);
 
@@ -88,6 +97,9 @@ int cmd_attach(struct cli_opts *o);
 int cmd_detach(struct cli_opts *o);
 int cmd_list(struct cli_opts *o);
 int cmd_status(struct cli_opts *o);
+int cmd_genkey(struct cli_opts *o);
+int cmd_enroll(struct cli_opts *o);
+int cmd_unenroll(struct cli_opts *o);
 
 #define _cleanup_volume_ __attribute__((cleanup(cli_volume_closep)))
 static inline void cli_volume_closep(struct bc_volume **v) { bc_volume_close(*v); }

@@ -62,6 +62,8 @@ int bc_exit_code(int r)
 		return BC_EXIT_UNSUPPORTED;
 	case EINVAL:
 		return BC_EXIT_USAGE;
+	case ENODEV: case ENOKEY:
+		return BC_EXIT_TOKEN;
 	default:
 		return BC_EXIT_FAILURE;
 	}

@@ -7,44 +7,38 @@
 #include "core/error.h"
 #include "core/secret.h"
 #include "luks/luks.h"
+#include "luks/luks_token.h"
 #include "volume/volume_internal.h"
 
-/* Get the volume key with PASS; returns the key slot used. */
+/* Get the volume key into KEY with PASS; returns the key slot used. */
 static int unlock_key(struct crypt_device *cd, const char *path, const struct bc_secret *pass,
-		      struct bc_secret **key_out)
+		      struct bc_secret *key, size_t *key_size)
 {
-	struct bc_secret *key = NULL;
-	size_t key_size = (size_t)crypt_get_volume_key_size(cd);
 	int r;
 
-	*key_out = NULL;
 	if (bc_luks_count_slots(cd) == 0)
 		return bc_error(-EPERM, "%s: no key slot is in use (volume erased?)", path);
-	r = bc_secret_new(key_size, &key);
-	if (r < 0)
-		return r;
-	r = crypt_volume_key_get(cd, CRYPT_ANY_SLOT, (char *)bc_secret_buf(key), &key_size,
+	r = crypt_volume_key_get(cd, CRYPT_ANY_SLOT, (char *)bc_secret_buf(key), key_size,
 				 (const char *)bc_secret_data(pass), bc_secret_len(pass));
 	if (r < 0) {
-		bc_secret_free(key);
 		if (r == -EPERM || r == -ENOENT)
 			return bc_error(-EPERM, "%s: no key slot accepts this passphrase", path);
 		if (r == -ENOMEM)
 			return bc_luks_fail(-ENOMEM, path, "key derivation needs more memory than allowed");
 		return bc_luks_fail(r == -EINVAL ? -EBADMSG : r, path, "cannot unlock key slot");
 	}
-	bc_secret_set_len(key, key_size);
-	*key_out = key;
 	return r;
 }
 
 int bc_luks_open_volume(const char *backing, const struct bc_open_params *p,
 			const struct bc_secret *pass, struct bc_volume **out)
 {
+	const struct bc_unlock *u = p->unlock;
 	struct crypt_device *cd = NULL;
 	struct bc_volume_info info = { 0 };
-	_cleanup_secret_ struct bc_secret *key = NULL;
-	int r, slot;
+	_cleanup_secret_ struct bc_secret *key = NULL, *asked = NULL;
+	size_t key_size;
+	int r, slot = -ENOENT;
 
 	*out = NULL;
 	r = bc_luks_load_cd(backing, p->type, &cd);
@@ -53,11 +47,35 @@ int bc_luks_open_volume(const char *backing, const struct bc_open_params *p,
 	r = bc_luks_layout(cd, &info);
 	if (r < 0)
 		goto out;
-	slot = unlock_key(cd, backing, pass, &key);
-	if (slot < 0) {
-		r = slot;
+	key_size = (size_t)crypt_get_volume_key_size(cd);
+	r = bc_secret_new(key_size, &key);
+	if (r < 0)
 		goto out;
+	if (u && u->use_tokens && info.type == BC_TYPE_LUKS2) {
+		slot = bc_luks_token_unlock(cd, backing, u, key, &key_size);
+		if (slot < 0 && (u->token_only || (!pass && !u->get_passphrase))) {
+			r = slot;
+			goto out;
+		}
 	}
+	if (slot < 0) {
+		if (!pass && u && u->get_passphrase) {
+			r = u->get_passphrase(u->user, &asked);
+			if (r < 0)
+				goto out;
+			pass = asked;
+		}
+		if (!pass) {
+			r = bc_error(-EINVAL, "%s: no passphrase given", backing);
+			goto out;
+		}
+		slot = unlock_key(cd, backing, pass, key, &key_size);
+		if (slot < 0) {
+			r = slot;
+			goto out;
+		}
+	}
+	bc_secret_set_len(key, key_size);
 	info.keyslot = slot;
 	info.read_only = p->read_only;
 	crypt_free(cd);

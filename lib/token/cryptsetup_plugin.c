@@ -1,0 +1,118 @@
+/*
+ * libcryptsetup external token plugin for "blockcrypt-pkcs11" tokens, so
+ * that cryptsetup itself can unlock volumes enrolled with `blockcrypt
+ * enroll` (cryptsetup open --token-only, luksDump shows the token).
+ * Installed as libcryptsetup-token-blockcrypt-pkcs11.so in libcryptsetup's
+ * token directory.  The same code as blockcrypt's own unlock path: the
+ * token key unwraps the slot secret inside the token; cryptsetup receives
+ * the slot passphrase in a buffer that we wipe when it is freed.
+ *
+ * Threading: called by libcryptsetup on the caller's thread; no state.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+#include <libcryptsetup.h>
+
+#include "config.h"
+#include "core/secret.h"
+#include "luks/luks_token.h"
+
+struct pin_arg {
+	const char *pin;
+	size_t len;
+};
+
+static int plugin_pin(void *user, const char *label, struct bc_secret **out)
+{
+	const struct pin_arg *a = user;
+
+	(void)label;
+	*out = NULL;
+	if (!a->pin)
+		return -ENOANO; /* tells libcryptsetup to ask for a PIN */
+	return bc_secret_from_bytes(a->pin, a->len, out);
+}
+
+const char *cryptsetup_token_version(void);
+int cryptsetup_token_open_pin(struct crypt_device *cd, int token, const char *pin, size_t pin_size,
+			      char **buffer, size_t *buffer_len, void *usrptr);
+int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer, size_t *buffer_len,
+			  void *usrptr);
+void cryptsetup_token_buffer_free(void *buffer, size_t buffer_len);
+int cryptsetup_token_validate(struct crypt_device *cd, const char *json);
+void cryptsetup_token_dump(struct crypt_device *cd, const char *json);
+
+const char *cryptsetup_token_version(void)
+{
+	return BC_VERSION;
+}
+
+int cryptsetup_token_open_pin(struct crypt_device *cd, int token, const char *pin, size_t pin_size,
+			      char **buffer, size_t *buffer_len, void *usrptr)
+{
+	struct pin_arg arg = { pin, pin_size };
+	struct bc_unlock u = { .get_pin = plugin_pin, .user = &arg };
+	struct bc_secret *pass = NULL;
+	const char *json = NULL;
+	json_object *o;
+	int r;
+
+	(void)usrptr;
+	if (crypt_token_json_get(cd, token, &json) < 0)
+		return -EINVAL;
+	o = json_tokener_parse(json);
+	if (!o)
+		return -EINVAL;
+	r = bc_luks_token_passphrase(cd, o, BC_TOKEN_TYPE, &u, &pass);
+	json_object_put(o);
+	if (r < 0)
+		return r == -EPERM ? -EPERM : r == -ENOANO ? -ENOANO : -ENOENT;
+	*buffer = malloc(bc_secret_len(pass));
+	if (!*buffer) {
+		bc_secret_free(pass);
+		return -ENOMEM;
+	}
+	memcpy(*buffer, bc_secret_data(pass), bc_secret_len(pass));
+	*buffer_len = bc_secret_len(pass);
+	bc_secret_free(pass);
+	return 0;
+}
+
+int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer, size_t *buffer_len,
+			  void *usrptr)
+{
+	return cryptsetup_token_open_pin(cd, token, NULL, 0, buffer, buffer_len, usrptr);
+}
+
+void cryptsetup_token_buffer_free(void *buffer, size_t buffer_len)
+{
+	if (buffer)
+		explicit_bzero(buffer, buffer_len);
+	free(buffer);
+}
+
+int cryptsetup_token_validate(struct crypt_device *cd, const char *json)
+{
+	json_object *o = json_tokener_parse(json);
+	int r = 0;
+
+	(void)cd;
+	if (!o || !bc_json_str(o, "blockcrypt-pkcs11-uri") || !bc_json_str(o, "blockcrypt-iv") ||
+	    !bc_json_str(o, "blockcrypt-secret") || bc_luks_token_slot(o) < 0)
+		r = -EINVAL;
+	json_object_put(o);
+	return r;
+}
+
+void cryptsetup_token_dump(struct crypt_device *cd, const char *json)
+{
+	json_object *o = json_tokener_parse(json);
+	const char *uri = o ? bc_json_str(o, "blockcrypt-pkcs11-uri") : NULL;
+
+	if (uri)
+		crypt_logf(cd, CRYPT_LOG_NORMAL, "\tPKCS#11 URI: %s\n\tWrapping:    AES-GCM in the token\n", uri);
+	json_object_put(o);
+}
