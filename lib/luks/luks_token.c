@@ -85,7 +85,7 @@ static int open_token(const char *uri, const struct bc_unlock *u, const struct b
 	int r;
 
 	*out = NULL;
-	r = bc_p11_open(uri, u ? u->pkcs11_module : NULL, &p);
+	r = bc_p11_open(uri, u ? u->pkcs11_module : NULL, false, &p);
 	if (r < 0)
 		return r;
 	if (bc_p11_needs_login(p)) {
@@ -363,7 +363,7 @@ int bc_pkcs11_genkey(const char *uri_in, const char *module, const struct bc_sec
 	r = bc_p11_normalize_uri(uri_in, &uri);
 	if (r < 0)
 		return r;
-	r = bc_p11_open(uri, u.pkcs11_module, &p);
+	r = bc_p11_open(uri, u.pkcs11_module, true, &p);
 	if (r == 0 && bc_p11_needs_login(p))
 		r = bc_p11_login(p, pin);
 	if (r == 0) {
@@ -373,7 +373,7 @@ int bc_pkcs11_genkey(const char *uri_in, const char *module, const struct bc_sec
 
 		if (asprintf(&with_label, "%s%sobject=%s", uri, uri[7] ? ";" : "", label) < 0) {
 			r = bc_error(-ENOMEM, "out of memory");
-		} else if (bc_p11_open(with_label, module, &q) == 0 &&
+		} else if (bc_p11_open(with_label, module, false, &q) == 0 &&
 			   (!bc_p11_needs_login(q) || bc_p11_login(q, pin) == 0) &&
 			   bc_p11_find_key(q, BC_P11_AES_KEY) == 0) {
 			r = bc_error(-EEXIST, "genkey: token '%s' already has a key labelled %s",

@@ -28,6 +28,7 @@ struct bc_p11 {
 	bool single;                 /* loaded from an explicit path */
 	CK_SESSION_HANDLE session;
 	bool have_session;
+	bool rw;                     /* read-write session (key generation) */
 	CK_TOKEN_INFO token;
 	CK_OBJECT_HANDLE key;
 	P11KitUri *uri;
@@ -131,7 +132,8 @@ static int try_module(struct bc_p11 *p, CK_FUNCTION_LIST *m)
 			continue;
 		if (!p11_kit_uri_match_token_info(p->uri, &ti))
 			continue;
-		rv = m->C_OpenSession(slots[i], CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &p->session);
+		rv = m->C_OpenSession(slots[i], CKF_SERIAL_SESSION | (p->rw ? CKF_RW_SESSION : 0), NULL, NULL,
+				      &p->session);
 		if (rv != CKR_OK)
 			return p11_fail(rv, "open session");
 		p->have_session = true;
@@ -143,7 +145,7 @@ static int try_module(struct bc_p11 *p, CK_FUNCTION_LIST *m)
 	return 0;
 }
 
-int bc_p11_open(const char *uri, const char *module_path, struct bc_p11 **out)
+int bc_p11_open(const char *uri, const char *module_path, bool rw, struct bc_p11 **out)
 {
 	struct bc_p11 *p;
 	int r = 0;
@@ -152,6 +154,7 @@ int bc_p11_open(const char *uri, const char *module_path, struct bc_p11 **out)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return bc_error(-ENOMEM, "out of memory");
+	p->rw = rw;
 	p->uri = p11_kit_uri_new();
 	r = p11_kit_uri_parse(uri, P11_KIT_URI_FOR_ANY, p->uri);
 	if (r != P11_KIT_URI_OK) {
@@ -175,8 +178,15 @@ int bc_p11_open(const char *uri, const char *module_path, struct bc_p11 **out)
 			r = bc_error(-ENODEV, "pkcs11: no PKCS#11 modules are registered with p11-kit (use --module)");
 			goto fail;
 		}
-		for (int i = 0; p->modules[i] && r == 0; i++)
-			r = try_module(p, p->modules[i]);
+		for (int i = 0; p->modules[i] && r == 0; i++) {
+			char *trust = p11_kit_config_option(p->modules[i], "trust-policy");
+			bool is_trust = trust && !strcmp(trust, "yes");
+
+			free(trust);
+			/* Trust-policy modules hold CA certificates, never keys. */
+			if (!is_trust)
+				r = try_module(p, p->modules[i]);
+		}
 	}
 	if (r < 0)
 		goto fail;

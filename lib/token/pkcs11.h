@@ -16,8 +16,9 @@ struct bc_p11;
  * spelling (empty fields match anything); returns a malloc'd URI. */
 int bc_p11_normalize_uri(const char *in, char **out);
 /* Open a session on the first initialized token matching URI, using the
- * module at MODULE_PATH, or every module p11-kit knows when NULL. */
-int bc_p11_open(const char *uri, const char *module_path, struct bc_p11 **out);
+ * module at MODULE_PATH, or every module p11-kit knows when NULL (trust
+ * stores excepted); RW opens a read-write session (needed to create keys). */
+int bc_p11_open(const char *uri, const char *module_path, bool rw, struct bc_p11 **out);
 void bc_p11_close(struct bc_p11 *p);
 const char *bc_p11_token_label(const struct bc_p11 *p);
 bool bc_p11_needs_login(const struct bc_p11 *p);
