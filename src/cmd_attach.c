@@ -221,7 +221,14 @@ int cmd_attach(struct cli_opts *o)
 	} else {
 		char path[512];
 
-		if (o->socket)
+		if (o->socket && o->socket[0] != '/') {
+			char cwd[PATH_MAX];
+
+			/* The daemon runs in "/": make the path absolute now. */
+			if (!getcwd(cwd, sizeof(cwd)) ||
+			    (size_t)snprintf(path, sizeof(path), "%s/%s", cwd, o->socket) >= sizeof(path))
+				return bc_error(-ENAMETOOLONG, "--socket %s: path too long", o->socket);
+		} else if (o->socket)
 			snprintf(path, sizeof(path), "%s", o->socket);
 		else if (rt_path(path, sizeof(path), d->name, "sock") < 0)
 			return -ENAMETOOLONG;

@@ -39,7 +39,7 @@ static int detach_one(const struct cli_opts *o, const char *name)
 	} else if (strcmp(reply, "ok")) {
 		return bc_error(-EIO, "%s: unexpected answer from daemon: %s", name, reply);
 	}
-	for (int waited = 0; kill(pid, 0) == 0; waited += 20) {
+	for (int waited = 0; rt_pid_running(pid, false); waited += 20) {
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
 
 		if (waited >= DETACH_WAIT_MS)

@@ -182,8 +182,15 @@ static int write_state(struct daemon *d)
 	json_object_object_add(o, "sector_size", json_object_new_int((int)d->info.sector_size));
 	json_object_object_add(o, "uri", json_object_new_string(d->uri));
 	json_object_object_add(o, "socket", d->socket_path[0] ? json_object_new_string(d->socket_path) : NULL);
-	json_object_object_add(o, "listen", d->socket_path[0] ? NULL :
-			       json_object_new_string(d->uri));
+	if (!d->socket_path[0]) {
+		char listen[300];
+
+		snprintf(listen, sizeof(listen), strchr(d->listen_host, ':') ? "[%s]:%s" : "%s:%s",
+			 d->listen_host, d->listen_port);
+		json_object_object_add(o, "listen", json_object_new_string(listen));
+	} else {
+		json_object_object_add(o, "listen", NULL);
+	}
 	json_object_object_add(o, "fuse_file", d->fuse_dir[0] ? json_object_new_string(d->fuse_file) : NULL);
 	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
 	json_object_object_add(o, "read_only", json_object_new_boolean(d->read_only));
@@ -285,5 +292,12 @@ int daemon_run(struct daemon *d, int ready_fd)
 	log_msg("%s: detaching%s", d->name, d->force ? " (forced)" : "");
 	teardown(d);
 	close(sfd);
+	if (d->fuse_abandoned) {
+		/* Forced while the FUSE file was open: its kernel connection
+		 * lives on until this process exits, and FUSE threads may still
+		 * be inside the volume, so exit now instead of freeing it. */
+		log_msg("%s: FUSE file was still in use; exiting", d->name);
+		_exit(0);
+	}
 	return 0;
 }

@@ -44,6 +44,7 @@ struct daemon {
 	char fuse_dir[4096];        /* "" when not requested */
 	char fuse_file[4200];
 	struct fuse_state *fuse;
+	bool fuse_abandoned;        /* forced off while open: exit, don't free */
 
 	/* control */
 	int ctl_fd;

@@ -248,7 +248,14 @@ static void fuse_stop(struct daemon *d)
 		fuse_exit(fs->fuse);
 	}
 	if (fs->mounted)
-		fuse_unmount(fs->fuse); /* makes the loop return */
+		fuse_unmount(fs->fuse); /* lazy: makes the loop return once unused */
+	if (atomic_load(&fs->open_handles)) {
+		/* Forced detach of a file still held open (a loop device...):
+		 * the FUSE connection stays up until our process exits, so the
+		 * loop threads cannot be joined; the daemon exits instead. */
+		d->fuse_abandoned = true;
+		return;
+	}
 	if (fs->looping)
 		pthread_join(fs->thread, NULL);
 	if (fs->fuse)

@@ -91,27 +91,36 @@ void rt_remove(const char *name)
 			unlink(path);
 }
 
+bool rt_pid_running(pid_t pid, bool want_blockcrypt)
+{
+	char path[64], buf[512];
+	const char *end;
+	size_t n;
+	FILE *f;
+
+	if (pid <= 0 || kill(pid, 0) < 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* "PID (comm) STATE ...": a zombie has exited, it is just not reaped. */
+	end = strrchr(buf, ')');
+	if (!end || end[1] != ' ' || end[2] == 'Z' || end[2] == 'X')
+		return false;
+	return !want_blockcrypt || strstr(buf, "(blockcrypt)") != NULL;
+}
+
 bool rt_alive(const char *name, json_object *state)
 {
 	json_object *pid_obj;
-	char path[64], comm[64] = "";
-	pid_t pid;
-	FILE *f;
 
-	if (!state || !json_object_object_get_ex(state, "pid", &pid_obj))
-		return false;
-	pid = (pid_t)json_object_get_int(pid_obj);
-	if (pid > 0 && kill(pid, 0) == 0) {
-		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-		f = fopen(path, "r");
-		if (f) {
-			if (!fgets(comm, sizeof(comm), f))
-				comm[0] = '\0';
-			fclose(f);
-		}
-		if (!strncmp(comm, "blockcrypt", 10))
-			return true;
-	}
+	if (state && json_object_object_get_ex(state, "pid", &pid_obj) &&
+	    rt_pid_running((pid_t)json_object_get_int(pid_obj), true))
+		return true;
 	rt_remove(name); /* crashed or killed daemon: clear the stale entry */
 	return false;
 }

@@ -20,6 +20,8 @@ int rt_valid_name(const char *name);
 /* Read NAME's state file; NULL when absent or unreadable. */
 json_object *rt_read_state(const char *name);
 int rt_write_state(const char *name, json_object *state);
+/* Is PID a live (not zombie) process, and blockcrypt if asked? */
+bool rt_pid_running(pid_t pid, bool want_blockcrypt);
 /* Is the daemon recorded for NAME alive?  Stale entries (dead pid) are
  * removed and reported as not alive. */
 bool rt_alive(const char *name, json_object *state);
