@@ -1,14 +1,18 @@
 /*
  * NBD transmission phase.
  *
- * Threading model: each connection has one reader thread (this file's
+ * Threading model: each connection has a reader thread (this file's
  * nbd_transmission) that parses requests, reads WRITE payloads and hands
- * every valid request to the shared worker pool.  Workers execute requests
- * against the volume (which is itself thread-safe) and send the reply under
- * the connection's write_lock, so replies may leave in any order, as the
- * protocol allows.  The reader bounds the work in flight per connection
- * (count and bytes) and waits for it to drain before the connection is
- * closed, so a job never outlives its connection.
+ * every valid request to the shared worker pool, and a writer thread that
+ * owns the socket's sending side.  Workers execute requests against the
+ * volume (itself thread-safe) and queue the reply for the writer, so
+ * replies leave in any order, as the protocol allows, and a client that
+ * stops reading its replies only ever blocks its own writer, never a
+ * worker serving someone else.  A request counts as in flight until its
+ * reply has been sent; the reader stops reading requests while a
+ * connection has too much in flight (count or bytes), which bounds the
+ * memory a client can pin.  The reader waits for everything in flight
+ * before the connection is torn down, so nothing outlives it.
  *
  * A reply is sent only after the data reached the backing with pwrite(),
  * and FLUSH is fdatasync() of the one shared backing descriptor, so a
@@ -31,6 +35,14 @@ struct nbd_job {
 	struct nbd_conn *conn;
 	struct nbd_request req;
 	uint8_t *buf;   /* WRITE payload or READ result */
+};
+
+/* A reply waiting for the writer; JOB (if any) is released once sent. */
+struct nbd_reply {
+	struct nbd_reply *next;
+	struct nbd_wire_simple_reply hdr;
+	uint32_t len;             /* READ payload length (in job->buf) */
+	struct nbd_job *job;
 };
 
 int nbd_read_full(int fd, void *buf, size_t len)
@@ -96,40 +108,101 @@ static uint32_t nbd_errno(int r)
 	}
 }
 
-/* Send a simple reply (with DATA for a successful READ). */
-static void send_simple(struct nbd_conn *c, uint64_t cookie, uint32_t err,
-			const void *data, uint32_t len)
+static void release(struct nbd_conn *c, uint64_t bytes)
 {
-	struct nbd_wire_simple_reply h = {
-		htobe32(NBD_SIMPLE_REPLY_MAGIC), htobe32(err), cookie, /* cookie is opaque: echo bytes */
-	};
-	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)data, len } };
-	int r;
-
-	pthread_mutex_lock(&c->write_lock);
-	r = nbd_writev_full(c, iov, !err && len ? 2 : 1);
-	pthread_mutex_unlock(&c->write_lock);
-	if (r < 0) {
-		/* The client is gone; make the reader stop. */
-		pthread_mutex_lock(&c->lock);
-		c->broken = true;
-		pthread_mutex_unlock(&c->lock);
-		shutdown(c->in_fd, SHUT_RDWR);
-	}
-}
-
-static void job_done(struct nbd_job *j)
-{
-	struct nbd_conn *c = j->conn;
-	uint64_t bytes = j->req.type == NBD_CMD_READ || j->req.type == NBD_CMD_WRITE ? j->req.length : 0;
-
-	free(j->buf);
-	free(j);
 	pthread_mutex_lock(&c->lock);
 	c->inflight--;
 	c->inflight_bytes -= bytes;
 	pthread_cond_broadcast(&c->drained);
 	pthread_mutex_unlock(&c->lock);
+}
+
+static uint64_t job_bytes(const struct nbd_job *j)
+{
+	return j->req.type == NBD_CMD_READ || j->req.type == NBD_CMD_WRITE ? j->req.length : 0;
+}
+
+static void job_free(struct nbd_job *j)
+{
+	free(j->buf);
+	free(j);
+}
+
+/* Queue a simple reply; with JOB, a successful READ sends JOB's buffer.
+ * The in-flight slot of the request is released once the reply is sent.
+ * Without JOB the reply still counts: the caller reserved a slot. */
+static void send_simple(struct nbd_conn *c, uint64_t cookie, uint32_t err, struct nbd_job *job,
+			uint32_t len)
+{
+	struct nbd_reply *r = calloc(1, sizeof(*r));
+	uint64_t bytes;
+
+	if (!r) {
+		/* Cannot even queue a reply: give up on this client. */
+		pthread_mutex_lock(&c->lock);
+		c->broken = true;
+		pthread_cond_broadcast(&c->drained);
+		pthread_mutex_unlock(&c->lock);
+		shutdown(c->in_fd, SHUT_RDWR);
+		bytes = job ? job_bytes(job) : 0;
+		if (job)
+			job_free(job);
+		release(c, bytes);
+		return;
+	}
+	r->hdr = (struct nbd_wire_simple_reply){ htobe32(NBD_SIMPLE_REPLY_MAGIC), htobe32(err), cookie };
+	r->len = err ? 0 : len;
+	r->job = job;
+	pthread_mutex_lock(&c->lock);
+	if (c->replies_tail)
+		c->replies_tail->next = r;
+	else
+		c->replies = r;
+	c->replies_tail = r;
+	pthread_cond_signal(&c->reply_ready);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void *writer_main(void *arg)
+{
+	struct nbd_conn *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		struct nbd_reply *r;
+		uint64_t bytes;
+
+		while (!c->replies && !c->writer_stop)
+			pthread_cond_wait(&c->reply_ready, &c->lock);
+		if (!c->replies)
+			break;
+		r = c->replies;
+		c->replies = r->next;
+		if (!c->replies)
+			c->replies_tail = NULL;
+		pthread_mutex_unlock(&c->lock);
+
+		if (!c->broken) {
+			struct iovec iov[2] = { { &r->hdr, sizeof(r->hdr) },
+						{ r->job ? r->job->buf : NULL, r->len } };
+
+			if (nbd_writev_full(c, iov, r->len ? 2 : 1) < 0) {
+				/* The client is gone or hostile: stop reading it too. */
+				pthread_mutex_lock(&c->lock);
+				c->broken = true;
+				pthread_mutex_unlock(&c->lock);
+				shutdown(c->in_fd, SHUT_RDWR);
+			}
+		}
+		bytes = r->job ? job_bytes(r->job) : 0;
+		if (r->job)
+			job_free(r->job);
+		free(r);
+		release(c, bytes);
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
 }
 
 static void execute(void *arg)
@@ -144,8 +217,7 @@ static void execute(void *arg)
 	switch (q->type) {
 	case NBD_CMD_READ:
 		r = bc_volume_pread(v, j->buf, q->length, q->offset);
-		send_simple(c, q->cookie, nbd_errno(r), j->buf, q->length);
-		job_done(j);
+		send_simple(c, q->cookie, nbd_errno(r), j, q->length);
 		return;
 	case NBD_CMD_WRITE:
 		r = bc_volume_pwrite(v, j->buf, q->length, q->offset);
@@ -166,8 +238,7 @@ static void execute(void *arg)
 	}
 	if (r == 0 && fua)
 		r = bc_volume_flush(v);
-	send_simple(c, q->cookie, nbd_errno(r), NULL, 0);
-	job_done(j);
+	send_simple(c, q->cookie, nbd_errno(r), j, 0);
 }
 
 /* Check a request against the export; returns an NBD error or 0. */
@@ -231,7 +302,25 @@ int nbd_discard(int fd, uint64_t len)
 	return 0;
 }
 
-void nbd_transmission(struct nbd_conn *c)
+/* Reserve an in-flight slot of BYTES; false when the connection broke. */
+static bool reserve(struct nbd_conn *c, uint64_t bytes)
+{
+	bool ok;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->broken && (c->inflight >= MAX_INFLIGHT ||
+			      (c->inflight && c->inflight_bytes + bytes > MAX_INFLIGHT_BYTES)))
+		pthread_cond_wait(&c->drained, &c->lock);
+	ok = !c->broken;
+	if (ok) {
+		c->inflight++;
+		c->inflight_bytes += bytes;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return ok;
+}
+
+static void serve_requests(struct nbd_conn *c)
 {
 	struct bc_nbd_server *s = c->srv;
 
@@ -255,65 +344,63 @@ void nbd_transmission(struct nbd_conn *c)
 			break;
 
 		err = validate(s, &q);
-		if (err) {
+		bytes = !err && (q.type == NBD_CMD_READ || q.type == NBD_CMD_WRITE) ? q.length : 0;
+		if (!reserve(c, bytes))
+			break;
+		if (err || (q.length == 0 && q.type != NBD_CMD_FLUSH)) {
 			/* A refused WRITE still carries its payload: skip it. */
-			if (q.type == NBD_CMD_WRITE && nbd_discard(c->in_fd, q.length) < 0)
+			if (err && q.type == NBD_CMD_WRITE && nbd_discard(c->in_fd, q.length) < 0) {
+				release(c, 0);
 				break;
+			}
 			send_simple(c, q.cookie, err, NULL, 0);
 			continue;
 		}
-		if (q.length == 0 && q.type != NBD_CMD_FLUSH) {
-			if (q.type == NBD_CMD_READ || q.type == NBD_CMD_WRITE || q.type == NBD_CMD_CACHE ||
-			    q.type == NBD_CMD_TRIM || q.type == NBD_CMD_WRITE_ZEROES) {
-				send_simple(c, q.cookie, 0, NULL, 0);
-				continue;
-			}
-		}
-
-		bytes = q.type == NBD_CMD_READ || q.type == NBD_CMD_WRITE ? q.length : 0;
-		pthread_mutex_lock(&c->lock);
-		while (!c->broken && (c->inflight >= MAX_INFLIGHT ||
-				      (c->inflight && c->inflight_bytes + bytes > MAX_INFLIGHT_BYTES)))
-			pthread_cond_wait(&c->drained, &c->lock);
-		if (c->broken) {
-			pthread_mutex_unlock(&c->lock);
-			break;
-		}
-		c->inflight++;
-		c->inflight_bytes += bytes;
-		pthread_mutex_unlock(&c->lock);
-
 		j = calloc(1, sizeof(*j));
 		if (j && bytes)
 			j->buf = malloc(bytes);
 		if (!j || (bytes && !j->buf)) {
-			if (j)
-				free(j);
-			pthread_mutex_lock(&c->lock);
-			c->inflight--;
-			c->inflight_bytes -= bytes;
-			pthread_mutex_unlock(&c->lock);
+			free(j);
+			release(c, bytes);
 			if (q.type == NBD_CMD_WRITE && nbd_discard(c->in_fd, q.length) < 0)
 				break;
-			send_simple(c, q.cookie, NBD_ENOMEM, NULL, 0);
+			if (reserve(c, 0))
+				send_simple(c, q.cookie, NBD_ENOMEM, NULL, 0);
 			continue;
 		}
 		j->conn = c;
 		j->req = q;
 		if (q.type == NBD_CMD_WRITE && nbd_read_full(c->in_fd, j->buf, q.length) < 0) {
 			/* Client vanished mid-write: nothing of it is applied. */
-			job_done(j);
+			job_free(j);
+			release(c, bytes);
 			break;
 		}
-		if (bc_worker_pool_submit(s->pool, execute, j) < 0) {
-			send_simple(c, q.cookie, NBD_ENOMEM, NULL, 0);
-			job_done(j);
-		}
+		if (bc_worker_pool_submit(s->pool, execute, j) < 0)
+			send_simple(c, q.cookie, NBD_ENOMEM, j, 0);
 	}
+}
 
-	/* Let every job of this connection finish before it goes away. */
+void nbd_transmission(struct nbd_conn *c)
+{
+	pthread_attr_t attr;
+	int r;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 << 10);
+	r = pthread_create(&c->writer, &attr, writer_main, c);
+	pthread_attr_destroy(&attr);
+	if (r != 0)
+		return;
+	serve_requests(c);
+
+	/* Let every request of this connection be answered (or dropped, if
+	 * the client is gone) before the connection goes away. */
 	pthread_mutex_lock(&c->lock);
 	while (c->inflight)
 		pthread_cond_wait(&c->drained, &c->lock);
+	c->writer_stop = true;
+	pthread_cond_signal(&c->reply_ready);
 	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->writer, NULL);
 }

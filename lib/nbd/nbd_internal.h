@@ -45,12 +45,15 @@ struct nbd_conn {
 	int in_fd, out_fd;
 	bool out_is_socket;
 	bool no_zeroes;
-	pthread_mutex_t write_lock;   /* one reply on the wire at a time */
 	pthread_mutex_t lock;         /* protects the fields below */
-	pthread_cond_t drained;
-	unsigned inflight;
+	pthread_cond_t drained;       /* inflight went down, or broken */
+	pthread_cond_t reply_ready;   /* for the writer thread */
+	unsigned inflight;            /* requests not yet answered on the wire */
 	uint64_t inflight_bytes;
 	bool broken;                  /* a reply could not be sent: stop */
+	struct nbd_reply *replies, *replies_tail;
+	bool writer_stop;
+	pthread_t writer;
 	struct nbd_conn *next, *prev; /* server list, under srv->lock */
 };
 

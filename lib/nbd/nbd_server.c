@@ -18,12 +18,14 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/error.h"
 #include "nbd/nbd_internal.h"
 
 #define DEFAULT_THREADS 8
+#define STOP_GRACE_SECONDS 5
 
 int bc_nbd_server_new(struct bc_volume *v, const struct bc_nbd_params *p,
 		      struct bc_nbd_server **out)
@@ -163,7 +165,7 @@ static void conn_run(struct nbd_conn *c)
 
 static void conn_free(struct nbd_conn *c)
 {
-	pthread_mutex_destroy(&c->write_lock);
+	pthread_cond_destroy(&c->reply_ready);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->drained);
 	free(c);
@@ -180,7 +182,7 @@ static struct nbd_conn *conn_new(struct bc_nbd_server *s, int in_fd, int out_fd)
 	c->in_fd = in_fd;
 	c->out_fd = out_fd;
 	c->out_is_socket = fstat(out_fd, &st) == 0 && S_ISSOCK(st.st_mode);
-	pthread_mutex_init(&c->write_lock, NULL);
+	pthread_cond_init(&c->reply_ready, NULL);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->drained, NULL);
 	return c;
@@ -312,8 +314,20 @@ void bc_nbd_server_stop(struct bc_nbd_server *s)
 	}
 	pthread_mutex_lock(&s->lock);
 	s->stopping = true;
+	/* Readers stop; replies in flight still go out... */
 	for (struct nbd_conn *c = s->conns; c; c = c->next)
-		shutdown(c->in_fd, SHUT_RD); /* readers stop; in-flight replies still go out */
+		shutdown(c->in_fd, SHUT_RD);
+	if (s->nconns) {
+		struct timespec deadline;
+
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += STOP_GRACE_SECONDS;
+		while (s->nconns && pthread_cond_timedwait(&s->conn_gone, &s->lock, &deadline) == 0)
+			;
+	}
+	/* ...unless a client does not read them: then cut it off. */
+	for (struct nbd_conn *c = s->conns; c; c = c->next)
+		shutdown(c->in_fd, SHUT_RDWR);
 	while (s->nconns)
 		pthread_cond_wait(&s->conn_gone, &s->lock);
 	pthread_mutex_unlock(&s->lock);

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# `attach --read-only`: a client that writes anyway (libnbd, strict mode
+# off, so the requests really reach the server) is refused with EPERM for
+# WRITE (plain, FUA, past the end) and WRITE_ZEROES (plain, NO_HOLE), with
+# EPERM or EINVAL for TRIM (not advertised), and with EINVAL or EPERM for a
+# 33 MiB WRITE; after every refused WRITE the connection is still in sync
+# (its payload was skipped) and reads the original data.  After detach the
+# backing file is bit for bit what it was before attach.
+. "$(dirname "$0")/functions.sh"
+requires /usr/bin/python3 cmp sha256sum
+/usr/bin/python3 -c 'import nbd' 2>/dev/null || {
+	echo "SKIP: $(basename "$0") needs python3-libnbd (import nbd)" >&2
+	exit 77
+}
+
+printf 'hostile read-only passphrase' >key
+VOLUME_SIZE=64M new_volume v.img key
+bc cat v.img --key-file key >zero.raw || fail "cat of the new volume failed"
+SIZE=$(stat -c %s zero.raw)
+random_file expected.raw "$SIZE"
+bc write v.img --key-file key <expected.raw >/dev/null 2>&1 || fail "blockcrypt write of the baseline failed"
+BEFORE=$(sha v.img)
+
+bc attach v.img --key-file key --name ro --read-only >/dev/null || fail "attach --read-only failed"
+URI=$(nbd_uri ro)
+PID=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' \
+	"$BLOCKCRYPT_RUN_DIR/ro.json") || fail "no pid in ro.json"
+
+# detach_and_wait NAME PID: `blockcrypt detach NAME`, and the daemon gone.
+# detach can report "daemon (pid N) does not answer: Broken pipe" although
+# the daemon got the request and stops (rt_control sends the command and its
+# newline in two send()s; the daemon answers after reading the first and
+# closes, so the second send may hit EPIPE).  That is not what this test is
+# about: then wait for the daemon to go (or try again), and say so.
+detach_and_wait() {
+	local name=$1 pid=$2 try
+	for try in 1 2 3; do
+		timeout 90 "$BLOCKCRYPT" detach "$name" >detach.out 2>&1 && return 0
+		for _ in $(seq 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if ! kill -0 "$pid" 2>/dev/null; then
+			note "detach said '$(tail -n 1 detach.out)', but the daemon did stop"
+			return 0
+		fi
+		note "detach try $try failed: $(tail -n 1 detach.out)"
+	done
+	fail "detach failed: $(tail -n 1 detach.out)"
+}
+
+note "writes, write_zeroes and trims on a read-only export"
+rc=0
+timeout 120 /usr/bin/python3 - "$URI" expected.raw <<'EOF' 2>py.err || rc=$?
+import errno, sys
+import nbd
+
+uri, exp = sys.argv[1], open(sys.argv[2], "rb").read()
+MiB = 1 << 20
+fails = []
+
+def fail(msg):
+    fails.append(msg)
+    print("FAIL: " + msg, file=sys.stderr, flush=True)
+
+def errname(e):
+    return e.errno if isinstance(e.errno, str) else errno.errorcode.get(e.errno, str(e.errno))
+
+def expect_err(case, want, fn):
+    """WANT: the acceptable errno names."""
+    try:
+        fn()
+    except nbd.Error as e:
+        got = errname(e)
+        if "command failed" not in (e.string or ""):
+            fail(f"{case}: expected the server to answer {'/'.join(want)}, but the request "
+                 f"failed before/without a server reply: {got} ({e.string})")
+        elif got not in want:
+            fail(f"{case}: expected {'/'.join(want)}, got {got} ({e.string})")
+        return
+    fail(f"{case}: expected {'/'.join(want)}, the server reported success")
+
+def expect_data(case, h, off, n):
+    try:
+        got = h.pread(n, off)
+    except nbd.Error as e:
+        fail(f"{case}: read of {n} bytes at {off} failed: {errname(e)} ({e.string})")
+        return
+    if bytes(got) != exp[off:off + n]:
+        fail(f"{case}: read of {n} bytes at {off} returned other data than the volume holds")
+
+h = nbd.NBD()
+h.set_strict_mode(0)
+h.connect_uri(uri)
+size = h.get_size()
+if size != len(exp):
+    print(f"FAIL: export size {size} != decrypted size {len(exp)}", file=sys.stderr)
+    sys.exit(1)
+if not h.is_read_only():
+    fail("the export does not advertise NBD_FLAG_READ_ONLY")
+if h.can_trim():
+    fail("a read-only export advertises TRIM")
+
+EPERM, EINVAL, ENOSPC = ("EPERM",), ("EINVAL",), ("ENOSPC",)
+expect_err("write", EPERM, lambda: h.pwrite(b"\xee" * 4096, 0))
+expect_data("read after the refused write", h, 0, 8192)
+expect_err("write with FUA", EPERM, lambda: h.pwrite(b"\xee" * 4096, MiB, flags=nbd.CMD_FLAG_FUA))
+expect_data("read after the refused FUA write", h, MiB, 4096)
+expect_err("unaligned write", EPERM, lambda: h.pwrite(b"\xee" * 1000, 2 * MiB + 7))
+expect_data("read after the refused unaligned write", h, 2 * MiB, 4096)
+expect_err("write past the end", EPERM + ENOSPC, lambda: h.pwrite(b"\xee" * 4096, size))
+expect_data("read after the refused write past the end", h, size - 4096, 4096)
+expect_err("33 MiB write", EINVAL + EPERM, lambda: h.pwrite(b"\xee" * (33 * MiB), 0))
+expect_data("read after the refused 33 MiB write", h, 0, 8192)
+expect_err("write_zeroes", EPERM, lambda: h.zero(4096, 3 * MiB))
+expect_err("write_zeroes with NO_HOLE", EPERM,
+           lambda: h.zero(4096, 3 * MiB, flags=nbd.CMD_FLAG_NO_HOLE))
+expect_err("write_zeroes of the whole device", EPERM, lambda: h.zero(size, 0))
+expect_err("trim", EPERM + EINVAL, lambda: h.trim(4096, 4 * MiB))
+expect_err("trim of the whole device", EPERM + EINVAL, lambda: h.trim(size, 0))
+expect_data("read after the refused write_zeroes and trims", h, 3 * MiB, 2 * MiB)
+try:
+    h.flush()
+except nbd.Error as e:
+    fail(f"flush on a read-only export: expected success, got {errname(e)} ({e.string})")
+
+for off in range(0, size, 4 * MiB):
+    n = min(4 * MiB, size - off)
+    try:
+        got = h.pread(n, off)
+    except nbd.Error as e:
+        fail(f"full read at {off}: {errname(e)} ({e.string})")
+        break
+    if bytes(got) != exp[off:off + n]:
+        first = next(i for i in range(n) if got[i] != exp[off + i])
+        fail(f"the read-only export changed at byte {off + first}")
+        break
+try:
+    h.shutdown()
+except nbd.Error:
+    pass  # already reported
+sys.exit(1 if fails else 0)
+EOF
+[ "$rc" != 124 ] || fail "the NBD client hung (timeout); $(tail -n 5 py.err)"
+[ "$rc" = 0 ] || fail "$(grep -c '^FAIL' py.err || true) case(s) failed:
+$(cat py.err)"
+
+kill -0 "$PID" 2>/dev/null || fail "the daemon died (log: $(tail -n 5 "$BLOCKCRYPT_RUN_DIR/ro.log"))"
+detach_and_wait ro "$PID"
+[ "$(sha v.img)" = "$BEFORE" ] || fail "the backing file changed while attached read-only"
+bc cat v.img --key-file key >after.raw || fail "cat after detach failed"
+cmp after.raw expected.raw >/dev/null 2>&1 || fail "the volume reads back other data than before"
+exit 0
