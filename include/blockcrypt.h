@@ -167,6 +167,9 @@ int bc_volume_open(const char *backing, const struct bc_open_params *p,
 void bc_volume_close(struct bc_volume *v);
 void bc_volume_get_info(const struct bc_volume *v, struct bc_volume_info *out);
 uint64_t bc_volume_size(const struct bc_volume *v);
+/* Follow a grown (or, with ALLOW_SHRINK, shrunk) backing while in use:
+ * NEW_SIZE 0 = everything the backing now holds.  Safe during I/O. */
+int bc_volume_resize(struct bc_volume *v, uint64_t new_size, bool allow_shrink);
 
 /* Byte-granular I/O of the decrypted device.  The whole range is
  * transferred or an error is returned.  Safe to call from many threads at

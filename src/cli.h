@@ -26,6 +26,7 @@ enum {
 	OPT_TOKEN = 1u << 13,    /* module, pin-file, token-only, pkcs11 (plain) */
 	OPT_GENKEY = 1u << 14,   /* token, label, key-len */
 	OPT_ENROLL = 1u << 15,   /* pkcs11, token-id */
+	OPT_SIZE = 1u << 16,     /* size alone (resize) */
 };
 
 struct cli_opts {
@@ -98,6 +99,7 @@ int cmd_detach(struct cli_opts *o);
 int cmd_list(struct cli_opts *o);
 int cmd_status(struct cli_opts *o);
 int cmd_genkey(struct cli_opts *o);
+int cmd_resize(struct cli_opts *o);
 int cmd_enroll(struct cli_opts *o);
 int cmd_unenroll(struct cli_opts *o);
 

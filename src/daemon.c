@@ -31,6 +31,8 @@
 #include "daemon.h"
 #include "runtime.h"
 
+static int write_state(struct daemon *d);
+
 static const struct frontend_ops *const frontends[] = { &frontend_nbd, &frontend_fuse };
 #define N_FRONTENDS (sizeof(frontends) / sizeof(frontends[0]))
 
@@ -108,6 +110,21 @@ static void handle_control(struct daemon *d, int fd)
 			d->force = force;
 			snprintf(reply, sizeof(reply), "ok\n");
 			(void)!write(d->wake_pipe[1], "d", 1);
+		}
+	} else if (!strcmp(line, "resize") || !strncmp(line, "resize ", 7)) {
+		unsigned long long want = line[6] ? strtoull(line + 7, NULL, 10) : 0;
+		int r = bc_volume_resize(d->volume, want, line[6] != '\0');
+
+		if (r == 0) {
+			d->info.size = bc_volume_size(d->volume);
+			for (size_t i = 0; i < N_FRONTENDS; i++)
+				if (frontends[i]->wanted(d) && frontends[i]->resized)
+					frontends[i]->resized(d);
+			write_state(d);
+			log_msg("%s: resized to %llu bytes", d->name, (unsigned long long)d->info.size);
+			snprintf(reply, sizeof(reply), "ok %llu\n", (unsigned long long)d->info.size);
+		} else {
+			snprintf(reply, sizeof(reply), "error %d: %s\n", bc_exit_code(r), bc_last_error());
 		}
 	} else {
 		snprintf(reply, sizeof(reply), "error: unknown command\n");
@@ -234,6 +251,7 @@ int daemon_run(struct daemon *d, int ready_fd)
 	char why[512];
 
 	d->ctl_fd = -1;
+	d->started = time(NULL);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <time.h>
 
 #include "blockcrypt.h"
 
@@ -21,6 +22,8 @@ struct frontend_ops {
 	/* Human-readable reason why stopping would disrupt a user, or NULL. */
 	const char *(*busy)(struct daemon *d, char *buf, size_t size);
 	void (*stop)(struct daemon *d);
+	/* The volume size changed (optional). */
+	void (*resized)(struct daemon *d);
 };
 
 extern const struct frontend_ops frontend_nbd;
@@ -44,7 +47,8 @@ struct daemon {
 	char fuse_dir[4096];        /* "" when not requested */
 	char fuse_file[4200];
 	struct fuse_state *fuse;
-	bool fuse_abandoned;        /* forced off while open: exit, don't free */
+	bool fuse_abandoned;
+	time_t started;             /* shown as the FUSE file's times */        /* forced off while open: exit, don't free */
 
 	/* control */
 	int ctl_fd;

@@ -60,9 +60,10 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
 		return -ENOENT;
 	st->st_mode = S_IFREG | (d->read_only ? 0400 : 0600);
 	st->st_nlink = 1;
-	st->st_size = (off_t)d->info.size;
-	st->st_blocks = (blkcnt_t)(d->info.size / 512);
+	st->st_size = (off_t)bc_volume_size(d->volume);
+	st->st_blocks = (blkcnt_t)(bc_volume_size(d->volume) / 512);
 	st->st_blksize = (blksize_t)d->info.sector_size;
+	st->st_atime = st->st_mtime = st->st_ctime = d->started;
 	return 0;
 }
 
@@ -105,7 +106,7 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct daemon *d = ctx_daemon();
-	uint64_t end = d->info.size;
+	uint64_t end = bc_volume_size(d->volume);
 	int r;
 
 	(void)path; (void)fi;
@@ -128,10 +129,10 @@ static int op_write(const char *path, const char *buf, size_t size, off_t off,
 	(void)path; (void)fi;
 	if (off < 0)
 		return -EINVAL;
-	if ((uint64_t)off >= d->info.size && size)
+	if ((uint64_t)off >= bc_volume_size(d->volume) && size)
 		return -ENOSPC;
-	if (size > d->info.size - (uint64_t)off)
-		size = (size_t)(d->info.size - (uint64_t)off);
+	if (size > bc_volume_size(d->volume) - (uint64_t)off)
+		size = (size_t)(bc_volume_size(d->volume) - (uint64_t)off);
 	r = bc_volume_pwrite(d->volume, buf, size, (uint64_t)off);
 	return r < 0 ? r : (int)size;
 }
@@ -150,7 +151,7 @@ static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	if (!is_file(d, path))
 		return -ENOENT;
 	/* The device has a fixed size; O_TRUNC-style calls that keep it pass. */
-	return (uint64_t)size == d->info.size ? 0 : -EPERM;
+	return (uint64_t)size == bc_volume_size(d->volume) ? 0 : -EPERM;
 }
 
 static int op_fallocate(const char *path, int mode, off_t off, off_t len, struct fuse_file_info *fi)
@@ -163,7 +164,7 @@ static int op_fallocate(const char *path, int mode, off_t off, off_t len, struct
 			return -EOPNOTSUPP;
 		return bc_volume_discard(d->volume, (uint64_t)len, (uint64_t)off);
 	}
-	if (mode == 0 && off >= 0 && len >= 0 && (uint64_t)off + (uint64_t)len <= d->info.size)
+	if (mode == 0 && off >= 0 && len >= 0 && (uint64_t)off + (uint64_t)len <= bc_volume_size(d->volume))
 		return 0; /* already allocated: the device has a fixed size */
 	return -EOPNOTSUPP;
 }
@@ -264,7 +265,14 @@ static void fuse_stop(struct daemon *d)
 	d->fuse = NULL;
 }
 
+static void fuse_resized(struct daemon *d)
+{
+	/* Drop the kernel's cached size now rather than after attr_timeout. */
+	if (d->fuse && d->fuse->looping)
+		fuse_invalidate_path(d->fuse->fuse, d->fuse->file_path);
+}
+
 const struct frontend_ops frontend_fuse = {
 	.name = "fuse", .wanted = fuse_wanted, .start = fuse_start, .users = fuse_users,
-	.busy = fuse_busy, .stop = fuse_stop,
+	.busy = fuse_busy, .stop = fuse_stop, .resized = fuse_resized,
 };

@@ -34,6 +34,8 @@ static const struct cli_command commands[] = {
 	{ "detach", "NAME... | --all", "Flush, disconnect clients, unmount, wipe the key and stop serving.",
 	  OPT_DETACH, 0, 64, cmd_detach },
 	{ "list", "", "List attached volumes.", OPT_JSON, 0, 0, cmd_list },
+	{ "resize", "NAME", "Grow an attached volume to its grown backing (shrink only with --size).",
+	  OPT_SIZE | OPT_JSON, 1, 1, cmd_resize },
 	{ "genkey", "--token TOKEN --label LABEL", "Create a non-extractable AES key in a PKCS#11 token.",
 	  OPT_GENKEY | OPT_BATCH, 0, 0, cmd_genkey },
 	{ "enroll", "VOLUME --pkcs11 URI", "Add a key slot unlocked by a PKCS#11 token key (LUKS2).",

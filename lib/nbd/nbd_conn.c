@@ -245,7 +245,8 @@ static void execute(void *arg)
 static uint32_t validate(const struct bc_nbd_server *s, const struct nbd_request *q)
 {
 	uint16_t allowed = NBD_CMD_FLAG_FUA;
-	bool in_range = q->offset <= s->size && q->length <= s->size - q->offset;
+	uint64_t size = bc_volume_size(s->volume); /* may grow while we serve */
+	bool in_range = q->offset <= size && q->length <= size - q->offset;
 
 	switch (q->type) {
 	case NBD_CMD_READ:

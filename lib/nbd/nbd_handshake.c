@@ -41,7 +41,7 @@ static int send_info_export(struct nbd_conn *c, uint32_t option)
 		uint64_t size;
 		uint16_t flags;
 	} __attribute__((packed)) info = {
-		htobe16(NBD_INFO_EXPORT), htobe64(c->srv->size), htobe16(c->srv->tx_flags),
+		htobe16(NBD_INFO_EXPORT), htobe64(bc_volume_size(c->srv->volume)), htobe16(c->srv->tx_flags),
 	};
 
 	return send_reply(c, option, NBD_REP_INFO, &info, sizeof(info));
@@ -126,7 +126,7 @@ static int opt_export_name(struct nbd_conn *c, const uint8_t *data, uint32_t len
 		uint64_t size;
 		uint16_t flags;
 		uint8_t zeroes[124];
-	} __attribute__((packed)) reply = { htobe64(c->srv->size), htobe16(c->srv->tx_flags), { 0 } };
+	} __attribute__((packed)) reply = { htobe64(bc_volume_size(c->srv->volume)), htobe16(c->srv->tx_flags), { 0 } };
 	struct iovec iov = { &reply, c->no_zeroes ? 10 : sizeof(reply) };
 	int r;
 

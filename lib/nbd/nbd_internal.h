@@ -21,7 +21,6 @@ struct bc_nbd_server {
 	struct bc_volume *volume;
 	struct bc_nbd_params params;
 	char *export_name, *description;
-	uint64_t size;
 	uint16_t tx_flags;
 	uint32_t pref_block;
 	struct bc_worker_pool *pool;

@@ -206,9 +206,40 @@ void bc_volume_close(struct bc_volume *v)
 void bc_volume_get_info(const struct bc_volume *v, struct bc_volume_info *out)
 {
 	*out = v->info;
+	out->size = bc_volume_size(v);
 }
 
 uint64_t bc_volume_size(const struct bc_volume *v)
 {
-	return v->info.size;
+	return __atomic_load_n(&v->info.size, __ATOMIC_ACQUIRE);
+}
+
+int bc_volume_resize(struct bc_volume *v, uint64_t new_size, bool allow_shrink)
+{
+	uint64_t backing_size, old = bc_volume_size(v), limit;
+	int r = bc_backing_size(&v->backing, &backing_size);
+
+	if (r < 0)
+		return r;
+	if (backing_size <= v->info.data_offset)
+		return bc_error(-ENOSPC, "resize: the backing no longer reaches the data area");
+	limit = backing_size - v->info.data_offset;
+	limit -= limit % v->sector_size;
+	if (!new_size)
+		new_size = limit;
+	if (new_size % v->sector_size)
+		return bc_error(-EINVAL, "resize: %llu is not a multiple of the %u-byte sector size",
+				(unsigned long long)new_size, v->sector_size);
+	if (new_size > limit)
+		return bc_error(-ENOSPC, "resize: %llu bytes do not fit in the backing (at most %llu)",
+				(unsigned long long)new_size, (unsigned long long)limit);
+	if (!new_size)
+		return bc_error(-EINVAL, "resize: a volume cannot be empty");
+	if (new_size < old && !allow_shrink)
+		return bc_error(-EINVAL, "resize: the backing is smaller than the volume (%llu < %llu bytes); "
+				"shrinking needs an explicit --size", (unsigned long long)new_size,
+				(unsigned long long)old);
+	/* I/O threads read the size without a lock: publish it atomically. */
+	__atomic_store_n(&v->info.size, new_size, __ATOMIC_RELEASE);
+	return 0;
 }

@@ -22,10 +22,11 @@
 
 static int check_range(const struct bc_volume *v, uint64_t len, uint64_t off, int err)
 {
-	if (off > v->info.size || len > v->info.size - off)
+	uint64_t size = bc_volume_size(v);
+
+	if (off > size || len > size - off)
 		return bc_error(err, "volume: range %llu+%llu is beyond the end (%llu bytes)",
-				(unsigned long long)off, (unsigned long long)len,
-				(unsigned long long)v->info.size);
+				(unsigned long long)off, (unsigned long long)len, (unsigned long long)size);
 	return 0;
 }
 
