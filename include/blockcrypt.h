@@ -55,6 +55,8 @@ enum bc_exit {
 
 /* Map a negative errno returned by this library to an exit code. */
 int bc_exit_code(int negative_errno);
+/* The inverse: a negative errno that bc_exit_code() maps to CODE. */
+int bc_errno_for_exit(int code);
 
 /* ---- secrets (passphrases, key files, volume keys) ---------------------
  * Secrets live in mlock'd, MADV_DONTDUMP memory and are wiped on free.

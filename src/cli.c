@@ -19,7 +19,7 @@ enum {
 	O_KEY_SLOT, O_OFFSET, O_SKIP, O_HASH, O_IV_LARGE, O_READ_ONLY, O_PROGRESS,
 	O_NO_PROGRESS, O_KEY_FILE, O_HELP, O_NAME, O_SOCKET, O_LISTEN, O_FUSE, O_DISCARDS,
 	O_FOREGROUND, O_THREADS, O_INSECURE, O_ALL, O_FORCE, O_PBKDF_ITER, O_TOKEN, O_KEY_LEN,
-	O_MODULE, O_PIN_FILE, O_PKCS11, O_TOKEN_ONLY, O_TOKEN_ID,
+	O_MODULE, O_PIN_FILE, O_PKCS11, O_TOKEN_ONLY, O_TOKEN_ID, O_TAB, O_FROM_TAB,
 };
 
 struct opt_def {
@@ -94,7 +94,11 @@ static const struct opt_def opt_defs[] = {
 	{ { "foreground", no_argument, NULL, O_FOREGROUND }, OPT_ATTACH, NULL,
 	  "stay in the foreground, log to stderr (for systemd and debugging)" },
 	{ { "threads", required_argument, NULL, O_THREADS }, OPT_ATTACH, "N", "NBD worker threads (default 8)" },
-	{ { "all", no_argument, NULL, O_ALL }, OPT_DETACH, NULL, "every attached volume" },
+	{ { "all", no_argument, NULL, O_ALL }, OPT_DETACH | OPT_ATTACH, NULL,
+	  "attach: every tab file entry (but noauto); detach: every attached volume" },
+	{ { "tab", required_argument, NULL, O_TAB }, OPT_ATTACH, "FILE", "tab file (default /etc/blockcrypttab)" },
+	{ { "from-tab", required_argument, NULL, O_FROM_TAB }, OPT_ATTACH, "NAME",
+	  "attach the tab file entry NAME (as blockcrypt@NAME.service does)" },
 	{ { "force", no_argument, NULL, O_FORCE }, OPT_DETACH, NULL,
 	  "detach even if the FUSE file is in use (its users get I/O errors)" },
 	{ { "json", no_argument, NULL, O_JSON }, OPT_JSON, NULL, "machine-readable output" },
@@ -232,6 +236,8 @@ int cli_parse(const struct cli_command *c, int argc, char **argv, struct cli_opt
 				r = bc_error(-EINVAL, "--threads: 1 to 256");
 			break;
 		case O_ALL: o->all = true; break;
+		case O_TAB: o->tab = optarg; break;
+		case O_FROM_TAB: o->from_tab = optarg; break;
 		case O_TOKEN: o->token = optarg; break;
 		case O_KEY_LEN: r = parse_u32("key-len", optarg, &o->key_len); break;
 		case O_MODULE: o->module = optarg; break;

@@ -42,6 +42,7 @@ struct cli_opts {
 	bool allow_discards, foreground, insecure, all, force;
 	uint32_t threads;
 	const char *token, *module, *pin_file, *pkcs11;
+	const char *tab, *from_tab;
 	bool token_only;
 	uint32_t key_len;
 	int token_id;            /* -1 = any */

@@ -18,6 +18,7 @@
 #include "core/error.h"
 #include "daemon.h"
 #include "runtime.h"
+#include "tab.h"
 
 static void default_name(const char *backing, char *out, size_t size)
 {
@@ -131,6 +132,44 @@ static int print_result(const struct cli_opts *o, const struct daemon *d)
 	return 0;
 }
 
+/* The after-attach command (tab file), e.g. zpool import -d DIR POOL. */
+int attach_hook_run(const struct daemon *d, bool wait_for_it)
+{
+	pid_t pid;
+	int status = 0;
+
+	if (!d->after_attach)
+		return 0;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return bc_error(-errno, "%s: after-attach: fork: %s", d->name, strerror(errno));
+	if (pid == 0) {
+		setenv("BLOCKCRYPT_NAME", d->name, 1);
+		setenv("BLOCKCRYPT_URI", d->uri, 1);
+		setenv("BLOCKCRYPT_BACKING", d->backing, 1);
+		if (d->socket_path[0])
+			setenv("BLOCKCRYPT_SOCKET", d->socket_path, 1);
+		if (d->fuse_dir[0]) {
+			setenv("BLOCKCRYPT_FUSE_DIR", d->fuse_dir, 1);
+			setenv("BLOCKCRYPT_FUSE_FILE", d->fuse_file, 1);
+		}
+		execl("/bin/sh", "sh", "-c", d->after_attach, (char *)NULL);
+		_exit(127);
+	}
+	if (!wait_for_it)
+		return 0;
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+		return bc_error(-EIO, "%s: attached, but the after-attach command failed (status %d): %s",
+				d->name, WIFEXITED(status) ? WEXITSTATUS(status) : -1, d->after_attach);
+	return 0;
+}
+
+static int run_hook(const struct daemon *d)
+{
+	return attach_hook_run(d, true);
+}
+
 static int run_detached(struct cli_opts *o, struct daemon *d)
 {
 	char log_path[512], line[800] = "";
@@ -170,14 +209,15 @@ static int run_detached(struct cli_opts *o, struct daemon *d)
 	close(pipefd[0]);
 	line[got] = '\0';
 	line[strcspn(line, "\n")] = '\0';
-	if (!strcmp(line, "OK"))
-		return print_result(o, d);
+	if (!strcmp(line, "OK")) {
+		print_result(o, d);
+		return run_hook(d);
+	}
 	if (sscanf(line, "ERR %d", &code) == 1) {
 		const char *msg = strchr(line + 4, ' ');
 
-		fprintf(stderr, "blockcrypt: %s\n", msg ? msg + 1 : "attach failed");
 		waitpid(pid, &status, 0);
-		exit(code);
+		return bc_error(bc_errno_for_exit(code), "%s", msg ? msg + 1 : "attach failed");
 	}
 	waitpid(pid, &status, 0);
 	return bc_error(-EIO, "attach: the daemon exited before serving (see %s)", log_path);
@@ -188,7 +228,7 @@ static void free_daemonp(struct daemon **d)
 	free(*d);
 }
 
-int cmd_attach(struct cli_opts *o)
+static int attach_one(struct cli_opts *o, const char *hook)
 {
 	__attribute__((cleanup(free_daemonp))) struct daemon *d = NULL;
 	char real[PATH_MAX];
@@ -209,6 +249,7 @@ int cmd_attach(struct cli_opts *o)
 		return r;
 	d->read_only = o->read_only;
 	d->allow_discards = o->allow_discards;
+	d->after_attach = hook;
 	d->threads = o->threads;
 	if (o->socket && o->listen)
 		return bc_error(-EINVAL, "attach: give --socket or --listen, not both");
@@ -267,4 +308,79 @@ int cmd_attach(struct cli_opts *o)
 		exit(r);
 	}
 	return run_detached(o, d);
+}
+
+static int attach_tab(struct cli_opts *o)
+{
+	const char *file = o->tab ? o->tab : TAB_DEFAULT;
+	struct tab_entry *e = NULL;
+	size_t n = 0;
+	int errors = 0, r, first = 0;
+
+	r = tab_read(file, &e, &n, &errors);
+	if (r < 0)
+		return r;
+	if (o->from_tab) {
+		const struct tab_entry *t = tab_find(e, n, o->from_tab);
+
+		if (!t) {
+			r = bc_error(-ENOENT, "%s: no entry named %s%s", file, o->from_tab,
+				     errors ? " (some lines have errors, see above)" : "");
+		} else {
+			struct cli_opts one = *o;
+			char *backing = t->backing;
+
+			tab_to_opts(t, &one);
+			one.args = &backing;
+			one.nargs = 1;
+			r = attach_one(&one, t->after_attach);
+			if (r < 0)
+				bc_error(r, "%s:%d: %s: %s", file, t->line, t->name, bc_last_error());
+		}
+		tab_free(e, n);
+		return r;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct cli_opts one = *o;
+		json_object *st;
+		bool alive;
+
+		if (e[i].noauto)
+			continue;
+		st = rt_read_state(e[i].name);
+		alive = st && rt_alive(e[i].name, st);
+		json_object_put(st);
+		if (alive) {
+			fprintf(stderr, "%s: already attached\n", e[i].name);
+			continue;
+		}
+		tab_to_opts(&e[i], &one);
+		one.args = &e[i].backing;
+		one.nargs = 1;
+		/* One volume failing (wrong key, missing token) must not stop
+		 * the others: report it with its line and go on. */
+		r = attach_one(&one, e[i].after_attach);
+		if (r < 0) {
+			fprintf(stderr, "blockcrypt: %s:%d: %s: %s\n", file, e[i].line, e[i].name, bc_last_error());
+			if (!first)
+				first = r;
+		}
+	}
+	tab_free(e, n);
+	if (first || errors)
+		return bc_error(first ? first : -EINVAL, "attach --all: %s", first ? "some volumes were not attached" :
+				"the tab file has errors (see above)");
+	return 0;
+}
+
+int cmd_attach(struct cli_opts *o)
+{
+	if (o->all || o->from_tab) {
+		if (o->nargs || (o->all && o->from_tab))
+			return bc_error(-EINVAL, "attach: give VOLUME, --all or --from-tab NAME");
+		return attach_tab(o);
+	}
+	if (o->nargs != 1)
+		return bc_error(-EINVAL, "usage: blockcrypt attach VOLUME | --all | --from-tab NAME");
+	return attach_one(o, NULL);
 }

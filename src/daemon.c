@@ -10,6 +10,7 @@
  * through the wake pipe, and only the main thread tears anything down.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -217,6 +218,26 @@ static int write_state(struct daemon *d)
 	return r;
 }
 
+/* systemd Type=notify readiness, without linking libsystemd. */
+static void sd_notify_ready(void)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, strlen(path));
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	(void)!sendto(fd, "READY=1", 7, MSG_NOSIGNAL, (struct sockaddr *)&sa,
+		      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path)));
+	close(fd);
+}
+
 static void report_ready(int ready_fd, int r)
 {
 	char msg[700];
@@ -281,6 +302,13 @@ int daemon_run(struct daemon *d, int ready_fd)
 		return bc_exit_code(r);
 	}
 	log_msg("%s: serving %s%s%s", d->name, d->uri, d->fuse_dir[0] ? " and " : "", d->fuse_file);
+	if (ready_fd < 0) {
+		/* Foreground (systemd): nobody else will run the hook. */
+		signal(SIGCHLD, SIG_IGN);
+		if (attach_hook_run(d, false) < 0)
+			log_msg("%s", bc_last_error());
+		sd_notify_ready();
+	}
 	report_ready(ready_fd, 0);
 
 	pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };

@@ -48,7 +48,8 @@ struct daemon {
 	char fuse_file[4200];
 	struct fuse_state *fuse;
 	bool fuse_abandoned;
-	time_t started;             /* shown as the FUSE file's times */        /* forced off while open: exit, don't free */
+	time_t started;             /* shown as the FUSE file's times */
+	const char *after_attach;   /* shell command run once serving */        /* forced off while open: exit, don't free */
 
 	/* control */
 	int ctl_fd;
@@ -62,5 +63,7 @@ struct daemon {
  * READY_FD, if >= 0, receives "OK" or "ERR <exit> <message>" once the
  * volume is being served.  Returns the process exit code. */
 int daemon_run(struct daemon *d, int ready_fd);
+/* Run D's after-attach command (cmd_attach.c), waiting for it or not. */
+int attach_hook_run(const struct daemon *d, bool wait_for_it);
 
 #endif

@@ -68,3 +68,17 @@ int bc_exit_code(int r)
 		return BC_EXIT_FAILURE;
 	}
 }
+
+int bc_errno_for_exit(int code)
+{
+	static const int map[] = {
+		[BC_EXIT_USAGE] = EINVAL, [BC_EXIT_WRONG_KEY] = EPERM, [BC_EXIT_NOT_VOLUME] = EBADMSG,
+		[BC_EXIT_TOO_SMALL] = ENOSPC, [BC_EXIT_ACCESS] = EACCES, [BC_EXIT_IO] = EIO,
+		[BC_EXIT_NOT_FOUND] = ENOENT, [BC_EXIT_BUSY] = EBUSY, [BC_EXIT_CANCELED] = ECANCELED,
+		[BC_EXIT_UNSUPPORTED] = ENOTSUP, [BC_EXIT_TOKEN] = ENODEV,
+	};
+
+	if (code > 0 && code < (int)(sizeof(map) / sizeof(map[0])) && map[code])
+		return -map[code];
+	return -EPROTO; /* exit code 1 */
+}

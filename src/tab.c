@@ -1,0 +1,247 @@
+/* Tab file parsing.  Format per line (blank lines and # comments ignored):
+ *   NAME  BACKING  KEY  [OPTIONS]
+ * KEY: none or - (tokens, then a passphrase prompt), token (tokens only),
+ * a key file path, or a pkcs11: URI (plain: key derived in the token;
+ * LUKS2: unlock through enrolled tokens only).
+ * OPTIONS: comma-separated; after-attach=COMMAND takes the rest of the
+ * line, commas included, so it must come last. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "runtime.h"
+#include "tab.h"
+
+static int parse_num(const char *v, bool suffixes, uint64_t *out)
+{
+	char *end;
+	unsigned long long n;
+	uint64_t mult = 1;
+
+	errno = 0;
+	if (!v || !*v || *v == '-')
+		return -EINVAL;
+	n = strtoull(v, &end, 10);
+	if (errno)
+		return -EINVAL;
+	if (suffixes && *end) {
+		switch (*end++) {
+		case 'K': case 'k': mult = 1ull << 10; break;
+		case 'M': case 'm': mult = 1ull << 20; break;
+		case 'G': case 'g': mult = 1ull << 30; break;
+		case 'T': case 't': mult = 1ull << 40; break;
+		default: return -EINVAL;
+		}
+	}
+	if (*end || n > UINT64_MAX / mult)
+		return -EINVAL;
+	*out = n * mult;
+	return 0;
+}
+
+static int set_option(struct tab_entry *e, char *opt, const char **why)
+{
+	char *val = strchr(opt, '=');
+	uint64_t n;
+
+	if (val)
+		*val++ = '\0';
+#define STR(key, field) if (!strcmp(opt, key)) { if (!val || !*val) { *why = key " needs a value"; return -EINVAL; } \
+	free(e->field); e->field = strdup(val); return e->field ? 0 : -ENOMEM; }
+#define FLAG(key, field) if (!strcmp(opt, key)) { if (val) { *why = key " takes no value"; return -EINVAL; } e->field = true; return 0; }
+#define NUM(key, field, suffixes, max) if (!strcmp(opt, key)) { \
+	if (parse_num(val, suffixes, &n) < 0 || n > (max)) { *why = "bad number for " key; return -EINVAL; } \
+	e->field = n; return 0; }
+	STR("fuse", fuse_dir)
+	STR("socket", socket)
+	STR("listen", listen)
+	STR("cipher", cipher)
+	STR("hash", hash)
+	STR("pin-file", pin_file)
+	STR("module", module)
+	FLAG("read-only", read_only)
+	FLAG("readonly", read_only)
+	FLAG("discard", discard)
+	FLAG("plain", plain)
+	FLAG("noauto", noauto)
+	NUM("key-size", key_bits, false, 4096)
+	NUM("sector-size", sector_size, false, 4096)
+	NUM("threads", threads, false, 256)
+	NUM("size", size, true, UINT64_MAX)
+	NUM("offset", offset, false, UINT64_MAX / 512)
+	NUM("skip", skip, false, UINT64_MAX)
+#undef STR
+#undef FLAG
+#undef NUM
+	*why = "unknown option";
+	return -EINVAL;
+}
+
+static int parse_line(struct tab_entry *e, char *line, const char **why)
+{
+	char *save = NULL, *opts, *tok, *hook;
+	int r;
+
+	e->name = strtok_r(line, " \t", &save);
+	e->backing = strtok_r(NULL, " \t", &save);
+	e->key = strtok_r(NULL, " \t", &save);
+	opts = strtok_r(NULL, "", &save);
+	if (!e->name || !e->backing || !e->key) {
+		*why = "expected NAME BACKING KEY [OPTIONS]";
+		return -EINVAL;
+	}
+	if (rt_valid_name(e->name) < 0) {
+		*why = "invalid name (letters, digits, '.', '_', '-')";
+		return -EINVAL;
+	}
+	e->name = strdup(e->name);
+	e->backing = strdup(e->backing);
+	e->key = strdup(e->key);
+	if (!e->name || !e->backing || !e->key)
+		return -ENOMEM;
+	if (!opts)
+		return 0;
+	while (*opts == ' ' || *opts == '\t')
+		opts++;
+	hook = strstr(opts, "after-attach=");
+	if (hook && (hook == opts || hook[-1] == ',')) {
+		e->after_attach = strdup(hook + strlen("after-attach="));
+		if (!e->after_attach)
+			return -ENOMEM;
+		if (!*e->after_attach) {
+			*why = "after-attach needs a command";
+			return -EINVAL;
+		}
+		*hook = '\0';
+	}
+	for (tok = strtok_r(opts, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		size_t n = strlen(tok);
+
+		while (n && (tok[n - 1] == ' ' || tok[n - 1] == '\t'))
+			tok[--n] = '\0';
+		if (!n)
+			continue;
+		r = set_option(e, tok, why);
+		if (r < 0)
+			return r;
+	}
+	if (!strcmp(e->key, "token"))
+		e->token_only = true;
+	return 0;
+}
+
+static void entry_free(struct tab_entry *e)
+{
+	char **fields[] = { &e->name, &e->backing, &e->key, &e->fuse_dir, &e->socket, &e->listen,
+			    &e->cipher, &e->hash, &e->pin_file, &e->module, &e->after_attach };
+
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		free(*fields[i]);
+	memset(e, 0, sizeof(*e));
+}
+
+int tab_read(const char *file, struct tab_entry **entries, size_t *count, int *errors)
+{
+	FILE *f = fopen(file, "re");
+	char *line = NULL;
+	size_t cap = 0, n = 0;
+	struct tab_entry *v = NULL;
+	int lineno = 0;
+
+	*entries = NULL;
+	*count = 0;
+	*errors = 0;
+	if (!f)
+		return bc_error(errno == ENOENT ? -ENOENT : -errno, "%s: %s", file, strerror(errno));
+	while (getline(&line, &cap, f) > 0) {
+		struct tab_entry e = { .line = ++lineno };
+		const char *why = NULL;
+		char *p = line;
+		int r;
+
+		line[strcspn(line, "\n")] = '\0';
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p || *p == '#')
+			continue;
+		r = parse_line(&e, p, &why);
+		if (r == 0 && tab_find(v, n, e.name)) {
+			why = "duplicate name";
+			r = -EINVAL;
+		}
+		if (r < 0) {
+			fprintf(stderr, "blockcrypt: %s:%d: %s\n", file, lineno, why ? why : strerror(-r));
+			(*errors)++;
+			entry_free(&e);
+			continue;
+		}
+		{
+			struct tab_entry *nv = realloc(v, (n + 1) * sizeof(*v));
+
+			if (!nv) {
+				entry_free(&e);
+				break;
+			}
+			v = nv;
+			v[n++] = e;
+		}
+	}
+	free(line);
+	fclose(f);
+	*entries = v;
+	*count = n;
+	return 0;
+}
+
+void tab_free(struct tab_entry *entries, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		entry_free(&entries[i]);
+	free(entries);
+}
+
+const struct tab_entry *tab_find(const struct tab_entry *e, size_t count, const char *name)
+{
+	for (size_t i = 0; i < count; i++)
+		if (!strcmp(e[i].name, name))
+			return &e[i];
+	return NULL;
+}
+
+void tab_to_opts(const struct tab_entry *e, struct cli_opts *o)
+{
+	o->name = e->name;
+	if (!strcmp(e->key, "none") || !strcmp(e->key, "-")) {
+		o->key_file = NULL;
+	} else if (!strcmp(e->key, "token")) {
+		o->token_only = true;
+	} else if (!strncmp(e->key, "pkcs11:", 7)) {
+		if (e->plain)
+			o->pkcs11 = e->key;
+		else
+			o->token_only = true;
+	} else {
+		o->key_file = e->key;
+	}
+	o->fuse_dir = e->fuse_dir;
+	o->socket = e->socket;
+	o->listen = e->listen;
+	o->read_only = e->read_only;
+	o->allow_discards = e->discard;
+	o->pin_file = e->pin_file;
+	o->module = e->module;
+	o->threads = e->threads;
+	if (e->plain) {
+		o->type = BC_TYPE_PLAIN;
+		o->type_set = true;
+		o->cipher = e->cipher;
+		o->hash = e->hash;
+		o->key_bits = e->key_bits;
+		o->sector_size = e->sector_size;
+		o->size = e->size;
+		o->offset = e->offset;
+		o->skip = e->skip;
+	}
+}

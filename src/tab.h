@@ -1,0 +1,30 @@
+/* The tab file (/etc/blockcrypttab, see blockcrypttab(5) in
+ * docs/blockcrypttab.5.md): one volume per line, like crypttab(5). */
+#ifndef BC_TAB_H
+#define BC_TAB_H
+
+#include <stddef.h>
+
+#include "cli.h"
+
+#define TAB_DEFAULT "/etc/blockcrypttab"
+
+struct tab_entry {
+	char *name, *backing, *key;
+	char *fuse_dir, *socket, *listen, *cipher, *hash, *pin_file, *module, *after_attach;
+	bool read_only, discard, plain, noauto, token_only;
+	uint32_t key_bits, sector_size, threads;
+	uint64_t size, offset, skip;
+	int line;
+};
+
+/* Parse FILE.  Lines with errors are reported on stderr as FILE:LINE:
+ * message and skipped; *ERRORS counts them.  Returns -errno if the file
+ * cannot be read. */
+int tab_read(const char *file, struct tab_entry **entries, size_t *count, int *errors);
+void tab_free(struct tab_entry *entries, size_t count);
+const struct tab_entry *tab_find(const struct tab_entry *e, size_t count, const char *name);
+/* Fill O (already defaulted) from E for attach. */
+void tab_to_opts(const struct tab_entry *e, struct cli_opts *o);
+
+#endif
