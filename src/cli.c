@@ -376,7 +376,8 @@ int cli_get_pin(void *user, const char *token_label, struct bc_secret **out)
 	if (o->pin_file) {
 		r = bc_secret_from_file(o->pin_file, out);
 		if (r < 0)
-			return r;
+			return bc_error(r, "--pin-file %s: %s", o->pin_file,
+					r == -EINVAL ? "empty or too large" : strerror(-r));
 		if (bc_secret_len(*out) && bc_secret_data(*out)[bc_secret_len(*out) - 1] == '\n')
 			bc_secret_truncate(*out, bc_secret_len(*out) - 1);
 		return 0;
@@ -410,8 +411,11 @@ int cli_open_volume(struct cli_opts *o, const char *backing, bool read_only, str
 	_cleanup_key_ struct bc_secret *key = NULL, *pin = NULL;
 	int r;
 
-	if (o->type != BC_TYPE_PLAIN)
+	if (o->type != BC_TYPE_PLAIN) {
+		if (o->pkcs11)
+			return bc_error(-EINVAL, "--pkcs11 keys plain volumes; a LUKS2 volume unlocks with its enrolled tokens (--pin-file, --token-only)");
 		return bc_volume_open(backing, &p, NULL, out);
+	}
 	if (o->pkcs11) {
 		/* lofi-style: the volume key is derived inside the token. */
 		uint32_t bits = o->key_bits ? o->key_bits : (!o->cipher || strstr(o->cipher, "xts")) ? 512 : 256;

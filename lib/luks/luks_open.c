@@ -51,6 +51,11 @@ int bc_luks_open_volume(const char *backing, const struct bc_open_params *p,
 	r = bc_secret_new(key_size, &key);
 	if (r < 0)
 		goto out;
+	if (u && u->token_only && info.type != BC_TYPE_LUKS2) {
+		r = bc_error(-ENOENT, "%s: a %s volume cannot hold tokens (--token-only)", backing,
+			     bc_volume_type_name(info.type));
+		goto out;
+	}
 	if (u && u->use_tokens && info.type == BC_TYPE_LUKS2) {
 		slot = bc_luks_token_unlock(cd, backing, u, key, &key_size);
 		if (slot < 0 && (u->token_only || (!pass && !u->get_passphrase))) {

@@ -69,7 +69,8 @@ int cryptsetup_token_open_pin(struct crypt_device *cd, int token, const char *pi
 	r = bc_luks_token_passphrase(cd, o, BC_TOKEN_TYPE, &u, &pass);
 	json_object_put(o);
 	if (r < 0)
-		return r == -EPERM ? -EPERM : r == -ENOANO ? -ENOANO : -ENOENT;
+		/* -ENOANO: PIN missing or wrong, ask (again); -ENOENT: unusable. */
+		return r == -EPERM || r == -ENOANO ? -ENOANO : -ENOENT;
 	*buffer = malloc(bc_secret_len(pass));
 	if (!*buffer) {
 		bc_secret_free(pass);

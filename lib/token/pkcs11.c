@@ -282,6 +282,20 @@ int bc_p11_find_key(struct bc_p11 *p, enum bc_p11_key_kind kind)
 	return 0;
 }
 
+int bc_p11_count_label(struct bc_p11 *p, const char *label)
+{
+	CK_ATTRIBUTE tmpl[] = { { CKA_LABEL, (void *)label, strlen(label) } };
+	CK_OBJECT_HANDLE found[16];
+	CK_ULONG n = 0;
+	CK_RV rv = p->module->C_FindObjectsInit(p->session, tmpl, 1);
+
+	if (rv == CKR_OK) {
+		rv = p->module->C_FindObjects(p->session, found, 16, &n);
+		p->module->C_FindObjectsFinal(p->session);
+	}
+	return rv == CKR_OK ? (int)n : p11_fail(rv, "find objects");
+}
+
 int bc_p11_generate_aes(struct bc_p11 *p, const char *label, unsigned bits)
 {
 	CK_MECHANISM mech = { CKM_AES_KEY_GEN, NULL, 0 };

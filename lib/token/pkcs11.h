@@ -28,6 +28,8 @@ int bc_p11_login(struct bc_p11 *p, const struct bc_secret *pin);
 enum bc_p11_key_kind { BC_P11_AES_KEY, BC_P11_RSA_PRIVATE_KEY };
 /* Select the key the URI names (object=/id=); -ENOKEY when absent. */
 int bc_p11_find_key(struct bc_p11 *p, enum bc_p11_key_kind kind);
+/* How many objects (after login: private ones too) carry LABEL. */
+int bc_p11_count_label(struct bc_p11 *p, const char *label);
 /* New non-extractable, sensitive AES key LABEL on the token. */
 int bc_p11_generate_aes(struct bc_p11 *p, const char *label, unsigned bits);
 
