@@ -25,4 +25,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q >/dev/null
 	apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+	# The zfs-fuse package may start its system daemon; the tests and the
+	# demo run their own (one per machine), so stop the packaged one.
+	if [[ " ${missing[*]} " == *" zfs-fuse "* ]]; then
+		service zfs-fuse stop >/dev/null 2>&1 || true
+	fi
 fi
