@@ -124,7 +124,7 @@ static uint64_t job_bytes(const struct nbd_job *j)
 
 static void job_free(struct nbd_job *j)
 {
-	free(j->buf);
+	nbd_buf_put(j->conn->srv, j->buf, j->req.length);
 	free(j);
 }
 
@@ -220,7 +220,7 @@ static void execute(void *arg)
 		send_simple(c, q->cookie, nbd_errno(r), j, q->length);
 		return;
 	case NBD_CMD_WRITE:
-		r = bc_volume_pwrite(v, j->buf, q->length, q->offset);
+		r = bc_volume_pwrite_inplace(v, j->buf, q->length, q->offset);
 		break;
 	case NBD_CMD_WRITE_ZEROES:
 		r = bc_volume_write_zeroes(v, q->length, q->offset);
@@ -359,7 +359,7 @@ static void serve_requests(struct nbd_conn *c)
 		}
 		j = calloc(1, sizeof(*j));
 		if (j && bytes)
-			j->buf = malloc(bytes);
+			j->buf = nbd_buf_get(s, bytes);
 		if (!j || (bytes && !j->buf)) {
 			free(j);
 			release(c, bytes);

@@ -14,6 +14,8 @@
 #include "server/worker_pool.h"
 
 #define NBD_MAX_LISTEN 8
+#define NBD_BUF_CLASSES 14              /* 4 KiB .. 32 MiB */
+#define NBD_BUF_CACHE_MAX (32u << 20)   /* bytes kept for reuse */
 
 struct nbd_conn;
 
@@ -31,6 +33,12 @@ struct bc_nbd_server {
 	int stop_pipe[2];          /* wakes the accept thread */
 	pthread_t accept_thread;
 	bool accepting;
+
+	/* Request buffers, recycled by power-of-two size class so the hot
+	 * path neither allocates nor faults in fresh pages. */
+	pthread_mutex_t buf_lock;
+	void *buf_free[NBD_BUF_CLASSES];
+	size_t buf_cached;
 
 	pthread_mutex_t lock;      /* protects conns, nconns, stopping */
 	pthread_cond_t conn_gone;
@@ -61,6 +69,10 @@ int nbd_read_full(int fd, void *buf, size_t len);
 int nbd_writev_full(struct nbd_conn *c, struct iovec *iov, int iovcnt);
 /* Read and drop LEN bytes (a payload we refuse). */
 int nbd_discard(int fd, uint64_t len);
+
+/* Buffers of at least LEN bytes (4 KiB aligned), and their return. */
+void *nbd_buf_get(struct bc_nbd_server *s, size_t len);
+void nbd_buf_put(struct bc_nbd_server *s, void *buf, size_t len);
 
 /* Option haggling; returns 1 to enter transmission, 0 to close quietly,
  * or -errno. */

@@ -40,6 +40,7 @@ int bc_nbd_server_new(struct bc_volume *v, const struct bc_nbd_params *p,
 		return bc_error(-ENOMEM, "nbd: out of memory");
 	s->stop_pipe[0] = s->stop_pipe[1] = -1;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->buf_lock, NULL);
 	pthread_cond_init(&s->conn_gone, NULL);
 	s->volume = v;
 	s->params = *p;
@@ -68,6 +69,50 @@ int bc_nbd_server_new(struct bc_volume *v, const struct bc_nbd_params *p,
 	signal(SIGPIPE, SIG_IGN);
 	*out = s;
 	return 0;
+}
+
+static unsigned buf_class(size_t len)
+{
+	unsigned c = 0;
+
+	while (((size_t)4096 << c) < len)
+		c++;
+	return c;
+}
+
+void *nbd_buf_get(struct bc_nbd_server *s, size_t len)
+{
+	unsigned c = buf_class(len);
+	void *b = NULL;
+
+	if (c >= NBD_BUF_CLASSES)
+		return NULL;
+	pthread_mutex_lock(&s->buf_lock);
+	b = s->buf_free[c];
+	if (b) {
+		s->buf_free[c] = *(void **)b;
+		s->buf_cached -= (size_t)4096 << c;
+	}
+	pthread_mutex_unlock(&s->buf_lock);
+	return b ? b : aligned_alloc(4096, (size_t)4096 << c);
+}
+
+void nbd_buf_put(struct bc_nbd_server *s, void *buf, size_t len)
+{
+	unsigned c = buf_class(len);
+	size_t size = (size_t)4096 << c;
+
+	if (!buf)
+		return;
+	pthread_mutex_lock(&s->buf_lock);
+	if (s->buf_cached + size <= NBD_BUF_CACHE_MAX) {
+		*(void **)buf = s->buf_free[c];
+		s->buf_free[c] = buf;
+		s->buf_cached += size;
+		buf = NULL;
+	}
+	pthread_mutex_unlock(&s->buf_lock);
+	free(buf);
 }
 
 static int add_listener(struct bc_nbd_server *s, int fd, const char *unix_path)
@@ -348,6 +393,17 @@ void bc_nbd_server_free(struct bc_nbd_server *s)
 		close(s->stop_pipe[0]);
 		close(s->stop_pipe[1]);
 	}
+	for (unsigned c = 0; c < NBD_BUF_CLASSES; c++) {
+		while (s->buf_free[c]) {
+			void *b = s->buf_free[c];
+
+			s->buf_free[c] = *(void **)b;
+			/* Buffers held decrypted data and plaintext writes. */
+			explicit_bzero(b, (size_t)4096 << c);
+			free(b);
+		}
+	}
+	pthread_mutex_destroy(&s->buf_lock);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->conn_gone);
 	free(s->export_name);

@@ -87,10 +87,12 @@ int bc_volume_pread(struct bc_volume *v, void *buf, size_t len, uint64_t off)
 	return r;
 }
 
-/* Write LEN bytes at OFF from BUF, or zeros when BUF is NULL.  The caller
- * holds the range lock. */
+/* Write LEN bytes at OFF from BUF, or zeros when BUF is NULL.  With
+ * IN_PLACE, whole sectors of BUF are encrypted where they are and written
+ * in one call (BUF is the caller's scratch).  The caller holds the range
+ * lock. */
 static int write_locked(struct bc_volume *v, struct bc_io_slot *s, const uint8_t *buf,
-			uint64_t len, uint64_t off)
+			uint64_t len, uint64_t off, bool in_place)
 {
 	const uint32_t ss = v->sector_size;
 	int r = 0;
@@ -111,13 +113,36 @@ static int write_locked(struct bc_volume *v, struct bc_io_slot *s, const uint8_t
 			else
 				memset(s->bounce + in, 0, n);
 			count = 1;
+		} else if (in_place) {
+			uint8_t *p = (uint8_t *)buf;
+
+			count = (size_t)(len / ss);
+			n = count * ss;
+			r = bc_sector_encrypt(s->engine, p, p, sector, count);
+			if (r == 0)
+				r = bc_backing_pwrite(&v->backing, p, n, backing_offset(v, sector));
+			if (r < 0)
+				return r;
+			buf += n;
+			off += n;
+			len -= n;
+			continue;
 		} else {
 			count = len / ss < BC_BOUNCE_SIZE / ss ? (size_t)(len / ss) : BC_BOUNCE_SIZE / ss;
 			n = count * ss;
-			if (buf)
-				memcpy(s->bounce, buf, n);
-			else
-				memset(s->bounce, 0, n);
+			/* Encrypt straight from the caller's buffer: no copy. */
+			if (buf) {
+				r = bc_sector_encrypt(s->engine, s->bounce, buf, sector, count);
+				if (r == 0)
+					r = bc_backing_pwrite(&v->backing, s->bounce, n, backing_offset(v, sector));
+				if (r < 0)
+					return r;
+				buf += n;
+				off += n;
+				len -= n;
+				continue;
+			}
+			memset(s->bounce, 0, n);
 		}
 		r = bc_sector_encrypt(s->engine, s->bounce, s->bounce, sector, count);
 		if (r < 0)
@@ -133,7 +158,8 @@ static int write_locked(struct bc_volume *v, struct bc_io_slot *s, const uint8_t
 	return 0;
 }
 
-static int write_common(struct bc_volume *v, const uint8_t *buf, uint64_t len, uint64_t off)
+static int write_common(struct bc_volume *v, const uint8_t *buf, uint64_t len, uint64_t off,
+			bool in_place)
 {
 	struct bc_io_slot *s;
 	uint64_t first, last;
@@ -151,7 +177,7 @@ static int write_common(struct bc_volume *v, const uint8_t *buf, uint64_t len, u
 		return -ENOMEM;
 	r = bc_range_lock(&v->write_lock, first, last);
 	if (r == 0) {
-		r = write_locked(v, s, buf, len, off);
+		r = write_locked(v, s, buf, len, off, in_place);
 		bc_range_unlock(&v->write_lock, first, last);
 	}
 	bc_volume_slot_put(v, s);
@@ -160,12 +186,17 @@ static int write_common(struct bc_volume *v, const uint8_t *buf, uint64_t len, u
 
 int bc_volume_pwrite(struct bc_volume *v, const void *buf, size_t len, uint64_t off)
 {
-	return write_common(v, buf, len, off);
+	return write_common(v, buf, len, off, false);
+}
+
+int bc_volume_pwrite_inplace(struct bc_volume *v, void *buf, size_t len, uint64_t off)
+{
+	return write_common(v, buf, len, off, true);
 }
 
 int bc_volume_write_zeroes(struct bc_volume *v, uint64_t len, uint64_t off)
 {
-	return write_common(v, NULL, len, off);
+	return write_common(v, NULL, len, off, false);
 }
 
 int bc_volume_flush(struct bc_volume *v)
