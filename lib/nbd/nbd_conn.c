@@ -29,7 +29,7 @@
 #include "nbd/nbd_internal.h"
 
 #define MAX_INFLIGHT 64
-#define MAX_INFLIGHT_BYTES (48u << 20)
+#define MAX_INFLIGHT_BYTES (16u << 20) /* beyond one request; bounds RSS per client */
 
 struct nbd_job {
 	struct nbd_conn *conn;

@@ -15,7 +15,7 @@
 
 #define NBD_MAX_LISTEN 8
 #define NBD_BUF_CLASSES 14              /* 4 KiB .. 32 MiB */
-#define NBD_BUF_CACHE_MAX (32u << 20)   /* bytes kept for reuse */
+#define NBD_BUF_CACHE_MAX (16u << 20)   /* bytes kept for reuse */
 
 struct nbd_conn;
 
