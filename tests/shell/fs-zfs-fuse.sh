@@ -14,10 +14,10 @@
 # system-wide socket (/var/run/zfs/zfs_socket): if one is already running
 # (not ours) the test skips rather than touch someone else's pools.
 . "$(dirname "$0")/functions.sh"
+. "$TESTS_DIR/shell/tree-lib.bash"
 requires cryptsetup zfs-fuse zpool zfs mountpoint sha256sum grep find /usr/bin/python3
 
-[ "$(id -u)" = 0 ] || { echo "SKIP: $(basename "$0") needs root (zfs-fuse)" >&2; exit 77; }
-[ -c /dev/fuse ] || { echo "SKIP: $(basename "$0") needs /dev/fuse" >&2; exit 77; }
+requires_root_fuse zfs-fuse
 if pgrep -x zfs-fuse >/dev/null; then
 	echo "SKIP: $(basename "$0"): a zfs-fuse daemon is already running (pid $(pgrep -x zfs-fuse | tr '\n' ' ')), not ours; stop it to run this test" >&2
 	exit 77
@@ -39,14 +39,6 @@ wait_for() {
 	return 1
 }
 
-# fuse_open: opens of the FUSE file, per list --json.
-fuse_open() {
-	bc list --json | /usr/bin/python3 -c '
-import json, sys
-for v in json.load(sys.stdin):
-    if v["name"] == sys.argv[1]:
-        print(v.get("fuse_open", "missing"))' "$NAME"
-}
 fuse_closed() { c=$(fuse_open); [ "$c" = 0 ]; }
 
 # zfs-fuse creates these; remove those that did not exist before us.
@@ -75,29 +67,17 @@ drop_pool() {
 	zpool export -f "$POOL" 2>/dev/null || zpool destroy -f "$POOL" 2>/dev/null || true
 }
 
-attach() {
-	bc attach vol.img --key-file key --name "$NAME" --fuse "$FUSE_DIR" >attach.out 2>attach.err ||
-		fail "attach failed: $(cat attach.err)"
-	[ "$(sed -n 2p attach.out)" = "$DEV" ] || fail "attach printed '$(cat attach.out)', expected the FUSE file $DEV on line 2"
-	[ -f "$DEV" ] || fail "FUSE file $DEV missing after attach"
-	[ "$(stat -c %s "$DEV")" = $((256 * 1024 * 1024 - DATA_OFFSET)) ] ||
-		fail "FUSE file is $(stat -c %s "$DEV") bytes, expected $((256 * 1024 * 1024 - DATA_OFFSET))"
-}
-
 # export_and_detach: export the pool; zfs-fuse must let go of the FUSE
 # file, and then a plain detach must succeed.
 export_and_detach() {
 	zpool export "$POOL" >export.out 2>&1 || fail "zpool export $POOL failed: $(cat export.out)"
 	! zpool list -H -o name "$POOL" >/dev/null 2>&1 || fail "pool $POOL still listed after export"
 	wait_for 10 fuse_closed || fail "FUSE file still open (fuse_open '$c') 10 s after zpool export"
-	bc detach "$NAME" >detach.out 2>detach.err ||
-		fail "detach $NAME failed (exit $?): $(cat detach.err); log: $(tail -5 "$BLOCKCRYPT_RUN_DIR/$NAME.log" 2>/dev/null)"
+	detach_ok
 	! mountpoint -q "$FUSE_DIR" || fail "FUSE mount $FUSE_DIR still there after detach"
 }
 
-VOLUME_SIZE=256M new_volume vol.img key
-DATA_OFFSET=$(data_offset vol.img)
-[ -n "$DATA_OFFSET" ] || fail "cannot find the data offset of vol.img"
+new_fs_volume
 
 # Our own zfs-fuse, in the foreground so that we hold its pid.
 cleanup_fn stop_zfs
@@ -108,7 +88,7 @@ wait_for 10 eval '[ -S /var/run/zfs/zfs_socket ] && zpool list >/dev/null 2>&1' 
 	fail "zfs-fuse did not come up within 10 s (running: $(kill -0 "$ZFS_PID" 2>/dev/null && echo yes || echo no); log: $(cat zfs-fuse.log))"
 
 # First life: pool, dataset, files.
-attach
+attach_fuse
 zpool create -f -o cachefile=none -m "$ZMNT" "$POOL" "$DEV" >create.out 2>&1 ||
 	fail "zpool create $POOL on $DEV failed: $(cat create.out)"
 zfs create -o checksum=sha256 -o compression=off "$POOL/data" >zfs.out 2>&1 ||
@@ -116,38 +96,19 @@ zfs create -o checksum=sha256 -o compression=off "$POOL/data" >zfs.out 2>&1 ||
 mountpoint -q "$DATA" || fail "dataset $POOL/data is not mounted on $DATA"
 c=$(fuse_open); [ "$c" -ge 1 ] 2>/dev/null || fail "list --json: fuse_open '$c' with the pool imported, expected >= 1"
 
-MARK="blockcrypt-plaintext-marker-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-random_file "$DATA/one-mib" $((1024 * 1024))
-random_file "$DATA/three-mib" $((3 * 1024 * 1024))
-random_file "$DATA/odd-size" $((5 * 1024 * 1024 + 4097))
-: >"$DATA/empty"
-mkdir -p "$DATA/tree/a/b/c" "$DATA/tree/x/y"
-for d in tree tree/a tree/a/b tree/a/b/c tree/x tree/x/y; do
-	for i in 1 2 3 4 5; do random_file "$DATA/$d/f$i" $((RANDOM * 7 + i)); done
-done
-ln -s ../one-mib "$DATA/tree/link"
-for ((i = 0; i < 4096; i++)); do echo "$MARK $i"; done >"$DATA/marker.txt"
-(cd "$DATA" && find . -printf '%y %s %p %l\n' | LC_ALL=C sort) >tree.before
-(cd "$DATA" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) >sums
-[ "$(wc -l <sums)" = 35 ] || fail "expected 35 files in the checksum list, got $(wc -l <sums)"
+fill_tree "$DATA"
 export_and_detach
 
 # The plaintext went through the FUSE file and is not in the backing.
-n=$(bc cat vol.img --key-file key 2>cat.err | grep -c -a -F "$MARK") ||
-	fail "marker not found in the decrypted device by 'blockcrypt cat' (count '$n'; $(cat cat.err))"
-n=$(grep -c -a -F "$MARK" vol.img || true)
-[ "$n" = 0 ] || fail "plaintext marker found $n times in the backing file vol.img"
+check_marker
 
 # Second life: same key, import, everything intact and scrubbed clean.
-attach
+attach_fuse
 zpool import -o cachefile=none -d "$FUSE_DIR" "$POOL" >import.out 2>&1 ||
 	fail "zpool import -d $FUSE_DIR $POOL failed: $(cat import.out)"
 [ "$(zpool list -H -o health "$POOL")" = ONLINE ] || fail "pool $POOL not ONLINE after import: $(zpool status "$POOL")"
 mountpoint -q "$DATA" || fail "dataset $POOL/data not mounted on $DATA after import"
-(cd "$DATA" && find . -printf '%y %s %p %l\n' | LC_ALL=C sort) >tree.after
-diff tree.before tree.after >tree.diff || fail "directory tree changed across detach/attach: $(cat tree.diff)"
-(cd "$DATA" && sha256sum --quiet -c "$TEST_TMP/sums") >sumcheck.out 2>&1 ||
-	fail "checksums differ after detach/attach: $(cat sumcheck.out)"
+check_tree "$DATA"
 
 zpool scrub "$POOL" || fail "zpool scrub $POOL failed"
 wait_for 60 eval '! zpool status "$POOL" | grep -q "scrub in progress"' ||
@@ -165,7 +126,6 @@ export_and_detach
 stop_zfs
 ! pgrep -x zfs-fuse >/dev/null || fail "a zfs-fuse daemon is still running after stopping ours"
 # The daemon's stderr goes to its log: no sanitizer report in there.
-[ -s "$BLOCKCRYPT_RUN_DIR/$NAME.log" ] || fail "daemon log $BLOCKCRYPT_RUN_DIR/$NAME.log missing or empty"
-! grep -E 'Sanitizer|runtime error' "$BLOCKCRYPT_RUN_DIR/$NAME.log" >&2 || fail "sanitizer report in the daemon log (above)"
+check_daemon_log
 note "zfs-fuse pool on FUSE file: 35 files intact across export/detach/attach/import, scrub clean"
 exit 0

@@ -26,53 +26,15 @@
 # back as expected; after detach, `blockcrypt cat` must match the image of
 # everything the good clients wrote.
 . "$(dirname "$0")/functions.sh"
+. "$TESTS_DIR/shell/nbd-lib.bash"
 requires /usr/bin/python3 nbdcopy cmp
-/usr/bin/python3 -c 'import nbd' 2>/dev/null || {
-	echo "SKIP: $(basename "$0") needs python3-libnbd (import nbd)" >&2
-	exit 77
-}
-RAW=$TESTS_DIR/shell/nbd_raw_client.py
-[ -r "$RAW" ] || fail "missing $RAW"
+requires_python_nbd
+find_raw_client
 
-printf 'hostile raw passphrase' >key
-VOLUME_SIZE=24M new_volume v.img key
-bc cat v.img --key-file key >zero.raw || fail "cat of the new volume failed"
-SIZE=$(stat -c %s zero.raw)
-random_file expected.raw "$SIZE"
-bc write v.img --key-file key <expected.raw >/dev/null 2>&1 || fail "blockcrypt write of the baseline failed"
+random_volume 'hostile raw passphrase' 24M
 
 NAME=raw
-bc attach v.img --key-file key --name "$NAME" >/dev/null || fail "attach failed"
-URI=$(nbd_uri "$NAME")
-SOCK=$BLOCKCRYPT_RUN_DIR/$NAME.sock
-PID=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' \
-	"$BLOCKCRYPT_RUN_DIR/$NAME.json") || fail "no pid in $NAME.json"
-
-# detach_and_wait NAME PID: `blockcrypt detach NAME`, and the daemon gone.
-# detach can report "daemon (pid N) does not answer: Broken pipe" although
-# the daemon got the request and stops (rt_control sends the command and its
-# newline in two send()s; the daemon answers after reading the first and
-# closes, so the second send may hit EPIPE).  That is not what this test is
-# about: then wait for the daemon to go (or try again), and say so.
-detach_and_wait() {
-	local name=$1 pid=$2 try
-	for try in 1 2 3; do
-		timeout 90 "$BLOCKCRYPT" detach "$name" >detach.out 2>&1 && return 0
-		for _ in $(seq 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		if ! kill -0 "$pid" 2>/dev/null; then
-			note "detach said '$(tail -n 1 detach.out)', but the daemon did stop"
-			return 0
-		fi
-		note "detach try $try failed: $(tail -n 1 detach.out)"
-	done
-	fail "detach failed: $(tail -n 1 detach.out)"
-}
-
-FAILS=()
-bad() { FAILS+=("$*"); echo "FAIL: $*" >&2; }
+attach_as "$NAME"
 
 # still_serving CASE: the daemon lives and a fresh client reads the whole
 # device as expected.  Without that, going on makes no sense.
@@ -198,11 +160,7 @@ timeout 400 /usr/bin/python3 "$RAW" idle "$SOCK" "$NAME" 50 10 5 idle.ready idle
 IDLE=$!
 # shellcheck disable=SC2016 # expanded when the hook runs
 cleanup_fn '[ -z "$IDLE" ] || kill "$IDLE" 2>/dev/null'
-for _ in $(seq 200); do
-	[ -e idle.ready ] || ! kill -0 "$IDLE" 2>/dev/null || { sleep 0.1; continue; }
-	break
-done
-[ -e idle.ready ] || fail "(e) the idle connections could not all be set up: $(tail -n 1 idle.err)"
+wait_ready idle.ready "$IDLE" || fail "(e) the idle connections could not all be set up: $(tail -n 1 idle.err)"
 random_file copy.raw "$SIZE"
 timeout 60 nbdcopy copy.raw "$URI" 2>nbdcopy.err ||
 	bad "(e) nbdcopy into the export failed beside 65 stalled clients: $(tail -n 1 nbdcopy.err)"
@@ -218,8 +176,7 @@ IDLE=
 [ "$rc" = 0 ] || [ "$rc" = 124 ] || bad "(e) $(tail -n 1 idle.err)"
 still_serving "(e) idle clients"
 
-[ ${#FAILS[@]} = 0 ] || fail "${#FAILS[@]} case(s) failed:
-$(printf '  %s\n' "${FAILS[@]}")"
+no_bad_cases
 
 kill -0 "$PID" 2>/dev/null || fail "the daemon died before detach"
 detach_and_wait "$NAME" "$PID"

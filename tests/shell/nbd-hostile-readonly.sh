@@ -7,47 +7,14 @@
 # (its payload was skipped) and reads the original data.  After detach the
 # backing file is bit for bit what it was before attach.
 . "$(dirname "$0")/functions.sh"
+. "$TESTS_DIR/shell/nbd-lib.bash"
 requires /usr/bin/python3 cmp sha256sum
-/usr/bin/python3 -c 'import nbd' 2>/dev/null || {
-	echo "SKIP: $(basename "$0") needs python3-libnbd (import nbd)" >&2
-	exit 77
-}
+requires_python_nbd
 
-printf 'hostile read-only passphrase' >key
-VOLUME_SIZE=64M new_volume v.img key
-bc cat v.img --key-file key >zero.raw || fail "cat of the new volume failed"
-SIZE=$(stat -c %s zero.raw)
-random_file expected.raw "$SIZE"
-bc write v.img --key-file key <expected.raw >/dev/null 2>&1 || fail "blockcrypt write of the baseline failed"
+random_volume 'hostile read-only passphrase' 64M
 BEFORE=$(sha v.img)
 
-bc attach v.img --key-file key --name ro --read-only >/dev/null || fail "attach --read-only failed"
-URI=$(nbd_uri ro)
-PID=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' \
-	"$BLOCKCRYPT_RUN_DIR/ro.json") || fail "no pid in ro.json"
-
-# detach_and_wait NAME PID: `blockcrypt detach NAME`, and the daemon gone.
-# detach can report "daemon (pid N) does not answer: Broken pipe" although
-# the daemon got the request and stops (rt_control sends the command and its
-# newline in two send()s; the daemon answers after reading the first and
-# closes, so the second send may hit EPIPE).  That is not what this test is
-# about: then wait for the daemon to go (or try again), and say so.
-detach_and_wait() {
-	local name=$1 pid=$2 try
-	for try in 1 2 3; do
-		timeout 90 "$BLOCKCRYPT" detach "$name" >detach.out 2>&1 && return 0
-		for _ in $(seq 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		if ! kill -0 "$pid" 2>/dev/null; then
-			note "detach said '$(tail -n 1 detach.out)', but the daemon did stop"
-			return 0
-		fi
-		note "detach try $try failed: $(tail -n 1 detach.out)"
-	done
-	fail "detach failed: $(tail -n 1 detach.out)"
-}
+attach_as ro --read-only
 
 note "writes, write_zeroes and trims on a read-only export"
 rc=0
@@ -141,9 +108,7 @@ except nbd.Error:
     pass  # already reported
 sys.exit(1 if fails else 0)
 EOF
-[ "$rc" != 124 ] || fail "the NBD client hung (timeout); $(tail -n 5 py.err)"
-[ "$rc" = 0 ] || fail "$(grep -c '^FAIL' py.err || true) case(s) failed:
-$(cat py.err)"
+py_verdict "$rc"
 
 kill -0 "$PID" 2>/dev/null || fail "the daemon died (log: $(tail -n 5 "$BLOCKCRYPT_RUN_DIR/ro.log"))"
 detach_and_wait ro "$PID"

@@ -7,41 +7,22 @@
 #     server disconnects its clients) within 45 s;
 #  3. the data is intact.
 . "$(dirname "$0")/functions.sh"
+. "$TESTS_DIR/shell/nbd-lib.bash"
 requires /usr/bin/python3 cmp
-/usr/bin/python3 -c 'import nbd' 2>/dev/null || {
-	echo "SKIP: $(basename "$0") needs python3-libnbd (import nbd)" >&2
-	exit 77
-}
-RAW=$TESTS_DIR/shell/nbd_raw_client.py
-[ -r "$RAW" ] || fail "missing $RAW"
+requires_python_nbd
+find_raw_client
 
-printf 'slow reader passphrase' >key
-VOLUME_SIZE=48M new_volume v.img key
-bc cat v.img --key-file key >zero.raw || fail "cat of the new volume failed"
-SIZE=$(stat -c %s zero.raw)
-random_file expected.raw "$SIZE"
-bc write v.img --key-file key <expected.raw >/dev/null 2>&1 || fail "blockcrypt write of the baseline failed"
+random_volume 'slow reader passphrase' 48M
 
 NAME=slow
-bc attach v.img --key-file key --name "$NAME" >/dev/null || fail "attach failed"
-URI=$(nbd_uri "$NAME")
-SOCK=$BLOCKCRYPT_RUN_DIR/$NAME.sock
-PID=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' \
-	"$BLOCKCRYPT_RUN_DIR/$NAME.json") || fail "no pid in $NAME.json"
-
-FAILS=()
-bad() { FAILS+=("$*"); echo "FAIL: $*" >&2; }
+attach_as "$NAME"
 
 note "a client pipelines 32 READs of 1 MiB and reads no reply"
 timeout 400 /usr/bin/python3 "$RAW" no-read "$SOCK" "$NAME" 32 1048576 noread.ready noread.stop 2>noread.err &
 HOSTILE=$!
 # shellcheck disable=SC2016 # expanded when the hook runs
 cleanup_fn '[ -z "$HOSTILE" ] || kill "$HOSTILE" 2>/dev/null'
-for _ in $(seq 200); do
-	[ -e noread.ready ] || ! kill -0 "$HOSTILE" 2>/dev/null || { sleep 0.1; continue; }
-	break
-done
-[ -e noread.ready ] || fail "the non-reading client could not be set up: $(tail -n 1 noread.err)"
+wait_ready noread.ready "$HOSTILE" || fail "the non-reading client could not be set up: $(tail -n 1 noread.err)"
 sleep 1 # let the server get stuck, if it does
 
 note "another client reads meanwhile"
@@ -96,6 +77,5 @@ kill -0 "$PID" 2>/dev/null && fail "the daemon is still running 30 s after the h
 bc cat v.img --key-file key >after.raw || fail "cat after detach failed"
 cmp after.raw expected.raw >cmp.out 2>&1 || bad "3: the volume changed: $(head -n 1 cmp.out)"
 
-[ ${#FAILS[@]} = 0 ] || fail "${#FAILS[@]} case(s) failed:
-$(printf '  %s\n' "${FAILS[@]}")"
+no_bad_cases
 exit 0

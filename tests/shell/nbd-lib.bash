@@ -1,0 +1,97 @@
+# Shared setup of the hostile-NBD-client shell tests (nbd-hostile-*.sh).
+# Source it after functions.sh:
+#   . "$(dirname "$0")/functions.sh"
+#   . "$TESTS_DIR/shell/nbd-lib.bash"       (functions.sh has cd-ed away)
+# (Not a test itself: meson runs tests/shell/*.sh only.)
+
+# requires_python_nbd: skip (77) unless /usr/bin/python3 has libnbd's
+# bindings.
+requires_python_nbd() {
+	/usr/bin/python3 -c 'import nbd' 2>/dev/null || {
+		echo "SKIP: $(basename "$0") needs python3-libnbd (import nbd)" >&2
+		exit 77
+	}
+}
+
+# find_raw_client: RAW, the raw-socket NBD client nbd_raw_client.py.
+find_raw_client() {
+	RAW=$TESTS_DIR/shell/nbd_raw_client.py
+	[ -r "$RAW" ] || fail "missing $RAW"
+}
+
+# random_volume PASSPHRASE VOLUME_SIZE [MIN_BYTES WHY]: a new volume v.img
+# (key file "key" holding PASSPHRASE) whose SIZE bytes of data are random,
+# written by `blockcrypt write` (not through the NBD server); the same
+# bytes are in expected.raw.  With MIN_BYTES, fail (saying WHY) unless the
+# data area is larger.
+random_volume() {
+	printf '%s' "$1" >key
+	VOLUME_SIZE=$2 new_volume v.img key
+	bc cat v.img --key-file key >zero.raw || fail "cat of the new volume failed"
+	SIZE=$(stat -c %s zero.raw)
+	[ $# -lt 3 ] || [ "$SIZE" -gt "$3" ] || fail "data area is only $SIZE bytes; $4"
+	random_file expected.raw "$SIZE"
+	bc write v.img --key-file key <expected.raw >/dev/null 2>&1 || fail "blockcrypt write of the baseline failed"
+}
+
+# attach_as NAME [ATTACH_ARGS...]: attach v.img as NAME; sets URI, SOCK
+# (its NBD socket) and PID (its daemon).
+# shellcheck disable=SC2034 # URI, SOCK, PID are for the tests
+attach_as() {
+	local name=$1; shift
+	bc attach v.img --key-file key --name "$name" "$@" >/dev/null || fail "attach${*:+ $*} failed"
+	URI=$(nbd_uri "$name")
+	SOCK=$BLOCKCRYPT_RUN_DIR/$name.sock
+	PID=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' \
+		"$BLOCKCRYPT_RUN_DIR/$name.json") || fail "no pid in $name.json"
+}
+
+# detach_and_wait NAME PID: `blockcrypt detach NAME`, and the daemon gone.
+# detach can report "daemon (pid N) does not answer: Broken pipe" although
+# the daemon got the request and stops (rt_control sends the command and its
+# newline in two send()s; the daemon answers after reading the first and
+# closes, so the second send may hit EPIPE).  That is not what this test is
+# about: then wait for the daemon to go (or try again), and say so.
+detach_and_wait() {
+	local name=$1 pid=$2 try
+	for try in 1 2 3; do
+		timeout 90 "$BLOCKCRYPT" detach "$name" >detach.out 2>&1 && return 0
+		for _ in $(seq 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if ! kill -0 "$pid" 2>/dev/null; then
+			note "detach said '$(tail -n 1 detach.out)', but the daemon did stop"
+			return 0
+		fi
+		note "detach try $try failed: $(tail -n 1 detach.out)"
+	done
+	fail "detach failed: $(tail -n 1 detach.out)"
+}
+
+# bad MESSAGE: record a failed case and go on; no_bad_cases fails the test
+# listing them, if there were any.
+FAILS=()
+bad() { FAILS+=("$*"); echo "FAIL: $*" >&2; }
+no_bad_cases() {
+	[ ${#FAILS[@]} = 0 ] || fail "${#FAILS[@]} case(s) failed:
+$(printf '  %s\n' "${FAILS[@]}")"
+}
+
+# wait_ready FILE PID: up to 20 s for background process PID to create
+# FILE; succeeds if FILE is there (fails at once if PID exits without it).
+wait_ready() {
+	for _ in $(seq 200); do
+		[ -e "$1" ] || ! kill -0 "$2" 2>/dev/null || { sleep 0.1; continue; }
+		break
+	done
+	[ -e "$1" ]
+}
+
+# py_verdict RC: judge the python client run that exited RC with its
+# stderr in py.err (one "FAIL: ..." line a failed case).
+py_verdict() {
+	[ "$1" != 124 ] || fail "the NBD client hung (timeout); $(tail -n 5 py.err)"
+	[ "$1" = 0 ] || fail "$(grep -c '^FAIL' py.err || true) case(s) failed:
+$(cat py.err)"
+}
