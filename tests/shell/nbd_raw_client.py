@@ -1,0 +1,546 @@
+#!/usr/bin/python3
+"""A raw-socket NBD client (python3 socket + struct, no libnbd) that can say
+things a real client never would, for the nbd-hostile-* shell tests.
+
+As a module: connect(), handshake(), go(), request(), reply(), expect_closed()
+... raise Fail with a one-line explanation when the server does not behave
+as the NBD spec (doc/proto.md) and blockcrypt's server promise.
+
+As a program: nbd_raw_client.py SCENARIO SOCKET EXPORT [ARGS...]; exit 0
+when the server behaved, 1 (with "FAIL: ..." on stderr) when it did not.
+Every socket operation has a timeout, so a server that hangs fails.
+"""
+import os
+import socket
+import struct
+import sys
+import time
+
+NBDMAGIC = 0x4E42444D41474943
+IHAVEOPT = 0x49484156454F5054
+REP_MAGIC = 0x3E889045565A9
+REQUEST_MAGIC = 0x25609513
+SIMPLE_REPLY_MAGIC = 0x67446698
+STRUCTURED_REPLY_MAGIC = 0x668E33EF
+
+FLAG_FIXED_NEWSTYLE = 1
+FLAG_NO_ZEROES = 2
+
+OPT_EXPORT_NAME = 1
+OPT_ABORT = 2
+OPT_LIST = 3
+OPT_INFO = 6
+OPT_GO = 7
+
+REP_ACK = 1
+REP_SERVER = 2
+REP_INFO = 3
+REP_ERR_UNSUP = 2**31 + 1
+REP_ERR_POLICY = 2**31 + 2
+REP_ERR_INVALID = 2**31 + 3
+REP_ERR_UNKNOWN = 2**31 + 6
+REP_ERR_TOO_BIG = 2**31 + 9
+REP_NAMES = {
+    REP_ACK: "ACK", REP_SERVER: "SERVER", REP_INFO: "INFO",
+    REP_ERR_UNSUP: "ERR_UNSUP", REP_ERR_POLICY: "ERR_POLICY",
+    REP_ERR_INVALID: "ERR_INVALID", REP_ERR_UNKNOWN: "ERR_UNKNOWN",
+    REP_ERR_TOO_BIG: "ERR_TOO_BIG",
+}
+
+INFO_EXPORT = 0
+
+CMD_READ = 0
+CMD_WRITE = 1
+CMD_DISC = 2
+CMD_FLUSH = 3
+
+EPERM, EINVAL, ENOSPC = 1, 22, 28
+
+TIMEOUT = float(os.environ.get("NBD_RAW_TIMEOUT", "10"))
+
+
+class Fail(Exception):
+    pass
+
+
+def rep_name(t):
+    return REP_NAMES.get(t, f"{t:#x}")
+
+
+def connect(path, timeout=TIMEOUT):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(path)
+    return s
+
+
+def recv_exact(s, n, what):
+    buf = bytearray()
+    while len(buf) < n:
+        try:
+            chunk = s.recv(n - len(buf))
+        except socket.timeout:
+            raise Fail(f"{what}: no answer from the server within {s.gettimeout():g} s "
+                       f"({len(buf)} of {n} bytes received)")
+        except ConnectionResetError:
+            raise Fail(f"{what}: the server reset the connection ({len(buf)} of {n} bytes received)")
+        if not chunk:
+            raise Fail(f"{what}: the server closed the connection ({len(buf)} of {n} bytes received)")
+        buf += chunk
+    return bytes(buf)
+
+
+def expect_closed(s, what, timeout=TIMEOUT):
+    """The server must close S (EOF or reset) without sending anything more."""
+    s.settimeout(timeout)
+    got = 0
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            raise Fail(f"{what}: expected the server to drop the connection, it is still "
+                       f"open after {timeout:g} s ({got} bytes received)")
+        except (ConnectionResetError, BrokenPipeError):
+            chunk = b""
+        if not chunk:
+            break
+        got += len(chunk)
+        if time.monotonic() > deadline:
+            raise Fail(f"{what}: the server keeps sending instead of dropping the connection")
+    if got:
+        raise Fail(f"{what}: expected a plain disconnect, the server sent {got} bytes first")
+
+
+def send(s, data, what):
+    try:
+        s.sendall(data)
+    except (BrokenPipeError, ConnectionResetError) as e:
+        raise Fail(f"{what}: the server had closed the connection ({e})")
+
+
+# ---- handshake ----------------------------------------------------------
+
+def greeting(s):
+    h = recv_exact(s, 18, "greeting")
+    magic, ihaveopt, flags = struct.unpack(">QQH", h)
+    if magic != NBDMAGIC or ihaveopt != IHAVEOPT:
+        raise Fail(f"greeting: bad magic {magic:#x} {ihaveopt:#x}")
+    if not flags & FLAG_FIXED_NEWSTYLE:
+        raise Fail(f"greeting: handshake flags {flags:#x} lack FIXED_NEWSTYLE")
+    return flags
+
+
+def send_option(s, opt, data=b"", length=None, magic=IHAVEOPT):
+    hdr = struct.pack(">QII", magic, opt, len(data) if length is None else length)
+    send(s, hdr + data, f"option {opt}")
+
+
+def option_reply(s, what):
+    """One option reply: (option, type, data)."""
+    magic, opt, typ, n = struct.unpack(">QIII", recv_exact(s, 20, what))
+    if magic != REP_MAGIC:
+        raise Fail(f"{what}: option reply magic {magic:#x}, expected {REP_MAGIC:#x}")
+    if n > 1 << 20:
+        raise Fail(f"{what}: option reply announces {n} bytes of data")
+    return opt, typ, recv_exact(s, n, what)
+
+
+def expect_option_reply(s, opt, want, what):
+    got_opt, typ, data = option_reply(s, what)
+    if got_opt != opt:
+        raise Fail(f"{what}: the reply is for option {got_opt}, expected {opt}")
+    if typ != want:
+        raise Fail(f"{what}: expected {rep_name(want)}, got {rep_name(typ)} ({data[:80]!r})")
+    return data
+
+
+def go_data(name, infos=()):
+    n = name.encode()
+    return struct.pack(">I", len(n)) + n + struct.pack(">H", len(infos)) + \
+        b"".join(struct.pack(">H", i) for i in infos)
+
+
+def go(s, name, opt=OPT_GO, what="GO"):
+    """A proper NBD_OPT_GO (or INFO); returns (size, transmission flags)."""
+    send_option(s, opt, go_data(name))
+    size = flags = None
+    while True:
+        got_opt, typ, data = option_reply(s, what)
+        if got_opt != opt:
+            raise Fail(f"{what}: the reply is for option {got_opt}, expected {opt}")
+        if typ == REP_ACK:
+            break
+        if typ != REP_INFO:
+            raise Fail(f"{what}: expected INFO/ACK, got {rep_name(typ)} ({data[:80]!r})")
+        if len(data) >= 2 and struct.unpack(">H", data[:2])[0] == INFO_EXPORT:
+            if len(data) != 12:
+                raise Fail(f"{what}: NBD_INFO_EXPORT is {len(data)} bytes, expected 12")
+            size, flags = struct.unpack(">QH", data[2:])
+    if size is None:
+        raise Fail(f"{what}: ACK without NBD_INFO_EXPORT")
+    return size, flags
+
+
+def start(path, cflags=FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES):
+    s = connect(path)
+    greeting(s)
+    send(s, struct.pack(">I", cflags), "client flags")
+    return s
+
+
+def handshake(path, name):
+    """Connect and GO; returns (socket, size, transmission flags)."""
+    s = start(path)
+    size, flags = go(s, name)
+    return s, size, flags
+
+
+# ---- transmission -------------------------------------------------------
+
+def request(s, typ, offset=0, length=0, flags=0, cookie=0, payload=b"", magic=REQUEST_MAGIC):
+    hdr = struct.pack(">IHHQQI", magic, flags, typ, cookie, offset, length)
+    send(s, hdr + payload, f"request type {typ}")
+
+
+def reply_header(s, what):
+    magic, err, cookie = struct.unpack(">IIQ", recv_exact(s, 16, what))
+    if magic == STRUCTURED_REPLY_MAGIC:
+        raise Fail(f"{what}: structured reply although none was negotiated")
+    if magic != SIMPLE_REPLY_MAGIC:
+        raise Fail(f"{what}: reply magic {magic:#x}, expected {SIMPLE_REPLY_MAGIC:#x}")
+    return err, cookie
+
+
+def reply(s, cookie, what, read_len=0):
+    """One simple reply for COOKIE: (error, data)."""
+    err, got = reply_header(s, what)
+    if got != cookie:
+        raise Fail(f"{what}: reply for cookie {got:#x}, expected {cookie:#x}")
+    data = recv_exact(s, read_len, what) if err == 0 and read_len else b""
+    return err, data
+
+
+def expect_error(s, cookie, want, what):
+    err, _ = reply(s, cookie, what)
+    if err != want:
+        raise Fail(f"{what}: expected error {want}, got {err}")
+
+
+def read(s, offset, length, cookie, what):
+    request(s, CMD_READ, offset, length, cookie=cookie)
+    err, data = reply(s, cookie, what, length)
+    if err:
+        raise Fail(f"{what}: READ {length}@{offset} failed with error {err}")
+    return data
+
+
+def disconnect(s):
+    try:
+        request(s, CMD_DISC, cookie=0xD15C)
+    except Fail:
+        pass
+    s.close()
+
+
+# ---- scenarios (CLI) ----------------------------------------------------
+
+def sc_bad_magic(sock, name):
+    """A request with a bad magic: the server drops this connection."""
+    s, _, _ = handshake(sock, name)
+    read(s, 0, 512, 1, "READ before the bad magic")
+    request(s, CMD_READ, 0, 512, cookie=2, magic=0x12345678)
+    expect_closed(s, "request with magic 0x12345678")
+
+
+def sc_unknown_cmd(sock, name):
+    """Unknown command types get EINVAL; the connection stays usable."""
+    s, _, _ = handshake(sock, name)
+    for i, typ in enumerate((99, 8, 0x7FFF, 0xFFFF)):
+        request(s, typ, 0, 0, cookie=0x1000 + i)
+        expect_error(s, 0x1000 + i, EINVAL, f"unknown command type {typ}")
+    read(s, 0, 4096, 0x2000, "READ after the unknown commands")
+    request(s, CMD_FLUSH, cookie=0x2001)
+    expect_error(s, 0x2001, 0, "FLUSH after the unknown commands")
+    disconnect(s)
+
+
+def sc_unknown_cmd_huge(sock, name):
+    """An unknown command announcing 4 GiB - 1 has no payload: the server must
+    answer EINVAL at once, not wait for (or swallow) 4 GiB; a READ sent right
+    behind it, in the same packet, must be answered normally."""
+    s, _, _ = handshake(sock, name)
+    for typ in (99, 0xFFFF):
+        hdr1 = struct.pack(">IHHQQI", REQUEST_MAGIC, 0, typ, 0xBAD, 0, 0xFFFFFFFF)
+        hdr2 = struct.pack(">IHHQQI", REQUEST_MAGIC, 0, CMD_READ, 0x600D, 0, 4096)
+        send(s, hdr1 + hdr2, "unknown command + READ")
+        want = {0xBAD: "unknown", 0x600D: "read"}
+        while want:
+            err, cookie = reply_header(s, f"type {typ} length 0xffffffff, then READ")
+            kind = want.pop(cookie, None)
+            if kind is None:
+                raise Fail(f"type {typ} length 0xffffffff: reply for unexpected cookie {cookie:#x}")
+            if kind == "unknown" and err != EINVAL:
+                raise Fail(f"type {typ} length 0xffffffff: expected error {EINVAL}, got {err}")
+            if kind == "read":
+                if err:
+                    raise Fail(f"READ behind type {typ} length 0xffffffff failed with error {err}")
+                recv_exact(s, 4096, "READ data")
+    read(s, 4096, 512, 0x601D, "READ after the huge unknown commands")
+    disconnect(s)
+
+
+def sc_vanish_write(sock, name, offset, sent):
+    """A WRITE of 4096 bytes of which only SENT arrive; then the client half-
+    closes.  The server must not acknowledge it, and must hang up."""
+    offset, sent = int(offset), int(sent)
+    s, _, _ = handshake(sock, name)
+    request(s, CMD_WRITE, offset, 4096, cookie=0x7777, payload=b"\xa5" * sent)
+    s.shutdown(socket.SHUT_WR)
+    try:
+        err, cookie = reply_header(s, "truncated WRITE")
+    except Fail:
+        s.close()
+        return  # closed without a reply: right
+    raise Fail(f"truncated WRITE ({sent} of 4096 bytes): the server replied "
+               f"(error {err}, cookie {cookie:#x}) instead of dropping the connection")
+
+
+def sc_bad_cflags(sock, name, value):
+    """Unknown client flags: the server must drop the connection."""
+    value = int(value, 0)
+    s = start(sock, value)
+    # A client that would not notice: it goes on with GO.
+    try:
+        send_option(s, OPT_GO, go_data(name))
+    except Fail:
+        return
+    expect_closed(s, f"client flags {value:#x}")
+
+
+def sc_huge_option(sock, name, length):
+    """An option announcing LENGTH bytes (far more than any option needs):
+    the server must hang up without waiting for them."""
+    length = int(length, 0)
+    s = start(sock)
+    send_option(s, OPT_GO, b"\0" * 4096, length=length)
+    expect_closed(s, f"option announcing {length} bytes (4096 sent)")
+
+
+def sc_big_option(sock, name):
+    """A 1 MiB option (above the 64 KiB the server parses, below its hang-up
+    limit) is skipped with ERR_TOO_BIG and the session goes on."""
+    s = start(sock)
+    send_option(s, 1234, b"\0" * (1 << 20))
+    expect_option_reply(s, 1234, REP_ERR_TOO_BIG, "1 MiB option")
+    go(s, name, what="GO after the 1 MiB option")
+    read(s, 0, 512, 1, "READ after the 1 MiB option")
+    disconnect(s)
+
+
+def sc_bad_option_magic(sock, name):
+    s = start(sock)
+    send_option(s, OPT_GO, go_data(name), magic=0x1122334455667788)
+    expect_closed(s, "option with magic 0x1122334455667788")
+
+
+def sc_vanish_option(sock, name):
+    """A client that announces 100 bytes of option data, sends 10 and goes
+    away: nothing to check here but that the server survives it."""
+    s = start(sock)
+    send_option(s, OPT_GO, b"\0" * 10, length=100)
+    s.close()
+
+
+def sc_go_invalid(sock, name):
+    """Malformed GO/INFO option data: ERR_INVALID each time, then a proper GO
+    still works on the same connection."""
+    s = start(sock)
+    n = name.encode()
+    cases = [
+        ("GO name length 1000, 3 bytes of name", OPT_GO,
+         struct.pack(">I", 1000) + b"abc" + struct.pack(">H", 0)),
+        ("GO name length 0xffffffff", OPT_GO, struct.pack(">IH", 0xFFFFFFFF, 0)),
+        ("GO name length one past the data", OPT_GO,
+         struct.pack(">I", len(n) + 1) + n + struct.pack(">H", 0)),
+        ("GO with 3 bytes of data", OPT_GO, b"\0\0\0"),
+        ("GO with no data", OPT_GO, b""),
+        ("GO asking 5 infos, sending 1", OPT_GO,
+         struct.pack(">I", len(n)) + n + struct.pack(">HH", 5, 1)),
+        ("GO asking 0 infos, sending 3 bytes more", OPT_GO,
+         struct.pack(">I", len(n)) + n + struct.pack(">H", 0) + b"xyz"),
+        ("INFO name length 1000", OPT_INFO, struct.pack(">I", 1000) + struct.pack(">H", 0)),
+    ]
+    for what, opt, data in cases:
+        send_option(s, opt, data)
+        expect_option_reply(s, opt, REP_ERR_INVALID, what)
+    go(s, name, what="proper GO after the malformed ones")
+    read(s, 0, 512, 1, "READ after GO")
+    disconnect(s)
+
+
+def sc_go_unknown_export(sock, name):
+    s = start(sock)
+    send_option(s, OPT_GO, go_data(name + "-no-such-export"))
+    expect_option_reply(s, OPT_GO, REP_ERR_UNKNOWN, "GO for an unknown export")
+    go(s, name, what="proper GO after the unknown export")
+    disconnect(s)
+
+
+def sc_unknown_option(sock, name):
+    """Unknown options get ERR_UNSUP, then the session goes on."""
+    s = start(sock)
+    for opt, data in ((1234, b"0123456789"), (0, b""), (0xFFFFFFFF, b"x")):
+        send_option(s, opt, data)
+        expect_option_reply(s, opt, REP_ERR_UNSUP, f"unknown option {opt}")
+    go(s, name, what="GO after the unknown options")
+    read(s, 0, 512, 1, "READ after GO")
+    disconnect(s)
+
+
+def sc_export_name_wrong(sock, name):
+    """EXPORT_NAME cannot be refused with an error: the server hangs up."""
+    s = start(sock)
+    send_option(s, OPT_EXPORT_NAME, (name + "-no-such-export").encode())
+    expect_closed(s, "EXPORT_NAME with a wrong name")
+
+
+def sc_export_name_ok(sock, name):
+    """The right EXPORT_NAME: 10 bytes with NO_ZEROES negotiated, else 134
+    (124 of them zeroes); then transmission works."""
+    for cflags, n in ((FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES, 10), (FLAG_FIXED_NEWSTYLE, 134)):
+        s = start(sock, cflags)
+        send_option(s, OPT_EXPORT_NAME, name.encode())
+        rep = recv_exact(s, n, f"EXPORT_NAME reply (client flags {cflags})")
+        size, _ = struct.unpack(">QH", rep[:10])
+        if size == 0:
+            raise Fail("EXPORT_NAME reply: export size 0")
+        if rep[10:] != bytes(n - 10):
+            raise Fail(f"EXPORT_NAME reply (client flags {cflags}): the padding is not zeroes")
+        read(s, 0, 512, 1, f"READ after EXPORT_NAME (client flags {cflags})")
+        disconnect(s)
+
+
+def sc_abort(sock, name):
+    """NBD_OPT_ABORT (even with data, which the server should ignore): the
+    server MUST reply ACK (older servers just close), then it closes."""
+    s = start(sock)
+    send_option(s, OPT_ABORT, b"ignored")
+    try:
+        opt, typ, data = option_reply(s, "ABORT")
+    except Fail as e:
+        if "closed the connection (0 of 20" in str(e) or "reset" in str(e):
+            return
+        raise
+    if opt != OPT_ABORT or typ != REP_ACK:
+        raise Fail(f"ABORT: expected ACK, got {rep_name(typ)} for option {opt}")
+    expect_closed(s, "after ABORT's ACK")
+
+
+def sc_list(sock, name):
+    """NBD_OPT_LIST with data -> ERR_INVALID; without -> SERVER NAME, ACK."""
+    s = start(sock)
+    send_option(s, OPT_LIST, b"junk")
+    expect_option_reply(s, OPT_LIST, REP_ERR_INVALID, "LIST with data")
+    send_option(s, OPT_LIST)
+    data = expect_option_reply(s, OPT_LIST, REP_SERVER, "LIST")
+    if len(data) < 4 or data[4:4 + struct.unpack(">I", data[:4])[0]] != name.encode():
+        raise Fail(f"LIST: NBD_REP_SERVER names {data[4:]!r}, expected {name!r}")
+    expect_option_reply(s, OPT_LIST, REP_ACK, "LIST end")
+    go(s, name, what="GO after LIST")
+    disconnect(s)
+
+
+def wait_for(stop_file, what):
+    deadline = time.monotonic() + 300
+    while not os.path.exists(stop_file):
+        if time.monotonic() > deadline:
+            raise Fail(f"{what}: nobody asked us to stop within 300 s")
+        time.sleep(0.05)
+
+
+def sc_idle(sock, name, n_ready, n_stalled, n_midwrite, ready_file, stop_file):
+    """Open N_READY connections that complete GO and then idle, N_STALLED that
+    stop after the greeting, and N_MIDWRITE that send a WRITE header for 4096
+    bytes at offset 0 and only 100 bytes of it; touch READY_FILE; wait (at
+    most 300 s) for STOP_FILE; then check every idle connection still serves
+    a READ, and close all (the cut WRITEs must never be applied)."""
+    n_ready, n_stalled, n_midwrite = int(n_ready), int(n_stalled), int(n_midwrite)
+    ready = [handshake(sock, name)[0] for _ in range(n_ready)]
+    stalled = []
+    for _ in range(n_stalled):
+        s = connect(sock)
+        greeting(s)
+        stalled.append(s)
+    for i in range(n_midwrite):
+        s = handshake(sock, name)[0]
+        request(s, CMD_WRITE, 0, 4096, cookie=0x3000 + i, payload=b"\xa5" * 100)
+        stalled.append(s)
+    open(ready_file, "w").close()
+    wait_for(stop_file, "idle")
+    for i, s in enumerate(ready):
+        read(s, 0, 512, i + 1, f"READ on idle connection {i}")
+        disconnect(s)
+    for s in stalled:
+        s.close()
+
+
+def sc_no_read(sock, name, n, size, ready_file, stop_file):
+    """Pipeline N READs of SIZE bytes and never read a reply: a slow (or
+    malicious) reader.  Touch READY_FILE, wait for STOP_FILE, hang up."""
+    n, size = int(n), int(size)
+    s, export_size, _ = handshake(sock, name)
+    for i in range(n):
+        request(s, CMD_READ, (i * size) % max(export_size - size, 1), size, cookie=0x4000 + i)
+    open(ready_file, "w").close()
+    wait_for(stop_file, "no-read")
+    s.close()
+
+
+def sc_vanish_read(sock, name):
+    """Ask for the largest READ and hang up before its reply: the server
+    must not die of the failed send (SIGPIPE, EPIPE)."""
+    s, size, _ = handshake(sock, name)
+    n = min(32 << 20, size)
+    for i in range(4):
+        request(s, CMD_READ, 0, n, cookie=0x5000 + i)
+    s.close()
+
+
+SCENARIOS = {
+    "bad-magic": sc_bad_magic,
+    "unknown-cmd": sc_unknown_cmd,
+    "unknown-cmd-huge": sc_unknown_cmd_huge,
+    "vanish-write": sc_vanish_write,
+    "bad-cflags": sc_bad_cflags,
+    "huge-option": sc_huge_option,
+    "big-option": sc_big_option,
+    "bad-option-magic": sc_bad_option_magic,
+    "vanish-option": sc_vanish_option,
+    "go-invalid": sc_go_invalid,
+    "go-unknown-export": sc_go_unknown_export,
+    "unknown-option": sc_unknown_option,
+    "export-name-wrong": sc_export_name_wrong,
+    "export-name-ok": sc_export_name_ok,
+    "abort": sc_abort,
+    "list": sc_list,
+    "idle": sc_idle,
+    "no-read": sc_no_read,
+    "vanish-read": sc_vanish_read,
+}
+
+
+def main(argv):
+    if len(argv) < 4 or argv[1] not in SCENARIOS:
+        print(f"usage: {argv[0]} {{{'|'.join(SCENARIOS)}}} SOCKET EXPORT [ARGS...]", file=sys.stderr)
+        return 2
+    try:
+        SCENARIOS[argv[1]](*argv[2:])
+    except Fail as e:
+        print(f"FAIL: {argv[1]}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
