@@ -334,8 +334,12 @@ static int attach_tab(struct cli_opts *o)
 			one.args = &backing;
 			one.nargs = 1;
 			r = attach_one(&one, t->after_attach);
-			if (r < 0)
-				bc_error(r, "%s:%d: %s: %s", file, t->line, t->name, bc_last_error());
+			if (r < 0) {
+				char msg[512];
+
+				snprintf(msg, sizeof(msg), "%s", bc_last_error());
+				bc_error(r, "%s:%d: %s: %s", file, t->line, t->name, msg);
+			}
 		}
 		tab_free(e, n);
 		return r;

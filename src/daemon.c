@@ -303,9 +303,10 @@ int daemon_run(struct daemon *d, int ready_fd)
 	}
 	log_msg("%s: serving %s%s%s", d->name, d->uri, d->fuse_dir[0] ? " and " : "", d->fuse_file);
 	if (ready_fd < 0) {
-		/* Foreground (systemd): nobody else will run the hook. */
-		signal(SIGCHLD, SIG_IGN);
-		if (attach_hook_run(d, false) < 0)
+		/* Foreground (systemd): nobody else will run the hook; run it
+		 * before READY=1 so units ordered after us find e.g. the pool
+		 * imported.  The frontends' threads serve it meanwhile. */
+		if (attach_hook_run(d, true) < 0)
 			log_msg("%s", bc_last_error());
 		sd_notify_ready();
 	}

@@ -75,30 +75,36 @@ static int set_option(struct tab_entry *e, char *opt, const char **why)
 #undef STR
 #undef FLAG
 #undef NUM
-	*why = "unknown option";
+	{
+		static _Thread_local char unknown[96];
+
+		snprintf(unknown, sizeof(unknown), "unknown option '%.60s'", opt);
+		*why = unknown;
+	}
 	return -EINVAL;
 }
 
 static int parse_line(struct tab_entry *e, char *line, const char **why)
 {
-	char *save = NULL, *opts, *tok, *hook;
+	char *save = NULL, *opts, *tok, *hook, *name, *backing, *key;
 	int r;
 
-	e->name = strtok_r(line, " \t", &save);
-	e->backing = strtok_r(NULL, " \t", &save);
-	e->key = strtok_r(NULL, " \t", &save);
+	/* Tokens point into LINE: E gets copies only, so freeing E is safe. */
+	name = strtok_r(line, " \t", &save);
+	backing = strtok_r(NULL, " \t", &save);
+	key = strtok_r(NULL, " \t", &save);
 	opts = strtok_r(NULL, "", &save);
-	if (!e->name || !e->backing || !e->key) {
+	if (!name || !backing || !key) {
 		*why = "expected NAME BACKING KEY [OPTIONS]";
 		return -EINVAL;
 	}
-	if (rt_valid_name(e->name) < 0) {
+	if (rt_valid_name(name) < 0) {
 		*why = "invalid name (letters, digits, '.', '_', '-')";
 		return -EINVAL;
 	}
-	e->name = strdup(e->name);
-	e->backing = strdup(e->backing);
-	e->key = strdup(e->key);
+	e->name = strdup(name);
+	e->backing = strdup(backing);
+	e->key = strdup(key);
 	if (!e->name || !e->backing || !e->key)
 		return -ENOMEM;
 	if (!opts)
