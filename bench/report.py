@@ -1,0 +1,340 @@
+#!/usr/bin/env python3
+"""Helper for bench/run.sh.
+
+  report.py verify FIO_JSON BYTES_PER_JOB   fio write+verify job: no error, all written and read back
+  report.py report RESULTS_DIR JSON_OUT      tables (Markdown) on stdout, raw numbers as JSON
+"""
+import json
+import os
+import sys
+
+SERVERS = ["nbdkit-file", "nbdkit-luks", "qemu-nbd", "bc-luks1", "bc-luks2-4k"]
+BASELINES = ["nbdkit-file", "nbdkit-luks", "qemu-nbd"]
+BC = ["bc-luks1", "bc-luks2-4k"]
+FUSE_ROWS = ["nbdfuse-nbdkit-file", "fuse-bc-luks2-4k"]
+JOBS = [
+    ("seqread", "seq read 1M qd32"),
+    ("seqwrite", "seq write 1M qd32"),
+    ("randread", "rand read 4k qd32"),
+    ("randwrite", "rand write 4k qd32"),
+    ("randread-qd1", "rand read 4k qd1"),
+]
+MiB = 1 << 20
+
+
+def load_fio(path):
+    with open(path) as f:
+        text = f.read()
+    # fio may print notes before the JSON object
+    return json.loads(text[text.index("{"):])
+
+
+def verify(path, want):
+    d = load_fio(path)
+    ok = bool(d["jobs"])
+    for j in d["jobs"]:
+        w, r = j["write"]["io_bytes"], j["read"]["io_bytes"]
+        good = j["error"] == 0 and w == want and r == want
+        print("#   %s: error %d, wrote %d, verified %d bytes%s"
+              % (j["jobname"], j["error"], w, r, "" if good else "  <-- BAD"), file=sys.stderr)
+        ok &= good
+    return 0 if ok else 1
+
+
+def summarize(path):
+    d = load_fio(path)
+    # group_reporting: one entry; sum anyway if there are several
+    out = {"read": {}, "write": {}}
+    for dirn in ("read", "write"):
+        bw = sum(j[dirn]["bw_bytes"] for j in d["jobs"])
+        iops = sum(j[dirn]["iops"] for j in d["jobs"])
+        pct = d["jobs"][0][dirn].get("clat_ns", {}).get("percentile", {})
+        out[dirn] = {
+            "MiBps": bw / MiB,
+            "iops": iops,
+            "io_bytes": sum(j[dirn]["io_bytes"] for j in d["jobs"]),
+            "clat_mean_us": d["jobs"][0][dirn].get("clat_ns", {}).get("mean", 0) / 1000,
+            "clat_p50_us": pct.get("50.000000", 0) / 1000,
+            "clat_p99_us": pct.get("99.000000", 0) / 1000,
+            "clat_p99_9_us": pct.get("99.900000", 0) / 1000,
+        }
+    j0 = d["jobs"][0]
+    out["errors"] = sum(j["error"] for j in d["jobs"])
+    out["fio_usr_cpu_pct"] = sum(j["usr_cpu"] for j in d["jobs"])
+    out["fio_sys_cpu_pct"] = sum(j["sys_cpu"] for j in d["jobs"])
+    out["fio_runtime_ms"] = j0["job_runtime"] if "job_runtime" in j0 else j0["read"]["runtime"]
+    return out
+
+
+def primary(job, s):
+    """The number ratios are taken on: MiB/s for seq, IOPS for 4k."""
+    d = s["write"] if "write" in job else s["read"]
+    return d["MiBps"] if job.startswith("seq") else d["iops"]
+
+
+def cell(job, s):
+    if s is None:
+        return "-"
+    d = s["write"] if "write" in job else s["read"]
+    if job.startswith("seq"):
+        return "%.0f MiB/s" % d["MiBps"]
+    if job == "randread-qd1":
+        return "%.1fk IOPS, p50 %.0f / p99 %.0f µs" % (d["iops"] / 1000, d["clat_p50_us"], d["clat_p99_us"])
+    return "%.1fk IOPS (%.0f MiB/s)" % (d["iops"] / 1000, d["MiBps"])
+
+
+def cpu_cell(x):
+    if not x:
+        return "-"
+    cs = x.get("server_ctx_switches_per_io")
+    return "%.0f%% (fio %.0f%%), %s cs/IO" % (x["server_cpu_pct"], x["fio_usr_cpu_pct"] + x["fio_sys_cpu_pct"],
+                                             "%.2f" % cs if cs is not None else "-")
+
+
+def md_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def read_threads(path):
+    t = {}
+    if os.path.exists(path):
+        for line in open(path):
+            p = line.rstrip("\n").split("\t")
+            if len(p) == 3:
+                t[p[0]] = (p[1], int(p[2]))
+    return t
+
+
+def report(rdir, json_out):
+    meta = {}
+    for line in open(os.path.join(rdir, "meta.tsv")):
+        k, _, v = line.rstrip("\n").partition("\t")
+        meta[k] = v
+    results = {}
+    hz = os.sysconf("SC_CLK_TCK")
+    rss_series = {}
+
+    def rss_peak(srv, t0, t1):
+        if srv not in rss_series:
+            pts = []
+            path = os.path.join(rdir, srv + ".rss")
+            if os.path.exists(path):
+                for line in open(path):
+                    p = line.split()
+                    if len(p) == 2:
+                        pts.append((float(p[0]), int(p[1])))
+            rss_series[srv] = pts
+        v = [kib for t, kib in rss_series[srv] if t0 <= t <= t1 + 0.15]
+        return max(v) if v else None
+
+    for line in open(os.path.join(rdir, "manifest.tsv")):
+        srv, job, path, cpu, wall, t0, t1 = line.rstrip("\n").split("\t")
+        s = summarize(path)
+        s["server_cpu_pct"] = float(cpu)
+        s["wall_s"] = float(wall)
+        rss_srv = "bc-luks2-4k" if srv == "fuse-bc-luks2-4k" else "nbdkit-file" if srv == "nbdfuse-nbdkit-file" else srv
+        s["server_rss_peak_kib"] = rss_peak(rss_srv, float(t0), float(t1))
+        ps = os.path.join(rdir, "%s.%s.perfstat" % (srv, job))
+        if os.path.exists(ps):
+            ev = {}
+            for l in open(ps):
+                f = l.strip().split(",")
+                if len(f) >= 3 and not l.startswith("#"):
+                    try:
+                        ev[f[2]] = float(f[0])
+                    except ValueError:
+                        pass
+            # the perf window is ramp + runtime
+            win = float(meta.get("runtime_s", 1)) + float(meta.get("ramp_s", 0))
+            if "context-switches" in ev:
+                s["server_ctx_switches_per_s"] = ev["context-switches"] / win
+                ios = s["read"]["iops"] + s["write"]["iops"]
+                s["server_ctx_switches_per_io"] = s["server_ctx_switches_per_s"] / ios if ios else None
+        s["t0"], s["t1"] = float(t0), float(t1)
+        t0 = read_threads(os.path.join(rdir, "%s.%s.threads0" % (srv, job)))
+        t1 = read_threads(os.path.join(rdir, "%s.%s.threads1" % (srv, job)))
+        if t1:
+            busy = []
+            for tid, (comm, ticks) in t1.items():
+                d = ticks - t0.get(tid, (comm, 0))[1]
+                if d > 0:
+                    busy.append({"tid": int(tid), "comm": comm, "cpu_pct": round(100.0 * d / hz / float(wall), 1)})
+            s["server_threads"] = sorted(busy, key=lambda x: -x["cpu_pct"])
+            # threads that came and went during the job (NBD connection threads)
+            s["server_exited_threads_cpu_pct"] = round(s["server_cpu_pct"] - sum(x["cpu_pct"] for x in busy), 1)
+        results.setdefault(srv, {})[job] = s
+
+    ok = lambda srv, job: results.get(srv, {}).get(job)
+    out = []
+    p = out.append
+    enc = float(meta.get("openssl_xts_enc_4k_kBps", 0)) * 1000 / MiB
+    dec = float(meta.get("openssl_xts_dec_4k_kBps", 0)) * 1000 / MiB
+    p("Machine: %s CPUs, %s; kernel %s; %s" % (meta.get("nproc"), meta.get("cpu"), meta.get("kernel"), meta.get("os")))
+    p("Run: %s, size %d MiB, %ss per job (+%ss ramp), %s NBD connection(s) per job, images on %s, blockcrypt %s"
+      % (meta.get("date"), int(meta["size_bytes"]) // MiB, meta.get("runtime_s"), meta.get("ramp_s"),
+         meta.get("conns"), meta.get("workdir_fs"), meta.get("blockcrypt_git")))
+    p("Raw cipher (openssl speed -evp aes-256-xts, 4096-byte blocks, one core): encrypt %.0f MiB/s, decrypt %.0f MiB/s"
+      % (enc, dec))
+    p("")
+    p("### NBD (fio ioengine=nbd, Unix socket)")
+    p("")
+    rows = []
+    for srv in SERVERS:
+        if srv in results:
+            rows.append([srv] + [cell(j, ok(srv, j)) for j, _ in JOBS])
+    p(md_table(["server"] + [t for _, t in JOBS], rows))
+    p("")
+    p("Server CPU during each job (100%% = one core; the machine has %s), fio's own CPU, and the server's"
+      " context switches per I/O (perf stat; - if perf is missing):" % meta.get("nproc"))
+    p("")
+    rows = []
+    for srv in SERVERS:
+        if srv in results:
+            rows.append([srv] + [cpu_cell(ok(srv, j)) for j, _ in JOBS])
+    p(md_table(["server"] + [t for _, t in JOBS], rows))
+    p("")
+    p("### Ratios (MiB/s for seq, IOPS for 4k)")
+    p("")
+    rows = []
+    ratios = {}
+    for b in BC:
+        for base in BASELINES:
+            if b not in results or base not in results:
+                continue
+            r = []
+            for j, _ in JOBS:
+                x, y = ok(b, j), ok(base, j)
+                v = primary(j, x) / primary(j, y) if x and y and primary(j, y) else None
+                ratios.setdefault(b, {}).setdefault(base, {})[j] = v
+                r.append("%.2fx" % v if v is not None else "-")
+            rows.append(["%s / %s" % (b, base)] + r)
+    p(md_table(["ratio"] + [t for _, t in JOBS], rows))
+    p("")
+    p("### FUSE file (fio on the file, seq 1M)")
+    p("")
+    rows = []
+    for row in FUSE_ROWS:
+        if row in results:
+            rows.append([row, "%s, direct=%s" % (meta.get("fuse_engine." + row), meta.get("fuse_direct." + row))]
+                        + [cell(j, ok(row, j)) for j in ("seqread", "seqwrite")]
+                        + ["%.0f%% / %.0f%%" % (ok(row, "seqread")["server_cpu_pct"], ok(row, "seqwrite")["server_cpu_pct"])])
+    p(md_table(["file", "engine", "seq read 1M", "seq write 1M", "server CPU r/w"], rows))
+    if all(r in results for r in FUSE_ROWS):
+        p("")
+        p("fuse-bc-luks2-4k / nbdfuse-nbdkit-file: read %.2fx, write %.2fx" % tuple(
+            primary(j, ok("fuse-bc-luks2-4k", j)) / primary(j, ok("nbdfuse-nbdkit-file", j)) for j in ("seqread", "seqwrite")))
+    p("")
+    p("### Server memory: VmRSS peak per job (MiB, sampled every 100 ms)")
+    p("")
+    rows = []
+    for srv in SERVERS:
+        if srv not in results:
+            continue
+        r = [srv]
+        for j, _ in JOBS:
+            x = ok(srv, j)
+            r.append("%.1f" % (x["server_rss_peak_kib"] / 1024) if x and x.get("server_rss_peak_kib") else "-")
+        for w in ("readback", "verify"):
+            win = meta.get("window.%s.%s" % (srv, w))
+            v = rss_peak(srv, *map(float, win.split())) if win else None
+            r.append("%.1f" % (v / 1024) if v else "-")
+        x = ok("fuse-bc-luks2-4k", "seqwrite") if srv == "bc-luks2-4k" else None
+        r.append("%.1f / %.1f" % tuple(ok("fuse-bc-luks2-4k", j)["server_rss_peak_kib"] / 1024 for j in ("seqread", "seqwrite"))
+                 if x and x.get("server_rss_peak_kib") else "-")
+        x = ok(srv, "seqwrite-4conn")
+        r.append("%.1f (%.0f MiB/s)" % (x["server_rss_peak_kib"] / 1024, x["write"]["MiBps"])
+                 if x and x.get("server_rss_peak_kib") else "-")
+        peak = int(meta.get("rss.%s.rss_peak_sampled_kib" % srv, 0) or 0)
+        r.append("%.1f" % (peak / 1024))
+        rows.append(r)
+    p(md_table(["server"] + [t for _, t in JOBS] + ["readback (nbdcopy)", "fio verify", "FUSE r/w",
+                                                  "4 conns seq write 1M qd32", "whole run"], rows))
+    p("")
+    p("### blockcrypt daemon memory and correctness")
+    p("")
+    rows = []
+    rss = {}
+    for b in BC:
+        g = lambda k: int(meta.get("rss.%s.%s" % (b, k), "0") or 0)
+        rss[b] = {k: g(k) for k in ("hwm_after_attach_kib", "rss_after_attach_kib", "rss_peak_sampled_kib",
+                                     "hwm_end_kib", "rss_end_kib", "samples")}
+        # the single-connection jobs (+ readback, verify, FUSE): everything before the 4-connection stress
+        st = ok(b, "seqwrite-4conn")
+        std = rss_peak(b, 0, st["t0"] - 0.15) if st else g("rss_peak_sampled_kib")
+        rss[b]["rss_peak_1conn_kib"] = std
+        rows.append([b, "%.1f" % (g("rss_after_attach_kib") / 1024), "%.1f" % ((std or 0) / 1024),
+                     "%.1f" % (g("rss_peak_sampled_kib") / 1024),
+                     "%.1f" % (g("hwm_end_kib") / 1024), meta.get("bc_threads_count." + b, "?"),
+                     meta.get("readback." + b, "?"), meta.get("verify." + b, "?")])
+    p(md_table(["server", "VmRSS idle (MiB)", "VmRSS peak, 1-connection jobs (MiB)",
+                "VmRSS peak incl. 4-conn stress (MiB)", "VmHWM at end (MiB)", "threads idle",
+                "readback = plaintext", "fio verify crc32c"], rows))
+    p("")
+    p("Readback (whole export = plaintext, before any write): " + ", ".join(
+        "%s %s" % (s, meta.get("readback." + s, "?")) for s in SERVERS))
+    p("")
+    p("### Targets")
+    p("")
+    targets = []
+
+    def target(name, value, limit, ge=True):
+        if value is None:
+            targets.append({"target": name, "value": None, "limit": limit, "met": None})
+            p("- %s: n/a" % name)
+            return
+        met = value >= limit if ge else value <= limit
+        targets.append({"target": name, "value": round(value, 3), "limit": limit, "met": met})
+        p("- %s: %.2f (%s %g) %s" % (name, value, ">=" if ge else "<=", limit, "MET" if met else "MISSED"))
+
+    for b in BC:
+        for j in ("seqread", "seqwrite", "randread", "randwrite"):
+            target("%s / nbdkit-file, %s" % (b, j), ratios.get(b, {}).get("nbdkit-file", {}).get(j), 0.9)
+        target("%s / nbdkit-luks, seqwrite" % b, ratios.get(b, {}).get("nbdkit-luks", {}).get("seqwrite"), 3)
+        target("%s / qemu-nbd, seqwrite" % b, ratios.get(b, {}).get("qemu-nbd", {}).get("seqwrite"), 6)
+        target("%s peak VmRSS, 1-connection jobs (MiB)" % b, (rss[b]["rss_peak_1conn_kib"] or 0) / 1024, 64, ge=False)
+        target("%s peak VmRSS incl. 4-connection stress (MiB)" % b, rss[b]["rss_peak_sampled_kib"] / 1024, 64, ge=False)
+    perf = {}
+    for f in sorted(os.listdir(rdir)):
+        if f.startswith("perf-") and f.endswith(".txt"):
+            top = [" ".join(l.split()) for l in open(os.path.join(rdir, f))
+                   if l.strip().split(" ")[0].endswith("%") and l.strip()[0].isdigit()][:12]
+            perf[f[5:-4]] = top
+    if perf:
+        p("")
+        p("### perf record of the blockcrypt daemon (--perf; self time by dso/symbol, >= 1%)")
+        for k, top in perf.items():
+            p("")
+            p("%s:" % k)
+            p("```")
+            p("\n".join(top))
+            p("```")
+    print("\n".join(out))
+
+    doc = {
+        "meta": meta,
+        "openssl_aes_256_xts_4k_MiBps": {"encrypt": enc, "decrypt": dec},
+        "results": results,
+        "ratios": ratios,
+        "rss_kib": rss,
+        "targets": targets,
+        "perf_top": perf,
+    }
+    with open(json_out, "w") as f:
+        json.dump(doc, f, indent=1, sort_keys=True)
+        f.write("\n")
+    return 0
+
+
+def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "verify":
+        return verify(sys.argv[2], int(sys.argv[3]))
+    if len(sys.argv) == 4 and sys.argv[1] == "report":
+        return report(sys.argv[2], sys.argv[3])
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

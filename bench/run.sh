@@ -1,0 +1,524 @@
+#!/usr/bin/env bash
+# blockcrypt benchmark: the same data served by
+#   nbdkit-file   nbdkit file plugin on the plaintext image (no crypto: the ceiling)
+#   nbdkit-luks   nbdkit file plugin + luks filter on a LUKS1 copy
+#   qemu-nbd      qemu-nbd (driver=luks) on the LUKS1 copy
+#   bc-luks1      blockcrypt attach of the LUKS1 copy
+#   bc-luks2-4k   blockcrypt attach of a LUKS2 volume with 4096-byte sectors
+# all on Unix sockets, measured with fio's nbd engine (seq read/write 1M,
+# rand read/write 4k at iodepth 32, rand read 4k at iodepth 1 for latency),
+# plus the FUSE file (blockcrypt attach --fuse vs nbdfuse of nbdkit-file),
+# raw AES-XTS speed (openssl speed), the blockcrypt daemon's memory under
+# load, and a fio write+verify (crc32c) job per blockcrypt server.
+#
+#   bench/run.sh [--size 1G] [--runtime 7] [--quick] [options]
+#
+# Nothing is installed: a missing tool stops the run with a message.
+# Output: tables on stdout, raw numbers in bench/last-run.json (--json).
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
+
+usage() {
+	cat <<EOF
+Usage: bench/run.sh [OPTIONS]
+
+  --size SIZE        data size of every image (default 1G; --quick: 256M); K/M/G suffixes
+  --runtime SEC      seconds per fio job, after --ramp (default 7; --quick: 1)
+  --ramp SEC         fio ramp_time per job, not measured (default 1; --quick: 0.5)
+  --quick            short run (~1 min): --size 256M --runtime 1 --ramp 0.5, smaller verify job
+  --conns N          NBD connections (fio numjobs) per job, same for every server (default 1)
+  --bc-threads N     blockcrypt attach --threads (default: blockcrypt's own default)
+  --blockcrypt PATH  binary to test (default \$BLOCKCRYPT or build/src/blockcrypt; it is copied first)
+  --workdir DIR      where images live (default: a new directory in /dev/shm, tmpfs)
+  --json FILE        raw results (default bench/last-run.json)
+  --perf             also profile the blockcrypt daemons with perf during seq write and rand read qd32
+  --keep             keep the work directory (images, fio JSON, logs)
+  --help             this text
+EOF
+}
+
+# ---------------------------------------------------------------- options
+SIZE_ARG="" RUNTIME="" RAMP="" QUICK=0 CONNS=1 BC_THREADS="" WORKDIR_ARG="" PERF=0 KEEP=0
+JSON_OUT="$BENCH_DIR/last-run.json"
+BC_SRC=${BLOCKCRYPT:-$REPO_DIR/build/src/blockcrypt}
+while [ $# -gt 0 ]; do
+	case $1 in
+	--size) SIZE_ARG=$2; shift 2 ;;
+	--runtime) RUNTIME=$2; shift 2 ;;
+	--ramp) RAMP=$2; shift 2 ;;
+	--quick) QUICK=1; shift ;;
+	--conns) CONNS=$2; shift 2 ;;
+	--bc-threads) BC_THREADS=$2; shift 2 ;;
+	--blockcrypt) BC_SRC=$2; shift 2 ;;
+	--workdir) WORKDIR_ARG=$2; shift 2 ;;
+	--json) JSON_OUT=$2; shift 2 ;;
+	--perf) PERF=1; shift ;;
+	--keep) KEEP=1; shift ;;
+	-h|--help) usage; exit 0 ;;
+	*) echo "bench: unknown option: $1 (see --help)" >&2; exit 2 ;;
+	esac
+done
+# Paths given relative to where we were started (we work inside the work directory).
+abspath() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+BC_SRC=$(abspath "$BC_SRC")
+JSON_OUT=$(abspath "$JSON_OUT")
+[ -z "$WORKDIR_ARG" ] || WORKDIR_ARG=$(abspath "$WORKDIR_ARG")
+if [ $QUICK = 1 ]; then
+	: "${SIZE_ARG:=256M}" "${RUNTIME:=1}" "${RAMP:=0.5}"
+	VERIFY_MAX=$((32 << 20))
+else
+	: "${SIZE_ARG:=1G}" "${RUNTIME:=7}" "${RAMP:=1}"
+	VERIFY_MAX=$((256 << 20))
+fi
+
+die() { echo "bench: $*" >&2; exit 1; }
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+
+to_bytes() {
+	local v=${1^^} m=1
+	case $v in
+	*K) m=1024; v=${v%K} ;; *M) m=$((1 << 20)); v=${v%M} ;;
+	*G) m=$((1 << 30)); v=${v%G} ;; *T) m=$((1 << 40)); v=${v%T} ;;
+	esac
+	[[ $v =~ ^[0-9]+$ ]] || die "bad size: $1"
+	echo $((v * m))
+}
+SIZE=$(to_bytes "$SIZE_ARG")
+[ $((SIZE % (1 << 20))) = 0 ] && [ "$SIZE" -ge $((64 << 20)) ] || die "--size must be a multiple of 1M and at least 64M"
+[[ $CONNS =~ ^[1-9][0-9]*$ ]] || die "--conns: a positive integer"
+[[ $RUNTIME =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--runtime: seconds"
+[[ $RAMP =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--ramp: seconds"
+[ $((SIZE / CONNS % (1 << 20))) = 0 ] || die "--size must split into 1M-aligned slices per connection"
+VERIFY_SIZE=$((SIZE < VERIFY_MAX ? SIZE : VERIFY_MAX))
+[ $((VERIFY_SIZE % CONNS)) = 0 ] || die "--conns must divide the verify size"
+ms() { awk -v s="$1" 'BEGIN{printf "%d", s * 1000}'; }
+RUNTIME_MS=$(ms "$RUNTIME") RAMP_MS=$(ms "$RAMP")
+[ "$RUNTIME_MS" -gt 0 ] || die "--runtime must be > 0"
+
+# ---------------------------------------------------------------- tools
+missing=()
+for c in fio nbdkit qemu-nbd qemu-img nbdinfo nbdcopy nbdfuse fusermount3 cryptsetup openssl python3 awk cmp getconf; do
+	command -v "$c" >/dev/null 2>&1 || missing+=("$c")
+done
+[ ${#missing[@]} = 0 ] || die "missing tools: ${missing[*]} (Debian: fio nbdkit qemu-utils libnbd-bin fuse3 cryptsetup-bin openssl python3); nothing is installed by this script"
+fio --enghelp 2>/dev/null | grep -qx '[[:space:]]*nbd' || die "this fio has no nbd ioengine (fio --enghelp)"
+nbdkit file --dump-plugin >/dev/null 2>&1 || die "nbdkit has no file plugin (nbdkit file --dump-plugin)"
+nbdkit file --filter=luks --help >/dev/null 2>&1 || die "nbdkit has no luks filter (nbdkit file --filter=luks --help)"
+[ -e /dev/fuse ] || die "/dev/fuse is missing (FUSE jobs need it)"
+[ -x "$BC_SRC" ] || die "blockcrypt binary not found: $BC_SRC (build it, or --blockcrypt PATH)"
+if [ $PERF = 1 ] && ! command -v perf >/dev/null 2>&1; then die "--perf: perf is not installed"; fi
+# Optional: with perf, count the servers' context switches per job.
+PERF_STAT=0
+if command -v perf >/dev/null 2>&1 && perf stat -x, -e context-switches -o /dev/null -- true >/dev/null 2>&1; then
+	PERF_STAT=1
+fi
+[ "$(id -u)" = 0 ] || log "warning: not root; FUSE mounts and mlockall may need root"
+
+# ---------------------------------------------------------------- work directory
+if [ -n "$WORKDIR_ARG" ]; then
+	mkdir -p "$WORKDIR_ARG"
+	W=$(mktemp -d "$WORKDIR_ARG/blockcrypt-bench.XXXXXX")
+else
+	[ -d /dev/shm ] || die "no /dev/shm; give --workdir on a tmpfs or page-cached filesystem"
+	W=$(mktemp -d /dev/shm/blockcrypt-bench.XXXXXX)
+fi
+W=$(cd "$W" && pwd)
+need=$((SIZE * 4 + (64 << 20)))
+avail=$(($(df -Pk "$W" | awk 'NR==2{print $4}') * 1024))
+if [ "$avail" -lt "$need" ]; then
+	rmdir "$W"
+	die "$W: $((avail >> 20)) MiB free, need $((need >> 20)) MiB (4 images); use --workdir or a smaller --size"
+fi
+fstype=$(df -PT "$W" | awk 'NR==2{print $2}')
+[ "$fstype" = tmpfs ] || log "note: $W is on $fstype, not tmpfs; images stay page-cached only if memory allows"
+
+cd "$W"                              # fio and friends drop their files here, nowhere else
+R=$W/results
+mkdir -p "$R" "$W/run" "$W/sock" "$W/mnt-bc" "$W/mnt-nbdfuse"
+export BLOCKCRYPT_RUN_DIR=$W/run     # private: detach/list here only see our volumes
+BC=$W/blockcrypt
+cp "$BC_SRC" "$BC"                   # the tree's binary may be rebuilt during the run
+PASS=$W/pass
+printf 'blockcrypt bench passphrase' >"$PASS"
+chmod 600 "$PASS"
+
+# ---------------------------------------------------------------- cleanup
+STARTED_PIDS=()     # nbdkit / qemu-nbd / nbdfuse / samplers we started and that still run
+ATTACHED=()         # blockcrypt names attached in our private run dir
+cleanup() {
+	local rc=$? p n m
+	set +e
+	cd /
+	# nbdfuse goes by unmounting; blockcrypt's FUSE mount goes with its detach.
+	mountpoint -q "$W/mnt-nbdfuse" 2>/dev/null && fusermount3 -u "$W/mnt-nbdfuse" 2>/dev/null
+	for n in "${ATTACHED[@]}"; do "$BC" detach "$n" --force >/dev/null 2>&1; done
+	for p in "${STARTED_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for m in "$W/mnt-nbdfuse" "$W/mnt-bc"; do mountpoint -q "$m" 2>/dev/null && fusermount3 -uz "$m" 2>/dev/null; done
+	if [ $KEEP = 1 ] || [ $rc != 0 ]; then
+		# Keep the logs and fio output; the images are big, drop them.
+		rm -f "$W"/*.img
+		echo "bench: work directory kept: $W" >&2
+	else
+		rm -rf "$W"
+	fi
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# stop_pid PID: end a process we started (by its id), wait for it, forget it.
+stop_pid() {
+	local p=$1 i keep=()
+	kill "$p" 2>/dev/null || true
+	for ((i = 0; i < 200; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+	wait "$p" 2>/dev/null || true
+	for i in "${STARTED_PIDS[@]}"; do [ "$i" = "$p" ] || keep+=("$i"); done
+	STARTED_PIDS=("${keep[@]}")
+}
+
+meta() { printf '%s\t%s\n' "$1" "$2" >>"$R/meta.tsv"; }
+
+T0=$(date +%s)
+log "work directory $W ($fstype), size $((SIZE >> 20)) MiB, runtime ${RUNTIME}s + ramp ${RAMP}s, $CONNS connection(s) per job"
+
+meta date "$(date -Is)"
+meta host "$(hostname)"
+meta nproc "$(nproc)"
+meta cpu "$(awk -F': *' '/^model name/{print $2; exit}' /proc/cpuinfo)"
+meta cpu_flags_aes "$(grep -qw aes /proc/cpuinfo && echo yes || echo no)"
+meta cpu_flags_vaes "$(grep -qw vaes /proc/cpuinfo && echo yes || echo no)"
+meta mem_total_kib "$(awk '/^MemTotal/{print $2}' /proc/meminfo)"
+meta kernel "$(uname -r)"
+meta os "$(. /etc/os-release && echo "$PRETTY_NAME")"
+meta workdir_fs "$fstype"
+meta size_bytes "$SIZE"
+meta runtime_s "$RUNTIME"
+meta ramp_s "$RAMP"
+meta conns "$CONNS"
+meta quick "$QUICK"
+meta verify_size_bytes "$VERIFY_SIZE"
+meta bc_threads "${BC_THREADS:-default}"
+meta perf_stat "$PERF_STAT"
+meta blockcrypt_binary "$BC_SRC"
+meta blockcrypt_sha256 "$(sha256sum "$BC" | cut -d' ' -f1)"
+meta blockcrypt_git "$(git -C "$REPO_DIR" describe --always --dirty 2>/dev/null || echo unknown)"
+meta fio_version "$(fio --version)"
+meta nbdkit_version "$(nbdkit --version | head -1)"
+meta qemu_nbd_version "$(qemu-nbd --version | head -1)"
+meta libnbd_version "$(nbdinfo --version 2>&1 | tail -1)"
+meta openssl_version "$(openssl version)"
+meta cryptsetup_version "$(cryptsetup --version)"
+
+# ---------------------------------------------------------------- raw cipher speed
+log "openssl speed -evp aes-256-xts (4096-byte blocks, one core)"
+openssl speed -evp aes-256-xts -seconds 2 -bytes 4096 >"$R/openssl-enc.txt" 2>/dev/null || die "openssl speed failed"
+openssl speed -evp aes-256-xts -decrypt -seconds 2 -bytes 4096 >"$R/openssl-dec.txt" 2>/dev/null || die "openssl speed -decrypt failed"
+for d in enc dec; do
+	k=$(awk 'tolower($1) == "aes-256-xts" {v=$2} END{sub(/k$/, "", v); print v}' "$R/openssl-$d.txt")
+	[ -n "$k" ] || die "cannot parse openssl speed output ($R/openssl-$d.txt)"
+	meta "openssl_xts_${d}_4k_kBps" "$k"
+done
+
+# ---------------------------------------------------------------- images
+# The plaintext is a deterministic pseudo-random stream (AES-CTR of zeros), so
+# what a server returns can be compared with it without keeping a copy.
+gen_plain() {
+	head -c "$SIZE" /dev/zero |
+		openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv 0 2>/dev/null
+}
+log "creating images: plaintext, LUKS1 copy (cryptsetup luksFormat --type luks1 + blockcrypt write), LUKS2 4096-byte sectors"
+gen_plain >"$W/plain.img"
+[ "$(stat -c %s "$W/plain.img")" = "$SIZE" ] || die "plaintext image has the wrong size"
+# LUKS1: 2 MiB header + key material (payload offset 4096 sectors), aes-xts-plain64, 512-bit key.
+truncate -s $((SIZE + (2 << 20))) "$W/luks1.img"
+cryptsetup luksFormat --type luks1 --batch-mode --cipher aes-xts-plain64 --key-size 512 --hash sha256 \
+	--pbkdf-force-iterations 1000 --key-file "$PASS" "$W/luks1.img" >"$R/luksformat.log" 2>&1 ||
+	die "cryptsetup luksFormat failed: $(cat "$R/luksformat.log")"
+off=$(cryptsetup luksDump "$W/luks1.img" | awk '/^Payload offset:/{print $3 * 512}')
+[ $(($(stat -c %s "$W/luks1.img") - off)) = "$SIZE" ] || die "LUKS1 data area is not $SIZE bytes (payload offset $off)"
+"$BC" write "$W/luks1.img" --key-file "$PASS" --batch <"$W/plain.img" >/dev/null 2>"$R/write-luks1.log" ||
+	die "blockcrypt write (LUKS1) failed: $(cat "$R/write-luks1.log")"
+cp --sparse=never "$W/luks1.img" "$W/luks1.pristine"
+# LUKS2, 4096-byte sectors, 16 MiB header; a cheap PBKDF2 slot (unlock cost is not what we measure).
+"$BC" format "$W/luks2.img" --batch --key-file "$PASS" --size $((SIZE + (16 << 20))) --sector-size 4096 \
+	--pbkdf pbkdf2 --pbkdf-force-iterations 1000 --no-wipe --no-progress >/dev/null 2>"$R/format-luks2.log" ||
+	die "blockcrypt format (LUKS2) failed: $(cat "$R/format-luks2.log")"
+"$BC" write "$W/luks2.img" --key-file "$PASS" --batch <"$W/plain.img" >/dev/null 2>"$R/write-luks2.log" ||
+	die "blockcrypt write (LUKS2) failed: $(cat "$R/write-luks2.log")"
+meta setup_s $(($(date +%s) - T0))
+
+# ---------------------------------------------------------------- measurement helpers
+CLK_TCK=$(getconf CLK_TCK)
+# cpu_ticks PID...: utime+stime of all threads of the processes, in clock ticks.
+cpu_ticks() {
+	local p t=0 v
+	for p in "$@"; do
+		v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) || v=0
+		t=$((t + v))
+	done
+	echo "$t"
+}
+# thread_ticks PID: "tid comm ticks" per thread.
+thread_ticks() {
+	local f
+	for f in /proc/"$1"/task/*/stat; do
+		awk '{ s = $0; sub(/^[^(]*\(/, "", s); c = s; sub(/\).*$/, "", c); sub(/^.*\) /, "", s);
+		       split(s, a, " "); print FILENAME, c, a[12] + a[13] }' "$f" 2>/dev/null
+	done | sed 's|^/proc/[0-9]*/task/\([0-9]*\)/stat|\1|' | tr ' ' '\t'
+}
+
+# Memory of every server, sampled while it serves: "EPOCH VmRSS_KiB" every 100 ms.
+SAMPLER=""
+rss_sampler() { # PID OUT
+	local v
+	while v=$(awk '/^VmRSS:/{print $2}' "/proc/$1/status" 2>/dev/null) && [ -n "$v" ]; do
+		echo "$EPOCHREALTIME $v"
+		sleep 0.1
+	done >"$2"
+}
+start_sampler() { # SERVER PID
+	rss_sampler "$2" "$R/$1.rss" &
+	SAMPLER=$!; STARTED_PIDS+=("$SAMPLER")
+}
+stop_sampler() { # SERVER
+	stop_pid "$SAMPLER"
+	SAMPLER=""
+	meta "rss.$1.rss_peak_sampled_kib" "$(awk '$2 > m {m = $2} END{print m + 0}' "$R/$1.rss")"
+	meta "rss.$1.samples" "$(wc -l <"$R/$1.rss")"
+}
+status_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+
+# run_fio SERVER JOB CPU_PIDS FIO_ARGS...: one measured fio job.  The CPU
+# time of CPU_PIDS (comma-separated: the serving processes) is recorded.
+BC_PID=""
+run_fio() {
+	local srv=$1 job=$2 pids=$3; shift 3
+	local out="$R/$srv.$job.json" t0 t1 c0 c1 perf_pid="" stat_pid=""
+	local -a pl
+	IFS=, read -r -a pl <<<"$pids"
+	[ -n "$BC_PID" ] && thread_ticks "$BC_PID" >"$R/$srv.$job.threads0"
+	if [ $PERF = 1 ] && [ -n "$BC_PID" ] && { [ "$job" = seqwrite ] || [ "$job" = randread ]; }; then
+		perf record -F 499 -g -p "$BC_PID" -o "$W/perf-$srv-$job.data" -- sleep "$(awk -v a="$RUNTIME" -v b="$RAMP" 'BEGIN{print a + b}')" \
+			>/dev/null 2>&1 &
+		perf_pid=$!
+	fi
+	if [ $PERF_STAT = 1 ]; then
+		perf stat -x, -e context-switches,task-clock -p "$pids" -o "$R/$srv.$job.perfstat" \
+			-- sleep "$(awk -v a="$RUNTIME" -v b="$RAMP" 'BEGIN{print a + b}')" >/dev/null 2>&1 &
+		stat_pid=$!
+	fi
+	c0=$(cpu_ticks "${pl[@]}")
+	t0=$(date +%s.%N)
+	fio --output-format=json --output="$out" --name="$job" --group_reporting \
+		--runtime="${RUNTIME_MS}ms" --ramp_time="${RAMP_MS}ms" --time_based "$@" >"$R/$srv.$job.log" 2>&1 ||
+		die "fio $job against $srv failed: $(tail -5 "$R/$srv.$job.log")"
+	t1=$(date +%s.%N)
+	c1=$(cpu_ticks "${pl[@]}")
+	[ -n "$BC_PID" ] && thread_ticks "$BC_PID" >"$R/$srv.$job.threads1"
+	[ -n "$stat_pid" ] && { wait "$stat_pid" || true; }
+	if [ -n "$perf_pid" ]; then
+		wait "$perf_pid" || true
+		perf report -i "$W/perf-$srv-$job.data" --stdio --no-children -g none --sort dso,symbol --percent-limit 1 \
+			>"$R/perf-$srv-$job.txt" 2>/dev/null || true
+	fi
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$srv" "$job" "$out" \
+		"$(awk -v c=$((c1 - c0)) -v hz="$CLK_TCK" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", 100 * c / hz / (b - a)}')" \
+		"$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b - a}')" "$t0" "$t1" >>"$R/manifest.tsv"
+}
+
+# nbd_jobs SERVER URI CPU_PIDS: the five NBD jobs.
+nbd_jobs() {
+	local srv=$1 uri=$2 pids=$3 slice=$((SIZE / CONNS))
+	local -a common=(--ioengine=nbd "--uri=$uri" --numjobs="$CONNS" --size="$slice" --offset_increment="$slice")
+	log "$srv: seq read 1M qd32"
+	run_fio "$srv" seqread "$pids" "${common[@]}" --rw=read --bs=1M --iodepth=32
+	log "$srv: seq write 1M qd32"
+	run_fio "$srv" seqwrite "$pids" "${common[@]}" --rw=write --bs=1M --iodepth=32
+	log "$srv: rand read 4k qd32"
+	run_fio "$srv" randread "$pids" "${common[@]}" --rw=randread --bs=4k --iodepth=32 --norandommap --randrepeat=0
+	log "$srv: rand write 4k qd32"
+	run_fio "$srv" randwrite "$pids" "${common[@]}" --rw=randwrite --bs=4k --iodepth=32 --norandommap --randrepeat=0
+	log "$srv: rand read 4k qd1 (latency)"
+	run_fio "$srv" randread-qd1 "$pids" "${common[@]}" --rw=randread --bs=4k --iodepth=1 --norandommap --randrepeat=0
+}
+
+# fuse_jobs ROW FILE CPU_PIDS: seq read/write 1M on a FUSE file.
+FUSE_DIRECT=()
+fuse_jobs() {
+	local row=$1 file=$2 pids=$3 direct=1 engine=libaio
+	if ! dd if="$file" of=/dev/null bs=1M count=1 iflag=direct status=none 2>/dev/null; then
+		direct=0 engine=psync
+		log "$row: $file does not support O_DIRECT; buffered psync instead"
+	fi
+	FUSE_DIRECT+=("$row=$direct")
+	meta "fuse_direct.$row" "$direct"
+	meta "fuse_engine.$row" "$engine"
+	local -a common=(--filename="$file" --ioengine=$engine --direct=$direct --numjobs=1 --size="$SIZE")
+	[ $engine = libaio ] && common+=(--iodepth=8)
+	log "$row: FUSE seq read 1M ($engine, direct=$direct)"
+	run_fio "$row" seqread "$pids" "${common[@]}" --rw=read --bs=1M
+	log "$row: FUSE seq write 1M ($engine, direct=$direct)"
+	run_fio "$row" seqwrite "$pids" "${common[@]}" --rw=write --bs=1M
+}
+
+# readback SERVER URI: the whole export must equal the plaintext (before any write job).
+readback() {
+	local t0=$(date +%s.%N)
+	if cmp -s <(nbdcopy --no-extents "$2" - 2>"$R/$1.nbdcopy.err") <(gen_plain); then
+		meta "window.$1.readback" "$t0 $(date +%s.%N)"
+		meta "readback.$1" ok
+		log "$1: readback of the whole export matches the plaintext ($(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b - a}') s)"
+	else
+		meta "readback.$1" MISMATCH
+		die "$1: the served data differs from the plaintext ($(cat "$R/$1.nbdcopy.err"))"
+	fi
+}
+
+check_size() { # SERVER URI
+	local s
+	s=$(nbdinfo --size "$2" 2>"$R/$1.nbdinfo.err") || die "$1: nbdinfo failed: $(cat "$R/$1.nbdinfo.err")"
+	[ "$s" = "$SIZE" ] || die "$1: export size $s, expected $SIZE"
+}
+
+wait_socket() { # SOCKET PID
+	local i
+	for ((i = 0; i < 200; i++)); do
+		[ -S "$1" ] && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
+# ---------------------------------------------------------------- 1. nbdkit file (plaintext)
+S=$W/sock
+nbdkit -U "$S/nbdkit-file.sock" -P "$W/nbdkit-file.pid" file file="$W/plain.img" 2>"$R/nbdkit-file.log" ||
+	die "nbdkit file failed: $(cat "$R/nbdkit-file.log")"
+PID=$(cat "$W/nbdkit-file.pid"); STARTED_PIDS+=("$PID")
+wait_socket "$S/nbdkit-file.sock" "$PID" || die "nbdkit file: no socket"
+URI="nbd+unix:///?socket=$S/nbdkit-file.sock"
+meta uri.nbdkit-file "$URI"
+start_sampler nbdkit-file "$PID"
+check_size nbdkit-file "$URI"
+readback nbdkit-file "$URI"
+nbd_jobs nbdkit-file "$URI" "$PID"
+# nbdfuse of the same export (its FUSE counterpart).
+nbdfuse -P "$W/nbdfuse.pid" "$W/mnt-nbdfuse/plain" "$URI" >"$R/nbdfuse.log" 2>&1 &
+FPID=$!; STARTED_PIDS+=("$FPID")
+for ((i = 0; i < 200; i++)); do [ -s "$W/nbdfuse.pid" ] && break; kill -0 "$FPID" 2>/dev/null || break; sleep 0.05; done
+[ -s "$W/nbdfuse.pid" ] || die "nbdfuse did not start: $(cat "$R/nbdfuse.log")"
+fuse_jobs nbdfuse-nbdkit-file "$W/mnt-nbdfuse/plain" "$FPID,$PID"
+fusermount3 -u "$W/mnt-nbdfuse" || die "cannot unmount nbdfuse"
+stop_pid "$FPID"
+stop_sampler nbdkit-file
+stop_pid "$PID"
+
+# ---------------------------------------------------------------- 2. nbdkit file + luks filter (LUKS1)
+nbdkit -U "$S/nbdkit-luks.sock" -P "$W/nbdkit-luks.pid" file file="$W/luks1.img" --filter=luks passphrase=+"$PASS" \
+	2>"$R/nbdkit-luks.log" || die "nbdkit luks failed: $(cat "$R/nbdkit-luks.log")"
+PID=$(cat "$W/nbdkit-luks.pid"); STARTED_PIDS+=("$PID")
+wait_socket "$S/nbdkit-luks.sock" "$PID" || die "nbdkit luks: no socket"
+URI="nbd+unix:///?socket=$S/nbdkit-luks.sock"
+meta uri.nbdkit-luks "$URI"
+start_sampler nbdkit-luks "$PID"
+check_size nbdkit-luks "$URI"
+readback nbdkit-luks "$URI"
+nbd_jobs nbdkit-luks "$URI" "$PID"
+stop_sampler nbdkit-luks
+stop_pid "$PID"
+
+# ---------------------------------------------------------------- 3. qemu-nbd (LUKS1)
+cp --sparse=never "$W/luks1.pristine" "$W/luks1.img"
+qemu-nbd --fork --persistent --shared=$((CONNS + 8)) --pid-file="$W/qemu-nbd.pid" -k "$S/qemu-nbd.sock" \
+	--object secret,id=s,file="$PASS" --image-opts driver=luks,key-secret=s,file.filename="$W/luks1.img" \
+	>"$R/qemu-nbd.log" 2>&1 || die "qemu-nbd failed: $(cat "$R/qemu-nbd.log")"
+PID=$(cat "$W/qemu-nbd.pid"); STARTED_PIDS+=("$PID")
+wait_socket "$S/qemu-nbd.sock" "$PID" || die "qemu-nbd: no socket"
+URI="nbd+unix:///?socket=$S/qemu-nbd.sock"
+meta uri.qemu-nbd "$URI"
+start_sampler qemu-nbd "$PID"
+check_size qemu-nbd "$URI"
+readback qemu-nbd "$URI"
+nbd_jobs qemu-nbd "$URI" "$PID"
+stop_sampler qemu-nbd
+stop_pid "$PID"
+
+# ---------------------------------------------------------------- 4./5. blockcrypt
+
+bc_server() { # SERVER IMAGE [attach args...]
+	local srv=$1 img=$2; shift 2
+	local -a extra=("$@")
+	[ -n "$BC_THREADS" ] && extra+=(--threads "$BC_THREADS")
+	"$BC" attach "$img" --key-file "$PASS" --batch --name "$srv" "${extra[@]}" >"$R/$srv.attach.log" 2>&1 ||
+		die "blockcrypt attach $srv failed: $(cat "$R/$srv.attach.log")"
+	ATTACHED+=("$srv")
+	BC_PID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$BLOCKCRYPT_RUN_DIR/$srv.json")
+	[ -r "/proc/$BC_PID/status" ] || die "$srv: daemon pid $BC_PID not running"
+	meta "bc_pid.$srv" "$BC_PID"
+	meta "bc_threads_count.$srv" "$(status_kib "$BC_PID" Threads)"
+	meta "rss.$srv.hwm_after_attach_kib" "$(status_kib "$BC_PID" VmHWM)"
+	meta "rss.$srv.rss_after_attach_kib" "$(status_kib "$BC_PID" VmRSS)"
+	start_sampler "$srv" "$BC_PID"
+	URI="nbd+unix:///$srv?socket=$BLOCKCRYPT_RUN_DIR/$srv.sock"
+	meta "uri.$srv" "$URI"
+	check_size "$srv" "$URI"
+	readback "$srv" "$URI"
+	nbd_jobs "$srv" "$URI" "$BC_PID"
+}
+
+bc_verify() { # SERVER: write + verify (crc32c), 512-byte granular sizes/offsets, 32 in flight
+	local srv=$1 uri="nbd+unix:///$1?socket=$BLOCKCRYPT_RUN_DIR/$1.sock" slice=$((VERIFY_SIZE / CONNS))
+	log "$srv: write + verify (crc32c), $((VERIFY_SIZE >> 20)) MiB, bs 512..128k, qd32"
+	local t0=$EPOCHREALTIME
+	fio --output-format=json --output="$R/$srv.verify.json" --name=verify --ioengine=nbd --uri="$uri" \
+		--numjobs="$CONNS" --size="$slice" --offset_increment="$slice" --rw=randwrite --bsrange=512-128k \
+		--iodepth=32 --verify=crc32c --do_verify=1 --verify_fatal=1 --verify_dump=0 --verify_state_save=0 --randseed=4242 \
+		>"$R/$srv.verify.log" 2>&1 || { meta "verify.$srv" FAIL; die "$srv: fio verify FAILED: $(tail -5 "$R/$srv.verify.log")"; }
+	meta "window.$srv.verify" "$t0 $EPOCHREALTIME"
+	if python3 "$BENCH_DIR/report.py" verify "$R/$srv.verify.json" "$slice"; then
+		meta "verify.$srv" pass
+	else
+		meta "verify.$srv" FAIL
+		die "$srv: fio verify did not write and verify everything"
+	fi
+}
+
+bc_stress() { # SERVER: memory under 4 connections x qd32 x 1M writes (each on its own quarter)
+	local srv=$1 slice=$((SIZE / 4 / (1 << 20) * (1 << 20)))
+	log "$srv: memory stress: seq write 1M qd32 on 4 connections"
+	run_fio "$srv" seqwrite-4conn "$BC_PID" --ioengine=nbd --uri="nbd+unix:///$srv?socket=$BLOCKCRYPT_RUN_DIR/$srv.sock" \
+		--numjobs=4 --size="$slice" --offset_increment="$slice" --rw=write --bs=1M --iodepth=32
+}
+
+bc_finish() { # SERVER
+	local srv=$1
+	meta "rss.$srv.hwm_end_kib" "$(status_kib "$BC_PID" VmHWM)"
+	meta "rss.$srv.rss_end_kib" "$(status_kib "$BC_PID" VmRSS)"
+	stop_sampler "$srv"
+	"$BC" detach "$srv" >>"$R/$srv.attach.log" 2>&1 || die "blockcrypt detach $srv failed: $(tail -1 "$R/$srv.attach.log")"
+	local keep=() n
+	for n in "${ATTACHED[@]}"; do [ "$n" = "$srv" ] || keep+=("$n"); done
+	ATTACHED=("${keep[@]}")
+	BC_PID=""
+}
+
+cp --sparse=never "$W/luks1.pristine" "$W/luks1.img"
+rm -f "$W/luks1.pristine"
+bc_server bc-luks1 "$W/luks1.img"
+bc_verify bc-luks1
+bc_stress bc-luks1
+bc_finish bc-luks1
+
+bc_server bc-luks2-4k "$W/luks2.img" --fuse "$W/mnt-bc"
+bc_verify bc-luks2-4k
+fuse_jobs fuse-bc-luks2-4k "$W/mnt-bc/bc-luks2-4k" "$BC_PID"
+bc_stress bc-luks2-4k
+bc_finish bc-luks2-4k
+
+meta total_s $(($(date +%s) - T0))
+# ---------------------------------------------------------------- report
+mkdir -p "$(dirname "$JSON_OUT")"
+python3 "$BENCH_DIR/report.py" report "$R" "$JSON_OUT"
+log "raw numbers: $JSON_OUT; total $(($(date +%s) - T0)) s"
