@@ -42,8 +42,44 @@ struct nbd_reply {
 	struct nbd_reply *next;
 	struct nbd_wire_simple_reply hdr;
 	uint32_t len;             /* READ payload length (in job->buf) */
+	size_t sent;              /* bytes of header + payload already sent */
 	struct nbd_job *job;
 };
+
+/* The unsent part of R as an iovec; returns the count. */
+static int reply_iov(const struct nbd_reply *r, struct iovec iov[2])
+{
+	size_t skip = r->sent;
+	int n = 0;
+
+	if (skip < sizeof(r->hdr))
+		iov[n++] = (struct iovec){ (uint8_t *)&r->hdr + skip, sizeof(r->hdr) - skip };
+	skip = skip > sizeof(r->hdr) ? skip - sizeof(r->hdr) : 0;
+	if (r->len > skip)
+		iov[n++] = (struct iovec){ r->job->buf + skip, r->len - skip };
+	return n;
+}
+
+/* Send what the socket takes now, never blocking: 1 = all sent, 0 = the
+ * socket is full (R->sent tells how far we got), -1 = the client is gone. */
+static int try_send(struct nbd_conn *c, struct nbd_reply *r)
+{
+	for (;;) {
+		struct iovec iov[2];
+		struct msghdr m = { .msg_iov = iov };
+		ssize_t n;
+
+		m.msg_iovlen = (size_t)reply_iov(r, iov);
+		if (!m.msg_iovlen)
+			return 1;
+		n = sendmsg(c->out_fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+		r->sent += (size_t)n;
+	}
+}
 
 int nbd_read_full(int fd, void *buf, size_t len)
 {
@@ -128,6 +164,17 @@ static void job_free(struct nbd_job *j)
 	free(j);
 }
 
+/* Free a reply that has been sent (or dropped) and release its slot. */
+static void finish_reply(struct nbd_conn *c, struct nbd_reply *r)
+{
+	uint64_t bytes = r->job ? job_bytes(r->job) : 0;
+
+	if (r->job)
+		job_free(r->job);
+	free(r);
+	release(c, bytes);
+}
+
 /* Queue a simple reply; with JOB, a successful READ sends JOB's buffer.
  * The in-flight slot of the request is released once the reply is sent.
  * Without JOB the reply still counts: the caller reserved a slot. */
@@ -154,6 +201,35 @@ static void send_simple(struct nbd_conn *c, uint64_t cookie, uint32_t err, struc
 	r->len = err ? 0 : len;
 	r->job = job;
 	pthread_mutex_lock(&c->lock);
+	if (c->out_is_socket && !c->replies && !c->sending && !c->broken) {
+		/* Fast path: the wire is idle, send from this thread without
+		 * blocking; only what the socket will not take goes to the
+		 * writer thread (saving a thread hand-off per request). */
+		int sent;
+
+		c->sending = true;
+		pthread_mutex_unlock(&c->lock);
+		sent = try_send(c, r);
+		pthread_mutex_lock(&c->lock);
+		c->sending = false;
+		if (sent != 0) {
+			if (sent < 0)
+				c->broken = true;
+			pthread_cond_signal(&c->reply_ready);
+			pthread_mutex_unlock(&c->lock);
+			if (sent < 0)
+				shutdown(c->in_fd, SHUT_RDWR);
+			finish_reply(c, r);
+			return;
+		}
+		r->next = c->replies; /* partly sent: it must go out first */
+		c->replies = r;
+		if (!c->replies_tail)
+			c->replies_tail = r;
+		pthread_cond_signal(&c->reply_ready);
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
 	if (c->replies_tail)
 		c->replies_tail->next = r;
 	else
@@ -170,9 +246,9 @@ static void *writer_main(void *arg)
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		struct nbd_reply *r;
-		uint64_t bytes;
 
-		while (!c->replies && !c->writer_stop)
+		/* A worker may be sending on the fast path: wait for it. */
+		while ((!c->replies || c->sending) && !(c->writer_stop && !c->replies && !c->sending))
 			pthread_cond_wait(&c->reply_ready, &c->lock);
 		if (!c->replies)
 			break;
@@ -180,13 +256,14 @@ static void *writer_main(void *arg)
 		c->replies = r->next;
 		if (!c->replies)
 			c->replies_tail = NULL;
+		c->sending = true;
 		pthread_mutex_unlock(&c->lock);
 
 		if (!c->broken) {
-			struct iovec iov[2] = { { &r->hdr, sizeof(r->hdr) },
-						{ r->job ? r->job->buf : NULL, r->len } };
+			struct iovec iov[2];
+			int n = reply_iov(r, iov);
 
-			if (nbd_writev_full(c, iov, r->len ? 2 : 1) < 0) {
+			if (n && nbd_writev_full(c, iov, n) < 0) {
 				/* The client is gone or hostile: stop reading it too. */
 				pthread_mutex_lock(&c->lock);
 				c->broken = true;
@@ -194,11 +271,10 @@ static void *writer_main(void *arg)
 				shutdown(c->in_fd, SHUT_RDWR);
 			}
 		}
-		bytes = r->job ? job_bytes(r->job) : 0;
-		if (r->job)
-			job_free(r->job);
-		free(r);
-		release(c, bytes);
+		pthread_mutex_lock(&c->lock);
+		c->sending = false;
+		pthread_mutex_unlock(&c->lock);
+		finish_reply(c, r);
 		pthread_mutex_lock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->lock);

@@ -60,6 +60,7 @@ struct nbd_conn {
 	bool broken;                  /* a reply could not be sent: stop */
 	struct nbd_reply *replies, *replies_tail;
 	bool writer_stop;
+	bool sending;                 /* a thread is writing a reply now */
 	pthread_t writer;
 	struct nbd_conn *next, *prev; /* server list, under srv->lock */
 };
