@@ -87,13 +87,16 @@ zfs mount -a 2>/dev/null || true
 zfs list -t snapshot -o name | grep -q 'demo/data/docs@first' && echo "snapshot intact"
 
 step "5. the backing grows: resize online, the pool expands"
-before=$(zpool list -Hp -o size demo)
+before=$(zpool list -H -o size demo)
 truncate -s 1G demo.img
 "$bc" resize demo
-zpool online -e demo "$dir/fuse/demo"
-sleep 1
-after=$(zpool list -Hp -o size demo)
-echo "pool size: $before -> $after bytes"
+ls -l "$dir/fuse/demo"
+# zfs-fuse's `zpool online -e` does not expand; autoexpand at import does.
+zpool set autoexpand=on demo
+zpool export demo
+zpool import -o cachefile=none -d "$dir/fuse" demo
+after=$(zpool list -H -o size demo)
+echo "pool size: $before -> $after"
 zpool scrub demo
 for _ in $(seq 100); do zpool status demo | grep -q "scrub in progress" || break; sleep 0.2; done
 zpool status demo | grep -E "scan:|errors:"
