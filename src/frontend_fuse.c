@@ -212,6 +212,7 @@ static int fuse_start(struct daemon *d)
 	d->fuse = fs;
 	snprintf(fs->file_path, sizeof(fs->file_path), "/%s", d->name);
 	fs->fuse = fuse_new(&args, &ops, sizeof(ops), d);
+	fuse_opt_free_args(&args); /* fuse_new may have copied and extended them */
 	if (!fs->fuse)
 		return bc_error(-EIO, "fuse: cannot create the session (is libfuse3/fuse3 installed?)");
 	if (fuse_mount(fs->fuse, d->fuse_dir) != 0)
