@@ -237,15 +237,16 @@ int bc_header_repair(const char *backing);
 
 /* ---- NBD server ------------------------------------------------------
  * Serves one volume as one export over the NBD protocol (fixed newstyle,
- * simple replies).  Requests from any number of connections are executed
- * in parallel by a worker pool.  The volume must outlive the server. */
+ * simple replies).  Each connection is served by a few threads that take
+ * turns reading requests and run them in parallel.  The volume must
+ * outlive the server. */
 
 struct bc_nbd_params {
 	const char *export_name;   /* also reachable as the default "" export */
 	const char *description;   /* optional, for NBD_INFO_DESCRIPTION */
 	bool read_only;
 	bool allow_discards;       /* advertise TRIM and pass it to the backing */
-	unsigned threads;          /* worker threads; 0 = default */
+	unsigned threads;          /* threads per connection; 0 = default (4) */
 };
 
 struct bc_nbd_server;

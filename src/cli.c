@@ -93,7 +93,7 @@ static const struct opt_def opt_defs[] = {
 	  "pass TRIM/punch-hole to the backing (reveals which blocks are unused)" },
 	{ { "foreground", no_argument, NULL, O_FOREGROUND }, OPT_ATTACH, NULL,
 	  "stay in the foreground, log to stderr (for systemd and debugging)" },
-	{ { "threads", required_argument, NULL, O_THREADS }, OPT_ATTACH, "N", "NBD worker threads (default 8)" },
+	{ { "threads", required_argument, NULL, O_THREADS }, OPT_ATTACH, "N", "threads serving each NBD connection (default 4)" },
 	{ { "all", no_argument, NULL, O_ALL }, OPT_DETACH | OPT_ATTACH, NULL,
 	  "attach: every tab file entry (but noauto); detach: every attached volume" },
 	{ { "tab", required_argument, NULL, O_TAB }, OPT_ATTACH, "FILE", "tab file (default /etc/blockcrypttab)" },

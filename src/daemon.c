@@ -4,7 +4,7 @@
  * Threading model: the main thread blocks SIGTERM/SIGINT/SIGHUP before any
  * other thread exists (so every thread inherits the mask) and then waits in
  * poll() on a signalfd and on a wake pipe.  Frontends run their own threads
- * (NBD accept/connection threads and worker pool, the libfuse loop).  The
+ * (NBD accept and per-connection threads, the libfuse loop).  The
  * control thread answers "status" and "detach [force]" on the control
  * socket; a detach request that may proceed is handed to the main thread
  * through the wake pipe, and only the main thread tears anything down.

@@ -11,9 +11,10 @@
 
 #include "blockcrypt.h"
 #include "nbd/nbd_proto.h"
-#include "server/worker_pool.h"
 
 #define NBD_MAX_LISTEN 8
+#define NBD_DEFAULT_CONN_THREADS 4     /* threads serving one connection */
+#define NBD_MAX_CONN_THREADS 64
 #define NBD_BUF_CLASSES 14              /* 4 KiB .. 32 MiB */
 #define NBD_BUF_CACHE_MAX (16u << 20)   /* bytes kept for reuse */
 
@@ -25,7 +26,6 @@ struct bc_nbd_server {
 	char *export_name, *description;
 	uint16_t tx_flags;
 	uint32_t pref_block;
-	struct bc_worker_pool *pool;
 
 	int listen_fds[NBD_MAX_LISTEN];
 	char *unix_paths[NBD_MAX_LISTEN];
@@ -52,16 +52,9 @@ struct nbd_conn {
 	int in_fd, out_fd;
 	bool out_is_socket;
 	bool no_zeroes;
-	pthread_mutex_t lock;         /* protects the fields below */
-	pthread_cond_t drained;       /* inflight went down, or broken */
-	pthread_cond_t reply_ready;   /* for the writer thread */
-	unsigned inflight;            /* requests not yet answered on the wire */
-	uint64_t inflight_bytes;
-	bool broken;                  /* a reply could not be sent: stop */
-	struct nbd_reply *replies, *replies_tail;
-	bool writer_stop;
-	bool sending;                 /* a thread is writing a reply now */
-	pthread_t writer;
+	pthread_mutex_t read_lock;    /* one thread reads a request at a time */
+	pthread_mutex_t write_lock;   /* one reply on the wire at a time */
+	bool closing;                 /* DISC, EOF or a dead client (atomic) */
 	struct nbd_conn *next, *prev; /* server list, under srv->lock */
 };
 

@@ -3,10 +3,12 @@
  *
  * Threading model: one accept thread polls the listening sockets and a stop
  * pipe; every accepted client gets its own detached connection thread
- * (handshake, then the request reader); requests run on the shared worker
- * pool.  The server lock protects the connection list; bc_nbd_server_stop()
- * shuts down every client socket, which makes each reader return, and then
- * waits until the list is empty.
+ * (handshake, then it and a few helpers serve requests, see nbd_conn.c).
+ * The server lock protects the connection list; bc_nbd_server_stop()
+ * shuts down every client socket for reading, which makes each connection
+ * finish its requests and return, then (after a grace period) cuts off
+ * clients that do not read their replies, and waits until the list is
+ * empty.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +26,6 @@
 #include "core/error.h"
 #include "nbd/nbd_internal.h"
 
-#define DEFAULT_THREADS 8
 #define STOP_GRACE_SECONDS 5
 
 int bc_nbd_server_new(struct bc_volume *v, const struct bc_nbd_params *p,
@@ -60,10 +61,10 @@ int bc_nbd_server_new(struct bc_volume *v, const struct bc_nbd_params *p,
 	if (p->allow_discards && !s->params.read_only)
 		s->tx_flags |= NBD_FLAG_SEND_TRIM;
 	s->params.allow_discards = p->allow_discards && !s->params.read_only;
-	r = bc_worker_pool_new(p->threads ? p->threads : DEFAULT_THREADS, &s->pool);
-	if (r < 0 || pipe2(s->stop_pipe, O_CLOEXEC) < 0) {
+	if (pipe2(s->stop_pipe, O_CLOEXEC) < 0) {
+		r = bc_error(-errno, "nbd: pipe: %s", strerror(errno));
 		bc_nbd_server_free(s);
-		return r < 0 ? r : bc_error(-errno, "nbd: pipe: %s", strerror(errno));
+		return r;
 	}
 	/* Replies to vanished clients must not kill the process. */
 	signal(SIGPIPE, SIG_IGN);
@@ -209,9 +210,8 @@ static void conn_run(struct nbd_conn *c)
 
 static void conn_free(struct nbd_conn *c)
 {
-	pthread_cond_destroy(&c->reply_ready);
-	pthread_mutex_destroy(&c->lock);
-	pthread_cond_destroy(&c->drained);
+	pthread_mutex_destroy(&c->read_lock);
+	pthread_mutex_destroy(&c->write_lock);
 	free(c);
 }
 
@@ -226,9 +226,8 @@ static struct nbd_conn *conn_new(struct bc_nbd_server *s, int in_fd, int out_fd)
 	c->in_fd = in_fd;
 	c->out_fd = out_fd;
 	c->out_is_socket = fstat(out_fd, &st) == 0 && S_ISSOCK(st.st_mode);
-	pthread_cond_init(&c->reply_ready, NULL);
-	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->drained, NULL);
+	pthread_mutex_init(&c->read_lock, NULL);
+	pthread_mutex_init(&c->write_lock, NULL);
 	return c;
 }
 
@@ -382,7 +381,6 @@ void bc_nbd_server_free(struct bc_nbd_server *s)
 	if (!s)
 		return;
 	bc_nbd_server_stop(s);
-	bc_worker_pool_free(s->pool);
 	for (unsigned i = 0; i < s->nlisten; i++) {
 		close(s->listen_fds[i]);
 		if (s->unix_paths[i])
