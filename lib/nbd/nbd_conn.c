@@ -25,7 +25,6 @@
 
 #include "nbd/nbd_internal.h"
 
-
 struct serve_state {
 	uint8_t *buf;     /* request buffer, recycled through the server */
 	size_t buf_len;

@@ -95,11 +95,13 @@ static int write_locked(struct bc_volume *v, struct bc_io_slot *s, const uint8_t
 			uint64_t len, uint64_t off, bool in_place)
 {
 	const uint32_t ss = v->sector_size;
-	int r = 0;
+	int r;
 
 	while (len) {
 		uint64_t sector = off / ss;
 		size_t in = (size_t)(off % ss);
+		const uint8_t *src;
+		uint8_t *dst;
 		size_t n, count;
 
 		if (in || len < ss) {
@@ -113,41 +115,26 @@ static int write_locked(struct bc_volume *v, struct bc_io_slot *s, const uint8_t
 			else
 				memset(s->bounce + in, 0, n);
 			count = 1;
+			src = dst = s->bounce;
 		} else if (in_place) {
-			uint8_t *p = (uint8_t *)buf;
-
+			/* The caller's scratch buffer: encrypt it where it is. */
 			count = (size_t)(len / ss);
 			n = count * ss;
-			r = bc_sector_encrypt(s->engine, p, p, sector, count);
-			if (r == 0)
-				r = bc_backing_pwrite(&v->backing, p, n, backing_offset(v, sector));
-			if (r < 0)
-				return r;
-			buf += n;
-			off += n;
-			len -= n;
-			continue;
+			src = dst = (uint8_t *)buf;
 		} else {
 			count = len / ss < BC_BOUNCE_SIZE / ss ? (size_t)(len / ss) : BC_BOUNCE_SIZE / ss;
 			n = count * ss;
-			/* Encrypt straight from the caller's buffer: no copy. */
+			dst = s->bounce;
 			if (buf) {
-				r = bc_sector_encrypt(s->engine, s->bounce, buf, sector, count);
-				if (r == 0)
-					r = bc_backing_pwrite(&v->backing, s->bounce, n, backing_offset(v, sector));
-				if (r < 0)
-					return r;
-				buf += n;
-				off += n;
-				len -= n;
-				continue;
+				src = buf; /* encrypt straight from the caller's buffer: no copy */
+			} else {
+				memset(s->bounce, 0, n);
+				src = s->bounce;
 			}
-			memset(s->bounce, 0, n);
 		}
-		r = bc_sector_encrypt(s->engine, s->bounce, s->bounce, sector, count);
-		if (r < 0)
-			return r;
-		r = bc_backing_pwrite(&v->backing, s->bounce, count * ss, backing_offset(v, sector));
+		r = bc_sector_encrypt(s->engine, dst, src, sector, count);
+		if (r == 0)
+			r = bc_backing_pwrite(&v->backing, dst, count * ss, backing_offset(v, sector));
 		if (r < 0)
 			return r;
 		if (buf)
