@@ -3,12 +3,8 @@
  * tokens of type "blockcrypt-pkcs11" (ours) and "systemd-pkcs11"
  * (systemd-cryptenroll's), plus token-derived keys for plain volumes.
  *
- * Our token JSON (all binary values base64):
- *   { "type": "blockcrypt-pkcs11", "keyslots": ["N"],
- *     "blockcrypt-pkcs11-uri": "pkcs11:token=...;object=LABEL",
- *     "blockcrypt-wrap": "aes-gcm", "blockcrypt-iv": 12 bytes,
- *     "blockcrypt-secret": 32-byte secret encrypted + 16-byte tag }
- * The GCM additional data is "blockcrypt-pkcs11:" + the volume UUID, so a
+ * Our token (JSON form in token_json.c) holds a 32-byte random secret,
+ * AES-GCM-wrapped by an AES key that never leaves the token.  The GCM additional data is "blockcrypt-pkcs11:" + the volume UUID, so a
  * token copied to another volume does not authenticate.  Key slot N's
  * passphrase is the secret as 64 hex digits; being 256 random bits it
  * needs no slow KDF, so the slot uses PBKDF2 at the minimum cost (as
@@ -27,10 +23,10 @@
 #include "core/secret.h"
 #include "luks/luks.h"
 #include "luks/luks_token.h"
+#include "luks/token_json.h"
 #include "token/pkcs11.h"
 
 #define SECRET_BYTES 32
-#define TAG_BYTES 16
 
 static int b64_encode(const uint8_t *in, size_t len, char *out, size_t size)
 {
@@ -38,24 +34,6 @@ static int b64_encode(const uint8_t *in, size_t len, char *out, size_t size)
 		return -EINVAL;
 	EVP_EncodeBlock((unsigned char *)out, in, (int)len);
 	return 0;
-}
-
-/* Strict base64 decode; returns the length or -EINVAL. */
-static int b64_decode(const char *in, uint8_t *out, size_t size)
-{
-	size_t len = strlen(in);
-	int n;
-
-	if (!len || len % 4 || len / 4 * 3 > size)
-		return -EINVAL;
-	n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len);
-	if (n < 0)
-		return -EINVAL;
-	if (in[len - 1] == '=')
-		n--;
-	if (in[len - 2] == '=')
-		n--;
-	return n;
 }
 
 static void to_hex(const uint8_t *in, size_t len, uint8_t *out)
@@ -117,10 +95,9 @@ int bc_luks_enroll_pkcs11(struct bc_luks *l, const struct bc_secret *existing, c
 					 .flags = CRYPT_PBKDF_NO_BENCHMARK };
 	_cleanup_secret_ struct bc_secret *secret = NULL, *pass = NULL;
 	struct bc_p11 *p = NULL;
-	uint8_t iv[12], wrapped[SECRET_BYTES + TAG_BYTES];
-	size_t wrapped_len = sizeof(wrapped);
-	char aad[80], iv64[32], wrapped64[80], slot_str[12], *uri = NULL;
-	json_object *jobj = NULL, *slots;
+	struct bc_token t = { .kind = BC_TOKEN_BLOCKCRYPT };
+	size_t wrapped_len = sizeof(t.blob);
+	char aad[80], *uri = NULL, *json = NULL;
 	int r, slot = -1, token;
 
 	if (strcmp(crypt_get_type(l->cd), CRYPT_LUKS2))
@@ -128,6 +105,11 @@ int bc_luks_enroll_pkcs11(struct bc_luks *l, const struct bc_secret *existing, c
 	r = bc_p11_normalize_uri(uri_in, &uri);
 	if (r < 0)
 		return r;
+	if (strlen(uri) >= sizeof(t.uri)) {
+		r = bc_error(-EINVAL, "enroll: PKCS#11 URI too long");
+		goto out;
+	}
+	strcpy(t.uri, uri);
 	r = open_token(uri, &u, pin, BC_P11_AES_KEY, &p);
 	if (r < 0)
 		goto out;
@@ -136,7 +118,7 @@ int bc_luks_enroll_pkcs11(struct bc_luks *l, const struct bc_secret *existing, c
 		r = bc_secret_new(2 * SECRET_BYTES, &pass);
 	if (r < 0)
 		goto out;
-	if (RAND_priv_bytes(bc_secret_buf(secret), SECRET_BYTES) != 1 || RAND_bytes(iv, sizeof(iv)) != 1) {
+	if (RAND_priv_bytes(bc_secret_buf(secret), SECRET_BYTES) != 1 || RAND_bytes(t.iv, sizeof(t.iv)) != 1) {
 		r = bc_error(-EIO, "enroll: random number generator failed");
 		goto out;
 	}
@@ -145,11 +127,12 @@ int bc_luks_enroll_pkcs11(struct bc_luks *l, const struct bc_secret *existing, c
 	bc_secret_set_len(pass, 2 * SECRET_BYTES);
 
 	make_aad(l->cd, aad, sizeof(aad));
-	r = bc_p11_gcm(p, true, iv, aad, strlen(aad), bc_secret_data(secret), SECRET_BYTES,
-		       wrapped, &wrapped_len);
+	r = bc_p11_gcm(p, true, t.iv, aad, strlen(aad), bc_secret_data(secret), SECRET_BYTES,
+		       t.blob, &wrapped_len);
 	if (r < 0)
 		goto out;
-	if (wrapped_len != sizeof(wrapped)) {
+	t.blob_len = wrapped_len;
+	if (wrapped_len != BC_TOKEN_WRAPPED_BYTES) {
 		r = bc_error(-EIO, "enroll: token returned %zu bytes for AES-GCM", wrapped_len);
 		goto out;
 	}
@@ -169,20 +152,11 @@ int bc_luks_enroll_pkcs11(struct bc_luks *l, const struct bc_secret *existing, c
 		slot = -1;
 		goto out;
 	}
-	b64_encode(iv, sizeof(iv), iv64, sizeof(iv64));
-	b64_encode(wrapped, sizeof(wrapped), wrapped64, sizeof(wrapped64));
-	snprintf(slot_str, sizeof(slot_str), "%d", slot);
-	jobj = json_object_new_object();
-	json_object_object_add(jobj, "type", json_object_new_string(BC_TOKEN_TYPE));
-	slots = json_object_new_array();
-	json_object_array_add(slots, json_object_new_string(slot_str));
-	json_object_object_add(jobj, "keyslots", slots);
-	json_object_object_add(jobj, "blockcrypt-pkcs11-uri", json_object_new_string(uri));
-	json_object_object_add(jobj, "blockcrypt-wrap", json_object_new_string("aes-gcm"));
-	json_object_object_add(jobj, "blockcrypt-iv", json_object_new_string(iv64));
-	json_object_object_add(jobj, "blockcrypt-secret", json_object_new_string(wrapped64));
-	token = crypt_token_json_set(l->cd, CRYPT_ANY_TOKEN,
-				     json_object_to_json_string_ext(jobj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	t.keyslot = slot;
+	r = bc_token_encode(&t, &json);
+	if (r < 0)
+		goto out;
+	token = crypt_token_json_set(l->cd, CRYPT_ANY_TOKEN, json);
 	if (token < 0) {
 		r = bc_luks_fail(token, l->path, "cannot store token");
 		goto out;
@@ -192,31 +166,11 @@ int bc_luks_enroll_pkcs11(struct bc_luks *l, const struct bc_secret *existing, c
 out:
 	if (slot >= 0)
 		crypt_keyslot_destroy(l->cd, slot); /* roll back a slot without its token */
-	json_object_put(jobj);
+	free(json);
 	bc_p11_close(p);
-	explicit_bzero(wrapped, sizeof(wrapped));
+	explicit_bzero(&t, sizeof(t));
 	free(uri);
 	return r;
-}
-
-const char *bc_json_str(json_object *o, const char *key)
-{
-	json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string) ?
-	       json_object_get_string(v) : NULL;
-}
-
-/* First key slot a token is bound to. */
-int bc_luks_token_slot(json_object *o)
-{
-	json_object *a, *v;
-
-	if (!json_object_object_get_ex(o, "keyslots", &a) || !json_object_is_type(a, json_type_array) ||
-	    json_object_array_length(a) < 1)
-		return -EINVAL;
-	v = json_object_array_get_idx(a, 0);
-	return json_object_is_type(v, json_type_string) ? atoi(json_object_get_string(v)) : -EINVAL;
 }
 
 int bc_luks_unenroll_pkcs11(struct bc_luks *l, int token_id)
@@ -225,25 +179,23 @@ int bc_luks_unenroll_pkcs11(struct bc_luks *l, int token_id)
 
 	for (int id = 0; id < 32; id++) {
 		const char *json = NULL;
-		json_object *o;
-		const char *type;
-		int slot;
+		struct bc_token t;
+		int r;
 
 		if ((token_id >= 0 && id != token_id) || crypt_token_json_get(l->cd, id, &json) < 0)
 			continue;
-		o = json_tokener_parse(json);
-		type = o ? bc_json_str(o, "type") : NULL;
-		if (!type || strcmp(type, BC_TOKEN_TYPE)) {
-			json_object_put(o);
+		r = bc_token_decode(json, strlen(json), &t);
+		if (r == -EBADMSG)
+			return bc_error(r, "%s: token %d: %s (remove it with cryptsetup token remove)",
+					l->path, id, bc_last_error());
+		if (r < 0 || t.kind != BC_TOKEN_BLOCKCRYPT) {
 			if (token_id >= 0)
 				return bc_error(-EINVAL, "%s: token %d is not a %s token", l->path, id, BC_TOKEN_TYPE);
 			continue;
 		}
-		slot = bc_luks_token_slot(o);
-		json_object_put(o);
 		if (crypt_token_json_set(l->cd, id, NULL) < 0)
 			return bc_luks_fail(-EIO, l->path, "cannot remove token");
-		if (slot >= 0 && crypt_keyslot_destroy(l->cd, slot) < 0)
+		if (crypt_keyslot_destroy(l->cd, t.keyslot) < 0)
 			return bc_luks_fail(-EIO, l->path, "cannot destroy the token's key slot");
 		removed++;
 	}
@@ -253,41 +205,34 @@ int bc_luks_unenroll_pkcs11(struct bc_luks *l, int token_id)
 	return removed;
 }
 
-int bc_luks_token_passphrase(struct crypt_device *cd, json_object *o, const char *type,
+int bc_luks_token_passphrase(struct crypt_device *cd, const struct bc_token *t,
 			     const struct bc_unlock *u, struct bc_secret **pass_out)
 {
 	struct bc_p11 *p = NULL;
 	_cleanup_secret_ struct bc_secret *plain = NULL;
 	struct bc_secret *pass = NULL;
-	uint8_t buf[1024];
-	size_t plain_len;
-	int r, n;
+	size_t plain_len = BC_TOKEN_BLOB_MAX;
+	int r;
 
 	*pass_out = NULL;
-	r = bc_secret_new(sizeof(buf), &plain);
+	r = bc_secret_new(plain_len, &plain);
 	if (r < 0)
 		return r;
-	plain_len = sizeof(buf);
-	if (!strcmp(type, BC_TOKEN_TYPE)) {
-		const char *uri = bc_json_str(o, "blockcrypt-pkcs11-uri");
-		const char *iv64 = bc_json_str(o, "blockcrypt-iv"), *sec64 = bc_json_str(o, "blockcrypt-secret");
-		uint8_t iv[16];
+	if (t->kind == BC_TOKEN_BLOCKCRYPT) {
 		char aad[80];
 
-		if (!uri || !iv64 || !sec64 || b64_decode(iv64, iv, sizeof(iv)) != 12 ||
-		    (n = b64_decode(sec64, buf, sizeof(buf))) != SECRET_BYTES + TAG_BYTES)
-			return bc_error(-EBADMSG, "token: malformed %s token", BC_TOKEN_TYPE);
-		r = open_token(uri, u, NULL, BC_P11_AES_KEY, &p);
+		r = open_token(t->uri, u, NULL, BC_P11_AES_KEY, &p);
 		if (r < 0)
 			return r;
 		make_aad(cd, aad, sizeof(aad));
-		r = bc_p11_gcm(p, false, iv, aad, strlen(aad), buf, (size_t)n, bc_secret_buf(plain), &plain_len);
+		r = bc_p11_gcm(p, false, t->iv, aad, strlen(aad), t->blob, t->blob_len,
+			       bc_secret_buf(plain), &plain_len);
 		bc_p11_close(p);
 		/* Tokens report a failed GCM tag in different ways (softhsm2:
 		 * CKR_GENERAL_ERROR): any unwrap failure means a wrong key. */
 		if (r < 0 && r != -ENODEV)
 			return bc_error(-EPERM, "token: the key %s does not unwrap this volume's secret (another key, or a copied header)",
-					uri);
+					t->uri);
 		if (r < 0)
 			return r;
 		if (plain_len != SECRET_BYTES)
@@ -300,14 +245,10 @@ int bc_luks_token_passphrase(struct crypt_device *cd, json_object *o, const char
 	} else {
 		/* systemd-pkcs11: RSA-encrypted key; the slot passphrase is
 		 * its base64 encoding. */
-		const char *uri = bc_json_str(o, "pkcs11-uri"), *key64 = bc_json_str(o, "pkcs11-key");
-
-		if (!uri || !key64 || (n = b64_decode(key64, buf, sizeof(buf))) <= 0)
-			return bc_error(-EBADMSG, "token: malformed systemd-pkcs11 token");
-		r = open_token(uri, u, NULL, BC_P11_RSA_PRIVATE_KEY, &p);
+		r = open_token(t->uri, u, NULL, BC_P11_RSA_PRIVATE_KEY, &p);
 		if (r < 0)
 			return r;
-		r = bc_p11_rsa_decrypt(p, buf, (size_t)n, bc_secret_buf(plain), &plain_len);
+		r = bc_p11_rsa_decrypt(p, t->blob, t->blob_len, bc_secret_buf(plain), &plain_len);
 		bc_p11_close(p);
 		if (r < 0)
 			return r;
@@ -327,23 +268,20 @@ int bc_luks_token_unlock(struct crypt_device *cd, const char *path, const struct
 	int r = -ENOENT, tried = 0;
 
 	for (int id = 0; id < 32; id++) {
-		const char *json = NULL, *type;
-		json_object *o;
 		_cleanup_secret_ struct bc_secret *pass = NULL;
-		int slot;
+		const char *json = NULL;
+		struct bc_token t;
+		int d, slot;
 
 		if (crypt_token_json_get(cd, id, &json) < 0)
 			continue;
-		o = json_tokener_parse(json);
-		type = o ? bc_json_str(o, "type") : NULL;
-		if (!type || (strcmp(type, BC_TOKEN_TYPE) && strcmp(type, "systemd-pkcs11"))) {
-			json_object_put(o);
-			continue;
-		}
+		d = bc_token_decode(json, strlen(json), &t);
+		if (d == -ENOENT)
+			continue;  /* some other kind of token */
 		tried++;
-		slot = bc_luks_token_slot(o);
-		r = bc_luks_token_passphrase(cd, o, type, u, &pass);
-		json_object_put(o);
+		r = d < 0 ? d : bc_luks_token_passphrase(cd, &t, u, &pass);
+		slot = t.keyslot;
+		explicit_bzero(&t, sizeof(t));
 		if (r < 0)
 			continue; /* keep the error; another token may work */
 		r = crypt_volume_key_get(cd, slot, (char *)bc_secret_buf(key), key_size,

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
 #include <libcryptsetup.h>
 
 #include "config.h"
@@ -57,17 +56,15 @@ int cryptsetup_token_open_pin(struct crypt_device *cd, int token, const char *pi
 	struct bc_unlock u = { .get_pin = plugin_pin, .user = &arg };
 	struct bc_secret *pass = NULL;
 	const char *json = NULL;
-	json_object *o;
+	struct bc_token t;
 	int r;
 
 	(void)usrptr;
-	if (crypt_token_json_get(cd, token, &json) < 0)
+	if (crypt_token_json_get(cd, token, &json) < 0 ||
+	    bc_token_decode(json, strlen(json), &t) < 0 || t.kind != BC_TOKEN_BLOCKCRYPT)
 		return -EINVAL;
-	o = json_tokener_parse(json);
-	if (!o)
-		return -EINVAL;
-	r = bc_luks_token_passphrase(cd, o, BC_TOKEN_TYPE, &u, &pass);
-	json_object_put(o);
+	r = bc_luks_token_passphrase(cd, &t, &u, &pass);
+	explicit_bzero(&t, sizeof(t));
 	if (r < 0)
 		/* -ENOANO: PIN missing or wrong, ask (again); -ENOENT: unusable. */
 		return r == -EPERM || r == -ENOANO ? -ENOANO : -ENOENT;
@@ -97,23 +94,23 @@ void cryptsetup_token_buffer_free(void *buffer, size_t buffer_len)
 
 int cryptsetup_token_validate(struct crypt_device *cd, const char *json)
 {
-	json_object *o = json_tokener_parse(json);
-	int r = 0;
+	struct bc_token t;
+	int r;
 
 	(void)cd;
-	if (!o || !bc_json_str(o, "blockcrypt-pkcs11-uri") || !bc_json_str(o, "blockcrypt-iv") ||
-	    !bc_json_str(o, "blockcrypt-secret") || bc_luks_token_slot(o) < 0)
+	r = bc_token_decode(json, strlen(json), &t);
+	if (r == 0 && t.kind != BC_TOKEN_BLOCKCRYPT)
 		r = -EINVAL;
-	json_object_put(o);
-	return r;
+	explicit_bzero(&t, sizeof(t));
+	return r < 0 ? -EINVAL : 0;
 }
 
 void cryptsetup_token_dump(struct crypt_device *cd, const char *json)
 {
-	json_object *o = json_tokener_parse(json);
-	const char *uri = o ? bc_json_str(o, "blockcrypt-pkcs11-uri") : NULL;
+	struct bc_token t;
 
-	if (uri)
-		crypt_logf(cd, CRYPT_LOG_NORMAL, "\tPKCS#11 URI: %s\n\tWrapping:    AES-GCM in the token\n", uri);
-	json_object_put(o);
+	if (bc_token_decode(json, strlen(json), &t) == 0 && t.kind == BC_TOKEN_BLOCKCRYPT)
+		crypt_logf(cd, CRYPT_LOG_NORMAL, "\tPKCS#11 URI: %s\n\tKey slot:    %d\n\tWrapping:    AES-GCM in the token\n",
+			   t.uri, t.keyslot);
+	explicit_bzero(&t, sizeof(t));
 }

@@ -1,0 +1,36 @@
+/* LUKS2 token JSON for PKCS#11 key slots: the on-disk form, converted to
+ * and from struct bc_token in this one place (and fuzzed: tests/fuzz). */
+#ifndef BC_LUKS_TOKEN_JSON_H
+#define BC_LUKS_TOKEN_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BC_TOKEN_TYPE "blockcrypt-pkcs11"
+#define BC_TOKEN_SYSTEMD_TYPE "systemd-pkcs11"
+#define BC_TOKEN_IV_BYTES 12
+#define BC_TOKEN_WRAPPED_BYTES 48  /* 32-byte secret + 16-byte GCM tag */
+#define BC_TOKEN_BLOB_MAX 1024     /* systemd: RSA-encrypted key, <= 8192-bit */
+#define BC_TOKEN_URI_MAX 4096
+
+enum bc_token_kind {
+	BC_TOKEN_BLOCKCRYPT,  /* ours: AES-GCM secret wrapped by a token AES key */
+	BC_TOKEN_SYSTEMD,     /* systemd-cryptenroll: RSA-encrypted key */
+};
+
+struct bc_token {
+	enum bc_token_kind kind;
+	int keyslot;                      /* 0..31 */
+	char uri[BC_TOKEN_URI_MAX];       /* PKCS#11 URI, NUL terminated */
+	uint8_t iv[BC_TOKEN_IV_BYTES];    /* ours only */
+	uint8_t blob[BC_TOKEN_BLOB_MAX];  /* ours: wrapped secret; systemd: encrypted key */
+	size_t blob_len;
+};
+
+/* Parse token JSON.  0; -ENOENT for a token type that is not PKCS#11
+ * (not ours to judge); -EBADMSG for a malformed one, with a message. */
+int bc_token_decode(const char *json, size_t len, struct bc_token *out);
+/* Our token as JSON (malloc'd string).  Only BC_TOKEN_BLOCKCRYPT. */
+int bc_token_encode(const struct bc_token *t, char **json_out);
+
+#endif
