@@ -247,6 +247,13 @@ struct bc_nbd_params {
 	bool read_only;
 	bool allow_discards;       /* advertise TRIM and pass it to the backing */
 	unsigned threads;          /* threads per connection; 0 = default (4) */
+	/* TLS (NBD STARTTLS), then required of every client: X.509 from a
+	 * directory holding server-cert.pem, server-key.pem and (to verify
+	 * client certificates) ca-cert.pem, or pre-shared keys from a
+	 * psktool(1) file.  At most one of the two. */
+	const char *tls_certificates;
+	const char *tls_psk_file;
+	bool tls_verify_peer;      /* X.509: require a client certificate from the CA */
 };
 
 struct bc_nbd_server;

@@ -20,6 +20,7 @@ enum {
 	O_NO_PROGRESS, O_KEY_FILE, O_HELP, O_NAME, O_SOCKET, O_LISTEN, O_FUSE, O_DISCARDS,
 	O_FOREGROUND, O_THREADS, O_INSECURE, O_ALL, O_FORCE, O_PBKDF_ITER, O_TOKEN, O_KEY_LEN,
 	O_MODULE, O_PIN_FILE, O_PKCS11, O_TOKEN_ONLY, O_TOKEN_ID, O_TAB, O_FROM_TAB,
+	O_TLS_CERTS, O_TLS_PSK, O_TLS_VERIFY,
 };
 
 struct opt_def {
@@ -85,6 +86,12 @@ static const struct opt_def opt_defs[] = {
 	  "NBD Unix socket (default RUNDIR/NAME.sock, mode 0600)" },
 	{ { "listen", required_argument, NULL, O_LISTEN }, OPT_ATTACH, "ADDR:PORT",
 	  "serve NBD over TCP instead (e.g. 127.0.0.1:10809, [::1]:10809)" },
+	{ { "tls-certificates", required_argument, NULL, O_TLS_CERTS }, OPT_ATTACH, "DIR",
+	  "require NBD TLS with the X.509 server-cert.pem, server-key.pem (and ca-cert.pem) in DIR" },
+	{ { "tls-psk", required_argument, NULL, O_TLS_PSK }, OPT_ATTACH, "FILE",
+	  "require NBD TLS with the pre-shared keys in FILE (psktool format: user:hexkey)" },
+	{ { "tls-verify-peer", no_argument, NULL, O_TLS_VERIFY }, OPT_ATTACH, NULL,
+	  "with --tls-certificates: clients need a certificate signed by DIR/ca-cert.pem" },
 	{ { "insecure", no_argument, NULL, O_INSECURE }, OPT_ATTACH, NULL,
 	  "allow --listen on a non-loopback address without TLS" },
 	{ { "fuse", required_argument, NULL, O_FUSE }, OPT_ATTACH, "DIR",
@@ -227,6 +234,9 @@ int cli_parse(const struct cli_command *c, int argc, char **argv, struct cli_opt
 		case O_SOCKET: o->socket = optarg; break;
 		case O_LISTEN: o->listen = optarg; break;
 		case O_INSECURE: o->insecure = true; break;
+		case O_TLS_CERTS: o->tls_certificates = optarg; break;
+		case O_TLS_PSK: o->tls_psk = optarg; break;
+		case O_TLS_VERIFY: o->tls_verify_peer = true; break;
 		case O_FUSE: o->fuse_dir = optarg; break;
 		case O_DISCARDS: o->allow_discards = true; break;
 		case O_FOREGROUND: o->foreground = true; break;

@@ -40,6 +40,8 @@ struct cli_opts {
 	int key_slot;            /* -1 = any */
 	const char *name, *socket, *listen, *fuse_dir;
 	bool allow_discards, foreground, insecure, all, force;
+	const char *tls_certificates, *tls_psk;
+	bool tls_verify_peer;
 	uint32_t threads;
 	const char *token, *module, *pin_file, *pkcs11;
 	const char *tab, *from_tab;

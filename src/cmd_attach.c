@@ -64,9 +64,28 @@ static int parse_listen(const struct cli_opts *o, struct daemon *d)
 	snprintf(d->listen_port, sizeof(d->listen_port), "%s", colon + 1);
 	if (!d->listen_port[0] || strspn(d->listen_port, "0123456789") != strlen(d->listen_port))
 		return bc_error(-EINVAL, "--listen %s: bad port", s);
-	if (!loopback(d->listen_host) && !o->insecure)
-		return bc_error(-EINVAL, "--listen %s: not a loopback address; NBD over a network is unencrypted "
-				"and unauthenticated here (TLS is not available yet): add --insecure to accept that", s);
+	if (!loopback(d->listen_host) && !o->insecure && !o->tls_certificates && !o->tls_psk)
+		return bc_error(-EINVAL, "--listen %s: not a loopback address: give --tls-certificates DIR or "
+				"--tls-psk FILE (or --insecure to serve the plaintext unauthenticated)", s);
+	return 0;
+}
+
+/* TLS options, made absolute (the daemon runs in "/") and checked early. */
+static int set_tls(const struct cli_opts *o, struct daemon *d)
+{
+	const char *given = o->tls_certificates ? o->tls_certificates : o->tls_psk;
+	char real[PATH_MAX];
+
+	if (o->tls_certificates && o->tls_psk)
+		return bc_error(-EINVAL, "attach: give --tls-certificates or --tls-psk, not both");
+	if (o->tls_verify_peer && !o->tls_certificates)
+		return bc_error(-EINVAL, "attach: --tls-verify-peer needs --tls-certificates");
+	if (!given)
+		return 0;
+	if (!realpath(given, real))
+		return bc_error(errno == ENOENT ? -ENOENT : -errno, "%s: %s", given, strerror(errno));
+	snprintf(o->tls_certificates ? d->tls_certificates : d->tls_psk, sizeof(d->tls_psk), "%s", real);
+	d->tls_verify_peer = o->tls_verify_peer;
 	return 0;
 }
 
@@ -232,6 +251,7 @@ static int attach_one(struct cli_opts *o, const char *hook)
 {
 	__attribute__((cleanup(free_daemonp))) struct daemon *d = NULL;
 	char real[PATH_MAX];
+	bool tls;
 	int r;
 
 	d = calloc(1, sizeof(*d));
@@ -253,12 +273,16 @@ static int attach_one(struct cli_opts *o, const char *hook)
 	d->threads = o->threads;
 	if (o->socket && o->listen)
 		return bc_error(-EINVAL, "attach: give --socket or --listen, not both");
+	r = set_tls(o, d);
+	if (r < 0)
+		return r;
+	tls = d->tls_certificates[0] || d->tls_psk[0];
 	if (o->listen) {
 		r = parse_listen(o, d);
 		if (r < 0)
 			return r;
-		snprintf(d->uri, sizeof(d->uri), strchr(d->listen_host, ':') ? "nbd://[%s]:%s/%s" : "nbd://%s:%s/%s",
-			 d->listen_host, d->listen_port, d->name);
+		snprintf(d->uri, sizeof(d->uri), strchr(d->listen_host, ':') ? "%s://[%s]:%s/%s" : "%s://%s:%s/%s",
+			 tls ? "nbds" : "nbd", d->listen_host, d->listen_port, d->name);
 	} else {
 		char path[512];
 
@@ -276,7 +300,8 @@ static int attach_one(struct cli_opts *o, const char *hook)
 		if (strlen(path) >= sizeof(d->socket_path))
 			return bc_error(-ENAMETOOLONG, "%s: socket path too long", path);
 		memcpy(d->socket_path, path, strlen(path) + 1);
-		snprintf(d->uri, sizeof(d->uri), "nbd+unix:///%s?socket=%s", d->name, d->socket_path);
+		snprintf(d->uri, sizeof(d->uri), "%s+unix:///%s?socket=%s", tls ? "nbds" : "nbd", d->name,
+			 d->socket_path);
 	}
 	if (o->fuse_dir) {
 		struct stat st;

@@ -41,6 +41,8 @@ struct daemon {
 	char socket_path[108];      /* Unix socket, "" when --listen */
 	char listen_host[256], listen_port[16];
 	char uri[512];
+	char tls_certificates[4096], tls_psk[4096]; /* absolute, "" = no TLS */
+	bool tls_verify_peer;
 	struct bc_nbd_server *nbd;
 
 	/* FUSE */

@@ -15,6 +15,9 @@ static int nbd_start(struct daemon *d)
 	struct bc_nbd_params p = {
 		.export_name = d->name, .description = d->backing, .read_only = d->read_only,
 		.allow_discards = d->allow_discards, .threads = d->threads,
+		.tls_certificates = d->tls_certificates[0] ? d->tls_certificates : NULL,
+		.tls_psk_file = d->tls_psk[0] ? d->tls_psk : NULL,
+		.tls_verify_peer = d->tls_verify_peer,
 	};
 	int r = bc_nbd_server_new(d->volume, &p, &d->nbd);
 

@@ -30,12 +30,14 @@ struct serve_state {
 	size_t buf_len;
 };
 
-int nbd_read_full(int fd, void *buf, size_t len)
+int nbd_read_full(struct nbd_conn *c, void *buf, size_t len)
 {
 	uint8_t *p = buf;
 
+	if (c->tls)
+		return nbd_tls_recv(c, buf, len);
 	while (len) {
-		ssize_t n = read(fd, p, len);
+		ssize_t n = read(c->in_fd, p, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -51,6 +53,8 @@ int nbd_read_full(int fd, void *buf, size_t len)
 
 int nbd_writev_full(struct nbd_conn *c, struct iovec *iov, int iovcnt)
 {
+	if (c->tls)
+		return nbd_tls_sendv(c, iov, iovcnt);
 	while (iovcnt > 0) {
 		ssize_t n;
 
@@ -161,13 +165,13 @@ static uint32_t validate(const struct bc_nbd_server *s, const struct nbd_request
 	return in_range ? 0 : NBD_EINVAL;
 }
 
-int nbd_discard(int fd, uint64_t len)
+int nbd_discard(struct nbd_conn *c, uint64_t len)
 {
 	uint8_t buf[16384];
 
 	while (len) {
 		size_t n = len < sizeof(buf) ? (size_t)len : sizeof(buf);
-		int r = nbd_read_full(fd, buf, n);
+		int r = nbd_read_full(c, buf, n);
 
 		if (r < 0)
 			return r;
@@ -229,7 +233,7 @@ static int next_request(struct nbd_conn *c, struct serve_state *st, struct nbd_r
 	pthread_mutex_lock(&c->read_lock);
 	if (__atomic_load_n(&c->closing, __ATOMIC_ACQUIRE))
 		goto out;
-	if (nbd_read_full(c->in_fd, &w, sizeof(w)) < 0 || be32toh(w.magic) != NBD_REQUEST_MAGIC)
+	if (nbd_read_full(c, &w, sizeof(w)) < 0 || be32toh(w.magic) != NBD_REQUEST_MAGIC)
 		goto done; /* EOF, or cannot resynchronise: hard disconnect */
 	q->flags = be16toh(w.flags);
 	q->type = be16toh(w.type);
@@ -244,8 +248,8 @@ static int next_request(struct nbd_conn *c, struct serve_state *st, struct nbd_r
 		*err = NBD_ENOMEM;
 	if (q->type == NBD_CMD_WRITE) {
 		/* A refused WRITE still carries its payload: skip it. */
-		if (*err ? nbd_discard(c->in_fd, q->length) < 0 :
-			   nbd_read_full(c->in_fd, st->buf, q->length) < 0)
+		if (*err ? nbd_discard(c, q->length) < 0 :
+			   nbd_read_full(c, st->buf, q->length) < 0)
 			goto done; /* client vanished mid-write: nothing applied */
 	}
 	r = 1;

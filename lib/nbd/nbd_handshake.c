@@ -8,7 +8,8 @@
  * Every length the client sends is checked against what was actually
  * received before it is used; malformed options get NBD_REP_ERR_INVALID,
  * oversized ones are skipped (or, beyond NBD_MAX_OPT_DISCARD, end the
- * session), unknown ones get NBD_REP_ERR_UNSUP.
+ * session), unknown ones get NBD_REP_ERR_UNSUP.  When the server has TLS,
+ * nothing but STARTTLS and ABORT is answered before TLS is up.
  */
 #include <endian.h>
 #include <errno.h>
@@ -153,6 +154,21 @@ static int opt_list(struct nbd_conn *c, uint32_t len)
 	return r < 0 ? r : send_reply(c, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
 }
 
+static int opt_starttls(struct nbd_conn *c, uint32_t len)
+{
+	int r;
+
+	if (!c->srv->tls)
+		return send_error(c, NBD_OPT_STARTTLS, NBD_REP_ERR_POLICY, "TLS is not enabled on this export");
+	if (c->tls)
+		return send_error(c, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID, "TLS is already in use");
+	if (len)
+		return send_error(c, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID, "STARTTLS takes no data");
+	r = send_reply(c, NBD_OPT_STARTTLS, NBD_REP_ACK, NULL, 0);
+	/* A failed handshake leaves the stream unusable: hang up. */
+	return r < 0 ? r : nbd_tls_start(c);
+}
+
 int nbd_handshake(struct nbd_conn *c)
 {
 	struct {
@@ -170,7 +186,7 @@ int nbd_handshake(struct nbd_conn *c)
 	r = nbd_writev_full(c, &iov, 1);
 	if (r < 0)
 		return r;
-	r = nbd_read_full(c->in_fd, &cflags, 4);
+	r = nbd_read_full(c, &cflags, 4);
 	if (r < 0)
 		return r;
 	cflags = be32toh(cflags);
@@ -185,7 +201,7 @@ int nbd_handshake(struct nbd_conn *c)
 		struct nbd_wire_option h;
 		uint32_t option, len;
 
-		r = nbd_read_full(c->in_fd, &h, sizeof(h));
+		r = nbd_read_full(c, &h, sizeof(h));
 		if (r < 0)
 			break;
 		if (be64toh(h.magic) != NBD_IHAVEOPT) {
@@ -199,16 +215,26 @@ int nbd_handshake(struct nbd_conn *c)
 				r = -EPROTO; /* deemed a denial of service */
 				break;
 			}
-			r = nbd_discard(c->in_fd, len);
+			r = nbd_discard(c, len);
 			if (r == 0)
 				r = send_error(c, option, NBD_REP_ERR_TOO_BIG, "option data too large");
 			if (r < 0)
 				break;
 			continue;
 		}
-		r = nbd_read_full(c->in_fd, data, len);
+		r = nbd_read_full(c, data, len);
 		if (r < 0)
 			break;
+		if (c->srv->tls && !c->tls && option != NBD_OPT_STARTTLS && option != NBD_OPT_ABORT) {
+			if (option == NBD_OPT_EXPORT_NAME) {
+				r = -EACCES; /* no way to refuse it: hang up */
+				break;
+			}
+			r = send_error(c, option, NBD_REP_ERR_TLS_REQD, "TLS is required: use STARTTLS");
+			if (r != 0)
+				break;
+			continue;
+		}
 		switch (option) {
 		case NBD_OPT_EXPORT_NAME:
 			r = opt_export_name(c, data, len);
@@ -225,7 +251,7 @@ int nbd_handshake(struct nbd_conn *c)
 			r = opt_info_go(c, option, data, len);
 			break;
 		case NBD_OPT_STARTTLS:
-			r = send_error(c, option, NBD_REP_ERR_POLICY, "TLS is not enabled on this export");
+			r = opt_starttls(c, len);
 			break;
 		default:
 			/* Structured replies and metadata contexts are optional;

@@ -19,6 +19,7 @@
 #define NBD_BUF_CACHE_MAX (16u << 20)   /* bytes kept for reuse */
 
 struct nbd_conn;
+struct nbd_tls_server;
 
 struct bc_nbd_server {
 	struct bc_volume *volume;
@@ -26,6 +27,7 @@ struct bc_nbd_server {
 	char *export_name, *description;
 	uint16_t tx_flags;
 	uint32_t pref_block;
+	struct nbd_tls_server *tls; /* NULL: no TLS; else clients must use it */
 
 	int listen_fds[NBD_MAX_LISTEN];
 	char *unix_paths[NBD_MAX_LISTEN];
@@ -52,17 +54,28 @@ struct nbd_conn {
 	int in_fd, out_fd;
 	bool out_is_socket;
 	bool no_zeroes;
+	void *tls;                    /* gnutls_session_t after STARTTLS */
 	pthread_mutex_t read_lock;    /* one thread reads a request at a time */
 	pthread_mutex_t write_lock;   /* one reply on the wire at a time */
 	bool closing;                 /* DISC, EOF or a dead client (atomic) */
 	struct nbd_conn *next, *prev; /* server list, under srv->lock */
 };
 
-/* Whole-buffer I/O on the connection; 0 or -errno (-ECONNRESET at EOF). */
-int nbd_read_full(int fd, void *buf, size_t len);
+/* Whole-buffer I/O on the connection, through TLS once negotiated;
+ * 0 or -errno (-ECONNRESET at EOF). */
+int nbd_read_full(struct nbd_conn *c, void *buf, size_t len);
 int nbd_writev_full(struct nbd_conn *c, struct iovec *iov, int iovcnt);
 /* Read and drop LEN bytes (a payload we refuse). */
-int nbd_discard(int fd, uint64_t len);
+int nbd_discard(struct nbd_conn *c, uint64_t len);
+
+/* TLS (nbd_tls.c): server credentials from the parameters (*OUT stays
+ * NULL when TLS is not asked for), per-connection session and I/O. */
+int nbd_tls_server_new(const struct bc_nbd_params *p, struct nbd_tls_server **out);
+void nbd_tls_server_free(struct nbd_tls_server *t);
+int nbd_tls_start(struct nbd_conn *c);
+int nbd_tls_recv(struct nbd_conn *c, void *buf, size_t len);
+int nbd_tls_sendv(struct nbd_conn *c, const struct iovec *iov, int iovcnt);
+void nbd_tls_end(struct nbd_conn *c);
 
 /* Buffers of at least LEN bytes (4 KiB aligned), and their return. */
 void *nbd_buf_get(struct bc_nbd_server *s, size_t len);

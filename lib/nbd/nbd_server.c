@@ -61,6 +61,15 @@ int bc_nbd_server_new(struct bc_volume *v, const struct bc_nbd_params *p,
 	if (p->allow_discards && !s->params.read_only)
 		s->tx_flags |= NBD_FLAG_SEND_TRIM;
 	s->params.allow_discards = p->allow_discards && !s->params.read_only;
+	/* Our copies of the parameters must not point into the caller's. */
+	s->params.export_name = s->export_name;
+	s->params.description = s->description;
+	s->params.tls_certificates = s->params.tls_psk_file = NULL;
+	r = nbd_tls_server_new(p, &s->tls);
+	if (r < 0) {
+		bc_nbd_server_free(s);
+		return r;
+	}
 	if (pipe2(s->stop_pipe, O_CLOEXEC) < 0) {
 		r = bc_error(-errno, "nbd: pipe: %s", strerror(errno));
 		bc_nbd_server_free(s);
@@ -210,6 +219,7 @@ static void conn_run(struct nbd_conn *c)
 
 static void conn_free(struct nbd_conn *c)
 {
+	nbd_tls_end(c);
 	pthread_mutex_destroy(&c->read_lock);
 	pthread_mutex_destroy(&c->write_lock);
 	free(c);
@@ -401,6 +411,7 @@ void bc_nbd_server_free(struct bc_nbd_server *s)
 			free(b);
 		}
 	}
+	nbd_tls_server_free(s->tls);
 	pthread_mutex_destroy(&s->buf_lock);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->conn_gone);

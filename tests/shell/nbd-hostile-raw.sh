@@ -142,6 +142,7 @@ raw huge-option 0x40000000
 raw huge-option 0xffffffff
 raw bad-option-magic
 raw vanish-option
+raw tls-policy
 raw big-option
 raw go-invalid
 raw go-unknown-export

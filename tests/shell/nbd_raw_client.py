@@ -29,6 +29,7 @@ FLAG_NO_ZEROES = 2
 OPT_EXPORT_NAME = 1
 OPT_ABORT = 2
 OPT_LIST = 3
+OPT_STARTTLS = 5
 OPT_INFO = 6
 OPT_GO = 7
 
@@ -38,13 +39,14 @@ REP_INFO = 3
 REP_ERR_UNSUP = 2**31 + 1
 REP_ERR_POLICY = 2**31 + 2
 REP_ERR_INVALID = 2**31 + 3
+REP_ERR_TLS_REQD = 2**31 + 5
 REP_ERR_UNKNOWN = 2**31 + 6
 REP_ERR_TOO_BIG = 2**31 + 9
 REP_NAMES = {
     REP_ACK: "ACK", REP_SERVER: "SERVER", REP_INFO: "INFO",
     REP_ERR_UNSUP: "ERR_UNSUP", REP_ERR_POLICY: "ERR_POLICY",
     REP_ERR_INVALID: "ERR_INVALID", REP_ERR_UNKNOWN: "ERR_UNKNOWN",
-    REP_ERR_TOO_BIG: "ERR_TOO_BIG",
+    REP_ERR_TOO_BIG: "ERR_TOO_BIG", REP_ERR_TLS_REQD: "ERR_TLS_REQD",
 }
 
 INFO_EXPORT = 0
@@ -507,7 +509,63 @@ def sc_vanish_read(sock, name):
     s.close()
 
 
+def sc_tls_required(sock, name):
+    """A server that requires TLS answers nothing but STARTTLS and ABORT
+    before TLS: GO, INFO, LIST and unknown options get ERR_TLS_REQD (no
+    export details), EXPORT_NAME makes it hang up; STARTTLS with data is
+    invalid; after a proper STARTTLS ACK, bytes that are not a TLS
+    ClientHello end the connection."""
+    s = start(sock)
+    for what, opt, data in (("GO", OPT_GO, go_data(name)), ("INFO", OPT_INFO, go_data(name)),
+                            ("LIST", OPT_LIST, b""), ("unknown option", 1234, b"x")):
+        send_option(s, opt, data)
+        expect_option_reply(s, opt, REP_ERR_TLS_REQD, what + " before STARTTLS")
+    send_option(s, OPT_STARTTLS, b"junk")
+    expect_option_reply(s, OPT_STARTTLS, REP_ERR_INVALID, "STARTTLS with data")
+    send_option(s, OPT_STARTTLS)
+    expect_option_reply(s, OPT_STARTTLS, REP_ACK, "STARTTLS")
+    send(s, b"\x16\x03\x01\xff\xff" + b"\0" * 64 + b"GET / HTTP/1.0\r\n\r\n", "garbage ClientHello")
+    expect_closed_or_alert(s, "garbage after STARTTLS")
+    s = start(sock)
+    send_option(s, OPT_EXPORT_NAME, name.encode())
+    expect_closed(s, "EXPORT_NAME before STARTTLS")
+    s = start(sock)
+    send_option(s, OPT_ABORT)
+    expect_option_reply(s, OPT_ABORT, REP_ACK, "ABORT before STARTTLS")
+    s.close()
+
+
+def sc_tls_policy(sock, name):
+    """A server without TLS refuses STARTTLS with ERR_POLICY and goes on."""
+    s = start(sock)
+    send_option(s, OPT_STARTTLS)
+    expect_option_reply(s, OPT_STARTTLS, REP_ERR_POLICY, "STARTTLS without TLS configured")
+    go(s, name, what="GO after the refused STARTTLS")
+    disconnect(s)
+
+
+def expect_closed_or_alert(s, what):
+    """After a failed TLS handshake the server may send a TLS alert record
+    (type 21) before closing; anything else, or staying open, is a failure."""
+    s.settimeout(TIMEOUT)
+    data = b""
+    try:
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+    except socket.timeout:
+        raise Fail(f"{what}: the server kept the connection open")
+    if data and data[0] != 21:
+        raise Fail(f"{what}: the server sent {data[:16]!r} instead of closing")
+
+
 SCENARIOS = {
+    "tls-required": sc_tls_required,
+    "tls-policy": sc_tls_policy,
     "bad-magic": sc_bad_magic,
     "unknown-cmd": sc_unknown_cmd,
     "unknown-cmd-huge": sc_unknown_cmd_huge,

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# NBD over TLS with X.509 certificates (certtool-made CA, server and client
+# certificates): a client trusting our CA works over TCP on 127.0.0.1;
+# one trusting another CA refuses the server.  With --tls-verify-peer a
+# client certificate from our CA is required: none, or one from another
+# CA, is refused.  No plaintext client gets in.
+. "$(dirname "$0")/functions.sh"
+. "$TESTS_DIR/shell/tls-lib.bash"
+requires nbdinfo nbdcopy certtool cmp python3
+
+make_ca ca "blockcrypt test CA"
+make_ca evil "another CA"
+make_cert ca server server
+make_cert ca client client          # trusted client (ca-cert.pem + client cert)
+make_cert evil evilclient client    # client certificate from another CA
+mkdir -p anon && cp ca/ca-cert.pem anon/           # trusts us, no certificate
+mkdir -p wrongca && cp evil/ca-cert.pem wrongca/   # trusts another CA only
+
+new_volume vol.img key
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# 1. Server authentication only.
+P=$(port)
+out=$(bc attach vol.img --key-file key --listen "127.0.0.1:$P" --tls-certificates server) ||
+	fail "attach with --tls-certificates failed"
+[ "$out" = "nbds://127.0.0.1:$P/vol" ] || fail "attach printed '$out', expected nbds://127.0.0.1:$P/vol"
+nbdinfo "nbds://127.0.0.1:$P/vol?tls-certificates=anon" >info.txt 2>&1 ||
+	fail "client trusting our CA could not connect: $(cat info.txt)"
+grep -q "with TLS" info.txt || fail "nbdinfo does not report TLS"
+random_file data.bin $((8 << 20))
+nbdcopy data.bin "nbds://127.0.0.1:$P/vol?tls-certificates=anon" || fail "nbdcopy over X.509 TLS failed"
+expect_refused "client trusting another CA" nbdinfo "nbds://127.0.0.1:$P/vol?tls-certificates=wrongca"
+expect_refused "plain client" nbdinfo "nbd://127.0.0.1:$P/vol"
+bc detach vol >/dev/null || fail "detach failed"
+
+# 2. Client certificates required.
+P=$(port)
+bc attach vol.img --key-file key --listen "127.0.0.1:$P" --tls-certificates server --tls-verify-peer >/dev/null ||
+	fail "attach with --tls-verify-peer failed"
+nbdcopy "nbds://127.0.0.1:$P/vol?tls-certificates=client" back.bin ||
+	fail "client with a certificate from our CA was refused"
+cmp data.bin <(head -c $((8 << 20)) back.bin) || fail "data read back over TLS differs"
+expect_refused "client without a certificate" nbdinfo "nbds://127.0.0.1:$P/vol?tls-certificates=anon"
+cp ca/ca-cert.pem evilclient/ca-cert.pem   # trusts our server, but its own cert is foreign
+expect_refused "client certificate from another CA" nbdinfo "nbds://127.0.0.1:$P/vol?tls-certificates=evilclient"
+expect_refused "plain client" nbdinfo "nbd://127.0.0.1:$P/vol"
+nbdinfo --size "nbds://127.0.0.1:$P/vol?tls-certificates=client" >/dev/null ||
+	fail "server unusable after refused clients"
+bc detach vol >/dev/null || fail "detach failed"
+
+# A certificate directory without the server key is refused at attach.
+mkdir -p nokey && cp server/server-cert.pem nokey/
+expect_exit 8 bc attach vol.img --key-file key --tls-certificates nokey
+expect_exit 8 bc attach vol.img --key-file key --tls-certificates anon --tls-verify-peer
+[ -z "$(bc list)" ] || fail "a refused attach left something attached"
