@@ -93,8 +93,11 @@ int bc_luks_change_key(struct bc_luks *l, const struct bc_secret *old_pass,
 	r = bc_luks_set_pbkdf(l->cd, NULL, pbkdf);
 	if (r < 0)
 		return r;
-	/* Same slot in place: libcryptsetup writes the new slot area before
-	 * switching the header, so a crash leaves the old or the new key. */
+	/* libcryptsetup stores the new key in a free slot, commits the header,
+	 * then destroys the old slot.  A crash in between leaves the old key,
+	 * both keys, or the new key alone (the old slot may still be listed
+	 * with its key material already wiped); never neither.  Shown by
+	 * tests/shell/crash-header-keys.sh (kills at every write). */
 	r = crypt_keyslot_change_by_passphrase(l->cd, CRYPT_ANY_SLOT, CRYPT_ANY_SLOT,
 					       PASS(old_pass), PASS(new_pass));
 	return r < 0 ? wrong_key(r, l, "cannot change key") : r;

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# add-key and change-key survive SIGKILL at any point: afterwards the
+# volume opens with the old key set or with the new one (change-key: or
+# both, while old and new slot briefly coexist), never with neither, and
+# the data area is untouched.
+#
+# For LUKS2 and LUKS1: a clean run under strace counts every call of each
+# write-class syscall (write, pwrite64, pwritev, writev, fsync, fdatasync,
+# ftruncate, fallocate, ...); then for every syscall S and every N up to
+# its count, the operation runs again on a fresh copy under
+# `strace -e inject=S:signal=KILL:when=N`, which kills it on entering its
+# N-th S (that call never happens).  Plus random-time SIGKILLs.  After each
+# crash, on separate copies: cryptsetup luksDump lists the key slots,
+# `cryptsetup open --test-passphrase --key-slot N` tells which passphrase
+# opens which slot, and `blockcrypt cat` with each passphrase must give the
+# original plaintext or fail with exit 3 (wrong key), agreeing with
+# cryptsetup; the state must be the one before the operation or the one a
+# clean run produces.  change-key may also stop with old and new slot both
+# there, or with the new slot plus the old one whose key material is
+# already wiped (libcryptsetup wipes it before dropping it from the
+# header): tolerated as long as a passphrase opens the volume, and counted
+# in the summary line.
+# CRASH_SEED=N repeats the random kill times.
+. "$(dirname "$0")/functions.sh"
+requires cryptsetup strace
+SEED=${CRASH_SEED:-$(( $(od -An -N2 -tu2 /dev/urandom) ))}
+note "seed $SEED (CRASH_SEED=$SEED repeats the random kill times)"
+RANDOM=$SEED
+RANDOM_KILLS=${CRASH_RANDOM_KILLS:-8}
+# LeakSanitizer cannot work under ptrace: no leak check for traced runs.
+TRACE_ENV=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
+SET=write,pwrite64,pwritev,pwritev2,writev,fsync,fdatasync,ftruncate,fallocate,sync_file_range,copy_file_range,sendfile,msync
+printf 'old passphrase' >old
+printf 'new passphrase' >new
+
+# data_sha IMG: SHA-256 of the data area (everything after the header).
+data_sha() { tail -c +$(($(data_offset "$1") + 1)) "$1" | sha256sum | cut -d' ' -f1; }
+
+# slots IMG: active key slots, e.g. "0 1" (LUKS1 and LUKS2).
+slots() {
+	cryptsetup luksDump "$1" 2>/dev/null | awk '
+		/^Key Slot [0-7]: ENABLED/ { sub(":", "", $3); s = s " " $3 }
+		/^Keyslots:/ { ks = 1; next }
+		ks && /^[^ \t]/ { ks = 0 }
+		ks && /^  [0-9]+: / { sub(":", "", $1); s = s " " $1 }
+		END { sub(/^ /, "", s); print s }'
+}
+
+# state IMG: "SLOT:WHO ..." where WHO is the passphrase (old/new) that
+# cryptsetup opens that slot with, "-" for none; and checks blockcrypt
+# agrees.  Works on copies: opening may repair a LUKS2 header.
+state() {
+	local img=$1 s who k out=() cs_ok bc_rc
+	cp "$img" cs.img
+	cp "$img" bc.img
+	for s in $(slots cs.img); do
+		who=-
+		for k in old new; do
+			if cryptsetup open --test-passphrase --key-slot "$s" --key-file "$k" cs.img 2>/dev/null; then
+				[ "$who" = - ] || { echo "slot $s opens with both passphrases"; return 1; }
+				who=$k
+			fi
+		done
+		out+=("$s:$who")
+	done
+	for k in old new; do
+		cs_ok=no
+		case " ${out[*]} " in *":$k "*) cs_ok=yes ;; esac
+		bc_rc=0
+		bc cat bc.img --key-file "$k" >plain.out 2>cat.err || bc_rc=$?
+		if [ "$bc_rc" = 0 ]; then
+			[ "$cs_ok" = yes ] || { echo "blockcrypt opens with $k, cryptsetup does not"; return 1; }
+			[ "$(sha plain.out)" = "$PLAIN_SHA" ] || { echo "blockcrypt with $k reads wrong data"; return 1; }
+		else
+			[ "$bc_rc" = 3 ] || { echo "blockcrypt cat with $k: exit $bc_rc: $(cat cat.err)"; return 1; }
+			[ "$cs_ok" = no ] || { echo "cryptsetup opens with $k, blockcrypt does not: $(cat cat.err)"; return 1; }
+		fi
+	done
+	echo "${out[*]}"
+}
+
+declare -A SEEN
+# keyset STATE: the passphrases that open some slot, e.g. "old new".
+keyset() {
+	local k r=
+	for k in old new; do
+		case " $1 " in *":$k "*) r+=" $k" ;; esac
+	done
+	echo "${r# }"
+}
+
+# judge IMG LABEL: the crashed image is in an allowed state: the data area
+# untouched, and the key set that before or after the operation, or (only
+# change-key, whose new slot is written before the old one goes) both.
+# add-key must match the before or after state exactly; change-key may
+# leave a slot that no passphrase opens (libcryptsetup wipes the old slot's
+# area before it drops the slot from the header): counted, not failed.
+judge() {
+	local img=$1 label=$2 st ks
+	[ "$(data_sha "$img")" = "$DATA_SHA" ] || fail "$label: the data area changed"
+	st=$(state "$img") || fail "$label: $st"
+	ks=$(keyset "$st")
+	[ -n "$ks" ] || fail "$label: no passphrase opens the volume (key slots '$st')"
+	case "$st" in
+	"$BASE_STATE" | "$FINAL_STATE") ;;
+	*)
+		[ "$OP" = change-key ] ||
+			fail "$label: key slots '$st'; expected '$BASE_STATE' (before) or '$FINAL_STATE' (after)"
+		[ "$ks" = "$(keyset "$BASE_STATE")" ] || [ "$ks" = "$(keyset "$FINAL_STATE")" ] || [ "$ks" = "old new" ] ||
+			fail "$label: opens with '$ks' (key slots '$st')"
+		;;
+	esac
+	SEEN[$st]=$((${SEEN[$st]:-0} + 1))
+}
+
+# crash_case TYPE VOLUME_SIZE OP
+crash_case() {
+	local type=$1 size=$2 name="$1 $3" cmd s n count rc t t0 t1 dur pid points=0
+	OP=$3
+	SEEN=()
+	rm -f base.img
+	VOLUME_SIZE=$size new_volume base.img old --type "$type"
+	random_file plain "$(($(stat -c %s base.img) - $(data_offset base.img)))"
+	bc write base.img --key-file old <plain >/dev/null 2>&1 || fail "$name: write failed"
+	PLAIN_SHA=$(sha plain)
+	DATA_SHA=$(data_sha base.img)
+	cmd=("$BLOCKCRYPT" "$OP" work.img --key-file old --new-key-file new --batch "${FAST_KDF[@]}")
+	BASE_STATE=$(state base.img) || fail "$name: base: $BASE_STATE"
+
+	# The clean run: the final state and the syscalls to kill at.
+	cp base.img work.img
+	t0=$(date +%s%N)
+	"${TRACE_ENV[@]}" strace -f -qq -o trace -e trace="$SET" "${cmd[@]}" 2>op.err || fail "$name: clean run failed: $(cat op.err)"
+	t1=$(date +%s%N)
+	FINAL_STATE=$(state work.img) || fail "$name: after a clean run: $FINAL_STATE"
+	[ "$FINAL_STATE" != "$BASE_STATE" ] || fail "$name: the operation changed nothing ($FINAL_STATE)"
+	awk '$2 ~ /^[a-z0-9_]+\(/ { sub(/\(.*/, "", $2); n[$2]++ } END { for (s in n) print s, n[s] }' trace >counts
+	[ -s counts ] || fail "$name: strace saw no write-class syscall"
+	note "$name: $BASE_STATE -> $FINAL_STATE; kill points: $(tr '\n' ' ' <counts)"
+
+	while read -r s count; do
+		for n in $(seq "$count"); do
+			cp base.img work.img
+			# (an inner shell reaps it, so no "Killed" notice reaches our stderr)
+			rc=$(bash -c '"$@" >/dev/null 2>&1; echo $?' _ "${TRACE_ENV[@]}" strace -f -qq -o /dev/null \
+				-e trace="$SET" -e inject="$s:signal=KILL:when=$n" "${cmd[@]}" 2>/dev/null)
+			[ "$rc" = 137 ] || fail "$name: kill at $s #$n: exit $rc, not killed (syscall sequence changed?)"
+			judge work.img "$name, SIGKILL on entering $s #$n"
+			points=$((points + 1))
+		done
+	done <counts
+
+	# Random moments; the clean run took dur ns under strace, roughly.
+	dur=$(((t1 - t0) / 1000))
+	for _ in $(seq "$RANDOM_KILLS"); do
+		cp base.img work.img
+		t=$(( (RANDOM * 32768 + RANDOM) % (dur + 1) ))
+		"${cmd[@]}" >/dev/null 2>&1 &
+		pid=$!
+		sleep "$(printf '%d.%06d' $((t / 1000000)) $((t % 1000000)))"
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		judge work.img "$name, SIGKILL after $t us"
+		points=$((points + 1))
+	done
+	local k summary=
+	for k in "${!SEEN[@]}"; do summary+="[$k]x${SEEN[$k]} "; done
+	note "$name: $points crashes, states: $summary"
+}
+
+crash_case luks2 17M add-key
+crash_case luks2 17M change-key
+crash_case luks1 3M add-key
+crash_case luks1 3M change-key
+exit 0
