@@ -167,6 +167,11 @@ struct bc_volume_info {
 int bc_volume_open(const char *backing, const struct bc_open_params *p,
 		   const struct bc_secret *key, struct bc_volume **out);
 void bc_volume_close(struct bc_volume *v);
+/* Refuse all further I/O (-ESHUTDOWN), wait up to TIMEOUT_MS for requests
+ * in flight, then wipe the keys, without freeing V: for a process that
+ * must exit while other threads may still hold V (a forced detach of a
+ * FUSE file in use).  -EBUSY if requests were still running. */
+int bc_volume_revoke(struct bc_volume *v, unsigned timeout_ms);
 void bc_volume_get_info(const struct bc_volume *v, struct bc_volume_info *out);
 uint64_t bc_volume_size(const struct bc_volume *v);
 /* Follow a grown (or, with ALLOW_SHRINK, shrunk) backing while in use:

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -405,7 +406,7 @@ static int ask_passphrase(void *user, struct bc_secret **out)
 	return cli_get_key(o, o->key_file, "Enter passphrase: ", false, out);
 }
 
-int cli_open_volume(struct cli_opts *o, const char *backing, bool read_only, struct bc_volume **out)
+static int open_volume(struct cli_opts *o, const char *backing, bool read_only, struct bc_volume **out)
 {
 	struct bc_unlock u = {
 		/* A key file given without a PIN file means "use the key file". */
@@ -460,4 +461,19 @@ int cli_load_old_new(struct cli_opts *o, const char *old_prompt, const char *new
 	if (r < 0)
 		return r;
 	return cli_get_key(o, o->new_key_file, new_prompt, true, new_pass);
+}
+
+int cli_open_volume(struct cli_opts *o, const char *backing, bool read_only, struct bc_volume **out)
+{
+	int r = open_volume(o, backing, read_only, out);
+
+	/* The volume's key schedules (OpenSSL contexts on the ordinary heap)
+	 * and the plaintext buffers to come must not be swapped out: lock
+	 * what is mapped now, and what gets touched later.  Done after the
+	 * key derivation so a large Argon2 cost is not bound by the lock
+	 * limit.  The daemon does the same after its fork. */
+	if (r == 0 && mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0)
+		fprintf(stderr, "blockcrypt: warning: cannot lock memory (%s): keys may be swapped out\n",
+			strerror(errno));
+	return r;
 }

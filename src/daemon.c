@@ -342,7 +342,11 @@ int daemon_run(struct daemon *d, int ready_fd)
 	if (d->fuse_abandoned) {
 		/* Forced while the FUSE file was open: its kernel connection
 		 * lives on until this process exits, and FUSE threads may still
-		 * be inside the volume, so exit now instead of freeing it. */
+		 * be inside the volume, so it cannot be freed.  Revoking it
+		 * fails their next request and wipes the keys once the
+		 * requests in flight are done; then exit. */
+		if (bc_volume_revoke(d->volume, 5000) < 0)
+			log_msg("%s", bc_last_error());
 		log_msg("%s: FUSE file was still in use; exiting", d->name);
 		_exit(0);
 	}

@@ -5,11 +5,13 @@
  * number of I/O threads.  Each request borrows a bc_io_slot (keyed engine +
  * bounce buffer) from a free list under pool_lock, so no cipher context is
  * ever used by two threads and nothing is allocated per sector.
+ * bc_volume_revoke() waits (on pool_cond) until every slot is back.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/error.h"
 #include "core/secret.h"
@@ -53,36 +55,83 @@ static void slot_free(struct bc_io_slot *s)
 	free(s);
 }
 
-struct bc_io_slot *bc_volume_slot_get(struct bc_volume *v)
+int bc_volume_slot_get(struct bc_volume *v, struct bc_io_slot **out)
 {
 	struct bc_io_slot *s;
+	bool revoked;
 
+	*out = NULL;
 	pthread_mutex_lock(&v->pool_lock);
-	s = v->free_slots;
+	revoked = v->revoked;
+	s = revoked ? NULL : v->free_slots;
 	if (s)
 		v->free_slots = s->next;
+	if (!revoked)
+		v->slots_out++;
 	pthread_mutex_unlock(&v->pool_lock);
-	if (s)
-		return s;
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		goto fail;
-	s->bounce = aligned_alloc(4096, BC_BOUNCE_SIZE);
-	if (!s->bounce || bc_sector_engine_dup(v->engine_template, &s->engine) < 0)
-		goto fail;
-	return s;
-fail:
-	slot_free(s);
-	bc_error(-ENOMEM, "volume: out of memory for an I/O slot");
-	return NULL;
+	if (revoked)
+		return bc_error(-ESHUTDOWN, "volume: detached");
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (s)
+			s->bounce = aligned_alloc(4096, BC_BOUNCE_SIZE);
+		if (!s || !s->bounce || bc_sector_engine_dup(v->engine_template, &s->engine) < 0) {
+			slot_free(s);
+			bc_volume_slot_put(v, NULL);
+			return bc_error(-ENOMEM, "volume: out of memory for an I/O slot");
+		}
+	}
+	*out = s;
+	return 0;
 }
 
 void bc_volume_slot_put(struct bc_volume *v, struct bc_io_slot *s)
 {
 	pthread_mutex_lock(&v->pool_lock);
-	s->next = v->free_slots;
-	v->free_slots = s;
+	if (s) {
+		s->next = v->free_slots;
+		v->free_slots = s;
+	}
+	if (--v->slots_out == 0 && v->revoked)
+		pthread_cond_broadcast(&v->pool_cond);
 	pthread_mutex_unlock(&v->pool_lock);
+}
+
+/* Free every pooled slot and the template: this wipes the key schedules. */
+static void drop_keys(struct bc_volume *v)
+{
+	struct bc_io_slot *s;
+
+	while ((s = v->free_slots)) {
+		v->free_slots = s->next;
+		slot_free(s);
+	}
+	bc_sector_engine_free(v->engine_template);
+	v->engine_template = NULL;
+}
+
+int bc_volume_revoke(struct bc_volume *v, unsigned timeout_ms)
+{
+	struct timespec deadline;
+	int r = 0;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&v->pool_lock);
+	v->revoked = true;
+	while (v->slots_out && r == 0)
+		r = pthread_cond_timedwait(&v->pool_cond, &v->pool_lock, &deadline);
+	if (v->slots_out)
+		r = bc_error(-EBUSY, "volume: %u request(s) still running; keys not wiped", v->slots_out);
+	else
+		drop_keys(v);
+	pthread_mutex_unlock(&v->pool_lock);
+	return r;
 }
 
 int bc_volume_create(const char *backing, const struct bc_volume_info *info,
@@ -98,6 +147,7 @@ int bc_volume_create(const char *backing, const struct bc_volume_info *info,
 		return bc_error(-ENOMEM, "volume: out of memory");
 	v->backing.fd = -1;
 	pthread_mutex_init(&v->pool_lock, NULL);
+	pthread_cond_init(&v->pool_cond, NULL);
 	bc_range_lock_init(&v->write_lock);
 	v->info = *info;
 
@@ -185,18 +235,13 @@ int bc_volume_open(const char *backing, const struct bc_open_params *p,
 
 void bc_volume_close(struct bc_volume *v)
 {
-	struct bc_io_slot *s;
-
 	if (!v)
 		return;
-	while ((s = v->free_slots)) {
-		v->free_slots = s->next;
-		slot_free(s);
-	}
-	bc_sector_engine_free(v->engine_template);
+	drop_keys(v);
 	bc_backing_close(&v->backing);
 	bc_range_lock_destroy(&v->write_lock);
 	pthread_mutex_destroy(&v->pool_lock);
+	pthread_cond_destroy(&v->pool_cond);
 	if (v->holds_keys)
 		bc_secure_release();
 	explicit_bzero(v, sizeof(*v));

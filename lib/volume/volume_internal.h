@@ -25,7 +25,10 @@ struct bc_volume {
 	uint32_t sector_size;
 	struct bc_sector_engine *engine_template;
 	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_cond;  /* slots_out reached 0 while revoked */
 	struct bc_io_slot *free_slots;
+	unsigned slots_out;        /* slots lent to requests */
+	bool revoked;              /* bc_volume_revoke(): no more I/O */
 	struct bc_range_lock write_lock;
 	bool holds_keys;           /* counted in bc_secure_hold() */
 };
@@ -36,7 +39,8 @@ struct bc_volume {
 int bc_volume_create(const char *backing, const struct bc_volume_info *info,
 		     const uint8_t *key, struct bc_volume **out);
 
-struct bc_io_slot *bc_volume_slot_get(struct bc_volume *v);
+/* Borrow a slot (-ENOMEM, or -ESHUTDOWN once revoked) and give it back. */
+int bc_volume_slot_get(struct bc_volume *v, struct bc_io_slot **out);
 void bc_volume_slot_put(struct bc_volume *v, struct bc_io_slot *s);
 
 /* LUKS: unlock with a passphrase and build the volume (lib/luks). */

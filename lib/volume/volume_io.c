@@ -55,9 +55,9 @@ int bc_volume_pread(struct bc_volume *v, void *buf, size_t len, uint64_t off)
 	r = check_range(v, len, off, -EINVAL);
 	if (r < 0 || !len)
 		return r;
-	s = bc_volume_slot_get(v);
-	if (!s)
-		return -ENOMEM;
+	r = bc_volume_slot_get(v, &s);
+	if (r < 0)
+		return r;
 	while (len) {
 		uint64_t sector = off / ss;
 		size_t in = (size_t)(off % ss);
@@ -159,9 +159,9 @@ static int write_common(struct bc_volume *v, const uint8_t *buf, uint64_t len, u
 		return r;
 	first = off / v->sector_size;
 	last = (off + len - 1) / v->sector_size;
-	s = bc_volume_slot_get(v);
-	if (!s)
-		return -ENOMEM;
+	r = bc_volume_slot_get(v, &s);
+	if (r < 0)
+		return r;
 	r = bc_range_lock(&v->write_lock, first, last);
 	if (r == 0) {
 		r = write_locked(v, s, buf, len, off, in_place);
