@@ -158,6 +158,7 @@ struct bc_volume_info {
 	uint64_t data_offset;       /* bytes from the start of the backing */
 	uint64_t iv_offset;         /* in 512-byte sectors */
 	uint64_t size;              /* decrypted size in bytes */
+	bool fixed_size;            /* the header fixes the size (LUKS2 segment) */
 	bool read_only;
 	char uuid[40];              /* "" for plain */
 	char label[48];

@@ -6,11 +6,16 @@
  * failure message names its own cause.
  */
 #include <errno.h>
-#include <pthread.h>
-#include <stdio.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <json-c/json.h>
 
 #include "core/error.h"
 #include "engine/cipher_spec.h"
@@ -98,8 +103,9 @@ int bc_luks_load_cd(const char *path, enum bc_volume_type type, struct crypt_dev
 		 * header, not a failing disk. */
 		if (r == -EINVAL || r == -ENXIO || (r == -EIO && regular))
 			/* libcryptsetup found no header it could use */
-			return bc_error(-EBADMSG, "%s: not a %s volume, or its headers are damaged",
-					path, type == BC_TYPE_AUTO ? "LUKS" : bc_volume_type_name(type));
+			return bc_error(-EBADMSG, "%s: not a %s volume, or its headers are damaged%s%s",
+					path, type == BC_TYPE_AUTO ? "LUKS" : bc_volume_type_name(type),
+					last_cs_error[0] ? ": " : "", last_cs_error);
 		if (r == -EPERM || r == -EACCES)
 			return bc_luks_fail(-EACCES, path, "cannot read header");
 		return bc_luks_fail(r, path, "cannot load header");
@@ -108,30 +114,331 @@ int bc_luks_load_cd(const char *path, enum bc_volume_type type, struct crypt_dev
 	return 0;
 }
 
+/* ---- hostile headers ------------------------------------------------------
+ *
+ * libcryptsetup accepts some headers that are valid but that blockcrypt
+ * must not use as they are: a key slot whose key is stored unencrypted
+ * (cipher_null), key derivation costs that would take hours or more memory
+ * than this process may use (checked before any derivation starts), a data
+ * segment inside the header area (a detached-header layout: blockcrypt
+ * would serve, and let clients overwrite, the header and key slots), and
+ * requirements this libcryptsetup does not know (the LUKS2 specification:
+ * such metadata is read-only).
+ *
+ * KDF cost limits, per key slot (and per volume key digest, which is
+ * computed for every key slot tried).  cryptsetup's benchmark with the
+ * default --iter-time (2 s) stays far below them; they admit about a
+ * minute of --iter-time on a fast current CPU (PBKDF2-SHA256 at ~4.5
+ * million iterations/s, Argon2 with 4 threads at ~4-6 GiB/s): at most
+ * 2^28 PBKDF2 iterations; Argon2 time cost at most 2^14 (the benchmark
+ * uses at least 64 MiB, ~5000 passes a minute) and time x memory at most
+ * 2^28 KiB (256 GiB processed), at most 16 threads (cryptsetup writes at
+ * most 4; each pass starts one thread per lane and slice), and memory at
+ * most 4 GiB (the LUKS2 maximum), 3/4 of the RAM, and what the process's
+ * rlimits and cgroup leave.  On a slow machine the worst admitted slot
+ * takes a few minutes.
+ */
+#define KDF_PBKDF2_MAX_ITERATIONS	(UINT64_C(1) << 28)	/* 268435456 */
+#define KDF_ARGON2_MAX_TIME		(UINT64_C(1) << 14)	/* 16384 passes */
+#define KDF_ARGON2_MAX_WORK_KB		(UINT64_C(1) << 28)	/* time x memory: 256 GiB */
+#define KDF_ARGON2_MAX_MEMORY_KB	(UINT64_C(4) << 20)	/* 4 GiB, libcryptsetup's maximum */
+#define KDF_ARGON2_MAX_THREADS		16			/* cryptsetup writes at most 4 */
+
+struct mem_limit {
+	uint64_t kb;
+	const char *why;
+};
+
+static void mem_lower(struct mem_limit *l, uint64_t bytes, const char *why)
+{
+	if (bytes / 1024 < l->kb) {
+		l->kb = bytes / 1024;
+		l->why = why;
+	}
+}
+
+/* Field I (0 = total size, 5 = data + stack) of /proc/self/statm, bytes. */
+static uint64_t statm_bytes(int i)
+{
+	unsigned long long v[7] = { 0 };
+	FILE *f = fopen("/proc/self/statm", "re");
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+		   &v[5], &v[6]) != 7)
+		v[i] = 0;
+	fclose(f);
+	return v[i] * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* The lowest memory limit of this process's cgroup and its ancestors
+ * (v2 memory.max, v1 memory.limit_in_bytes); UINT64_MAX if none. */
+static uint64_t cgroup_memory_limit(void)
+{
+	char line[4096], file[4200];
+	uint64_t limit = UINT64_MAX;
+	FILE *f = fopen("/proc/self/cgroup", "re");
+
+	if (!f)
+		return limit;
+	while (fgets(line, sizeof(line), f)) {
+		char *ctrl = strchr(line, ':'), *path, *tok, *save = NULL;
+		const char *base = NULL, *name = NULL;
+
+		if (!ctrl || !(path = strchr(ctrl + 1, ':')))
+			continue;
+		*ctrl++ = '\0';
+		*path++ = '\0';
+		path[strcspn(path, "\n")] = '\0';
+		if (!strcmp(line, "0") && !*ctrl) {
+			base = "/sys/fs/cgroup";
+			name = "memory.max";
+		}
+		for (tok = strtok_r(ctrl, ",", &save); tok && !base; tok = strtok_r(NULL, ",", &save))
+			if (!strcmp(tok, "memory")) {
+				base = "/sys/fs/cgroup/memory";
+				name = "memory.limit_in_bytes";
+			}
+		if (!base || path[0] != '/')
+			continue;
+		for (;;) {
+			FILE *m;
+			unsigned long long v;
+			char *slash;
+
+			snprintf(file, sizeof(file), "%s%s/%s", base, path, name);
+			m = fopen(file, "re");
+			if (m) {
+				if (fscanf(m, "%llu", &v) == 1 && v < limit)
+					limit = v; /* "max" does not scan */
+				fclose(m);
+			}
+			slash = strrchr(path, '/');
+			if (!slash || !path[0])
+				break;
+			*slash = '\0';
+		}
+	}
+	fclose(f);
+	return limit;
+}
+
+/* The most memory an Argon2 derivation in this process may use. */
+static struct mem_limit kdf_memory_limit(void)
+{
+	struct mem_limit l = { KDF_ARGON2_MAX_MEMORY_KB, "the LUKS2 maximum" };
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	struct rlimit rl;
+	uint64_t used;
+
+	/* cryptsetup creates key slots with at most half of the RAM; 3/4
+	 * still opens a default (1 GiB) key slot on a machine with 1.5 GiB. */
+	if (pages > 0 && page > 0)
+		mem_lower(&l, (uint64_t)pages / 4 * 3 * (uint64_t)page, "3/4 of this machine's RAM");
+	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		used = statm_bytes(0);
+		mem_lower(&l, rl.rlim_cur > used ? rl.rlim_cur - used : 0,
+			  "what is left under this process's address-space limit (ulimit -v)");
+	}
+	if (getrlimit(RLIMIT_DATA, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		used = statm_bytes(5);
+		mem_lower(&l, rl.rlim_cur > used ? rl.rlim_cur - used : 0,
+			  "what is left under this process's data-size limit (ulimit -d)");
+	}
+	mem_lower(&l, cgroup_memory_limit(), "this process's cgroup memory limit");
+	return l;
+}
+
+#define REFUSE " (refusing before any key derivation)"
+
+/* As libcryptsetup tells an unencrypted ("cipher_null") cipher spec. */
+static bool null_cipher(const char *spec)
+{
+	return strstr(spec, "cipher_null") || !strcmp(spec, "null") || !strncmp(spec, "null-", 5);
+}
+
+/* One KDF (a key slot's, or a digest's when WHAT says so): its costs
+ * against the limits above. */
+static int check_kdf(const char *path, const char *what, const char *type, int64_t iterations,
+		     int64_t memory_kb, int64_t threads, const struct mem_limit *mem)
+{
+	if (!strcmp(type, CRYPT_KDF_PBKDF2)) {
+		if (iterations < 0 || (uint64_t)iterations > KDF_PBKDF2_MAX_ITERATIONS)
+			return bc_error(-ENOTSUP, "%s: %s: pbkdf2 iteration count %lld is above the limit of %llu"
+					REFUSE, path, what, (long long)iterations,
+					(unsigned long long)KDF_PBKDF2_MAX_ITERATIONS);
+		return 0;
+	}
+	if (strcmp(type, CRYPT_KDF_ARGON2I) && strcmp(type, CRYPT_KDF_ARGON2ID))
+		return 0; /* libcryptsetup fails on it at once */
+	if (memory_kb < 0 || (uint64_t)memory_kb > mem->kb)
+		return bc_error(-ENOTSUP, "%s: %s: %s memory cost %lld KiB is more than %llu KiB, %s"
+				REFUSE, path, what, type, (long long)memory_kb,
+				(unsigned long long)mem->kb, mem->why);
+	if (iterations < 0 || (uint64_t)iterations > KDF_ARGON2_MAX_TIME)
+		return bc_error(-ENOTSUP, "%s: %s: %s time cost %lld is above the limit of %llu" REFUSE,
+				path, what, type, (long long)iterations,
+				(unsigned long long)KDF_ARGON2_MAX_TIME);
+	if ((uint64_t)iterations * (uint64_t)memory_kb > KDF_ARGON2_MAX_WORK_KB)
+		return bc_error(-ENOTSUP, "%s: %s: %s cost %lld passes over %lld KiB is above the limit of %llu KiB processed (256 GiB)"
+				REFUSE, path, what, type, (long long)iterations, (long long)memory_kb,
+				(unsigned long long)KDF_ARGON2_MAX_WORK_KB);
+	if (threads < 0 || threads > KDF_ARGON2_MAX_THREADS)
+		return bc_error(-ENOTSUP, "%s: %s: %s wants %lld threads, above the limit of %d" REFUSE,
+				path, what, type, (long long)threads, KDF_ARGON2_MAX_THREADS);
+	return 0;
+}
+
+static int64_t jint(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+static const char *jstr(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : NULL;
+}
+
+static json_object *jobj(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return o && json_object_object_get_ex(o, key, &v) ? v : NULL;
+}
+
+static int check_luks2_slots(const char *path, json_object *meta)
+{
+	struct mem_limit mem = kdf_memory_limit();
+	json_object *keyslots = jobj(meta, "keyslots"), *digests = jobj(meta, "digests");
+	char what[64];
+	int r;
+
+	if (!json_object_is_type(keyslots, json_type_object) || !json_object_is_type(digests, json_type_object))
+		return bc_error(-EBADMSG, "%s: LUKS2 metadata without keyslots or digests", path);
+	json_object_object_foreach(keyslots, id, ks) {
+		json_object *kdf = jobj(ks, "kdf"), *area = jobj(ks, "area");
+		const char *enc = area ? jstr(area, "encryption") : NULL;
+		const char *type = kdf ? jstr(kdf, "type") : NULL;
+
+		if (enc && null_cipher(enc))
+			return bc_error(-ENOTSUP, "%s: key slot %s stores the volume key unencrypted (area encryption %s); refusing",
+					path, id, enc);
+		if (!type)
+			continue; /* not a key (a reencryption slot) */
+		snprintf(what, sizeof(what), "key slot %s", id);
+		r = check_kdf(path, what, type,
+			      jint(kdf, !strcmp(type, CRYPT_KDF_PBKDF2) ? "iterations" : "time"),
+			      jint(kdf, "memory"), jint(kdf, "cpus"), &mem);
+		if (r < 0)
+			return r;
+	}
+	json_object_object_foreach(digests, did, dg) {
+		if (!jstr(dg, "type") || strcmp(jstr(dg, "type"), CRYPT_KDF_PBKDF2))
+			continue;
+		snprintf(what, sizeof(what), "volume key digest %s", did);
+		r = check_kdf(path, what, CRYPT_KDF_PBKDF2, jint(dg, "iterations"), 0, 0, &mem);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int check_luks1_slots(struct crypt_device *cd, const char *path)
+{
+	struct mem_limit mem = kdf_memory_limit();
+	unsigned char be[4];
+	char what[64];
+	int fd, r;
+
+	for (int i = 0; i < crypt_keyslot_max(CRYPT_LUKS1); i++) {
+		struct crypt_pbkdf_type pbkdf;
+
+		if (crypt_keyslot_status(cd, i) == CRYPT_SLOT_INACTIVE ||
+		    crypt_keyslot_get_pbkdf(cd, i, &pbkdf) < 0)
+			continue;
+		snprintf(what, sizeof(what), "key slot %d", i);
+		r = check_kdf(path, what, CRYPT_KDF_PBKDF2, pbkdf.iterations, 0, 0, &mem);
+		if (r < 0)
+			return r;
+	}
+	/* The volume key digest's iteration count (mkDigestIterations, a
+	 * big-endian u32 at byte 164 of the LUKS1 header): libcryptsetup has
+	 * no call that returns it, and it is run for every key slot tried. */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0; /* the unlock reports it */
+	r = pread(fd, be, sizeof(be), 164) == (ssize_t)sizeof(be);
+	close(fd);
+	if (!r)
+		return 0;
+	return check_kdf(path, "volume key digest", CRYPT_KDF_PBKDF2,
+			 (int64_t)((uint32_t)be[0] << 24 | (uint32_t)be[1] << 16 | (uint32_t)be[2] << 8 | be[3]),
+			 0, 0, &mem);
+}
+
+int bc_luks_check_keyslots(struct crypt_device *cd, const char *path)
+{
+	const char *text = NULL;
+	json_object *meta;
+	int r;
+
+	if (!strcmp(crypt_get_type(cd), CRYPT_LUKS1))
+		return check_luks1_slots(cd, path);
+	if (crypt_dump_json(cd, &text, 0) < 0 || !text || !(meta = json_tokener_parse(text)))
+		return bc_error(-EBADMSG, "%s: cannot read the LUKS2 metadata", path);
+	r = check_luks2_slots(path, meta);
+	json_object_put(meta);
+	return r;
+}
+
+/* The names in config.requirements.mandatory, comma-separated. */
+static void requirement_names(struct crypt_device *cd, char *buf, size_t size)
+{
+	const char *text = NULL;
+	json_object *meta, *list;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (crypt_dump_json(cd, &text, 0) < 0 || !text || !(meta = json_tokener_parse(text)))
+		return;
+	list = jobj(jobj(jobj(meta, "config"), "requirements"), "mandatory");
+	for (size_t i = 0; list && i < json_object_array_length(list) && n < size; i++)
+		n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? ", " : "",
+				      json_object_get_string(json_object_array_get_idx(list, i)));
+	json_object_put(meta);
+}
+
+int bc_luks_check_header_change(struct crypt_device *cd, const char *path, const char *doing)
+{
+	uint32_t req = 0;
+	char names[200];
+
+	if (crypt_persistent_flags_get(cd, CRYPT_FLAGS_REQUIREMENTS, &req) < 0 ||
+	    !(req & CRYPT_REQUIREMENT_UNKNOWN))
+		return 0;
+	requirement_names(cd, names, sizeof(names));
+	return bc_error(-ENOTSUP, "%s: header requires a feature unknown to this libcryptsetup (%s), so it is read-only: %s is refused",
+			path, names[0] ? names : "?", doing);
+}
+
 int bc_luks_layout(struct crypt_device *cd, struct bc_volume_info *info)
 {
-	const char *type = crypt_get_type(cd), *uuid, *label;
+	const char *type = crypt_get_type(cd), *uuid, *label, *path = crypt_get_device_name(cd);
+	const char *cipher = crypt_get_cipher(cd), *mode = crypt_get_cipher_mode(cd);
+	struct crypt_params_integrity ip = { 0 };
+	struct bc_cipher_spec spec;
+	uint64_t meta_size = 0, slots_size = 0, header_end;
 	uint32_t req = 0;
 
 	info->type = !strcmp(type, CRYPT_LUKS1) ? BC_TYPE_LUKS1 : BC_TYPE_LUKS2;
-	if (crypt_persistent_flags_get(cd, CRYPT_FLAGS_REQUIREMENTS, &req) == 0 && req)
-		return bc_error(-ENOTSUP, "%s: header carries requirements (0x%x: reencryption in progress or an unknown feature); refusing",
-				crypt_get_device_name(cd), req);
-	struct crypt_params_integrity ip = { 0 };
-
-	if (crypt_get_integrity_info(cd, &ip) == 0 && ip.tag_size)
-		return bc_error(-ENOTSUP, "%s: authenticated (integrity) volumes are not supported",
-				crypt_get_device_name(cd));
-	snprintf(info->cipher, sizeof(info->cipher), "%s-%s", crypt_get_cipher(cd), crypt_get_cipher_mode(cd));
+	snprintf(info->cipher, sizeof(info->cipher), "%s%s%s", cipher ? cipher : "none",
+		 mode && *mode ? "-" : "", mode ? mode : "");
 	info->key_bits = (uint32_t)crypt_get_volume_key_size(cd) * 8;
-	{
-		/* Refuse up front what the sector engine cannot do byte-exactly. */
-		struct bc_cipher_spec spec;
-
-		if (bc_cipher_spec_parse(info->cipher, info->key_bits, &spec) < 0)
-			return bc_error(-ENOTSUP, "%s: cipher %s (%u-bit key) is not supported (aes xts/cbc only)",
-					crypt_get_device_name(cd), info->cipher, info->key_bits);
-	}
 	info->sector_size = (uint32_t)crypt_get_sector_size(cd);
 	/* LUKS1 and LUKS2 both count IVs in 512-byte units, whatever the
 	 * encryption sector size (cryptsetup maps LUKS2 without the dm-crypt
@@ -144,7 +451,51 @@ int bc_luks_layout(struct crypt_device *cd, struct bc_volume_info *info)
 	label = info->type == BC_TYPE_LUKS2 ? crypt_get_label(cd) : NULL;
 	snprintf(info->uuid, sizeof(info->uuid), "%s", uuid ? uuid : "");
 	snprintf(info->label, sizeof(info->label), "%s", label ? label : "");
-	return 0;
+
+	/* What blockcrypt refuses; the fields above are filled either way
+	 * (dump --json shows them with "supported": false). */
+	if (crypt_persistent_flags_get(cd, CRYPT_FLAGS_REQUIREMENTS, &req) == 0 &&
+	    (req & ~CRYPT_REQUIREMENT_UNKNOWN)) {
+		char names[200];
+
+		requirement_names(cd, names, sizeof(names));
+		return bc_error(-ENOTSUP, "%s: header requires %s (0x%x: reencryption in progress?); refusing",
+				path, names[0] ? names : "features blockcrypt lacks", req);
+	}
+	if (crypt_get_integrity_info(cd, &ip) == 0 && ip.tag_size)
+		return bc_error(-ENOTSUP, "%s: authenticated (integrity) volumes are not supported", path);
+	if (null_cipher(info->cipher))
+		return bc_error(-ENOTSUP, "%s: the data segment is not encrypted (cipher %s); refusing",
+				path, info->cipher);
+	/* Refuse up front what the sector engine cannot do byte-exactly. */
+	if (bc_cipher_spec_parse(info->cipher, info->key_bits, &spec) < 0)
+		return bc_error(-ENOTSUP, "%s: cipher %s (%u-bit key) is not supported (aes xts/cbc only)",
+				path, info->cipher, info->key_bits);
+	/* libcryptsetup rejects a data offset inside the header area, except
+	 * 0: the layout of a detached header, where the data is elsewhere.
+	 * Here the header is on the backing, so the data would include it. */
+	if (crypt_get_metadata_size(cd, &meta_size, &slots_size) == 0) {
+		header_end = (info->type == BC_TYPE_LUKS2 ? 2 * meta_size : meta_size) + slots_size;
+		if (info->data_offset < header_end)
+			return bc_error(-ENOTSUP, "%s: the data segment starts at byte %llu, inside the header and key slot area (bytes 0..%llu; a detached-header layout?); refusing",
+					path, (unsigned long long)info->data_offset,
+					(unsigned long long)header_end - 1);
+	}
+	if (info->type == BC_TYPE_LUKS2) {
+		/* A fixed-size data segment (not "dynamic") ends where it says. */
+		const char *text = NULL, *size;
+		json_object *meta;
+
+		if (crypt_dump_json(cd, &text, 0) < 0 || !text || !(meta = json_tokener_parse(text)))
+			return bc_error(-EBADMSG, "%s: cannot read the LUKS2 metadata", path);
+		size = jstr(jobj(jobj(meta, "segments"), "0"), "size");
+		if (size && strcmp(size, "dynamic")) {
+			info->size = strtoull(size, NULL, 10);
+			info->fixed_size = true;
+		}
+		json_object_put(meta);
+	}
+	return bc_luks_check_keyslots(cd, path);
 }
 
 int bc_luks_count_slots(struct crypt_device *cd)
@@ -169,6 +520,21 @@ int bc_luks_check_pbkdf(const char *type, const struct bc_pbkdf_params *p)
 		return bc_error(-EINVAL, "pbkdf %s: expected argon2id, argon2i or pbkdf2", kdf);
 	if (kdf && !strcmp(type, CRYPT_LUKS1) && strcmp(kdf, CRYPT_KDF_PBKDF2))
 		return bc_error(-EINVAL, "pbkdf %s: LUKS1 supports only pbkdf2", kdf);
+	/* Never write a key slot that blockcrypt itself would refuse. */
+	if (p && p->iterations) {
+		bool pbkdf2 = kdf ? !strcmp(kdf, CRYPT_KDF_PBKDF2) : !strcmp(type, CRYPT_LUKS1);
+		uint64_t mem = p->max_memory_kb ? p->max_memory_kb : 32768;
+
+		if (pbkdf2 && p->iterations > KDF_PBKDF2_MAX_ITERATIONS)
+			return bc_error(-EINVAL, "pbkdf2: %u iterations: blockcrypt opens at most %llu",
+					p->iterations, (unsigned long long)KDF_PBKDF2_MAX_ITERATIONS);
+		if (!pbkdf2 && (p->iterations > KDF_ARGON2_MAX_TIME ||
+				p->iterations * mem > KDF_ARGON2_MAX_WORK_KB))
+			return bc_error(-EINVAL, "argon2: time cost %u with %llu KiB: blockcrypt opens at most time %llu and time x memory %llu KiB",
+					p->iterations, (unsigned long long)mem,
+					(unsigned long long)KDF_ARGON2_MAX_TIME,
+					(unsigned long long)KDF_ARGON2_MAX_WORK_KB);
+	}
 	return 0;
 }
 
@@ -178,8 +544,18 @@ int bc_luks_set_pbkdf(struct crypt_device *cd, const char *type, const struct bc
 	struct crypt_pbkdf_type pbkdf;
 	int r;
 
-	if (!type)
+	if (!type) {
+		const char *path = crypt_get_device_name(cd);
+
 		type = crypt_get_type(cd);
+		r = bc_luks_check_header_change(cd, path, "changing key slots");
+		if (r == 0)
+			r = bc_luks_check_keyslots(cd, path);
+		if (r == 0)
+			r = bc_luks_check_pbkdf(type, p);
+		if (r < 0)
+			return r;
+	}
 	def = crypt_get_pbkdf_default(type);
 	if (!def)
 		return bc_error(-EINVAL, "pbkdf: no default for this volume type");

@@ -32,6 +32,10 @@ int bc_luks_load(const char *backing, bool read_only, struct bc_luks **out)
 		return bc_error(-ENOMEM, "out of memory");
 	}
 	r = bc_luks_load_cd(backing, BC_TYPE_AUTO, &l->cd);
+	/* Header changes are refused on headers we must not write (unknown
+	 * requirements, unsupported layouts) before anything is derived. */
+	if (r == 0 && !read_only)
+		r = bc_luks_check_header_change(l->cd, backing, "changing the header");
 	if (r < 0) {
 		bc_luks_free(l);
 		return r;
@@ -61,6 +65,9 @@ int bc_luks_check_key(struct bc_luks *l, const struct bc_secret *pass)
 	int r;
 
 	bc_luks_init();
+	r = bc_luks_check_keyslots(l->cd, l->path);  /* absurd KDF costs */
+	if (r < 0)
+		return r;
 	r = crypt_activate_by_passphrase(l->cd, NULL, CRYPT_ANY_SLOT, PASS(pass), 0);
 	return r < 0 ? wrong_key(r, l, "cannot unlock") : r;
 }

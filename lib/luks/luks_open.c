@@ -47,6 +47,11 @@ int bc_luks_open_volume(const char *backing, const struct bc_open_params *p,
 	r = bc_luks_layout(cd, &info);
 	if (r < 0)
 		goto out;
+	if (!p->read_only) {
+		r = bc_luks_check_header_change(cd, backing, "writing data (attach --read-only works)");
+		if (r < 0)
+			goto out;
+	}
 	key_size = (size_t)crypt_get_volume_key_size(cd);
 	r = bc_secret_new(key_size, &key);
 	if (r < 0)
@@ -86,6 +91,13 @@ int bc_luks_open_volume(const char *backing, const struct bc_open_params *p,
 	crypt_free(cd);
 	cd = NULL;
 	r = bc_volume_create(backing, &info, bc_secret_data(key), out);
+	if (r == 0 && info.size && bc_volume_size(*out) < info.size) {
+		r = bc_error(-ENOSPC, "%s: the data segment is %llu bytes but the backing holds only %llu after the header (truncated?)",
+			     backing, (unsigned long long)info.size,
+			     (unsigned long long)bc_volume_size(*out));
+		bc_volume_close(*out);
+		*out = NULL;
+	}
 out:
 	crypt_free(cd);
 	return r;

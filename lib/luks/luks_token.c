@@ -136,7 +136,12 @@ int bc_luks_enroll_pkcs11(struct bc_luks *l, const struct bc_secret *existing, c
 		r = bc_error(-EIO, "enroll: token returned %zu bytes for AES-GCM", wrapped_len);
 		goto out;
 	}
-	/* Only now touch the header: first the key slot, then its token. */
+	/* Unlocking with EXISTING runs the existing slots' KDFs: refuse
+	 * absurd costs first.  Then touch the header: the key slot, then
+	 * its token. */
+	r = bc_luks_check_keyslots(l->cd, l->path);
+	if (r < 0)
+		goto out;
 	r = crypt_set_pbkdf_type(l->cd, &fast);
 	if (r < 0) {
 		r = bc_luks_fail(r, l->path, "pbkdf");

@@ -179,6 +179,7 @@ int bc_volume_create(const char *backing, const struct bc_volume_info *info,
 	if (!info->size || info->size > backing_size - info->data_offset)
 		v->info.size = backing_size - info->data_offset;
 	v->info.size -= v->info.size % info->sector_size;
+	v->fixed_size = v->info.size;
 	if (!v->info.size) {
 		r = bc_error(-ENOSPC, "%s: data area is smaller than one %u-byte sector",
 			     backing, info->sector_size);
@@ -270,6 +271,9 @@ int bc_volume_resize(struct bc_volume *v, uint64_t new_size, bool allow_shrink)
 		return bc_error(-ENOSPC, "resize: the backing no longer reaches the data area");
 	limit = backing_size - v->info.data_offset;
 	limit -= limit % v->sector_size;
+	/* A size written in the header is the most there is. */
+	if (v->info.fixed_size && limit > v->fixed_size)
+		limit = v->fixed_size;
 	if (!new_size)
 		new_size = limit;
 	if (new_size % v->sector_size)

@@ -23,6 +23,7 @@ struct bc_volume {
 	struct bc_volume_info info;
 	struct bc_sector_params sector;
 	uint32_t sector_size;
+	uint64_t fixed_size;       /* info.fixed_size: the size the header gives */
 	struct bc_sector_engine *engine_template;
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_cond;  /* slots_out reached 0 while revoked */

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# A LUKS2 header with a mandatory requirement nobody knows
+# (config.requirements.mandatory = ["x-future-feature"], both copies
+# rewritten with correct checksums).  libcryptsetup loads it, still gives
+# out the volume key, but refuses header changes; the LUKS2 specification
+# says such metadata is read-only.  So: attach --read-only works (status
+# says read-only, NBD reads return the data written before the header was
+# changed, an NBD write is refused), cat works; a writable attach, write,
+# add-key and change-key exit 11 with one line naming the requirement; dump
+# works and says "supported": true.  The backing is byte-identical at the
+# end.  (remove-key and erase: hostile-header-requirement-keyops.sh.)
+. "$(dirname "$0")/functions.sh"
+requires cryptsetup sha256sum cmp nbdcopy /usr/bin/python3
+/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: $(basename "$0") needs python3-libnbd" >&2; exit 77; }
+
+FORGE="/usr/bin/python3 $TESTS_DIR/shell/luks2_forge.py"
+problems=0
+problem() { echo "FAIL: $(basename "$0"): $*" >&2; problems=$((problems + 1)); }
+
+printf 'requirement' >key
+printf 'new key' >newkey
+random_file data $((1024 * 1024))
+bc format vol --batch --key-file key --size 20M --no-progress "${FAST_KDF[@]}" >/dev/null 2>&1 || fail "format failed"
+bc write vol --key-file key <data 2>/dev/null || fail "write failed"
+$FORGE set vol 'config.requirements={"mandatory":["x-future-feature"]}' || fail "forging failed"
+$FORGE show vol >/dev/null || fail "the forged header copies are not both valid"
+
+# cryptsetup accepts the header, knows the requirement is unmet, and still
+# gives out the volume key (what a read-only attach relies on).
+before=$(sha vol)
+cryptsetup luksDump vol >dump.txt 2>&1 || fail "cryptsetup luksDump rejects the header: $(cat dump.txt)"
+grep -Eq '^Requirements:[[:space:]]*x-future-feature' dump.txt || fail "luksDump does not show the requirement"
+cryptsetup open --test-passphrase --key-file key vol || fail "cryptsetup does not accept the passphrase"
+[ "$(sha vol)" = "$before" ] || fail "cryptsetup rewrote the header"
+
+# refused LABEL CMD...: exit 11, one line naming the requirement.
+refused() {
+	local label=$1 got=0; shift
+	timeout 60 "$BLOCKCRYPT" "$@" <data >out 2>err || got=$?
+	note "$label: exit $got: $(cat err)"
+	[ "$got" = 11 ] || problem "$label: expected exit 11, got $got: $(cat err)"
+	[ "$(wc -l <err)" = 1 ] || problem "$label: expected one error line, got: $(cat err)"
+	grep -q 'x-future-feature' err || problem "$label: the message does not name the requirement: $(cat err)"
+}
+refused "attach (writable)" attach vol --key-file key
+grep -q -- '--read-only' err || problem "attach: the message does not say that --read-only works: $(cat err)"
+[ -z "$(bc list)" ] || problem "writable attach left something attached: $(bc list)"
+refused "write" write vol --key-file key
+refused "add-key" add-key vol --key-file key --new-key-file newkey "${FAST_KDF[@]}"
+refused "change-key" change-key vol --key-file key --new-key-file newkey "${FAST_KDF[@]}"
+
+# Read-only access works and gives the right data.
+bc cat vol --key-file key 2>err | head -c $((1024 * 1024)) >out || true
+cmp -s out data || problem "cat gives the wrong data: $(cat err)"
+bc attach vol --key-file key --read-only >/dev/null 2>err || fail "attach --read-only failed: $(cat err)"
+bc status vol --json >status.json || problem "status failed"
+/usr/bin/python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["read_only"] is not True)' status.json ||
+	problem "status does not say read-only: $(cat status.json)"
+uri=$(nbd_uri vol)
+nbdcopy "$uri" nbd.bin || problem "nbdcopy from the read-only export failed"
+cmp -s <(head -c $((1024 * 1024)) nbd.bin) data || problem "NBD read gives the wrong data"
+/usr/bin/python3 - "$uri" <<'PY' || problem "an NBD write to the read-only export was not refused"
+import sys, nbd
+h = nbd.NBD()
+h.set_strict_mode(0)   # send it even though the export says read-only
+h.connect_uri(sys.argv[1])
+try:
+    h.pwrite(b"x" * 4096, 0)
+except nbd.Error as e:
+    print("# NBD write refused: %s" % e, file=sys.stderr)
+    sys.exit(0)
+sys.exit(1)
+PY
+bc detach vol 2>err || problem "detach failed: $(cat err)"
+
+bc dump vol >/dev/null 2>err || problem "dump failed: $(cat err)"
+bc dump --json vol >dump.json 2>err || problem "dump --json failed: $(cat err)"
+/usr/bin/python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["supported"] is not True)' dump.json ||
+	problem "dump --json does not say \"supported\": true (it can be read)"
+[ "$(sha vol)" = "$before" ] || problem "the backing was modified"
+
+[ "$problems" = 0 ] || fail "$problems problem(s), see above"
+exit 0
