@@ -7,7 +7,8 @@ set -euo pipefail
 build_pkgs=(gcc meson ninja-build pkg-config libcryptsetup-dev libssl-dev libjson-c-dev libfuse3-dev fuse3 libp11-kit-dev libgnutls28-dev)
 test_pkgs=(cryptsetup-bin qemu-utils python3 python3-cryptography e2fsprogs
 	libnbd-bin nbdkit nbdfuse fio zfs-fuse btrfs-progs python3-libnbd util-linux
-	softhsm2 opensc p11-kit gnutls-bin openssl systemd iproute2 strace gdb)
+	softhsm2 opensc p11-kit gnutls-bin openssl systemd iproute2 strace gdb
+	clang libclang-rt-dev llvm)
 
 pkgs=("${build_pkgs[@]}")
 [ "${1:-}" = "--test" ] && pkgs+=("${test_pkgs[@]}")

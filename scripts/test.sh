@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Run the whole test suite: unit and shell tests against a normal build and
-# again against an ASan+UBSan build.  Installs what it needs (as root).
+# again against an ASan+UBSan build, then a bounded fuzzing run of every
+# parser of untrusted input (scripts/fuzz.sh: $BC_FUZZ_TIME seconds per
+# target, default 20; each target counts as one test; BC_SKIP_FUZZ=1 skips
+# it).  Installs what it needs (as root).
 # A skipped test (missing requirement) fails the run: nothing goes untested
 # silently.  Ends with one summary line "N passed, N failed".
 set -uo pipefail
@@ -27,6 +30,13 @@ run_suite default build
 if [ "${BC_SKIP_SANITIZERS:-0}" != 1 ]; then
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 	run_suite "asan+ubsan" build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+fi
+
+if [ "${BC_SKIP_FUZZ:-0}" != 1 ]; then
+	echo "=== fuzz (build-fuzz, clang, ${BC_FUZZ_TIME:-20} s per target)"
+	for t in $("$top/scripts/fuzz.sh" --list); do
+		if "$top/scripts/fuzz.sh" "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+	done
 fi
 
 if [ "$skipped" -gt 0 ]; then

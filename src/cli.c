@@ -141,7 +141,7 @@ static int parse_u64(const char *name, const char *s, bool suffixes, uint64_t *o
 	uint64_t mult = 1;
 
 	errno = 0;
-	if (!s || !*s || *s == '-')
+	if (!s || *s < '0' || *s > '9')  /* strtoull would skip blanks and take a sign */
 		return bc_error(-EINVAL, "--%s: expected a number, got '%s'", name, s ? s : "");
 	v = strtoull(s, &end, 10);
 	if (errno || end == s)

@@ -21,7 +21,8 @@ static int parse_num(const char *v, bool suffixes, uint64_t *out)
 	uint64_t mult = 1;
 
 	errno = 0;
-	if (!v || !*v || *v == '-')
+	/* Digits only: strtoull() would also take blanks and a sign ("-1"). */
+	if (!v || *v < '0' || *v > '9')
 		return -EINVAL;
 	n = strtoull(v, &end, 10);
 	if (errno)
@@ -61,6 +62,10 @@ static int set_option(struct tab_entry *e, char *opt, const char **why)
 	STR("hash", hash)
 	STR("pin-file", pin_file)
 	STR("module", module)
+	STR("tls-certificates", tls_certificates)
+	STR("tls-psk", tls_psk)
+	FLAG("tls-verify-peer", tls_verify_peer)
+	FLAG("insecure", insecure)
 	FLAG("read-only", read_only)
 	FLAG("readonly", read_only)
 	FLAG("discard", discard)
@@ -107,6 +112,7 @@ static int parse_line(struct tab_entry *e, char *line, const char **why)
 	e->key = strdup(key);
 	if (!e->name || !e->backing || !e->key)
 		return -ENOMEM;
+	e->token_only = !strcmp(e->key, "token");
 	if (!opts)
 		return 0;
 	while (*opts == ' ' || *opts == '\t')
@@ -133,14 +139,13 @@ static int parse_line(struct tab_entry *e, char *line, const char **why)
 		if (r < 0)
 			return r;
 	}
-	if (!strcmp(e->key, "token"))
-		e->token_only = true;
 	return 0;
 }
 
 static void entry_free(struct tab_entry *e)
 {
 	char **fields[] = { &e->name, &e->backing, &e->key, &e->fuse_dir, &e->socket, &e->listen,
+			    &e->tls_certificates, &e->tls_psk,
 			    &e->cipher, &e->hash, &e->pin_file, &e->module, &e->after_attach };
 
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
@@ -148,19 +153,16 @@ static void entry_free(struct tab_entry *e)
 	memset(e, 0, sizeof(*e));
 }
 
-int tab_read(const char *file, struct tab_entry **entries, size_t *count, int *errors)
+/* The loop of tab_read() and tab_parse(): entries of F, messages (naming
+ * FILE) to MSGS unless it is NULL. */
+static void parse_stream(FILE *f, const char *file, FILE *msgs, struct tab_entry **entries,
+			 size_t *count, int *errors)
 {
-	FILE *f = fopen(file, "re");
 	char *line = NULL;
 	size_t cap = 0, n = 0;
 	struct tab_entry *v = NULL;
 	int lineno = 0;
 
-	*entries = NULL;
-	*count = 0;
-	*errors = 0;
-	if (!f)
-		return bc_error(errno == ENOENT ? -ENOENT : -errno, "%s: %s", file, strerror(errno));
 	while (getline(&line, &cap, f) > 0) {
 		struct tab_entry e = { .line = ++lineno };
 		const char *why = NULL;
@@ -178,7 +180,8 @@ int tab_read(const char *file, struct tab_entry **entries, size_t *count, int *e
 			r = -EINVAL;
 		}
 		if (r < 0) {
-			fprintf(stderr, "blockcrypt: %s:%d: %s\n", file, lineno, why ? why : strerror(-r));
+			if (msgs)
+				fprintf(msgs, "blockcrypt: %s:%d: %s\n", file, lineno, why ? why : strerror(-r));
 			(*errors)++;
 			entry_free(&e);
 			continue;
@@ -195,9 +198,39 @@ int tab_read(const char *file, struct tab_entry **entries, size_t *count, int *e
 		}
 	}
 	free(line);
-	fclose(f);
 	*entries = v;
 	*count = n;
+}
+
+int tab_read(const char *file, struct tab_entry **entries, size_t *count, int *errors)
+{
+	FILE *f = fopen(file, "re");
+
+	*entries = NULL;
+	*count = 0;
+	*errors = 0;
+	if (!f)
+		return bc_error(errno == ENOENT ? -ENOENT : -errno, "%s: %s", file, strerror(errno));
+	parse_stream(f, file, stderr, entries, count, errors);
+	fclose(f);
+	return 0;
+}
+
+int tab_parse(const char *buf, size_t len, const char *file, FILE *msgs,
+	      struct tab_entry **entries, size_t *count, int *errors)
+{
+	FILE *f;
+
+	*entries = NULL;
+	*count = 0;
+	*errors = 0;
+	if (!len)
+		return 0; /* fmemopen() wants at least one byte; nothing to parse anyway */
+	f = fmemopen((void *)buf, len, "r");
+	if (!f)
+		return bc_error(-errno, "%s: %s", file, strerror(errno));
+	parse_stream(f, file, msgs, entries, count, errors);
+	fclose(f);
 	return 0;
 }
 
@@ -234,6 +267,10 @@ void tab_to_opts(const struct tab_entry *e, struct cli_opts *o)
 	o->fuse_dir = e->fuse_dir;
 	o->socket = e->socket;
 	o->listen = e->listen;
+	o->tls_certificates = e->tls_certificates;
+	o->tls_psk = e->tls_psk;
+	o->tls_verify_peer = e->tls_verify_peer;
+	o->insecure = e->insecure;
 	o->read_only = e->read_only;
 	o->allow_discards = e->discard;
 	o->pin_file = e->pin_file;

@@ -4,6 +4,7 @@
 #define BC_TAB_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "cli.h"
 
@@ -12,7 +13,8 @@
 struct tab_entry {
 	char *name, *backing, *key;
 	char *fuse_dir, *socket, *listen, *cipher, *hash, *pin_file, *module, *after_attach;
-	bool read_only, discard, plain, noauto, token_only;
+	char *tls_certificates, *tls_psk;
+	bool read_only, discard, plain, noauto, token_only, tls_verify_peer, insecure;
 	uint32_t key_bits, sector_size, threads;
 	uint64_t size, offset, skip;
 	int line;
@@ -22,6 +24,11 @@ struct tab_entry {
  * message and skipped; *ERRORS counts them.  Returns -errno if the file
  * cannot be read. */
 int tab_read(const char *file, struct tab_entry **entries, size_t *count, int *errors);
+/* The same for the LEN bytes at BUF (which need no NUL terminator), as if
+ * they were the contents of FILE; messages go to MSGS (NULL: nowhere).
+ * Used by the fuzz harness (tests/fuzz/fuzz_tab.c). */
+int tab_parse(const char *buf, size_t len, const char *file, FILE *msgs,
+	      struct tab_entry **entries, size_t *count, int *errors);
 void tab_free(struct tab_entry *entries, size_t count);
 const struct tab_entry *tab_find(const struct tab_entry *e, size_t count, const char *name);
 /* Fill O (already defaulted) from E for attach. */

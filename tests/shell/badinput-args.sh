@@ -70,6 +70,10 @@ usage add-key vol --key-file key --new-key-file key2 --key-slot 99
 usage add-key vol --key-file key --new-key-file key2 --key-slot -1
 usage remove-key vol --key-slot x --batch
 usage cat vol --key-file key --type plain --key-size 123
+# strtoull would skip the blank and wrap the sign: ' -2' is not a number.
+usage cat vol --key-file key --type plain --skip ' -2'
+usage cat vol --key-file key --type plain --offset '+8'
+usage attach vol --key-file key --threads ' 7'
 usage write vol --key-file -             # stdin carries the data
 
 # --batch never prompts: a missing key file is a usage error.

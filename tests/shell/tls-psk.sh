@@ -56,3 +56,10 @@ timeout 60 /usr/bin/python3 "$TESTS_DIR/shell/nbd_raw_client.py" tls-required "$
 	fail "$(tail -n 1 raw.err)"
 nbdinfo --size "$uri" >size.txt || fail "server unusable after the raw TLS client"
 [ "$(cat size.txt)" = "$SIZE" ] || fail "size over TLS is $(cat size.txt) after the raw client"
+bc detach vol >/dev/null || fail "detach failed"
+
+# The same from the tab file (boot-time attach): tls-psk= makes TLS mandatory.
+echo "vol $TEST_TMP/vol.img $TEST_TMP/key tls-psk=$TEST_TMP/keys.psk" >tab
+bc attach --from-tab vol --tab tab --batch >/dev/null || fail "attach --from-tab with tls-psk= failed"
+nbdinfo --size "$uri" >size.txt || fail "TLS client refused by the tab-attached volume"
+expect_refused "plain client (tab entry)" nbdinfo "nbd+unix:///vol?socket=$sock"
