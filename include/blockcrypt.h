@@ -168,11 +168,11 @@ struct bc_volume_info {
 int bc_volume_open(const char *backing, const struct bc_open_params *p,
 		   const struct bc_secret *key, struct bc_volume **out);
 void bc_volume_close(struct bc_volume *v);
-/* Refuse all further I/O (-ESHUTDOWN), wait up to TIMEOUT_MS for requests
+/* Refuse all further I/O (-ESHUTDOWN), wait up to TIMEOUT_S for requests
  * in flight, then wipe the keys, without freeing V: for a process that
  * must exit while other threads may still hold V (a forced detach of a
  * FUSE file in use).  -EBUSY if requests were still running. */
-int bc_volume_revoke(struct bc_volume *v, unsigned timeout_ms);
+int bc_volume_revoke(struct bc_volume *v, unsigned timeout_s);
 void bc_volume_get_info(const struct bc_volume *v, struct bc_volume_info *out);
 uint64_t bc_volume_size(const struct bc_volume *v);
 /* Follow a grown (or, with ALLOW_SHRINK, shrunk) backing while in use:
@@ -266,6 +266,9 @@ struct bc_nbd_server;
 
 int bc_nbd_server_new(struct bc_volume *v, const struct bc_nbd_params *p,
 		      struct bc_nbd_server **out);
+/* The checks bc_nbd_server_new makes of the TLS parameters' combination
+ * (not of the files), for callers that want to refuse early. */
+int bc_nbd_params_check_tls(const struct bc_nbd_params *p);
 /* Listen on a Unix socket (created with mode 0600) or a TCP address. */
 int bc_nbd_server_listen_unix(struct bc_nbd_server *s, const char *path);
 int bc_nbd_server_listen_tcp(struct bc_nbd_server *s, const char *host, const char *port);

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -465,15 +464,14 @@ int cli_load_old_new(struct cli_opts *o, const char *old_prompt, const char *new
 
 int cli_open_volume(struct cli_opts *o, const char *backing, bool read_only, struct bc_volume **out)
 {
-	int r = open_volume(o, backing, read_only, out);
+	int r = open_volume(o, backing, read_only, out), l;
 
 	/* The volume's key schedules (OpenSSL contexts on the ordinary heap)
-	 * and the plaintext buffers to come must not be swapped out: lock
-	 * what is mapped now, and what gets touched later.  Done after the
-	 * key derivation so a large Argon2 cost is not bound by the lock
-	 * limit.  The daemon does the same after its fork. */
-	if (r == 0 && mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0)
+	 * and the plaintext buffers to come must not be swapped out.  Done
+	 * after the key derivation so a large Argon2 cost is not bound by the
+	 * lock limit.  The daemon does the same after its fork. */
+	if (r == 0 && (l = bc_memory_lock_all()) < 0)
 		fprintf(stderr, "blockcrypt: warning: cannot lock memory (%s): keys may be swapped out\n",
-			strerror(errno));
+			strerror(-l));
 	return r;
 }

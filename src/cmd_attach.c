@@ -73,15 +73,16 @@ static int parse_listen(const struct cli_opts *o, struct daemon *d)
 /* TLS options, made absolute (the daemon runs in "/") and checked early. */
 static int set_tls(const struct cli_opts *o, struct daemon *d)
 {
+	const struct bc_nbd_params p = {
+		.tls_certificates = o->tls_certificates, .tls_psk_file = o->tls_psk,
+		.tls_verify_peer = o->tls_verify_peer,
+	};
 	const char *given = o->tls_certificates ? o->tls_certificates : o->tls_psk;
 	char real[PATH_MAX];
+	int r = bc_nbd_params_check_tls(&p);
 
-	if (o->tls_certificates && o->tls_psk)
-		return bc_error(-EINVAL, "attach: give --tls-certificates or --tls-psk, not both");
-	if (o->tls_verify_peer && !o->tls_certificates)
-		return bc_error(-EINVAL, "attach: --tls-verify-peer needs --tls-certificates");
-	if (!given)
-		return 0;
+	if (r < 0 || !given)
+		return r;
 	if (!realpath(given, real))
 		return bc_error(errno == ENOENT ? -ENOENT : -errno, "%s: %s", given, strerror(errno));
 	snprintf(o->tls_certificates ? d->tls_certificates : d->tls_psk, sizeof(d->tls_psk), "%s", real);

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -29,6 +28,7 @@
 #include <json-c/json.h>
 
 #include "core/error.h"
+#include "core/secret.h"
 #include "daemon.h"
 #include "runtime.h"
 
@@ -284,10 +284,12 @@ int daemon_run(struct daemon *d, int ready_fd)
 		report_ready(ready_fd, r);
 		return bc_exit_code(r);
 	}
-	/* Keep every page we touch (key schedules included) out of swap,
-	 * without pre-faulting thread stacks. */
-	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0)
-		log_msg("warning: mlockall: %s", strerror(errno));
+	/* Keep every page we touch (key schedules included) out of swap. */
+	r = bc_memory_lock_all();
+	if (r < 0) {
+		log_msg("warning: mlockall: %s", strerror(-r));
+		r = 0;
+	}
 
 	for (size_t i = 0; i < N_FRONTENDS && r == 0; i++)
 		if (frontends[i]->wanted(d))
@@ -345,7 +347,7 @@ int daemon_run(struct daemon *d, int ready_fd)
 		 * be inside the volume, so it cannot be freed.  Revoking it
 		 * fails their next request and wipes the keys once the
 		 * requests in flight are done; then exit. */
-		if (bc_volume_revoke(d->volume, 5000) < 0)
+		if (bc_volume_revoke(d->volume, 5) < 0)
 			log_msg("%s", bc_last_error());
 		log_msg("%s: FUSE file was still in use; exiting", d->name);
 		_exit(0);

@@ -52,6 +52,11 @@ void bc_secure_release(void)
 	secrets_held(-1);
 }
 
+int bc_memory_lock_all(void)
+{
+	return mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0 ? -errno : 0;
+}
+
 void *bc_secure_alloc(size_t size)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);

@@ -14,6 +14,10 @@ void *bc_secure_alloc(size_t size);
  * inside OpenSSL contexts): the process stays non-dumpable until released. */
 void bc_secure_hold(void);
 void bc_secure_release(void);
+/* Lock every page of the process, now and later (touched pages only, so
+ * thread stacks are not pre-faulted): for processes whose heap holds key
+ * schedules or plaintext.  0 or -errno (e.g. over RLIMIT_MEMLOCK). */
+int bc_memory_lock_all(void);
 void bc_secure_free(void *p);
 /* Shrink the recorded length of a secret (bytes past it are wiped). */
 void bc_secret_truncate(struct bc_secret *s, size_t len);

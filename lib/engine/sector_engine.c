@@ -60,7 +60,7 @@ struct prov_cipher {
 struct bc_sector_engine {
 	struct bc_sector_params p;
 	unsigned iv_shift;          /* log2(sector_size / 512) */
-	EVP_CIPHER_CTX *enc, *dec;  /* keyed with the volume key */
+	EVP_CIPHER_CTX *enc, *dec;  /* keyed with the volume key (EVP path only) */
 	EVP_CIPHER_CTX *essiv;      /* keyed with H(volume key), ECB */
 	struct prov_cipher prov;    /* prov.cipher NULL: EVP path only */
 	void *penc, *pdec;          /* provider contexts, keyed like enc/dec */
@@ -258,8 +258,14 @@ int bc_sector_engine_new_ex(const struct bc_sector_params *p, const uint8_t *key
 	if (!(flags & BC_ENGINE_EVP_ONLY) && prov_cipher_find(evp_name(&p->spec), &e->prov) == 0) {
 		e->penc = prov_keyed_ctx(&e->prov, key, p->spec.key_bytes, 1);
 		e->pdec = prov_keyed_ctx(&e->prov, key, p->spec.key_bytes, 0);
-		if (!e->penc || !e->pdec)
+		if (!e->penc || !e->pdec) {
 			prov_path_free(e);
+		} else {
+			/* One keyed pair per engine: the EVP one only checked the key. */
+			EVP_CIPHER_CTX_free(e->enc);
+			EVP_CIPHER_CTX_free(e->dec);
+			e->enc = e->dec = NULL;
+		}
 	}
 	*out = e;
 	return 0;
@@ -296,19 +302,18 @@ int bc_sector_engine_dup(const struct bc_sector_engine *src, struct bc_sector_en
 		return bc_error(-ENOMEM, "sector engine: out of memory");
 	e->p = src->p;
 	e->iv_shift = src->iv_shift;
-	e->enc = dup_ctx(src->enc);
-	e->dec = dup_ctx(src->dec);
-	e->essiv = dup_ctx(src->essiv);
-	if (!e->enc || !e->dec || (src->essiv && !e->essiv)) {
-		bc_sector_engine_free(e);
-		return bc_error(-ENOMEM, "sector engine: cannot copy cipher context");
-	}
 	if (src->prov.cipher && EVP_CIPHER_up_ref(src->prov.cipher)) {
 		e->prov = src->prov;
 		e->penc = e->prov.dupctx(src->penc);
 		e->pdec = e->prov.dupctx(src->pdec);
-		if (!e->penc || !e->pdec)
-			prov_path_free(e);
+	} else {
+		e->enc = dup_ctx(src->enc);
+		e->dec = dup_ctx(src->dec);
+	}
+	e->essiv = dup_ctx(src->essiv);
+	if (!(e->prov.cipher ? e->penc && e->pdec : e->enc && e->dec) || (src->essiv && !e->essiv)) {
+		bc_sector_engine_free(e);
+		return bc_error(-ENOMEM, "sector engine: cannot copy cipher context");
 	}
 	*out = e;
 	return 0;

@@ -47,7 +47,7 @@ int bc_check_writable(const char *path);
 int bc_luks_check_pbkdf(const char *type, const struct bc_pbkdf_params *p);
 /* Apply PBKDF parameters (NULL or zero fields = defaults).  TYPE NULL means
  * CD is a loaded header about to get a new or changed key slot: refused
- * as bc_luks_check_header_change and bc_luks_check_keyslots say. */
+ * as bc_luks_check_keyslots says (the existing slots' KDFs run first). */
 int bc_luks_set_pbkdf(struct crypt_device *cd, const char *type, const struct bc_pbkdf_params *p);
 
 #endif

@@ -311,6 +311,14 @@ static json_object *jobj(json_object *o, const char *key)
 	return o && json_object_object_get_ex(o, key, &v) ? v : NULL;
 }
 
+/* The LUKS2 JSON metadata of CD, parsed (json_object_put it), or NULL. */
+static json_object *luks2_meta(struct crypt_device *cd)
+{
+	const char *text = NULL;
+
+	return crypt_dump_json(cd, &text, 0) < 0 || !text ? NULL : json_tokener_parse(text);
+}
+
 static int check_luks2_slots(const char *path, json_object *meta)
 {
 	struct mem_limit mem = kdf_memory_limit();
@@ -383,13 +391,12 @@ static int check_luks1_slots(struct crypt_device *cd, const char *path)
 
 int bc_luks_check_keyslots(struct crypt_device *cd, const char *path)
 {
-	const char *text = NULL;
 	json_object *meta;
 	int r;
 
 	if (!strcmp(crypt_get_type(cd), CRYPT_LUKS1))
 		return check_luks1_slots(cd, path);
-	if (crypt_dump_json(cd, &text, 0) < 0 || !text || !(meta = json_tokener_parse(text)))
+	if (!(meta = luks2_meta(cd)))
 		return bc_error(-EBADMSG, "%s: cannot read the LUKS2 metadata", path);
 	r = check_luks2_slots(path, meta);
 	json_object_put(meta);
@@ -399,12 +406,11 @@ int bc_luks_check_keyslots(struct crypt_device *cd, const char *path)
 /* The names in config.requirements.mandatory, comma-separated. */
 static void requirement_names(struct crypt_device *cd, char *buf, size_t size)
 {
-	const char *text = NULL;
 	json_object *meta, *list;
 	size_t n = 0;
 
 	buf[0] = '\0';
-	if (crypt_dump_json(cd, &text, 0) < 0 || !text || !(meta = json_tokener_parse(text)))
+	if (!(meta = luks2_meta(cd)))
 		return;
 	list = jobj(jobj(jobj(meta, "config"), "requirements"), "mandatory");
 	for (size_t i = 0; list && i < json_object_array_length(list) && n < size; i++)
@@ -483,10 +489,10 @@ int bc_luks_layout(struct crypt_device *cd, struct bc_volume_info *info)
 	}
 	if (info->type == BC_TYPE_LUKS2) {
 		/* A fixed-size data segment (not "dynamic") ends where it says. */
-		const char *text = NULL, *size;
+		const char *size;
 		json_object *meta;
 
-		if (crypt_dump_json(cd, &text, 0) < 0 || !text || !(meta = json_tokener_parse(text)))
+		if (!(meta = luks2_meta(cd)))
 			return bc_error(-EBADMSG, "%s: cannot read the LUKS2 metadata", path);
 		size = jstr(jobj(jobj(meta, "segments"), "0"), "size");
 		if (size && strcmp(size, "dynamic")) {
@@ -548,9 +554,9 @@ int bc_luks_set_pbkdf(struct crypt_device *cd, const char *type, const struct bc
 		const char *path = crypt_get_device_name(cd);
 
 		type = crypt_get_type(cd);
-		r = bc_luks_check_header_change(cd, path, "changing key slots");
-		if (r == 0)
-			r = bc_luks_check_keyslots(cd, path);
+		/* (Header changes on a read-only header were refused when it
+		 * was loaded writable: bc_luks_load.) */
+		r = bc_luks_check_keyslots(cd, path);
 		if (r == 0)
 			r = bc_luks_check_pbkdf(type, p);
 		if (r < 0)

@@ -91,13 +91,6 @@ int bc_luks_open_volume(const char *backing, const struct bc_open_params *p,
 	crypt_free(cd);
 	cd = NULL;
 	r = bc_volume_create(backing, &info, bc_secret_data(key), out);
-	if (r == 0 && info.size && bc_volume_size(*out) < info.size) {
-		r = bc_error(-ENOSPC, "%s: the data segment is %llu bytes but the backing holds only %llu after the header (truncated?)",
-			     backing, (unsigned long long)info.size,
-			     (unsigned long long)bc_volume_size(*out));
-		bc_volume_close(*out);
-		*out = NULL;
-	}
 out:
 	crypt_free(cd);
 	return r;

@@ -37,8 +37,7 @@ static int b64_decode(const char *in, uint8_t *out, size_t size)
 	if (in[len - 1] == '=')
 		pad = in[len - 2] == '=' ? 2 : 1;
 	for (size_t i = 0; i < len - pad; i++)
-		if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", in[i]) ||
-		    !in[i])
+		if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", in[i]))
 			return -EINVAL;
 	n = EVP_DecodeBlock(tmp, (const unsigned char *)in, (int)len);
 	if (n < 0 || (size_t)n < pad || (size_t)n - pad > size) {

@@ -113,6 +113,15 @@ static int load_psk(struct nbd_tls_server *t, const char *file)
 	return 0;
 }
 
+int bc_nbd_params_check_tls(const struct bc_nbd_params *p)
+{
+	if (p->tls_certificates && p->tls_psk_file)
+		return bc_error(-EINVAL, "tls: give X.509 certificates (--tls-certificates) or a PSK file (--tls-psk), not both");
+	if (p->tls_verify_peer && !p->tls_certificates)
+		return bc_error(-EINVAL, "tls: verifying client certificates (--tls-verify-peer) needs --tls-certificates");
+	return 0;
+}
+
 void nbd_tls_server_free(struct nbd_tls_server *t)
 {
 	if (!t)
@@ -132,12 +141,9 @@ int nbd_tls_server_new(const struct bc_nbd_params *p, struct nbd_tls_server **ou
 	int r, g;
 
 	*out = NULL;
-	if (!p->tls_certificates && !p->tls_psk_file)
-		return 0;
-	if (p->tls_certificates && p->tls_psk_file)
-		return bc_error(-EINVAL, "tls: choose X.509 certificates or a PSK file, not both");
-	if (p->tls_verify_peer && !p->tls_certificates)
-		return bc_error(-EINVAL, "tls: verifying client certificates needs X.509 certificates");
+	r = bc_nbd_params_check_tls(p);
+	if (r < 0 || (!p->tls_certificates && !p->tls_psk_file))
+		return r;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return bc_error(-ENOMEM, "tls: out of memory");

@@ -110,26 +110,23 @@ static void drop_keys(struct bc_volume *v)
 	v->engine_template = NULL;
 }
 
-int bc_volume_revoke(struct bc_volume *v, unsigned timeout_ms)
+int bc_volume_revoke(struct bc_volume *v, unsigned timeout_s)
 {
 	struct timespec deadline;
 	int r = 0;
 
 	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (deadline.tv_nsec >= 1000000000) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000;
-	}
+	deadline.tv_sec += timeout_s;
 	pthread_mutex_lock(&v->pool_lock);
 	v->revoked = true;
 	while (v->slots_out && r == 0)
 		r = pthread_cond_timedwait(&v->pool_cond, &v->pool_lock, &deadline);
-	if (v->slots_out)
+	if (v->slots_out) {
 		r = bc_error(-EBUSY, "volume: %u request(s) still running; keys not wiped", v->slots_out);
-	else
+	} else {
 		drop_keys(v);
+		r = 0;
+	}
 	pthread_mutex_unlock(&v->pool_lock);
 	return r;
 }
@@ -179,6 +176,12 @@ int bc_volume_create(const char *backing, const struct bc_volume_info *info,
 	if (!info->size || info->size > backing_size - info->data_offset)
 		v->info.size = backing_size - info->data_offset;
 	v->info.size -= v->info.size % info->sector_size;
+	/* A size the header fixes must fit; other sizes are a most. */
+	if (info->fixed_size && v->info.size < info->size) {
+		r = bc_error(-ENOSPC, "%s: the data segment is %llu bytes but the backing holds only %llu after the header (truncated?)",
+			     backing, (unsigned long long)info->size, (unsigned long long)v->info.size);
+		goto fail;
+	}
 	v->fixed_size = v->info.size;
 	if (!v->info.size) {
 		r = bc_error(-ENOSPC, "%s: data area is smaller than one %u-byte sector",

@@ -41,12 +41,14 @@ bc cat vol.img --key-file key >offline.bin || fail "cat failed"
 cmp data.bin offline.bin || fail "offline contents differ from what was written over TLS"
 
 # Bad TLS options: one-line errors before anything is attached.
+before=$(sha vol.img)
 expect_exit 8 bc attach vol.img --key-file key --tls-psk missing.psk
 printf 'not a key file\n' >junk.psk
 expect_exit 2 bc attach vol.img --key-file key --tls-psk junk.psk
 expect_exit 2 bc attach vol.img --key-file key --tls-psk keys.psk --tls-certificates .
 expect_exit 2 bc attach vol.img --key-file key --tls-verify-peer
 [ -z "$(bc list)" ] || fail "a refused attach left something attached: $(bc list)"
+[ "$(sha vol.img)" = "$before" ] || fail "a refused attach changed the backing"
 
 # Raw protocol checks against a TLS-only server (nbd_raw_client.py): no
 # export details before STARTTLS, EXPORT_NAME hangs up, a broken TLS
