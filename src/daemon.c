@@ -29,6 +29,7 @@
 
 #include "core/error.h"
 #include "core/secret.h"
+#include "core/unix_socket.h"
 #include "daemon.h"
 #include "runtime.h"
 
@@ -153,21 +154,13 @@ static void *control_main(void *arg)
 
 static int control_start(struct daemon *d)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	mode_t old;
-	int r;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
-	if (rt_path(sa.sun_path, sizeof(sa.sun_path), d->name, "ctl") < 0)
+	if (rt_path(path, sizeof(path), d->name, "ctl") < 0)
 		return -ENAMETOOLONG;
-	unlink(sa.sun_path);
-	d->ctl_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	d->ctl_fd = bc_unix_listen(path, 8, true, "control socket");
 	if (d->ctl_fd < 0)
-		return bc_error(-errno, "control socket: %s", strerror(errno));
-	old = umask(0177);
-	r = bind(d->ctl_fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (r < 0 || listen(d->ctl_fd, 8) < 0)
-		return bc_error(-errno, "control socket %s: %s", sa.sun_path, strerror(errno));
+		return d->ctl_fd;
 	if (pthread_create(&d->ctl_thread, NULL, control_main, d) != 0)
 		return bc_error(-EAGAIN, "control socket: cannot start thread");
 	d->ctl_running = true;

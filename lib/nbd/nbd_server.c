@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/unix_socket.h"
 #include "nbd/nbd_internal.h"
 
 #define STOP_GRACE_SECONDS 5
@@ -139,24 +140,10 @@ static int add_listener(struct bc_nbd_server *s, int fd, const char *unix_path)
 
 int bc_nbd_server_listen_unix(struct bc_nbd_server *s, const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	mode_t old;
-	int fd, r;
+	int fd = bc_unix_listen(path, 64, false, "nbd");
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return bc_error(-ENAMETOOLONG, "nbd: socket path too long: %s", path);
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return bc_error(-errno, "nbd: socket: %s", strerror(errno));
-	old = umask(0177); /* the socket is created mode 0600 */
-	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (r < 0 || listen(fd, 64) < 0) {
-		r = bc_error(errno == EADDRINUSE ? -EBUSY : -errno, "nbd: %s: %s", path, strerror(errno));
-		close(fd);
-		return r;
-	}
+		return fd;
 	return add_listener(s, fd, path);
 }
 

@@ -63,12 +63,14 @@ cleanup_fn stop_disk
 # start_disk IMG [MODE]: $MNT/disk is IMG behind a cache (default
 # writeback; "unsafe" ignores flushes).
 start_disk() {
-	rm -f "$TEST_TMP/nbdkit.sock"
-	TMPDIR=$TEST_TMP/cache nbdkit -f -U "$TEST_TMP/nbdkit.sock" --filter=cache file "$1" \
-		cache="${2:-writeback}" >nbdkit.log 2>&1 &
+	rm -f "$TEST_TMP/nbdkit.sock" "$TEST_TMP/nbdkit.pid"
+	# nbdkit writes the pid file once it accepts connections; its socket
+	# file appears earlier, between bind(2) and listen(2).
+	TMPDIR=$TEST_TMP/cache nbdkit -f -U "$TEST_TMP/nbdkit.sock" -P "$TEST_TMP/nbdkit.pid" \
+		--filter=cache file "$1" cache="${2:-writeback}" >nbdkit.log 2>&1 &
 	NBDKIT_PID=$!
 	disown "$NBDKIT_PID" # it dies by SIGKILL: no "Killed" job notice
-	wait_for "nbdkit socket" test -S "$TEST_TMP/nbdkit.sock"
+	wait_for "nbdkit pid file" test -s "$TEST_TMP/nbdkit.pid"
 	nbdfuse "$MNT/disk" --unix "$TEST_TMP/nbdkit.sock" >nbdfuse.log 2>&1 &
 	NBDFUSE_PID=$!
 	disown "$NBDFUSE_PID"
