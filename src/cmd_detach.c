@@ -28,7 +28,7 @@ static int detach_one(const struct cli_opts *o, const char *name)
 		pid = (pid_t)json_object_get_int(pid_obj);
 	json_object_put(st);
 
-	r = rt_control(name, o->force ? "detach force" : "detach", reply, sizeof(reply), 10000);
+	r = rt_control(name, o->force ? "detach force" : "detach", reply, sizeof(reply), RT_CONTROL_TIMEOUT_MS);
 	if (r < 0) {
 		if (!o->force)
 			return bc_error(r, "%s: daemon (pid %d) does not answer: %s (try --force)",

@@ -24,7 +24,7 @@ int cmd_resize(struct cli_opts *o)
 		snprintf(cmd, sizeof(cmd), "resize %llu", (unsigned long long)o->size);
 	else
 		snprintf(cmd, sizeof(cmd), "resize");
-	r = rt_control(name, cmd, reply, sizeof(reply), 10000);
+	r = rt_control(name, cmd, reply, sizeof(reply), RT_CONTROL_TIMEOUT_MS);
 	if (r < 0)
 		return bc_error(r, "%s: daemon does not answer: %s", name, strerror(-r));
 	if (!strncmp(reply, "ok ", 3)) {

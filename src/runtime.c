@@ -218,10 +218,17 @@ json_object *rt_entry(const char *name)
 		json_object_put(st);
 		return NULL;
 	}
-	if (rt_control(name, "status", buf, sizeof(buf), 2000) == 0 && (live = json_tokener_parse(buf))) {
+	/* The live fields (clients, fuse_open) come from the daemon itself;
+	 * "responding" says whether it answered, so a stalled daemon shows as
+	 * such instead of as an entry that merely lacks fields. */
+	if (rt_control(name, "status", buf, sizeof(buf), RT_CONTROL_TIMEOUT_MS) == 0 &&
+	    (live = json_tokener_parse(buf))) {
 		json_object_object_foreach(live, key, val)
 			json_object_object_add(st, key, json_object_get(val));
 		json_object_put(live);
+		json_object_object_add(st, "responding", json_object_new_boolean(1));
+	} else {
+		json_object_object_add(st, "responding", json_object_new_boolean(0));
 	}
 	return st;
 }

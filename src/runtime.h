@@ -30,8 +30,13 @@ void rt_remove(const char *name);
 int rt_list_names(char ***names, size_t *count);
 
 /* State of an attached NAME merged with the daemon's live status
- * (clients, fuse_open); NULL when NAME is not attached. */
+ * (clients, fuse_open, and "responding": whether the daemon answered
+ * within RT_CONTROL_TIMEOUT_MS); NULL when NAME is not attached. */
 json_object *rt_entry(const char *name);
+
+/* How long a command waits for the daemon's answer: generous, since a
+ * daemon under heavy I/O (or a sanitizer build) can be slow to answer. */
+#define RT_CONTROL_TIMEOUT_MS 10000
 
 /* Send one command line to NAME's control socket and read the one-line
  * answer into BUF; -errno on failure. */

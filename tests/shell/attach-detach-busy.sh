@@ -23,13 +23,14 @@ running() { [ -e "/proc/$1" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null
 # gone PID: the process has exited within 10 s.
 gone() { for _ in $(seq 100); do running "$1" || return 0; sleep 0.1; done; return 1; }
 # detach_when_closed: a file closed a moment ago may still count as open
-# until the kernel's asynchronous FUSE release arrives; allow 2 s for that.
+# until the kernel's asynchronous FUSE release arrives; allow 20 s for that.
 detach_when_closed() {
 	local i
-	for i in $(seq 20); do
+	for i in $(seq 200); do
 		[ "$(fuse_open)" = 0 ] && break
 		sleep 0.1
 	done
+	[ "$(fuse_open)" = 0 ] || fail "the FUSE file still counts as open 20 s after it was closed"
 	bc detach vol 2>detach.err || fail "detach after closing the FUSE file failed: $(cat detach.err)"
 }
 

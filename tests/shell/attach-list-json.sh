@@ -33,13 +33,14 @@ check(isinstance(entries, list), "not an array")
 got = sorted(e.get("name") for e in entries)
 check(got == sorted(names), "names %s, expected %s" % (got, sorted(names)))
 keys = {"name", "backing", "type", "cipher", "key_bits", "size", "sector_size", "uri", "socket",
-        "listen", "fuse_file", "pid", "read_only", "discards", "clients", "fuse_open"}
+        "listen", "fuse_file", "pid", "read_only", "discards", "clients", "fuse_open", "responding"}
 for e in entries:
     n = e.get("name")
     check(keys <= set(e), "%s: missing keys %s" % (n, sorted(keys - set(e))))
     check(e.get("backing") == os.path.realpath(os.path.join(cwd, n + ".img")), "%s: backing %r" % (n, e.get("backing")))
     check(e.get("size") == size, "%s: size %r" % (n, e.get("size")))
     check(e.get("type") == "luks2", "%s: type %r" % (n, e.get("type")))
+    check(e.get("responding") is True, "%s: responding %r" % (n, e.get("responding")))
     check(e.get("read_only") is False, "%s: read_only %r" % (n, e.get("read_only")))
     check(e.get("clients") == 0 and e.get("fuse_open") == 0, "%s: clients %r fuse_open %r" % (n, e.get("clients"), e.get("fuse_open")))
     pid = e.get("pid")
@@ -95,6 +96,19 @@ note "same backing: $ERR"
 expect_exit 9 bc attach sub/link-to-a.img --name other2 --key-file key
 listj l2b.json
 check_list l2b.json a b
+
+# A daemon that does not answer (stopped): status still reports the
+# entry, says it is not responding, and leaves out the live fields.
+pid_a=$(python3 -c 'import json,sys; print([e["pid"] for e in json.load(open(sys.argv[1])) if e["name"] == "a"][0])' l2.json)
+kill -STOP "$pid_a"
+cleanup_fn "kill -CONT $pid_a 2>/dev/null"
+bc status a --json >stopped.json 2>stopped.err || fail "status of a stopped daemon failed: $(cat stopped.err)"
+kill -CONT "$pid_a"
+python3 -c '
+import json, sys
+e = json.load(open(sys.argv[1]))
+sys.exit(0 if e.get("responding") is False and "clients" not in e and e.get("name") == "a" else 1)' stopped.json ||
+	fail "status of a stopped daemon: $(cat stopped.json)"
 
 bc detach a 2>detach.err || fail "detach a failed: $(cat detach.err)"
 listj l1.json

@@ -14,7 +14,7 @@ ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 strace -f -qq -o /dev
 	"$BLOCKCRYPT" attach vol.img --key-file key --foreground >fg.out 2>fg.log &
 pid=$!
 # (strace -o FILE PROG ignores SIGTERM: stop the daemon it traces)
-cleanup_fn "pkill -TERM -P $pid 2>/dev/null; wait $pid 2>/dev/null"
+cleanup_fn "pkill -TERM -P $pid 2>/dev/null; timeout 30 tail --pid=$pid -f /dev/null; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null"
 
 python3 - "$BLOCKCRYPT_RUN_DIR/vol.sock" "$BLOCKCRYPT_RUN_DIR/vol.ctl" <<'PY' || fail "a published socket refused a connection: $(cat fg.log)"
 import os, socket, sys, time

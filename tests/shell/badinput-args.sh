@@ -111,6 +111,7 @@ out, sent = b"", False
 while True:
     r, _, _ = select.select([fd], [], [], 20)
     if not r:
+        os.kill(pid, 9)  # hung: fail (by signal) instead of waiting forever
         break
     try:
         d = os.read(fd, 4096)

@@ -47,6 +47,7 @@ teardown() {
 	if [ -n "$NBDFUSE_PID" ]; then
 		fusermount3 -u "$NBD_DIR" 2>/dev/null || fusermount3 -u -z "$NBD_DIR" 2>/dev/null || true
 		wait_gone "$NBDFUSE_PID" || kill "$NBDFUSE_PID" 2>/dev/null || true
+		wait_gone "$NBDFUSE_PID" || kill -9 "$NBDFUSE_PID" 2>/dev/null || true
 		wait "$NBDFUSE_PID" 2>/dev/null || true
 		NBDFUSE_PID=
 	fi
@@ -82,7 +83,10 @@ attach_and_loop() {
 release_and_detach() {
 	local rc=0
 	umount_and_unloop
-	fusermount3 -u "$NBD_DIR" || fail "fusermount3 -u $NBD_DIR failed"
+	# (on a host with udev, blkid may still hold the file for a moment
+	# after losetup -d: busy, so try again)
+	for _ in $(seq 50); do fusermount3 -u "$NBD_DIR" 2>umount.err && break; sleep 0.2; done
+	! mountpoint -q "$NBD_DIR" || fail "fusermount3 -u $NBD_DIR failed: $(cat umount.err)"
 	wait_gone "$NBDFUSE_PID" || fail "nbdfuse (pid $NBDFUSE_PID) still running 10 s after fusermount3 -u"
 	wait "$NBDFUSE_PID" || rc=$?
 	NBDFUSE_PID=

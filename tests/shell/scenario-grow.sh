@@ -100,7 +100,8 @@ tmo 30 resize bc resize "$NAME" || fail "resize after growing the backing failed
 note "resize said: $(cat .tmo)"
 sizes_are "$NEW" "after resize"
 tmo 60 "zpool online -e" zpool online -e "$POOL" "$DEV" || fail "zpool online -e $POOL $DEV failed: $(cat .tmo)"
-if ! wait_for 10 eval '[ "$(pool_bytes "$POOL")" -gt "$SIZE0" ]'; then
+# (when the control expanded, allow the stacked pool much longer to follow)
+if ! wait_for "$([ "$CONTROL_EXPANDS" = yes ] && echo 30 || echo 5)" eval '[ "$(pool_bytes "$POOL")" -gt "$SIZE0" ]'; then
 	# zfs-fuse 0.7's `online -e` may not expand at all: the control pool
 	# on a plain file tells whether that is zfs-fuse or our FUSE file.
 	[ "$CONTROL_EXPANDS" = no ] ||

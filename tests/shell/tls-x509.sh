@@ -18,11 +18,22 @@ mkdir -p wrongca && cp evil/ca-cert.pem wrongca/   # trusts another CA only
 
 new_volume vol.img key
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# attach_tcp ARGS...: attach on 127.0.0.1:$P with a free port P, trying a
+# new port if another process took the one picked in the meantime; the
+# output goes to attach.out.
+attach_tcp() {
+	local i
+	for i in 1 2 3 4 5; do
+		P=$(port)
+		bc attach vol.img --key-file key --listen "127.0.0.1:$P" "$@" >attach.out 2>attach.err && return 0
+		grep -qi 'in use' attach.err || break
+	done
+	fail "attach $* failed: $(cat attach.err)"
+}
 
 # 1. Server authentication only.
-P=$(port)
-out=$(bc attach vol.img --key-file key --listen "127.0.0.1:$P" --tls-certificates server) ||
-	fail "attach with --tls-certificates failed"
+attach_tcp --tls-certificates server
+out=$(cat attach.out)
 [ "$out" = "nbds://127.0.0.1:$P/vol" ] || fail "attach printed '$out', expected nbds://127.0.0.1:$P/vol"
 nbdinfo "nbds://127.0.0.1:$P/vol?tls-certificates=anon" >info.txt 2>&1 ||
 	fail "client trusting our CA could not connect: $(cat info.txt)"
@@ -34,9 +45,7 @@ expect_refused "plain client" nbdinfo "nbd://127.0.0.1:$P/vol"
 bc detach vol >/dev/null || fail "detach failed"
 
 # 2. Client certificates required.
-P=$(port)
-bc attach vol.img --key-file key --listen "127.0.0.1:$P" --tls-certificates server --tls-verify-peer >/dev/null ||
-	fail "attach with --tls-verify-peer failed"
+attach_tcp --tls-certificates server --tls-verify-peer
 nbdcopy "nbds://127.0.0.1:$P/vol?tls-certificates=client" back.bin ||
 	fail "client with a certificate from our CA was refused"
 cmp data.bin <(head -c $((8 << 20)) back.bin) || fail "data read back over TLS differs"
