@@ -58,6 +58,11 @@ struct nbd_conn {
 	pthread_mutex_t read_lock;    /* one thread reads a request at a time */
 	pthread_mutex_t write_lock;   /* one reply on the wire at a time */
 	bool closing;                 /* DISC, EOF or a dead client (atomic) */
+	/* Read-ahead of the request stream, transmission phase without TLS
+	 * only (so no byte meant for a TLS handshake is ever taken): one
+	 * read(2) picks up many small requests.  Under read_lock. */
+	uint8_t *rbuf;
+	size_t rpos, rlen;
 	struct nbd_conn *next, *prev; /* server list, under srv->lock */
 };
 

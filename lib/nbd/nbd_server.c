@@ -182,6 +182,21 @@ int bc_nbd_server_listen_tcp(struct bc_nbd_server *s, const char *host, const ch
 	return 0;
 }
 
+/* A Unix stream socket moves at most the sender's SO_SNDBUF (208 KiB by
+ * default) before the sender must wait for the reader: a 1 MiB READ reply
+ * then takes five sleep/wake-up round trips.  A larger send buffer lets a
+ * reply go out in one.  (Kernel memory, charged only while data waits;
+ * SO_SNDBUFFORCE needs CAP_NET_ADMIN, otherwise wmem_max caps it.  TCP is
+ * left to its own autotuning, which a fixed SO_SNDBUF would switch off.) */
+#define NBD_UNIX_SNDBUF (4 << 20)
+static void unix_conn_tune(int fd)
+{
+	int v = NBD_UNIX_SNDBUF;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+}
+
 static void conn_unlink(struct nbd_conn *c)
 {
 	struct bc_nbd_server *s = c->srv;
@@ -288,6 +303,8 @@ static void *accept_main(void *arg)
 			fd = accept4(s->listen_fds[i], NULL, NULL, SOCK_CLOEXEC);
 			if (fd < 0)
 				continue;
+			if (s->unix_paths[i])
+				unix_conn_tune(fd);
 			c = conn_new(s, fd, fd);
 			if (!c || conn_link(c) < 0) {
 				if (c)
