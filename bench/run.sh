@@ -2,8 +2,8 @@
 # blockcrypt benchmark: the same data served by
 #   nbdkit-file   nbdkit file plugin on the plaintext image (no crypto: the ceiling)
 #   nbdkit-luks   nbdkit file plugin + luks filter on a LUKS1 copy
-#   qemu-nbd      qemu-nbd (driver=luks) on the LUKS1 copy
-#   bc-luks1      blockcrypt attach of the LUKS1 copy
+#   qemu-nbd      qemu-nbd (driver=luks) on another LUKS1 copy
+#   bc-luks1      blockcrypt attach of a third LUKS1 copy
 #   bc-luks2-4k   blockcrypt attach of a LUKS2 volume with 4096-byte sectors
 # all on Unix sockets, measured with fio's nbd engine (seq read/write 1M,
 # rand read/write 4k at iodepth 32, rand read 4k at iodepth 1 for latency),
@@ -11,7 +11,12 @@
 # raw AES-XTS speed (openssl speed), the blockcrypt daemon's memory under
 # load, and a fio write+verify (crc32c) job per blockcrypt server.
 #
-#   bench/run.sh [--size 1G] [--runtime 7] [--quick] [options]
+# Every server runs for the whole measurement, and the servers take turns
+# job by job, in a rotating order, for --rounds rounds: on a shared VM the
+# machine's speed drifts (hypervisor steal), and this way every ratio
+# compares runs made seconds apart.  Tables show the median round.
+#
+#   bench/run.sh [--size 1G] [--runtime 5] [--rounds 3] [--quick] [options]
 #
 # Nothing is installed: a missing tool stops the run with a message.
 # Output: tables on stdout, raw numbers in bench/last-run.json (--json).
@@ -25,9 +30,10 @@ usage() {
 Usage: bench/run.sh [OPTIONS]
 
   --size SIZE        data size of every image (default 1G; --quick: 256M); K/M/G suffixes
-  --runtime SEC      seconds per fio job, after --ramp (default 7; --quick: 1)
+  --runtime SEC      seconds per fio job, after --ramp (default 5; --quick: 1)
   --ramp SEC         fio ramp_time per job, not measured (default 1; --quick: 0.5)
-  --quick            short run (~1 min): --size 256M --runtime 1 --ramp 0.5, smaller verify job
+  --rounds N         rounds of interleaved jobs; the median round is reported (default 3; --quick: 1)
+  --quick            short run (~1 min): --size 256M --runtime 1 --ramp 0.5 --rounds 1, smaller verify job
   --conns N          NBD connections (fio numjobs) per job, same for every server (default 1)
   --bc-threads N     blockcrypt attach --threads (default: blockcrypt's own default)
   --blockcrypt PATH  binary to test (default \$BLOCKCRYPT or build/src/blockcrypt; it is copied first)
@@ -40,7 +46,7 @@ EOF
 }
 
 # ---------------------------------------------------------------- options
-SIZE_ARG="" RUNTIME="" RAMP="" QUICK=0 CONNS=1 BC_THREADS="" WORKDIR_ARG="" PERF=0 KEEP=0
+SIZE_ARG="" RUNTIME="" RAMP="" ROUNDS="" QUICK=0 CONNS=1 BC_THREADS="" WORKDIR_ARG="" PERF=0 KEEP=0
 JSON_OUT="$BENCH_DIR/last-run.json"
 BC_SRC=${BLOCKCRYPT:-$REPO_DIR/build/src/blockcrypt}
 while [ $# -gt 0 ]; do
@@ -48,6 +54,7 @@ while [ $# -gt 0 ]; do
 	--size) SIZE_ARG=$2; shift 2 ;;
 	--runtime) RUNTIME=$2; shift 2 ;;
 	--ramp) RAMP=$2; shift 2 ;;
+	--rounds) ROUNDS=$2; shift 2 ;;
 	--quick) QUICK=1; shift ;;
 	--conns) CONNS=$2; shift 2 ;;
 	--bc-threads) BC_THREADS=$2; shift 2 ;;
@@ -66,10 +73,10 @@ BC_SRC=$(abspath "$BC_SRC")
 JSON_OUT=$(abspath "$JSON_OUT")
 [ -z "$WORKDIR_ARG" ] || WORKDIR_ARG=$(abspath "$WORKDIR_ARG")
 if [ $QUICK = 1 ]; then
-	: "${SIZE_ARG:=256M}" "${RUNTIME:=1}" "${RAMP:=0.5}"
+	: "${SIZE_ARG:=256M}" "${RUNTIME:=1}" "${RAMP:=0.5}" "${ROUNDS:=1}"
 	VERIFY_MAX=$((32 << 20))
 else
-	: "${SIZE_ARG:=1G}" "${RUNTIME:=7}" "${RAMP:=1}"
+	: "${SIZE_ARG:=1G}" "${RUNTIME:=5}" "${RAMP:=1}" "${ROUNDS:=3}"
 	VERIFY_MAX=$((256 << 20))
 fi
 
@@ -88,6 +95,7 @@ to_bytes() {
 SIZE=$(to_bytes "$SIZE_ARG")
 [ $((SIZE % (1 << 20))) = 0 ] && [ "$SIZE" -ge $((64 << 20)) ] || die "--size must be a multiple of 1M and at least 64M"
 [[ $CONNS =~ ^[1-9][0-9]*$ ]] || die "--conns: a positive integer"
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds: a positive integer"
 [[ $RUNTIME =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--runtime: seconds"
 [[ $RAMP =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--ramp: seconds"
 [ $((SIZE / CONNS % (1 << 20))) = 0 ] || die "--size must split into 1M-aligned slices per connection"
@@ -125,11 +133,11 @@ else
 	W=$(mktemp -d /dev/shm/blockcrypt-bench.XXXXXX)
 fi
 W=$(cd "$W" && pwd)
-need=$((SIZE * 4 + (64 << 20)))
+need=$((SIZE * 5 + (64 << 20)))
 avail=$(($(df -Pk "$W" | awk 'NR==2{print $4}') * 1024))
 if [ "$avail" -lt "$need" ]; then
 	rmdir "$W"
-	die "$W: $((avail >> 20)) MiB free, need $((need >> 20)) MiB (4 images); use --workdir or a smaller --size"
+	die "$W: $((avail >> 20)) MiB free, need $((need >> 20)) MiB (5 images); use --workdir or a smaller --size"
 fi
 fstype=$(df -PT "$W" | awk 'NR==2{print $2}')
 [ "$fstype" = tmpfs ] || log "note: $W is on $fstype, not tmpfs; images stay page-cached only if memory allows"
@@ -196,6 +204,7 @@ meta workdir_fs "$fstype"
 meta size_bytes "$SIZE"
 meta runtime_s "$RUNTIME"
 meta ramp_s "$RAMP"
+meta rounds "$ROUNDS"
 meta conns "$CONNS"
 meta quick "$QUICK"
 meta verify_size_bytes "$VERIFY_SIZE"
@@ -240,7 +249,8 @@ off=$(cryptsetup luksDump "$W/luks1.img" | awk '/^Payload offset:/{print $3 * 51
 [ $(($(stat -c %s "$W/luks1.img") - off)) = "$SIZE" ] || die "LUKS1 data area is not $SIZE bytes (payload offset $off)"
 "$BC" write "$W/luks1.img" --key-file "$PASS" --batch <"$W/plain.img" >/dev/null 2>"$R/write-luks1.log" ||
 	die "blockcrypt write (LUKS1) failed: $(cat "$R/write-luks1.log")"
-cp --sparse=never "$W/luks1.img" "$W/luks1.pristine"
+# One copy per LUKS1 server: all of them serve at the same time.
+for c in nbdkit qemu; do cp --sparse=never "$W/luks1.img" "$W/luks1-$c.img"; done
 # LUKS2, 4096-byte sectors, 16 MiB header; a cheap PBKDF2 slot (unlock cost is not what we measure).
 "$BC" format "$W/luks2.img" --batch --key-file "$PASS" --size $((SIZE + (16 << 20))) --sector-size 4096 \
 	--pbkdf pbkdf2 --pbkdf-force-iterations 1000 --no-wipe --no-progress >/dev/null 2>"$R/format-luks2.log" ||
@@ -269,98 +279,123 @@ thread_ticks() {
 	done | sed 's|^/proc/[0-9]*/task/\([0-9]*\)/stat|\1|' | tr ' ' '\t'
 }
 
-# Memory of every server, sampled while it serves: "EPOCH VmRSS_KiB" every 100 ms.
+# Memory of every server, sampled every 100 ms while it serves, by one
+# process (no fork per sample): "EPOCH VmRSS_KiB" lines in $R/SERVER.rss.
 SAMPLER=""
-rss_sampler() { # PID OUT
-	local v
-	while v=$(awk '/^VmRSS:/{print $2}' "/proc/$1/status" 2>/dev/null) && [ -n "$v" ]; do
-		echo "$EPOCHREALTIME $v"
-		sleep 0.1
-	done >"$2"
-}
-start_sampler() { # SERVER PID
-	rss_sampler "$2" "$R/$1.rss" &
+start_sampler() { # SERVER=PID...
+	python3 - "$R" "$@" <<'PY' &
+import os, sys, time
+rdir, pairs = sys.argv[1], [a.split("=", 1) for a in sys.argv[2:]]
+outs = {srv: open(os.path.join(rdir, srv + ".rss"), "w", buffering=1) for srv, _ in pairs}
+while pairs:
+    now = time.time()
+    for srv, pid in list(pairs):
+        try:
+            with open("/proc/%s/status" % pid) as f:
+                kib = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            pairs.remove([srv, pid])  # exited (or a zombie)
+            continue
+        outs[srv].write("%.3f %d\n" % (now, kib))
+    time.sleep(0.1)
+PY
 	SAMPLER=$!; STARTED_PIDS+=("$SAMPLER")
 }
-stop_sampler() { # SERVER
+stop_sampler() { # SERVER...
+	local srv
 	stop_pid "$SAMPLER"
 	SAMPLER=""
-	meta "rss.$1.rss_peak_sampled_kib" "$(awk '$2 > m {m = $2} END{print m + 0}' "$R/$1.rss")"
-	meta "rss.$1.samples" "$(wc -l <"$R/$1.rss")"
+	for srv in "$@"; do
+		meta "rss.$srv.rss_peak_sampled_kib" "$(awk '$2 > m {m = $2} END{print m + 0}' "$R/$srv.rss")"
+		meta "rss.$srv.samples" "$(wc -l <"$R/$srv.rss")"
+	done
 }
 status_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+# cpu_steal: "steal total" jiffies of the whole machine (hypervisor steal).
+cpu_steal() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t; exit }' /proc/stat; }
 
-# run_fio SERVER JOB CPU_PIDS FIO_ARGS...: one measured fio job.  The CPU
-# time of CPU_PIDS (comma-separated: the serving processes) is recorded.
-BC_PID=""
+# run_fio SERVER JOB CPU_PIDS FIO_ARGS...: one measured fio job, round
+# $ROUND.  The CPU time of CPU_PIDS (comma-separated: the serving
+# processes) and the machine's steal time are recorded.  With BC_PID set
+# (a blockcrypt daemon), its threads' CPU too, and with --perf a profile
+# (first round only).
+BC_PID="" ROUND=1
 run_fio() {
 	local srv=$1 job=$2 pids=$3; shift 3
-	local out="$R/$srv.$job.json" t0 t1 c0 c1 perf_pid="" stat_pid=""
+	local tag="$srv.$job.r$ROUND" t0 t1 c0 c1 s0 s1 perf_pid="" stat_pid="" window
+	local out="$R/$tag.json"
 	local -a pl
 	IFS=, read -r -a pl <<<"$pids"
-	[ -n "$BC_PID" ] && thread_ticks "$BC_PID" >"$R/$srv.$job.threads0"
-	if [ $PERF = 1 ] && [ -n "$BC_PID" ] && { [ "$job" = seqwrite ] || [ "$job" = randread ]; }; then
-		perf record -F 499 -g -p "$BC_PID" -o "$W/perf-$srv-$job.data" -- sleep "$(awk -v a="$RUNTIME" -v b="$RAMP" 'BEGIN{print a + b}')" \
-			>/dev/null 2>&1 &
+	window=$(awk -v a="$RUNTIME" -v b="$RAMP" 'BEGIN{print a + b}')
+	[ -n "$BC_PID" ] && thread_ticks "$BC_PID" >"$R/$tag.threads0"
+	if [ $PERF = 1 ] && [ "$ROUND" = 1 ] && [ -n "$BC_PID" ] && { [ "$job" = seqwrite ] || [ "$job" = randread ]; }; then
+		perf record -F 499 -g -p "$BC_PID" -o "$W/perf-$srv-$job.data" -- sleep "$window" >/dev/null 2>&1 &
 		perf_pid=$!
 	fi
 	if [ $PERF_STAT = 1 ]; then
-		perf stat -x, -e context-switches,task-clock -p "$pids" -o "$R/$srv.$job.perfstat" \
-			-- sleep "$(awk -v a="$RUNTIME" -v b="$RAMP" 'BEGIN{print a + b}')" >/dev/null 2>&1 &
+		perf stat -x, -e context-switches,task-clock -p "$pids" -o "$R/$tag.perfstat" \
+			-- sleep "$window" >/dev/null 2>&1 &
 		stat_pid=$!
 	fi
 	c0=$(cpu_ticks "${pl[@]}")
+	s0=$(cpu_steal)
 	t0=$(date +%s.%N)
 	fio --output-format=json --output="$out" --name="$job" --group_reporting \
-		--runtime="${RUNTIME_MS}ms" --ramp_time="${RAMP_MS}ms" --time_based "$@" >"$R/$srv.$job.log" 2>&1 ||
-		die "fio $job against $srv failed: $(tail -5 "$R/$srv.$job.log")"
+		--runtime="${RUNTIME_MS}ms" --ramp_time="${RAMP_MS}ms" --time_based "$@" >"$R/$tag.log" 2>&1 ||
+		die "fio $job against $srv failed: $(tail -5 "$R/$tag.log")"
 	t1=$(date +%s.%N)
+	s1=$(cpu_steal)
 	c1=$(cpu_ticks "${pl[@]}")
-	[ -n "$BC_PID" ] && thread_ticks "$BC_PID" >"$R/$srv.$job.threads1"
+	[ -n "$BC_PID" ] && thread_ticks "$BC_PID" >"$R/$tag.threads1"
 	[ -n "$stat_pid" ] && { wait "$stat_pid" || true; }
 	if [ -n "$perf_pid" ]; then
 		wait "$perf_pid" || true
 		perf report -i "$W/perf-$srv-$job.data" --stdio --no-children -g none --sort dso,symbol --percent-limit 1 \
 			>"$R/perf-$srv-$job.txt" 2>/dev/null || true
 	fi
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$srv" "$job" "$out" \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$srv" "$job" "$out" \
 		"$(awk -v c=$((c1 - c0)) -v hz="$CLK_TCK" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", 100 * c / hz / (b - a)}')" \
-		"$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b - a}')" "$t0" "$t1" >>"$R/manifest.tsv"
+		"$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b - a}')" "$t0" "$t1" "$ROUND" \
+		"$(awk -v a="$s0" -v b="$s1" 'BEGIN{split(a, x, " "); split(b, y, " "); d = y[2] - x[2];
+			printf "%.1f", (d > 0 ? 100 * (y[1] - x[1]) / d : 0)}')" >>"$R/manifest.tsv"
 }
 
-# nbd_jobs SERVER URI CPU_PIDS: the five NBD jobs.
-nbd_jobs() {
-	local srv=$1 uri=$2 pids=$3 slice=$((SIZE / CONNS))
-	local -a common=(--ioengine=nbd "--uri=$uri" --numjobs="$CONNS" --size="$slice" --offset_increment="$slice")
-	log "$srv: seq read 1M qd32"
-	run_fio "$srv" seqread "$pids" "${common[@]}" --rw=read --bs=1M --iodepth=32
-	log "$srv: seq write 1M qd32"
-	run_fio "$srv" seqwrite "$pids" "${common[@]}" --rw=write --bs=1M --iodepth=32
-	log "$srv: rand read 4k qd32"
-	run_fio "$srv" randread "$pids" "${common[@]}" --rw=randread --bs=4k --iodepth=32 --norandommap --randrepeat=0
-	log "$srv: rand write 4k qd32"
-	run_fio "$srv" randwrite "$pids" "${common[@]}" --rw=randwrite --bs=4k --iodepth=32 --norandommap --randrepeat=0
-	log "$srv: rand read 4k qd1 (latency)"
-	run_fio "$srv" randread-qd1 "$pids" "${common[@]}" --rw=randread --bs=4k --iodepth=1 --norandommap --randrepeat=0
+# NBD_JOBS: name, label, fio arguments (besides the connection ones).
+NBD_JOBS=(seqread seqwrite randread randwrite randread-qd1)
+declare -A JOB_LABEL=([seqread]="seq read 1M qd32" [seqwrite]="seq write 1M qd32" [randread]="rand read 4k qd32"
+	[randwrite]="rand write 4k qd32" [randread-qd1]="rand read 4k qd1 (latency)")
+declare -A JOB_ARGS=([seqread]="--rw=read --bs=1M --iodepth=32" [seqwrite]="--rw=write --bs=1M --iodepth=32"
+	[randread]="--rw=randread --bs=4k --iodepth=32 --norandommap --randrepeat=0"
+	[randwrite]="--rw=randwrite --bs=4k --iodepth=32 --norandommap --randrepeat=0"
+	[randread-qd1]="--rw=randread --bs=4k --iodepth=1 --norandommap --randrepeat=0")
+
+# nbd_job SERVER JOB: one of the NBD jobs against SERVER's export.
+nbd_job() {
+	local srv=$1 job=$2 slice=$((SIZE / CONNS))
+	local -a args
+	read -r -a args <<<"${JOB_ARGS[$job]}"
+	BC_PID=${BC_PIDS[$srv]:-}
+	log "round $ROUND: $srv: ${JOB_LABEL[$job]}"
+	run_fio "$srv" "$job" "${SRV_PIDS[$srv]}" --ioengine=nbd "--uri=${SRV_URI[$srv]}" --numjobs="$CONNS" \
+		--size="$slice" --offset_increment="$slice" "${args[@]}"
+	BC_PID=""
 }
 
-# fuse_jobs ROW FILE CPU_PIDS: seq read/write 1M on a FUSE file.
-FUSE_DIRECT=()
-fuse_jobs() {
-	local row=$1 file=$2 pids=$3 direct=1 engine=libaio
+# fuse_job ROW FILE CPU_PIDS JOB: seq read or write 1M on a FUSE file.
+fuse_job() {
+	local row=$1 file=$2 pids=$3 job=$4 direct=1 engine=libaio
 	if ! dd if="$file" of=/dev/null bs=1M count=1 iflag=direct status=none 2>/dev/null; then
 		direct=0 engine=psync
-		log "$row: $file does not support O_DIRECT; buffered psync instead"
 	fi
-	FUSE_DIRECT+=("$row=$direct")
-	meta "fuse_direct.$row" "$direct"
-	meta "fuse_engine.$row" "$engine"
+	if [ "$ROUND" = 1 ] && [ "$job" = seqread ]; then
+		[ $direct = 1 ] || log "$row: $file does not support O_DIRECT; buffered psync instead"
+		meta "fuse_direct.$row" "$direct"
+		meta "fuse_engine.$row" "$engine"
+	fi
 	local -a common=(--filename="$file" --ioengine=$engine --direct=$direct --numjobs=1 --size="$SIZE")
 	[ $engine = libaio ] && common+=(--iodepth=8)
-	log "$row: FUSE seq read 1M ($engine, direct=$direct)"
-	run_fio "$row" seqread "$pids" "${common[@]}" --rw=read --bs=1M
-	log "$row: FUSE seq write 1M ($engine, direct=$direct)"
-	run_fio "$row" seqwrite "$pids" "${common[@]}" --rw=write --bs=1M
+	log "round $ROUND: $row: FUSE ${JOB_LABEL[$job]%% qd32} ($engine, direct=$direct)"
+	run_fio "$row" "$job" "$pids" "${common[@]}" --rw=$([ "$job" = seqread ] && echo read || echo write) --bs=1M
 }
 
 # readback SERVER URI: the whole export must equal the plaintext (before any write job).
@@ -392,84 +427,89 @@ wait_socket() { # SOCKET PID
 	return 1
 }
 
-# ---------------------------------------------------------------- 1. nbdkit file (plaintext)
+# ---------------------------------------------------------------- servers
+# All of them start now and serve until the end; between their turns they
+# are idle.
 S=$W/sock
-nbdkit -U "$S/nbdkit-file.sock" -P "$W/nbdkit-file.pid" file file="$W/plain.img" 2>"$R/nbdkit-file.log" ||
-	die "nbdkit file failed: $(cat "$R/nbdkit-file.log")"
-PID=$(cat "$W/nbdkit-file.pid"); STARTED_PIDS+=("$PID")
-wait_socket "$S/nbdkit-file.sock" "$PID" || die "nbdkit file: no socket"
-URI="nbd+unix:///?socket=$S/nbdkit-file.sock"
-meta uri.nbdkit-file "$URI"
-start_sampler nbdkit-file "$PID"
-check_size nbdkit-file "$URI"
-readback nbdkit-file "$URI"
-nbd_jobs nbdkit-file "$URI" "$PID"
-# nbdfuse of the same export (its FUSE counterpart).
-nbdfuse -P "$W/nbdfuse.pid" "$W/mnt-nbdfuse/plain" "$URI" >"$R/nbdfuse.log" 2>&1 &
-FPID=$!; STARTED_PIDS+=("$FPID")
-for ((i = 0; i < 200; i++)); do [ -s "$W/nbdfuse.pid" ] && break; kill -0 "$FPID" 2>/dev/null || break; sleep 0.05; done
-[ -s "$W/nbdfuse.pid" ] || die "nbdfuse did not start: $(cat "$R/nbdfuse.log")"
-fuse_jobs nbdfuse-nbdkit-file "$W/mnt-nbdfuse/plain" "$FPID,$PID"
-fusermount3 -u "$W/mnt-nbdfuse" || die "cannot unmount nbdfuse"
-stop_pid "$FPID"
-stop_sampler nbdkit-file
-stop_pid "$PID"
+SERVERS=(nbdkit-file nbdkit-luks qemu-nbd bc-luks1 bc-luks2-4k)
+declare -A SRV_PIDS SRV_URI BC_PIDS
 
-# ---------------------------------------------------------------- 2. nbdkit file + luks filter (LUKS1)
-nbdkit -U "$S/nbdkit-luks.sock" -P "$W/nbdkit-luks.pid" file file="$W/luks1.img" --filter=luks passphrase=+"$PASS" \
-	2>"$R/nbdkit-luks.log" || die "nbdkit luks failed: $(cat "$R/nbdkit-luks.log")"
-PID=$(cat "$W/nbdkit-luks.pid"); STARTED_PIDS+=("$PID")
-wait_socket "$S/nbdkit-luks.sock" "$PID" || die "nbdkit luks: no socket"
-URI="nbd+unix:///?socket=$S/nbdkit-luks.sock"
-meta uri.nbdkit-luks "$URI"
-start_sampler nbdkit-luks "$PID"
-check_size nbdkit-luks "$URI"
-readback nbdkit-luks "$URI"
-nbd_jobs nbdkit-luks "$URI" "$PID"
-stop_sampler nbdkit-luks
-stop_pid "$PID"
+# nbdkit_server SERVER IMAGE [nbdkit args after the image...]
+nbdkit_server() {
+	local srv=$1 img=$2; shift 2
+	nbdkit -U "$S/$srv.sock" -P "$W/$srv.pid" file file="$img" "$@" 2>"$R/$srv.log" ||
+		die "$srv failed: $(cat "$R/$srv.log")"
+	SRV_PIDS[$srv]=$(cat "$W/$srv.pid"); STARTED_PIDS+=("${SRV_PIDS[$srv]}")
+	wait_socket "$S/$srv.sock" "${SRV_PIDS[$srv]}" || die "$srv: no socket"
+	SRV_URI[$srv]="nbd+unix:///?socket=$S/$srv.sock"
+}
+nbdkit_server nbdkit-file "$W/plain.img"
+nbdkit_server nbdkit-luks "$W/luks1-nbdkit.img" --filter=luks passphrase=+"$PASS"
 
-# ---------------------------------------------------------------- 3. qemu-nbd (LUKS1)
-cp --sparse=never "$W/luks1.pristine" "$W/luks1.img"
 qemu-nbd --fork --persistent --shared=$((CONNS + 8)) --pid-file="$W/qemu-nbd.pid" -k "$S/qemu-nbd.sock" \
-	--object secret,id=s,file="$PASS" --image-opts driver=luks,key-secret=s,file.filename="$W/luks1.img" \
+	--object secret,id=s,file="$PASS" --image-opts driver=luks,key-secret=s,file.filename="$W/luks1-qemu.img" \
 	>"$R/qemu-nbd.log" 2>&1 || die "qemu-nbd failed: $(cat "$R/qemu-nbd.log")"
-PID=$(cat "$W/qemu-nbd.pid"); STARTED_PIDS+=("$PID")
-wait_socket "$S/qemu-nbd.sock" "$PID" || die "qemu-nbd: no socket"
-URI="nbd+unix:///?socket=$S/qemu-nbd.sock"
-meta uri.qemu-nbd "$URI"
-start_sampler qemu-nbd "$PID"
-check_size qemu-nbd "$URI"
-readback qemu-nbd "$URI"
-nbd_jobs qemu-nbd "$URI" "$PID"
-stop_sampler qemu-nbd
-stop_pid "$PID"
-
-# ---------------------------------------------------------------- 4./5. blockcrypt
+SRV_PIDS[qemu-nbd]=$(cat "$W/qemu-nbd.pid"); STARTED_PIDS+=("${SRV_PIDS[qemu-nbd]}")
+wait_socket "$S/qemu-nbd.sock" "${SRV_PIDS[qemu-nbd]}" || die "qemu-nbd: no socket"
+SRV_URI[qemu-nbd]="nbd+unix:///?socket=$S/qemu-nbd.sock"
 
 bc_server() { # SERVER IMAGE [attach args...]
-	local srv=$1 img=$2; shift 2
+	local srv=$1 img=$2 pid; shift 2
 	local -a extra=("$@")
 	[ -n "$BC_THREADS" ] && extra+=(--threads "$BC_THREADS")
 	"$BC" attach "$img" --key-file "$PASS" --batch --name "$srv" "${extra[@]}" >"$R/$srv.attach.log" 2>&1 ||
 		die "blockcrypt attach $srv failed: $(cat "$R/$srv.attach.log")"
 	ATTACHED+=("$srv")
-	BC_PID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$BLOCKCRYPT_RUN_DIR/$srv.json")
-	[ -r "/proc/$BC_PID/status" ] || die "$srv: daemon pid $BC_PID not running"
-	meta "bc_pid.$srv" "$BC_PID"
-	meta "bc_threads_count.$srv" "$(status_kib "$BC_PID" Threads)"
-	meta "rss.$srv.hwm_after_attach_kib" "$(status_kib "$BC_PID" VmHWM)"
-	meta "rss.$srv.rss_after_attach_kib" "$(status_kib "$BC_PID" VmRSS)"
-	start_sampler "$srv" "$BC_PID"
-	URI="nbd+unix:///$srv?socket=$BLOCKCRYPT_RUN_DIR/$srv.sock"
-	meta "uri.$srv" "$URI"
-	check_size "$srv" "$URI"
-	readback "$srv" "$URI"
-	nbd_jobs "$srv" "$URI" "$BC_PID"
+	pid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$BLOCKCRYPT_RUN_DIR/$srv.json")
+	[ -r "/proc/$pid/status" ] || die "$srv: daemon pid $pid not running"
+	SRV_PIDS[$srv]=$pid BC_PIDS[$srv]=$pid
+	SRV_URI[$srv]="nbd+unix:///$srv?socket=$BLOCKCRYPT_RUN_DIR/$srv.sock"
+	meta "bc_pid.$srv" "$pid"
+	meta "bc_threads_count.$srv" "$(status_kib "$pid" Threads)"
+	meta "rss.$srv.hwm_after_attach_kib" "$(status_kib "$pid" VmHWM)"
+	meta "rss.$srv.rss_after_attach_kib" "$(status_kib "$pid" VmRSS)"
 }
+bc_server bc-luks1 "$W/luks1.img"
+bc_server bc-luks2-4k "$W/luks2.img" --fuse "$W/mnt-bc"
 
+# nbdfuse of the plaintext export: the FUSE counterpart of nbdkit-file.
+nbdfuse -P "$W/nbdfuse.pid" "$W/mnt-nbdfuse/plain" "${SRV_URI[nbdkit-file]}" >"$R/nbdfuse.log" 2>&1 &
+FPID=$!; STARTED_PIDS+=("$FPID")
+for ((i = 0; i < 200; i++)); do [ -s "$W/nbdfuse.pid" ] && break; kill -0 "$FPID" 2>/dev/null || break; sleep 0.05; done
+[ -s "$W/nbdfuse.pid" ] || die "nbdfuse did not start: $(cat "$R/nbdfuse.log")"
+declare -A FUSE_FILE=([nbdfuse-nbdkit-file]="$W/mnt-nbdfuse/plain" [fuse-bc-luks2-4k]="$W/mnt-bc/bc-luks2-4k")
+declare -A FUSE_PIDS=([nbdfuse-nbdkit-file]="$FPID,${SRV_PIDS[nbdkit-file]}" [fuse-bc-luks2-4k]="${SRV_PIDS[bc-luks2-4k]}")
+FUSE_ROWS=(nbdfuse-nbdkit-file fuse-bc-luks2-4k)
+
+samples=()
+for srv in "${SERVERS[@]}"; do samples+=("$srv=${SRV_PIDS[$srv]}"); done
+start_sampler "${samples[@]}"
+for srv in "${SERVERS[@]}"; do
+	meta "uri.$srv" "${SRV_URI[$srv]}"
+	check_size "$srv" "${SRV_URI[$srv]}"
+	readback "$srv" "${SRV_URI[$srv]}"
+done
+
+# ---------------------------------------------------------------- measured rounds
+# Job by job, every server in turn; the order rotates by one each round.
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+	order=("${SERVERS[@]:$(((ROUND - 1) % ${#SERVERS[@]}))}" "${SERVERS[@]:0:$(((ROUND - 1) % ${#SERVERS[@]}))}")
+	for job in "${NBD_JOBS[@]}"; do
+		for srv in "${order[@]}"; do nbd_job "$srv" "$job"; done
+	done
+	frows=("${FUSE_ROWS[@]}")
+	[ $((ROUND % 2)) = 1 ] || frows=("${FUSE_ROWS[1]}" "${FUSE_ROWS[0]}")
+	for job in seqread seqwrite; do
+		for row in "${frows[@]}"; do fuse_job "$row" "${FUSE_FILE[$row]}" "${FUSE_PIDS[$row]}" "$job"; done
+	done
+done
+ROUND=1
+fusermount3 -u "$W/mnt-nbdfuse" || die "cannot unmount nbdfuse"
+stop_pid "$FPID"
+
+# ---------------------------------------------------------------- blockcrypt: verify, memory stress
 bc_verify() { # SERVER: write + verify (crc32c), 512-byte granular sizes/offsets, 32 in flight
-	local srv=$1 uri="nbd+unix:///$1?socket=$BLOCKCRYPT_RUN_DIR/$1.sock" slice=$((VERIFY_SIZE / CONNS))
+	local srv=$1 uri=${SRV_URI[$1]} slice=$((VERIFY_SIZE / CONNS))
 	log "$srv: write + verify (crc32c), $((VERIFY_SIZE >> 20)) MiB, bs 512..128k, qd32"
 	local t0=$EPOCHREALTIME
 	fio --output-format=json --output="$R/$srv.verify.json" --name=verify --ioengine=nbd --uri="$uri" \
@@ -488,34 +528,24 @@ bc_verify() { # SERVER: write + verify (crc32c), 512-byte granular sizes/offsets
 bc_stress() { # SERVER: memory under 4 connections x qd32 x 1M writes (each on its own quarter)
 	local srv=$1 slice=$((SIZE / 4 / (1 << 20) * (1 << 20)))
 	log "$srv: memory stress: seq write 1M qd32 on 4 connections"
-	run_fio "$srv" seqwrite-4conn "$BC_PID" --ioengine=nbd --uri="nbd+unix:///$srv?socket=$BLOCKCRYPT_RUN_DIR/$srv.sock" \
+	BC_PID=${BC_PIDS[$srv]}
+	run_fio "$srv" seqwrite-4conn "$BC_PID" --ioengine=nbd --uri="${SRV_URI[$srv]}" \
 		--numjobs=4 --size="$slice" --offset_increment="$slice" --rw=write --bs=1M --iodepth=32
-}
-
-bc_finish() { # SERVER
-	local srv=$1
-	meta "rss.$srv.hwm_end_kib" "$(status_kib "$BC_PID" VmHWM)"
-	meta "rss.$srv.rss_end_kib" "$(status_kib "$BC_PID" VmRSS)"
-	stop_sampler "$srv"
-	"$BC" detach "$srv" >>"$R/$srv.attach.log" 2>&1 || die "blockcrypt detach $srv failed: $(tail -1 "$R/$srv.attach.log")"
-	local keep=() n
-	for n in "${ATTACHED[@]}"; do [ "$n" = "$srv" ] || keep+=("$n"); done
-	ATTACHED=("${keep[@]}")
 	BC_PID=""
 }
 
-cp --sparse=never "$W/luks1.pristine" "$W/luks1.img"
-rm -f "$W/luks1.pristine"
-bc_server bc-luks1 "$W/luks1.img"
-bc_verify bc-luks1
-bc_stress bc-luks1
-bc_finish bc-luks1
-
-bc_server bc-luks2-4k "$W/luks2.img" --fuse "$W/mnt-bc"
-bc_verify bc-luks2-4k
-fuse_jobs fuse-bc-luks2-4k "$W/mnt-bc/bc-luks2-4k" "$BC_PID"
-bc_stress bc-luks2-4k
-bc_finish bc-luks2-4k
+for srv in bc-luks1 bc-luks2-4k; do
+	bc_verify "$srv"
+	bc_stress "$srv"
+	meta "rss.$srv.hwm_end_kib" "$(status_kib "${BC_PIDS[$srv]}" VmHWM)"
+	meta "rss.$srv.rss_end_kib" "$(status_kib "${BC_PIDS[$srv]}" VmRSS)"
+done
+stop_sampler "${SERVERS[@]}"
+for srv in bc-luks1 bc-luks2-4k; do
+	"$BC" detach "$srv" >>"$R/$srv.attach.log" 2>&1 || die "blockcrypt detach $srv failed: $(tail -1 "$R/$srv.attach.log")"
+done
+ATTACHED=()
+for srv in nbdkit-file nbdkit-luks qemu-nbd; do stop_pid "${SRV_PIDS[$srv]}"; done
 
 meta total_s $(($(date +%s) - T0))
 # ---------------------------------------------------------------- report
