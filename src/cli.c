@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "number.h"
 #include "core/error.h"
 #include "core/secret.h"
 
@@ -135,37 +136,16 @@ static void command_help(const struct cli_command *c, FILE *f)
 
 static int parse_u64(const char *name, const char *s, bool suffixes, uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
-	uint64_t mult = 1;
-
-	errno = 0;
-	if (!s || *s < '0' || *s > '9')  /* strtoull would skip blanks and take a sign */
+	switch (parse_number(s, suffixes, out)) {
+	case 0:
+		return 0;
+	case -EINVAL:
 		return bc_error(-EINVAL, "--%s: expected a number, got '%s'", name, s ? s : "");
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return bc_error(-EINVAL, "--%s: expected a number, got '%s'", name, s);
-	if (*end && suffixes) {
-		switch (*end) {
-		case 'k': case 'K': mult = 1ull << 10; break;
-		case 'm': case 'M': mult = 1ull << 20; break;
-		case 'g': case 'G': mult = 1ull << 30; break;
-		case 't': case 'T': mult = 1ull << 40; break;
-		default: mult = 0;
-		}
-		end++;
-		if (!strcmp(end, "iB") || !strcmp(end, "B") || !*end) {
-			end += strlen(end);
-		} else {
-			mult = 0;
-		}
-	}
-	if (*end || !mult)
-		return bc_error(-EINVAL, "--%s: cannot parse '%s'", name, s);
-	if (v > UINT64_MAX / mult)
+	case -ERANGE:
 		return bc_error(-EINVAL, "--%s: '%s' is too large", name, s);
-	*out = v * mult;
-	return 0;
+	default:
+		return bc_error(-EINVAL, "--%s: cannot parse '%s'", name, s);
+	}
 }
 
 static int parse_u32(const char *name, const char *s, uint32_t *out)

@@ -12,35 +12,8 @@
 
 #include "core/error.h"
 #include "runtime.h"
+#include "number.h"
 #include "tab.h"
-
-static int parse_num(const char *v, bool suffixes, uint64_t *out)
-{
-	char *end;
-	unsigned long long n;
-	uint64_t mult = 1;
-
-	errno = 0;
-	/* Digits only: strtoull() would also take blanks and a sign ("-1"). */
-	if (!v || *v < '0' || *v > '9')
-		return -EINVAL;
-	n = strtoull(v, &end, 10);
-	if (errno)
-		return -EINVAL;
-	if (suffixes && *end) {
-		switch (*end++) {
-		case 'K': case 'k': mult = 1ull << 10; break;
-		case 'M': case 'm': mult = 1ull << 20; break;
-		case 'G': case 'g': mult = 1ull << 30; break;
-		case 'T': case 't': mult = 1ull << 40; break;
-		default: return -EINVAL;
-		}
-	}
-	if (*end || n > UINT64_MAX / mult)
-		return -EINVAL;
-	*out = n * mult;
-	return 0;
-}
 
 static int set_option(struct tab_entry *e, char *opt, const char **why)
 {
@@ -53,7 +26,7 @@ static int set_option(struct tab_entry *e, char *opt, const char **why)
 	free(e->field); e->field = strdup(val); return e->field ? 0 : -ENOMEM; }
 #define FLAG(key, field) if (!strcmp(opt, key)) { if (val) { *why = key " takes no value"; return -EINVAL; } e->field = true; return 0; }
 #define NUM(key, field, suffixes, max) if (!strcmp(opt, key)) { \
-	if (parse_num(val, suffixes, &n) < 0 || n > (max)) { *why = "bad number for " key; return -EINVAL; } \
+	if (parse_number(val, suffixes, &n) < 0 || n > (max)) { *why = "bad number for " key; return -EINVAL; } \
 	e->field = n; return 0; }
 	STR("fuse", fuse_dir)
 	STR("socket", socket)

@@ -440,6 +440,9 @@ int bc_luks_layout(struct crypt_device *cd, struct bc_volume_info *info)
 	struct bc_cipher_spec spec;
 	uint64_t meta_size = 0, slots_size = 0, header_end;
 	uint32_t req = 0;
+	json_object *meta;
+	const char *size;
+	int r;
 
 	info->type = !strcmp(type, CRYPT_LUKS1) ? BC_TYPE_LUKS1 : BC_TYPE_LUKS2;
 	snprintf(info->cipher, sizeof(info->cipher), "%s%s%s", cipher ? cipher : "none",
@@ -487,21 +490,21 @@ int bc_luks_layout(struct crypt_device *cd, struct bc_volume_info *info)
 					path, (unsigned long long)info->data_offset,
 					(unsigned long long)header_end - 1);
 	}
-	if (info->type == BC_TYPE_LUKS2) {
-		/* A fixed-size data segment (not "dynamic") ends where it says. */
-		const char *size;
-		json_object *meta;
-
-		if (!(meta = luks2_meta(cd)))
-			return bc_error(-EBADMSG, "%s: cannot read the LUKS2 metadata", path);
-		size = jstr(jobj(jobj(meta, "segments"), "0"), "size");
-		if (size && strcmp(size, "dynamic")) {
-			info->size = strtoull(size, NULL, 10);
-			info->fixed_size = true;
-		}
-		json_object_put(meta);
+	if (info->type == BC_TYPE_LUKS1)
+		return check_luks1_slots(cd, path);
+	/* LUKS2: one parse of the metadata serves the segment size and the
+	 * key slot checks.  A fixed-size data segment (not "dynamic") ends
+	 * where it says. */
+	if (!(meta = luks2_meta(cd)))
+		return bc_error(-EBADMSG, "%s: cannot read the LUKS2 metadata", path);
+	size = jstr(jobj(jobj(meta, "segments"), "0"), "size");
+	if (size && strcmp(size, "dynamic")) {
+		info->size = strtoull(size, NULL, 10);
+		info->fixed_size = true;
 	}
-	return bc_luks_check_keyslots(cd, path);
+	r = check_luks2_slots(path, meta);
+	json_object_put(meta);
+	return r;
 }
 
 int bc_luks_count_slots(struct crypt_device *cd)

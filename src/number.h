@@ -1,0 +1,14 @@
+/* Unsigned decimal numbers as the command line and the tab file take them. */
+#ifndef BC_NUMBER_H
+#define BC_NUMBER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Parse S: digits only (no blanks or sign, which strtoull would take),
+ * then, with SUFFIXES, an optional K, M, G or T (powers of 1024, either
+ * case) followed by nothing, "B" or "iB".  0, or -EINVAL (not a number),
+ * -EBADMSG (trailing junk or a bad suffix), -ERANGE (too large). */
+int parse_number(const char *s, bool suffixes, uint64_t *out);
+
+#endif
