@@ -5,8 +5,10 @@
  * speed -evp` reports it).  The difference is the per-sector cost: IV
  * set-up and the EVP call overhead.
  *
- * Each case runs twice: through OpenSSL's provider functions directly (what
- * blockcrypt uses) and through EVP_CipherInit_ex2 per sector (the fallback).
+ * Each case runs through every path the engine has: for XTS on a CPU with
+ * vector AES our own VAES code (what blockcrypt uses there), OpenSSL's
+ * provider functions called directly (what it uses otherwise) and
+ * EVP_CipherInit_ex2 per sector (the fallback).
  *
  * Usage: bench-engine-speed [SECONDS_PER_CASE]   (default 0.5)
  * Prints one line per case: cipher, sector size, path, direction, MiB/s and
@@ -98,22 +100,29 @@ int main(int argc, char **argv)
 
 		printf("%-22s %6s %-7s %-7s %10.0f %8s\n", cases[c].spec, "-", "raw", "encrypt", raw,
 		       "1.00");
-		for (unsigned k = 0; k < 2 * sizeof(sizes) / sizeof(sizes[0]); k++) {
-			unsigned s = k / 2, flags = k % 2 ? BC_ENGINE_EVP_ONLY : 0;
+		for (unsigned k = 0; k < 3 * sizeof(sizes) / sizeof(sizes[0]); k++) {
+			static const unsigned variant[] = { 0, BC_ENGINE_NO_VAES, BC_ENGINE_EVP_ONLY };
+			unsigned s = k / 3;
 			struct bc_sector_params p = { .sector_size = sizes[s], .iv_large_sectors = false };
 			struct bc_sector_engine *e = NULL;
 
 			if (bc_cipher_spec_parse(cases[c].spec, cases[c].key_bytes * 8, &p.spec) < 0 ||
-			    bc_sector_engine_new_ex(&p, key, flags, &e) < 0) {
+			    bc_sector_engine_new_ex(&p, key, variant[k % 3], &e) < 0) {
 				fprintf(stderr, "%s: cannot set up the engine\n", cases[c].spec);
 				return 1;
+			}
+			/* Without VAES (or for CBC) the first two variants are one path. */
+			if (k % 3 == 1 && strcmp(bc_sector_engine_path(e), "direct") == 0 &&
+			    strcmp(cases[c].spec, "aes-xts-plain64") != 0) {
+				bc_sector_engine_free(e);
+				continue;
 			}
 			for (int enc = 1; enc >= 0; enc--) {
 				double v = engine_speed(e, sizes[s], enc, buf, secs);
 
 				printf("%-22s %6u %-7s %-7s %10.0f %8.2f\n", cases[c].spec, sizes[s],
-				       bc_sector_engine_direct(e) ? "direct" : "evp",
-				       enc ? "encrypt" : "decrypt", v, raw > 0 ? v / raw : 0);
+				       bc_sector_engine_path(e), enc ? "encrypt" : "decrypt", v,
+				       raw > 0 ? v / raw : 0);
 			}
 			bc_sector_engine_free(e);
 		}

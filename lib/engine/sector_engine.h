@@ -20,12 +20,15 @@ struct bc_sector_engine;
 
 int bc_sector_engine_new(const struct bc_sector_params *p, const uint8_t *key,
 			 struct bc_sector_engine **out);
-/* BC_ENGINE_EVP_ONLY: never call the provider directly (tests, benchmarks). */
+/* BC_ENGINE_EVP_ONLY: never call the provider directly (tests, benchmarks).
+ * BC_ENGINE_NO_VAES: XTS through OpenSSL even where the VAES code runs. */
 #define BC_ENGINE_EVP_ONLY 1u
+#define BC_ENGINE_NO_VAES 2u
 int bc_sector_engine_new_ex(const struct bc_sector_params *p, const uint8_t *key,
 			    unsigned flags, struct bc_sector_engine **out);
-/* True when the engine calls OpenSSL's provider directly (the fast path). */
-bool bc_sector_engine_direct(const struct bc_sector_engine *e);
+/* Which code encrypts: "vaes" (xts_vaes.c), "direct" (OpenSSL's provider
+ * functions called directly) or "evp" (the EVP API). */
+const char *bc_sector_engine_path(const struct bc_sector_engine *e);
 /* Copy an engine's keyed state without needing the key again. */
 int bc_sector_engine_dup(const struct bc_sector_engine *src, struct bc_sector_engine **out);
 void bc_sector_engine_free(struct bc_sector_engine *e);

@@ -8,6 +8,7 @@
 
 #include "blockcrypt.h"
 #include "engine/sector_engine.h"
+#include "engine/xts_vaes.h"
 #include "unit.h"
 
 static struct bc_sector_engine *make(const char *spec, unsigned bits, uint32_t ss, bool large,
@@ -126,9 +127,11 @@ int main(void)
 	bc_sector_engine_free(e);
 	bc_sector_engine_free(e2);
 
-	/* The direct provider path (used on this OpenSSL) and the EVP path give
-	 * the same bytes for every cipher, IV mode and sector size, also after
-	 * bc_sector_engine_dup and with sector numbers past 2^32. */
+	/* Every path gives the same bytes for every cipher, IV mode and sector
+	 * size, also after bc_sector_engine_dup and with sector numbers past
+	 * 2^32: the default engine (VAES code for XTS where the CPU has it,
+	 * else OpenSSL's provider functions), the provider path with VAES
+	 * turned off, and the EVP API. */
 	{
 		static const struct { const char *spec; unsigned bits; } all[] = {
 			{ "aes-xts-plain64", 512 }, { "aes-xts-plain64", 256 },
@@ -136,34 +139,93 @@ int main(void)
 			{ "aes-cbc-plain64", 256 }, { "aes-cbc-plain64", 128 },
 			{ "aes-cbc-plain", 192 },
 		};
+		const char *xts_path = bc_xts_vaes_usable() ? "vaes" : "direct";
+
+		if (!bc_xts_vaes_usable())
+			printf("# THIS CPU HAS NO VAES/VPCLMULQDQ: the VAES XTS code is NOT tested here\n");
 		for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 			for (uint32_t ss = 512; ss <= 4096; ss *= 2) {
 				struct bc_sector_params p = { .sector_size = ss };
-				struct bc_sector_engine *fast = NULL, *evp = NULL, *copy = NULL;
+				struct bc_sector_engine *fast = NULL, *prov = NULL, *evp = NULL, *copy = NULL;
 				uint64_t first = (1ull << 32) - 2;
 				size_t cnt = sizeof(data) / ss;
+				bool xts = strstr(all[i].spec, "-xts-") != NULL;
 
 				CHECK_OK(bc_cipher_spec_parse(all[i].spec, all[i].bits, &p.spec));
 				CHECK_OK(bc_sector_engine_new(&p, key, &fast));
+				CHECK_OK(bc_sector_engine_new_ex(&p, key, BC_ENGINE_NO_VAES, &prov));
 				CHECK_OK(bc_sector_engine_new_ex(&p, key, BC_ENGINE_EVP_ONLY, &evp));
 				CHECK_OK(bc_sector_engine_dup(fast, &copy));
-				if (!fast || !evp || !copy)
+				if (!fast || !prov || !evp || !copy)
 					continue;
-				CHECK(bc_sector_engine_direct(fast));
-				CHECK(bc_sector_engine_direct(copy));
-				CHECK(!bc_sector_engine_direct(evp));
+				CHECK(strcmp(bc_sector_engine_path(fast), xts ? xts_path : "direct") == 0);
+				CHECK(strcmp(bc_sector_engine_path(copy), bc_sector_engine_path(fast)) == 0);
+				CHECK(strcmp(bc_sector_engine_path(prov), "direct") == 0);
+				CHECK(strcmp(bc_sector_engine_path(evp), "evp") == 0);
 				CHECK_OK(bc_sector_encrypt(fast, a, data, first, cnt));
 				CHECK_OK(bc_sector_encrypt(evp, b2, data, first, cnt));
+				CHECK(memcmp(a, b2, sizeof(data)) == 0);
+				CHECK_OK(bc_sector_encrypt(prov, b2, data, first, cnt));
 				CHECK(memcmp(a, b2, sizeof(data)) == 0);
 				CHECK_OK(bc_sector_decrypt(copy, a, a, first, cnt));
 				CHECK(memcmp(a, data, sizeof(data)) == 0);
 				CHECK_OK(bc_sector_decrypt(evp, b2, b2, first, cnt));
 				CHECK(memcmp(b2, data, sizeof(data)) == 0);
 				bc_sector_engine_free(fast);
+				bc_sector_engine_free(prov);
 				bc_sector_engine_free(evp);
 				bc_sector_engine_free(copy);
 			}
 		}
+	}
+
+	/* The VAES code against OpenSSL on random input: AES-128 and AES-256
+	 * keys, every sector size, runs of 1..150 sectors (across its batches
+	 * of 8 tweaks and 64 IVs), unaligned buffers, in place and not, random
+	 * start sectors and IV offsets. */
+	if (bc_xts_vaes_usable()) {
+		static uint8_t big[150 * 4096 + 64], ref[150 * 4096 + 64], out[150 * 4096 + 64];
+		unsigned runs = 0;
+
+		for (unsigned t = 0; t < 200; t++) {
+			struct bc_sector_params p = { 0 };
+			struct bc_sector_engine *v = NULL, *o = NULL;
+			uint32_t rnd[6];
+			size_t cnt, shift, len;
+			uint64_t first;
+
+			RAND_bytes((uint8_t *)rnd, sizeof(rnd));
+			RAND_bytes(key, sizeof(key));
+			p.sector_size = 512u << (rnd[0] % 4);
+			p.iv_offset = rnd[1] % 3 ? 0 : rnd[1];
+			CHECK_OK(bc_cipher_spec_parse(rnd[2] % 2 ? "aes-xts-plain64" : "aes-xts-plain",
+						      rnd[2] & 2 ? 256 : 512, &p.spec));
+			cnt = 1 + rnd[3] % 150;
+			shift = rnd[4] % 33;
+			first = rnd[5] % 4 ? rnd[5] : ((uint64_t)rnd[5] << 32) | rnd[4];
+			len = cnt * p.sector_size;
+			RAND_bytes(big, (int)(len + shift));
+			CHECK_OK(bc_sector_engine_new(&p, key, &v));
+			CHECK_OK(bc_sector_engine_new_ex(&p, key, BC_ENGINE_NO_VAES, &o));
+			if (!v || !o)
+				break;
+			CHECK(strcmp(bc_sector_engine_path(v), "vaes") == 0);
+			CHECK_OK(bc_sector_encrypt(o, ref, big + shift, first, cnt));
+			if (t % 2) {
+				memcpy(out + shift, big + shift, len);
+				CHECK_OK(bc_sector_encrypt(v, out + shift, out + shift, first, cnt));
+			} else {
+				CHECK_OK(bc_sector_encrypt(v, out + shift, big + shift, first, cnt));
+			}
+			CHECK(memcmp(out + shift, ref, len) == 0);
+			CHECK_OK(bc_sector_decrypt(v, ref + 1, out + shift, first, cnt));
+			CHECK(memcmp(ref + 1, big + shift, len) == 0);
+			bc_sector_engine_free(v);
+			bc_sector_engine_free(o);
+			runs++;
+		}
+		CHECK(runs == 200);
+		printf("# VAES XTS == OpenSSL XTS on %u random runs\n", runs);
 	}
 
 	/* Specs and sizes the engine must refuse. */

@@ -5,6 +5,7 @@
 
 #include "blockcrypt.h"
 #include "engine/sector_engine.h"
+#include "engine/xts_vaes.h"
 #include "unit.h"
 #include "xts_vectors.h"
 
@@ -21,7 +22,8 @@ static uint64_t tweak_sector(const unsigned char tweak[16], int *fits)
 	return s;
 }
 
-static void run_vector(const struct xts_vector *v, uint64_t iv_offset)
+static void run_vector_path(const struct xts_vector *v, uint64_t iv_offset, unsigned flags,
+			    const char *want_path)
 {
 	struct bc_sector_params p = { .sector_size = 512, .iv_offset = iv_offset };
 	struct bc_sector_engine *e = NULL, *copy = NULL;
@@ -33,14 +35,15 @@ static void run_vector(const struct xts_vector *v, uint64_t iv_offset)
 	CHECK_OK(bc_cipher_spec_parse("aes-xts-plain64", v->key_len * 8, &p.spec));
 	if (v->dup_keys) {
 		/* key1 == key2: OpenSSL 3 refuses it and so must we, loudly. */
-		CHECK(bc_sector_engine_new(&p, v->key, &e) < 0);
+		CHECK(bc_sector_engine_new_ex(&p, v->key, flags, &e) < 0);
 		CHECK(strstr(bc_last_error(), "rejected") != NULL);
 		printf("# %s: duplicate XTS key halves refused, as OpenSSL 3 requires\n", v->name);
 		return;
 	}
-	CHECK_OK(bc_sector_engine_new(&p, v->key, &e));
+	CHECK_OK(bc_sector_engine_new_ex(&p, v->key, flags, &e));
 	if (!e)
 		return;
+	CHECK(strcmp(bc_sector_engine_path(e), want_path) == 0);
 	CHECK_OK(bc_sector_encrypt(e, out, v->pt, sector, 1));
 	CHECK(memcmp(out, v->ct, 512) == 0);
 	CHECK_OK(bc_sector_decrypt(e, out, v->ct, sector, 1));
@@ -52,7 +55,19 @@ static void run_vector(const struct xts_vector *v, uint64_t iv_offset)
 	CHECK(memcmp(out, v->ct, 512) == 0);
 	bc_sector_engine_free(copy);
 	bc_sector_engine_free(e);
-	printf("# %s (iv_offset %llu): ok\n", v->name, (unsigned long long)iv_offset);
+	printf("# %s (iv_offset %llu, %s): ok\n", v->name, (unsigned long long)iv_offset, want_path);
+}
+
+/* Every path the engine has: the VAES code (where the CPU has it), the
+ * provider functions, the EVP API. */
+static void run_vector(const struct xts_vector *v, uint64_t iv_offset)
+{
+	if (bc_xts_vaes_usable())
+		run_vector_path(v, iv_offset, 0, "vaes");
+	else
+		printf("# %s: THIS CPU HAS NO VAES: the VAES XTS code is NOT tested\n", v->name);
+	run_vector_path(v, iv_offset, BC_ENGINE_NO_VAES, "direct");
+	run_vector_path(v, iv_offset, BC_ENGINE_EVP_ONLY, "evp");
 }
 
 int main(void)
