@@ -207,6 +207,14 @@ def report(rdir, json_out):
          meta.get("conns"), meta.get("workdir_fs"), meta.get("blockcrypt_git")))
     p("Raw cipher (openssl speed -evp aes-256-xts, 4096-byte blocks, one core): encrypt %.0f MiB/s, decrypt %.0f MiB/s"
       % (enc, dec))
+    if meta.get("engine_xts_path"):
+        p("blockcrypt sector engine (bench-engine-speed, aes-xts-plain64 with a 512-bit key, path %s, one core):"
+          " 512-byte sectors encrypt %s / decrypt %s MiB/s, 4096-byte sectors encrypt %s / decrypt %s MiB/s"
+          % (meta["engine_xts_path"], meta.get("engine_xts_512_encrypt_MiBps", "?"),
+             meta.get("engine_xts_512_decrypt_MiBps", "?"), meta.get("engine_xts_4096_encrypt_MiBps", "?"),
+             meta.get("engine_xts_4096_decrypt_MiBps", "?")))
+    else:
+        p("blockcrypt sector engine: not measured (no bench-engine-speed binary next to the blockcrypt binary)")
     p("")
     p("%d round(s); in each, every job ran against every server in turn (rotating order), so each comparison"
       " is between runs seconds apart. Tables show the median round%s." % (

@@ -8,7 +8,8 @@
 # all on Unix sockets, measured with fio's nbd engine (seq read/write 1M,
 # rand read/write 4k at iodepth 32, rand read 4k at iodepth 1 for latency),
 # plus the FUSE file (blockcrypt attach --fuse vs nbdfuse of nbdkit-file),
-# raw AES-XTS speed (openssl speed), the blockcrypt daemon's memory under
+# raw AES-XTS speed (openssl speed, and blockcrypt's own sector engine through
+# bench-engine-speed), the blockcrypt daemon's memory under
 # load, and a fio write+verify (crc32c) job per blockcrypt server.
 #
 # Every server runs for the whole measurement, and the servers take turns
@@ -229,6 +230,21 @@ for d in enc dec; do
 	[ -n "$k" ] || die "cannot parse openssl speed output ($R/openssl-$d.txt)"
 	meta "openssl_xts_${d}_4k_kBps" "$k"
 done
+
+# The cipher speed of what blockcrypt itself runs (its sector engine, per
+# sector, whichever path it picks on this CPU), from the same build.
+ENGINE_SPEED=$(dirname "$BC_SRC")/../bench-engine-speed
+if [ -x "$ENGINE_SPEED" ]; then
+	log "blockcrypt sector engine speed (bench-engine-speed, one core)"
+	"$ENGINE_SPEED" 0.3 >"$R/engine-speed.txt" 2>&1 || die "bench-engine-speed failed: $(tail -3 "$R/engine-speed.txt")"
+	# The first line per sector size and direction is the engine's default path.
+	while read -r ss path dir mibs; do
+		meta "engine_xts_${ss}_${dir}_MiBps" "$mibs"
+		meta "engine_xts_path" "$path"
+	done < <(awk '$1 == "aes-xts-plain64" && $2 != "-" && !seen[$2 "/" $4]++ {print $2, $3, $4, $5}' "$R/engine-speed.txt")
+else
+	log "note: no bench-engine-speed next to $BC_SRC: the sector engine's own speed is not measured"
+fi
 
 # ---------------------------------------------------------------- images
 # The plaintext is a deterministic pseudo-random stream (AES-CTR of zeros), so
