@@ -386,12 +386,13 @@ static int crypt_sectors_vaes(struct bc_sector_engine *e, int enc, uint8_t *dst,
 	while (count && r == 0) {
 		size_t n = count < 64 ? count : 64;
 
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n && r == 0; i++)
 			if (make_iv(e, sector + i, ivs[i]) < 0)
 				r = bc_error(-EIO, "sector engine: cipher failure at sector %llu",
 					     (unsigned long long)(sector + i));
-		if (r == 0)
-			bc_xts_vaes_crypt(e->vaes, enc, dst, src, ss, (const uint8_t (*)[16])ivs, n);
+		if (r < 0)
+			break;
+		bc_xts_vaes_crypt(e->vaes, enc, dst, src, ss, (const uint8_t (*)[16])ivs, n);
 		sector += n;
 		count -= n;
 		src += n * ss;

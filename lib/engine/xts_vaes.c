@@ -24,8 +24,18 @@
  * byte shift left within each 128-bit lane, plus the byte shifted out times
  * 0x87 (a carry-less product of at most 15 bits: nothing left to reduce).
  *
+ * Key hygiene: round keys live in secure memory.  Copies in registers and
+ * on the stack are wiped at the end of every public call: vzeroall for the
+ * vector registers (this code never touches ymm16-31, and it copies keys
+ * with its own loop, not memcpy, which may use them), then a scrub of the
+ * stack area the work ran in (at -O0, as in sanitizer builds, the
+ * compiler spills every register variable there).  Both matter: the
+ * dynamic linker's lazy binding saves all vector registers on the stack
+ * (XSAVEC), and the hygiene tests found round keys in a core file that way.
+ *
  * Threading: keys are read-only after bc_xts_vaes_new(); calls share them.
  */
+#include <assert.h>
 #include <cpuid.h>
 #include <errno.h>
 #include <immintrin.h>
@@ -36,13 +46,21 @@
 
 #define TARGET __attribute__((target("aes,pclmul,avx,avx2,vaes,vpclmulqdq")))
 #define INLINE static inline __attribute__((always_inline)) TARGET
-/* Register arrays below must be fully unrolled to stay in registers. */
+/* Register arrays below must be fully unrolled to stay in registers (when
+ * optimising; see "Key hygiene" above). */
 #define UNROLL _Pragma("GCC unroll 16")
 
 #define MAX_ROUNDS 14
 #define BLOCK 16
 #define STEP 128           /* bytes per loop step: 8 blocks */
 #define TWEAK_BATCH 8      /* units whose first tweaks are computed together */
+/* Stack to scrub after a call: more than the frames below it use (a few
+ * hundred bytes when optimising; at -O0 every variable has a stack slot). */
+#ifdef __OPTIMIZE__
+#define SCRUB_BYTES 2048
+#else
+#define SCRUB_BYTES 16384
+#endif
 
 struct bc_xts_vaes {
 	__m256i enc[MAX_ROUNDS + 1];   /* K1 round keys, the same in both lanes */
@@ -138,7 +156,8 @@ static void TARGET broadcast(__m256i *dst, const __m128i *src, unsigned n)
 		dst[i] = _mm256_broadcastsi128_si256(src[i]);
 }
 
-static int TARGET keys_init(struct bc_xts_vaes *k, const uint8_t *key, size_t key_bytes)
+static void __attribute__((noinline)) TARGET keys_init(struct bc_xts_vaes *k, const uint8_t *key,
+							size_t key_bytes)
 {
 	__m128i rk[MAX_ROUNDS + 1], dk[MAX_ROUNDS + 1];
 	const size_t half = key_bytes / 2;
@@ -154,11 +173,21 @@ static int TARGET keys_init(struct bc_xts_vaes *k, const uint8_t *key, size_t ke
 	broadcast(k->dec, dk, nr + 1);
 	expand(key + half, half, rk);
 	broadcast(k->tweak, rk, nr + 1);
+	_mm256_zeroall();  /* before any call: see "Key hygiene" */
 	explicit_bzero(rk, sizeof(rk));
 	explicit_bzero(dk, sizeof(dk));
-	_mm256_zeroall();  /* see bc_xts_vaes_crypt */
-	return 0;
 }
+
+/* Overwrite the stack just below the caller's frame, where the function it
+ * called last ran (see "Key hygiene"). */
+static void __attribute__((noinline)) scrub_stack(void)
+{
+	uint8_t area[SCRUB_BYTES];
+
+	explicit_bzero(area, sizeof(area));
+	__asm__ volatile("" : : "r"(area) : "memory");
+}
+
 
 int bc_xts_vaes_new(const uint8_t *key, size_t key_bytes, struct bc_xts_vaes **out)
 {
@@ -171,6 +200,7 @@ int bc_xts_vaes_new(const uint8_t *key, size_t key_bytes, struct bc_xts_vaes **o
 	if (!k)
 		return -ENOMEM;
 	keys_init(k, key, key_bytes);
+	scrub_stack();
 	*out = k;
 	return 0;
 }
@@ -275,9 +305,10 @@ INLINE void first_tweaks(const struct bc_xts_vaes *k, const uint8_t (*ivs)[16], 
 	}
 }
 
-void TARGET bc_xts_vaes_crypt(const struct bc_xts_vaes *k, int enc, uint8_t *dst,
-			      const uint8_t *src, size_t unit, const uint8_t (*ivs)[16],
-			      size_t count)
+static void __attribute__((noinline)) TARGET crypt_units(const struct bc_xts_vaes *k, int enc,
+							  uint8_t *dst, const uint8_t *src,
+							  size_t unit, const uint8_t (*ivs)[16],
+							  size_t count)
 {
 	const __m256i *rk = enc ? k->enc : k->dec;
 	__m128i t0[TWEAK_BATCH];
@@ -297,24 +328,39 @@ void TARGET bc_xts_vaes_crypt(const struct bc_xts_vaes *k, int enc, uint8_t *dst
 				    : crypt_unit(rk, 10, 0, dst, src, unit, t0[i]);
 		}
 	}
-	explicit_bzero(t0, sizeof(t0));
-	/* Round keys and tweaks stay in the vector registers after a return,
-	 * and whatever saves them next writes them to memory: the dynamic
-	 * linker's lazy binding (XSAVEC onto the stack), a signal frame.  The
-	 * hygiene tests found exactly that in a core file. */
+	_mm256_zeroall();  /* before any call: see "Key hygiene" */
+}
+
+void bc_xts_vaes_crypt(const struct bc_xts_vaes *k, int enc, uint8_t *dst, const uint8_t *src,
+		       size_t unit, const uint8_t (*ivs)[16], size_t count)
+{
+	assert(unit % STEP == 0);
+	crypt_units(k, enc, dst, src, unit, ivs, count);
+	scrub_stack();
+}
+
+/* Our own copy loop: glibc's memcpy may go through ymm16-31, which
+ * vzeroall leaves alone. */
+static void __attribute__((noinline)) TARGET copy_keys(struct bc_xts_vaes *dst,
+						       const struct bc_xts_vaes *src)
+{
+	for (unsigned i = 0; i <= MAX_ROUNDS; i++) {
+		dst->enc[i] = src->enc[i];
+		dst->dec[i] = src->dec[i];
+		dst->tweak[i] = src->tweak[i];
+		__asm__ volatile("" : : : "memory");  /* keeps it a loop, not memcpy */
+	}
+	dst->rounds = src->rounds;
 	_mm256_zeroall();
 }
 
 int bc_xts_vaes_dup(const struct bc_xts_vaes *src, struct bc_xts_vaes **out)
 {
 	struct bc_xts_vaes *k = keys_alloc();
-	void *alloc;
 
 	*out = k;
 	if (!k)
 		return -ENOMEM;
-	alloc = k->alloc;
-	memcpy(k, src, sizeof(*k));
-	k->alloc = alloc;
+	copy_keys(k, src);
 	return 0;
 }

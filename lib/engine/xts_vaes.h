@@ -22,8 +22,8 @@ int bc_xts_vaes_dup(const struct bc_xts_vaes *k, struct bc_xts_vaes **out);
 void bc_xts_vaes_free(struct bc_xts_vaes *k);
 
 /* Encrypt (ENC != 0) or decrypt COUNT data units of UNIT bytes each (a
- * multiple of 128, at most 4096), unit i with the 16-byte tweak input
- * IVS[i].  DST may equal SRC. */
+ * multiple of 128), unit i with the 16-byte tweak input IVS[i].  DST may
+ * equal SRC but not overlap it otherwise. */
 void bc_xts_vaes_crypt(const struct bc_xts_vaes *k, int enc, uint8_t *dst, const uint8_t *src,
 		       size_t unit, const uint8_t (*ivs)[16], size_t count);
 
