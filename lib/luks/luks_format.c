@@ -76,7 +76,7 @@ int bc_format(const char *backing, const struct bc_format_params *p,
 	_cleanup_secret_ struct bc_secret *key = NULL;
 	uint64_t size, need;
 	uint32_t ss;
-	bool blk;
+	bool blk = false;  /* stays false when the file does not exist yet */
 	int r;
 
 	bc_luks_init();
