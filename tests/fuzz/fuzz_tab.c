@@ -150,7 +150,8 @@ static char *line_text(const uint8_t *data, size_t size, int line)
 }
 
 /* blockcrypttab(5): numbers are decimal digits, SIZE with an optional
- * K/M/G/T; an accepted line must not have anything else there. */
+ * K/M/G/T, itself optionally followed by "iB" or "B" (as --size takes
+ * them); an accepted line must not have anything else there. */
 static void check_number_text(const uint8_t *data, size_t size, const struct tab_entry *e)
 {
 	static const char *const keys[] = { "key-size=", "sector-size=", "threads=", "size=", "offset=", "skip=" };
@@ -173,8 +174,13 @@ static void check_number_text(const uint8_t *data, size_t size, const struct tab
 			if (strncmp(tok, keys[k], n))
 				continue;
 			digits = strspn(v, "0123456789");
-			if (!strcmp(keys[k], "size=") && digits && v[digits] && strchr("kKmMgGtT", v[digits]))
+			if (!strcmp(keys[k], "size=") && digits && v[digits] && strchr("kKmMgGtT", v[digits])) {
 				digits++;
+				if (!strncmp(v + digits, "iB", 2))
+					digits += 2;
+				else if (v[digits] == 'B')
+					digits++;
+			}
 			FUZZ_CHECK(digits && !v[digits + strspn(v + digits, " \t")],
 				   "line %d of '%s': accepted the number in '%s'", e->line, e->name, tok);
 		}
