@@ -375,30 +375,37 @@ static bool crypt_one_evp(struct bc_sector_engine *e, int enc, uint8_t *dst, con
 	       EVP_CipherUpdate(ctx, dst, &outl, src, ss) && outl == ss;
 }
 
+static int cipher_failure(uint64_t sector)
+{
+	return bc_error(-EIO, "sector engine: cipher failure at sector %llu", (unsigned long long)sector);
+}
+
 /* XTS through xts_vaes.c: IVs for a run of sectors, then one call. */
+#define IV_BATCH 64
 static int crypt_sectors_vaes(struct bc_sector_engine *e, int enc, uint8_t *dst,
 			      const uint8_t *src, uint64_t sector, size_t count)
 {
 	const size_t ss = e->p.sector_size;
-	uint8_t ivs[64][IV_SIZE];
+	uint8_t ivs[IV_BATCH][IV_SIZE];
+	size_t used = 0;  /* IV slots written, to wipe (ESSIV IVs are key-derived) */
 	int r = 0;
 
-	while (count && r == 0) {
-		size_t n = count < 64 ? count : 64;
+	while (count) {
+		size_t n = count < IV_BATCH ? count : IV_BATCH;
 
+		used = n > used ? n : used;
 		for (size_t i = 0; i < n && r == 0; i++)
 			if (make_iv(e, sector + i, ivs[i]) < 0)
-				r = bc_error(-EIO, "sector engine: cipher failure at sector %llu",
-					     (unsigned long long)(sector + i));
+				r = cipher_failure(sector + i);
 		if (r < 0)
 			break;
-		bc_xts_vaes_crypt(e->vaes, enc, dst, src, ss, (const uint8_t (*)[16])ivs, n);
+		bc_xts_vaes_crypt(e->vaes, enc, dst, src, ss, (const uint8_t (*)[IV_SIZE])ivs, n);
 		sector += n;
 		count -= n;
 		src += n * ss;
 		dst += n * ss;
 	}
-	explicit_bzero(ivs, sizeof(ivs));
+	explicit_bzero(ivs, used * IV_SIZE);
 	return r;
 }
 
@@ -415,8 +422,7 @@ static int crypt_sectors(struct bc_sector_engine *e, int enc, uint8_t *dst, cons
 	for (size_t i = 0; i < count; i++, sector++, src += ss, dst += ss) {
 		if (make_iv(e, sector, iv) < 0 ||
 		    !(direct ? crypt_one_direct : crypt_one_evp)(e, enc, dst, src, iv)) {
-			r = bc_error(-EIO, "sector engine: cipher failure at sector %llu",
-				     (unsigned long long)sector);
+			r = cipher_failure(sector);
 			break;
 		}
 	}
