@@ -185,6 +185,10 @@ vdev_counts() {
 # scrub_wait POOL SECS: start a scrub and wait for it; status in $TEST_TMP/scrub.status.
 scrub_wait() {
 	local pool=$1 secs=$2
+	# An import or `zpool clear` may start a resilver, and zpool refuses to
+	# scrub until it ends ("currently resilvering"): let it finish first.
+	wait_for "$secs" eval '! zpool status "$pool" | grep -q "resilver in progress"' ||
+		fail "resilver of $pool still running after ${secs}s: $(zpool status "$pool")"
 	tmo 60 "zpool scrub $pool" zpool scrub "$pool" || fail "zpool scrub $pool failed: $(cat "$TEST_TMP/.tmo")"
 	wait_for "$secs" eval '! zpool status "$pool" | grep -q "scrub in progress"' ||
 		fail "scrub of $pool still running after ${secs}s: $(zpool status "$pool")"
