@@ -2,14 +2,30 @@
  * NBD transmission phase.
  *
  * Threading model: each connection is served by its own small set of
- * threads (bc_nbd_params.threads, default 4).  They take turns on the
- * socket: a thread holds read_lock while it reads one request header and
- * its WRITE payload, then releases it, executes the request against the
- * volume (itself thread-safe) and sends the reply under write_lock.  So
- * requests of one connection run in parallel and replies leave in any
- * order, as the protocol allows, with no hand-off between threads on the
- * hot path.  A client that stops reading its replies only blocks its own
- * threads; memory per connection is bounded by threads x request size.
+ * threads (bc_nbd_params.threads, default 4).  One of them at a time holds
+ * the reader role: it reads a request header and its WRITE payload off the
+ * socket.  What happens next depends on the request:
+ *
+ *  - A small request (under NBD_HANDOFF_MIN), or any request when no other
+ *    thread is asleep: the reader gives up the role, waking one sleeping
+ *    thread to take it, and runs the request itself.  Small requests thus
+ *    cost no hand-off between threads on the hot path.
+ *  - A big READ or WRITE while some thread sleeps: the reader queues it
+ *    (with its buffer) for that thread and goes straight on reading.  Waking
+ *    a thread takes 100-200 us on a VM, about as long as a 1 MiB payload
+ *    takes to arrive; the reader must not pay that between payloads, or
+ *    the client stalls on its full socket buffer.  For the same reason,
+ *    while big WRITEs stream in, the reader polls the socket for a while
+ *    before it sleeps (NBD_POLL_STREAM_NS).
+ *
+ * A thread that finishes a request runs a queued one, else takes the free
+ * reader role, else sleeps on sched_wake.  A request is queued only while
+ * more threads sleep than requests wait, so every queued request has a
+ * thread, and the queue never holds more than threads - 1.  A sleeping
+ * thread keeps no big buffer, so payload memory per connection stays
+ * bounded by threads x request size.  Replies go out under write_lock, in
+ * any order, as the protocol allows; a client that stops reading them only
+ * blocks its own threads.
  *
  * A reply is sent only after the data reached the backing with pwrite(),
  * and FLUSH is fdatasync() of the one shared backing descriptor, so a
@@ -21,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nbd/nbd_internal.h"
@@ -29,6 +46,10 @@ struct serve_state {
 	uint8_t *buf;     /* request buffer, recycled through the server */
 	size_t buf_len;
 };
+
+/* Requests at least this long go to a sleeping thread, if there is one,
+ * while the reader reads on (see the threading model above). */
+#define NBD_HANDOFF_MIN (128 << 10)
 
 /* Read-ahead buffer size: about 15 small (4 KiB) WRITE requests.  Reads
  * at least this long go straight to the caller's buffer. */
@@ -48,6 +69,57 @@ static ssize_t read_some(int fd, void *buf, size_t len)
 	}
 }
 
+/* How long the reader polls the socket in the middle of a big WRITE
+ * payload, or for the next request right after one, before it sleeps in
+ * read(2).  The rest of the stream is on its way, but the client's socket
+ * send buffer (208 KiB by default) holds only a part of it: each time the
+ * reader drains it, the client must be woken to fill it again, and if the
+ * reader sleeps meanwhile, it must be woken too.  On a VM each wake-up is
+ * an interrupt to a halted virtual CPU, tens of microseconds; polling
+ * saves one of the two.  The bound keeps a stalled client from costing
+ * more than this much CPU per read. */
+#define NBD_POLL_STREAM_NS (200 * 1000)
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+static int64_t elapsed_ns(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000000000LL + (t.tv_nsec - t0->tv_nsec);
+}
+
+/* read_some() while the client is streaming big WRITEs: poll briefly,
+ * then sleep. */
+static ssize_t read_streaming(struct nbd_conn *c, void *buf, size_t len)
+{
+	struct timespec t0;
+
+	if (!c->can_poll || !c->streaming)
+		return read_some(c->in_fd, buf, len);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		ssize_t n = recv(c->in_fd, buf, len, MSG_DONTWAIT);
+
+		if (n > 0)
+			return n;
+		if (n == 0)
+			return -ECONNRESET;
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		cpu_relax();
+	} while (elapsed_ns(&t0) < NBD_POLL_STREAM_NS);
+	return read_some(c->in_fd, buf, len);
+}
+
 static int read_buffered(struct nbd_conn *c, uint8_t *p, size_t len)
 {
 	while (len) {
@@ -64,14 +136,14 @@ static int read_buffered(struct nbd_conn *c, uint8_t *p, size_t len)
 			continue;
 		}
 		if (len >= NBD_READAHEAD) {
-			n = read_some(c->in_fd, p, len);
+			n = read_streaming(c, p, len);
 			if (n < 0)
 				return (int)n;
 			p += n;
 			len -= (size_t)n;
 			continue;
 		}
-		n = read_some(c->in_fd, c->rbuf, NBD_READAHEAD);
+		n = read_streaming(c, c->rbuf, NBD_READAHEAD);
 		if (n < 0)
 			return (int)n;
 		c->rpos = 0;
@@ -271,16 +343,16 @@ static uint32_t execute(struct nbd_conn *c, const struct nbd_request *q, uint8_t
 	return nbd_errno(r);
 }
 
-/* Read the next request (and a WRITE payload into ST) under read_lock.
- * Returns 1 with a request to run, 0 when the connection is done. */
-static int next_request(struct nbd_conn *c, struct serve_state *st, struct nbd_request *q, uint32_t *err)
+/* Read the next request (and a WRITE payload into ST); the caller holds
+ * the reader role.  Returns 1 with a request to run, 0 when the
+ * connection is done. */
+static int read_request(struct nbd_conn *c, struct serve_state *st, struct nbd_request *q, uint32_t *err)
 {
 	struct nbd_wire_request w;
-	int r = 0;
 
-	pthread_mutex_lock(&c->read_lock);
+	*err = 0;
 	if (__atomic_load_n(&c->closing, __ATOMIC_ACQUIRE))
-		goto out;
+		return 0;
 	if (nbd_read_full(c, &w, sizeof(w)) < 0 || be32toh(w.magic) != NBD_REQUEST_MAGIC)
 		goto done; /* EOF, or cannot resynchronise: hard disconnect */
 	q->flags = be16toh(w.flags);
@@ -294,19 +366,64 @@ static int next_request(struct nbd_conn *c, struct serve_state *st, struct nbd_r
 	if (!*err && (q->type == NBD_CMD_READ || q->type == NBD_CMD_WRITE) && q->length &&
 	    !ensure_buf(c->srv, st, q->length))
 		*err = NBD_ENOMEM;
+	c->streaming = q->type == NBD_CMD_WRITE && q->length >= NBD_HANDOFF_MIN;
 	if (q->type == NBD_CMD_WRITE) {
 		/* A refused WRITE still carries its payload: skip it. */
 		if (*err ? nbd_discard(c, q->length) < 0 :
 			   nbd_read_full(c, st->buf, q->length) < 0)
 			goto done; /* client vanished mid-write: nothing applied */
 	}
-	r = 1;
-	goto out;
+	return 1;
 done:
 	__atomic_store_n(&c->closing, true, __ATOMIC_RELEASE);
-out:
-	pthread_mutex_unlock(&c->read_lock);
-	return r;
+	return 0;
+}
+
+static void run_request(struct nbd_conn *c, const struct nbd_request *q, uint32_t err, uint8_t *buf)
+{
+	if (!err && (q->length || q->type == NBD_CMD_FLUSH))
+		err = execute(c, q, buf);
+	send_simple(c, q->cookie, err, buf, q->type == NBD_CMD_READ ? q->length : 0);
+}
+
+static bool is_big(const struct nbd_request *q, uint32_t err)
+{
+	return !err && (q->type == NBD_CMD_READ || q->type == NBD_CMD_WRITE) && q->length >= NBD_HANDOFF_MIN;
+}
+
+/* The reader role (taken under sched_lock): read requests, queueing big
+ * ones for sleeping threads, until one is to be run by this thread
+ * (returns 1 with it in Q) or the connection is done (0).  Either way the
+ * role is given up. */
+static int lead(struct nbd_conn *c, struct serve_state *st, struct nbd_request *q, uint32_t *err)
+{
+	for (;;) {
+		int more = read_request(c, st, q, err);
+		bool handed = false, wake;
+
+		pthread_mutex_lock(&c->sched_lock);
+		if (more && is_big(q, *err) && c->npending < c->waiting) {
+			struct nbd_job *j = &c->pending[(c->pending_head + c->npending++) % NBD_MAX_CONN_THREADS];
+
+			*j = (struct nbd_job){ *q, *err, st->buf, st->buf_len };
+			st->buf = NULL; /* the job owns it now */
+			st->buf_len = 0;
+			handed = wake = true;
+		} else {
+			c->reading = false;
+			wake = c->waiting > c->npending; /* one of them reads on */
+		}
+		pthread_mutex_unlock(&c->sched_lock);
+		/* Signalled after the unlock, so the thread woken need not wait
+		 * for the lock: a sleeper checks the state under the lock before
+		 * it sleeps, so it cannot miss this. */
+		if (!more)
+			pthread_cond_broadcast(&c->sched_wake); /* all of them: we are done */
+		else if (wake)
+			pthread_cond_signal(&c->sched_wake);
+		if (!handed)
+			return more;
+	}
 }
 
 static void *serve_main(void *arg)
@@ -314,14 +431,43 @@ static void *serve_main(void *arg)
 	struct nbd_conn *c = arg;
 	struct serve_state st = { 0 };
 	struct nbd_request q;
-	uint32_t err = 0;
+	uint32_t err;
 
-	while (next_request(c, &st, &q, &err)) {
-		if (!err && (q.length || q.type == NBD_CMD_FLUSH))
-			err = execute(c, &q, st.buf);
-		send_simple(c, q.cookie, err, st.buf, q.type == NBD_CMD_READ ? q.length : 0);
-		err = 0;
+	pthread_mutex_lock(&c->sched_lock);
+	for (;;) {
+		if (c->npending) {
+			struct nbd_job j = c->pending[c->pending_head];
+
+			c->pending_head = (c->pending_head + 1) % NBD_MAX_CONN_THREADS;
+			c->npending--;
+			pthread_mutex_unlock(&c->sched_lock);
+			nbd_buf_put(c->srv, st.buf, st.buf_len); /* the job's buffer becomes ours */
+			st.buf = j.buf;
+			st.buf_len = j.buf_len;
+			run_request(c, &j.q, j.err, st.buf);
+		} else if (__atomic_load_n(&c->closing, __ATOMIC_ACQUIRE)) {
+			break;
+		} else if (!c->reading) {
+			c->reading = true;
+			pthread_mutex_unlock(&c->sched_lock);
+			if (lead(c, &st, &q, &err))
+				run_request(c, &q, err, st.buf);
+		} else if (st.buf_len >= NBD_HANDOFF_MIN) {
+			/* Sleep without a big buffer: see the threading model. */
+			pthread_mutex_unlock(&c->sched_lock);
+			nbd_buf_put(c->srv, st.buf, st.buf_len);
+			st.buf = NULL;
+			st.buf_len = 0;
+		} else {
+			c->waiting++;
+			pthread_cond_wait(&c->sched_wake, &c->sched_lock);
+			c->waiting--;
+			continue;
+		}
+		pthread_mutex_lock(&c->sched_lock);
 	}
+	pthread_cond_broadcast(&c->sched_wake); /* the others leave too */
+	pthread_mutex_unlock(&c->sched_lock);
 	nbd_buf_put(c->srv, st.buf, st.buf_len);
 	return NULL;
 }

@@ -21,6 +21,15 @@
 struct nbd_conn;
 struct nbd_tls_server;
 
+/* A request read off the wire and handed to a sleeping thread to run,
+ * with the buffer holding its WRITE payload (or to take its READ data). */
+struct nbd_job {
+	struct nbd_request q;
+	uint32_t err;              /* NBD error found while reading it */
+	uint8_t *buf;
+	size_t buf_len;
+};
+
 struct bc_nbd_server {
 	struct bc_volume *volume;
 	struct bc_nbd_params params;
@@ -53,16 +62,25 @@ struct nbd_conn {
 	struct bc_nbd_server *srv;
 	int in_fd, out_fd;
 	bool out_is_socket;
+	bool can_poll;            /* in_fd is a socket, and we have CPUs to spare */
 	bool no_zeroes;
 	void *tls;                    /* gnutls_session_t after STARTTLS */
-	pthread_mutex_t read_lock;    /* one thread reads a request at a time */
 	pthread_mutex_t write_lock;   /* one reply on the wire at a time */
 	bool closing;                 /* DISC, EOF or a dead client (atomic) */
+	/* Who reads the request stream, and the requests handed over by
+	 * it; see the threading model in nbd_conn.c.  Under sched_lock. */
+	pthread_mutex_t sched_lock;
+	pthread_cond_t sched_wake;
+	bool reading;                 /* a thread holds the reader role */
+	unsigned waiting;             /* threads asleep on sched_wake */
+	unsigned npending, pending_head;
+	struct nbd_job pending[NBD_MAX_CONN_THREADS]; /* ring; npending < waiting */
 	/* Read-ahead of the request stream, transmission phase without TLS
 	 * only (so no byte meant for a TLS handshake is ever taken): one
-	 * read(2) picks up many small requests.  Under read_lock. */
+	 * read(2) picks up many small requests.  Only the reader touches it. */
 	uint8_t *rbuf;
 	size_t rpos, rlen;
+	bool streaming;               /* the last request was a big WRITE */
 	struct nbd_conn *next, *prev; /* server list, under srv->lock */
 };
 

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,9 +223,18 @@ static void conn_run(struct nbd_conn *c)
 static void conn_free(struct nbd_conn *c)
 {
 	nbd_tls_end(c);
-	pthread_mutex_destroy(&c->read_lock);
+	pthread_mutex_destroy(&c->sched_lock);
+	pthread_cond_destroy(&c->sched_wake);
 	pthread_mutex_destroy(&c->write_lock);
 	free(c);
+}
+
+/* Polling a socket only pays when the peer can run meanwhile. */
+static bool more_than_one_cpu(void)
+{
+	cpu_set_t set;
+
+	return sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 1;
 }
 
 static struct nbd_conn *conn_new(struct bc_nbd_server *s, int in_fd, int out_fd)
@@ -238,7 +248,9 @@ static struct nbd_conn *conn_new(struct bc_nbd_server *s, int in_fd, int out_fd)
 	c->in_fd = in_fd;
 	c->out_fd = out_fd;
 	c->out_is_socket = fstat(out_fd, &st) == 0 && S_ISSOCK(st.st_mode);
-	pthread_mutex_init(&c->read_lock, NULL);
+	c->can_poll = fstat(in_fd, &st) == 0 && S_ISSOCK(st.st_mode) && more_than_one_cpu();
+	pthread_mutex_init(&c->sched_lock, NULL);
+	pthread_cond_init(&c->sched_wake, NULL);
 	pthread_mutex_init(&c->write_lock, NULL);
 	return c;
 }

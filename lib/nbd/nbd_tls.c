@@ -9,9 +9,9 @@
  * NBD_REP_ERR_TLS_REQD (nbd_handshake.c).
  *
  * Threading: a session is created and handshaken on the connection's own
- * thread.  In the transmission phase one thread at a time receives (under
- * the connection's read_lock) and one thread at a time sends (under
- * write_lock); GnuTLS allows one sender and one receiver to use a session
+ * thread.  In the transmission phase one thread at a time receives (the
+ * one holding the connection's reader role) and one thread at a time sends
+ * (under write_lock); GnuTLS allows one sender and one receiver to use a session
  * concurrently, which is exactly this.
  */
 #include <errno.h>

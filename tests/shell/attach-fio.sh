@@ -36,25 +36,7 @@ randseed=4242
 [slice]
 EOF2
 
-# run_fio OUT [ARGS...]: fio must exit 0, every job error-free, having
-# verified (read back) all it is supposed to.
-run_fio() {
-	local out=$1; shift
-	fio --output-format=json --output="$out" "$@" job.fio >fio.log 2>&1 ||
-		fail "fio $* failed: $(tail -5 fio.log) $(grep -h '"error"' "$out" | sort | uniq -c)"
-	python3 - "$out" "$*" <<'PY' || fail "fio $* did not write and verify everything"
-import json, sys
-d = json.load(open(sys.argv[1]))
-jobs = d["jobs"]
-ok = len(jobs) == 4
-for j in jobs:
-    w, r = j["write"]["io_bytes"], j["read"]["io_bytes"]
-    print("# job %s: error %d, wrote %d, verified %d" % (j["jobname"], j["error"], w, r), file=sys.stderr)
-    # (with --verify_only fio counts the skipped writes as done)
-    ok &= j["error"] == 0 and r == 8 << 20 and w == 8 << 20
-sys.exit(0 if ok else 1)
-PY
-}
+run_fio() { fio_verified "$1" 4 $((8 << 20)) "${@:2}"; }
 
 run_fio write.json
 bc detach vol 2>detach.err || fail "detach failed: $(cat detach.err)"

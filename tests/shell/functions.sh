@@ -95,3 +95,24 @@ new_volume() {
 
 # nbd_uri NAME: the URI of an attached volume (default socket).
 nbd_uri() { echo "nbd+unix:///$1?socket=$BLOCKCRYPT_RUN_DIR/$1.sock"; }
+
+# fio_verified OUT JOBS BYTES [FIO ARGS...]: run fio on job.fio; it must
+# exit 0 with JOBS jobs, each error-free, having written and read back
+# (verified) BYTES.  (With --verify_only fio counts the skipped writes as
+# done.)
+fio_verified() {
+	local out=$1 jobs=$2 bytes=$3; shift 3
+	fio --output-format=json --output="$out" "$@" job.fio >fio.log 2>&1 ||
+		fail "fio $* failed: $(tail -5 fio.log) $(grep -h '"error"' "$out" | sort | uniq -c)"
+	python3 - "$out" "$jobs" "$bytes" <<'PY' || fail "fio $* did not write and verify everything"
+import json, sys
+jobs = json.load(open(sys.argv[1]))["jobs"]
+want_jobs, want = int(sys.argv[2]), int(sys.argv[3])
+ok = len(jobs) == want_jobs
+for j in jobs:
+    w, r = j["write"]["io_bytes"], j["read"]["io_bytes"]
+    print("# job %s: error %d, wrote %d, verified %d" % (j["jobname"], j["error"], w, r), file=sys.stderr)
+    ok &= j["error"] == 0 and r == want and w == want
+sys.exit(0 if ok else 1)
+PY
+}
