@@ -223,7 +223,7 @@ def report(rdir, json_out):
         p("Hypervisor steal during the measured jobs (share of all CPU time): median %.1f%%, max %.1f%%."
           % (steals[len(steals) // 2], steals[-1]))
     p("")
-    p("### NBD (fio ioengine=nbd, Unix socket)")
+    p("### NBD (fio ioengine=nbd, %s)" % meta.get("transport", "Unix socket"))
     p("")
     rows = []
     for srv in SERVERS:

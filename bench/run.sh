@@ -5,7 +5,7 @@
 #   qemu-nbd      qemu-nbd (driver=luks) on another LUKS1 copy
 #   bc-luks1      blockcrypt attach of a third LUKS1 copy
 #   bc-luks2-4k   blockcrypt attach of a LUKS2 volume with 4096-byte sectors
-# all on Unix sockets, measured with fio's nbd engine (seq read/write 1M,
+# all on Unix sockets (or, with --tcp, TCP on 127.0.0.1), measured with fio's nbd engine (seq read/write 1M,
 # rand read/write 4k at iodepth 32, rand read 4k at iodepth 1 for latency),
 # plus the FUSE file (blockcrypt attach --fuse vs nbdfuse of nbdkit-file),
 # raw AES-XTS speed (openssl speed, and blockcrypt's own sector engine through
@@ -36,6 +36,7 @@ Usage: bench/run.sh [OPTIONS]
   --rounds N         rounds of interleaved jobs; the median round is reported (default 3; --quick: 1)
   --quick            short run (~1 min): --size 256M --runtime 1 --ramp 0.5 --rounds 1, smaller verify job
   --conns N          NBD connections (fio numjobs) per job, same for every server (default 1)
+  --tcp              serve NBD over TCP on 127.0.0.1 (fio's own default transport) instead of Unix sockets
   --bc-threads N     blockcrypt attach --threads (default: blockcrypt's own default)
   --blockcrypt PATH  binary to test (default \$BLOCKCRYPT or build/src/blockcrypt; it is copied first)
   --workdir DIR      where images live (default: a new directory in /dev/shm, tmpfs)
@@ -47,7 +48,7 @@ EOF
 }
 
 # ---------------------------------------------------------------- options
-SIZE_ARG="" RUNTIME="" RAMP="" ROUNDS="" QUICK=0 CONNS=1 BC_THREADS="" WORKDIR_ARG="" PERF=0 KEEP=0
+SIZE_ARG="" RUNTIME="" RAMP="" ROUNDS="" QUICK=0 TCP=0 CONNS=1 BC_THREADS="" WORKDIR_ARG="" PERF=0 KEEP=0
 JSON_OUT="$BENCH_DIR/last-run.json"
 BC_SRC=${BLOCKCRYPT:-$REPO_DIR/build/src/blockcrypt}
 while [ $# -gt 0 ]; do
@@ -58,6 +59,7 @@ while [ $# -gt 0 ]; do
 	--rounds) ROUNDS=$2; shift 2 ;;
 	--quick) QUICK=1; shift ;;
 	--conns) CONNS=$2; shift 2 ;;
+	--tcp) TCP=1; shift ;;
 	--bc-threads) BC_THREADS=$2; shift 2 ;;
 	--blockcrypt) BC_SRC=$2; shift 2 ;;
 	--workdir) WORKDIR_ARG=$2; shift 2 ;;
@@ -207,6 +209,7 @@ meta runtime_s "$RUNTIME"
 meta ramp_s "$RAMP"
 meta rounds "$ROUNDS"
 meta conns "$CONNS"
+meta transport "$([ $TCP = 1 ] && echo "TCP, 127.0.0.1" || echo "Unix socket")"
 meta quick "$QUICK"
 meta verify_size_bytes "$VERIFY_SIZE"
 meta bc_threads "${BC_THREADS:-default}"
@@ -450,29 +453,54 @@ S=$W/sock
 SERVERS=(nbdkit-file nbdkit-luks qemu-nbd bc-luks1 bc-luks2-4k)
 declare -A SRV_PIDS SRV_URI BC_PIDS
 
+# With --tcp every server listens on its own port of 127.0.0.1: PORT[SERVER].
+declare -A PORT
+if [ $TCP = 1 ]; then
+	port=$((20000 + $$ % 20000))
+	for srv in "${SERVERS[@]}"; do PORT[$srv]=$port; port=$((port + 1)); done
+fi
+# wait_listen SERVER PID: the server's socket or TCP port accepts connections.
+wait_listen() {
+	local i
+	[ $TCP = 1 ] || { wait_socket "$S/$1.sock" "$2"; return; }
+	for ((i = 0; i < 200; i++)); do
+		(exec 3<>"/dev/tcp/127.0.0.1/${PORT[$1]}") 2>/dev/null && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
 # nbdkit_server SERVER IMAGE [nbdkit args after the image...]
 nbdkit_server() {
 	local srv=$1 img=$2; shift 2
-	nbdkit -U "$S/$srv.sock" -P "$W/$srv.pid" file file="$img" "$@" 2>"$R/$srv.log" ||
+	local -a listen=(-U "$S/$srv.sock")
+	[ $TCP = 0 ] || listen=(-i 127.0.0.1 -p "${PORT[$srv]}")
+	nbdkit "${listen[@]}" -P "$W/$srv.pid" file file="$img" "$@" 2>"$R/$srv.log" ||
 		die "$srv failed: $(cat "$R/$srv.log")"
 	SRV_PIDS[$srv]=$(cat "$W/$srv.pid"); STARTED_PIDS+=("${SRV_PIDS[$srv]}")
-	wait_socket "$S/$srv.sock" "${SRV_PIDS[$srv]}" || die "$srv: no socket"
+	wait_listen "$srv" "${SRV_PIDS[$srv]}" || die "$srv: not listening"
 	SRV_URI[$srv]="nbd+unix:///?socket=$S/$srv.sock"
+	[ $TCP = 0 ] || SRV_URI[$srv]="nbd://127.0.0.1:${PORT[$srv]}/"
 }
 nbdkit_server nbdkit-file "$W/plain.img"
 nbdkit_server nbdkit-luks "$W/luks1-nbdkit.img" --filter=luks passphrase=+"$PASS"
 
-qemu-nbd --fork --persistent --shared=$((CONNS + 8)) --pid-file="$W/qemu-nbd.pid" -k "$S/qemu-nbd.sock" \
+qemu_listen=(-k "$S/qemu-nbd.sock")
+[ $TCP = 0 ] || qemu_listen=(-b 127.0.0.1 -p "${PORT[qemu-nbd]}")
+qemu-nbd --fork --persistent --shared=$((CONNS + 8)) --pid-file="$W/qemu-nbd.pid" "${qemu_listen[@]}" \
 	--object secret,id=s,file="$PASS" --image-opts driver=luks,key-secret=s,file.filename="$W/luks1-qemu.img" \
 	>"$R/qemu-nbd.log" 2>&1 || die "qemu-nbd failed: $(cat "$R/qemu-nbd.log")"
 SRV_PIDS[qemu-nbd]=$(cat "$W/qemu-nbd.pid"); STARTED_PIDS+=("${SRV_PIDS[qemu-nbd]}")
-wait_socket "$S/qemu-nbd.sock" "${SRV_PIDS[qemu-nbd]}" || die "qemu-nbd: no socket"
+wait_listen qemu-nbd "${SRV_PIDS[qemu-nbd]}" || die "qemu-nbd: not listening"
 SRV_URI[qemu-nbd]="nbd+unix:///?socket=$S/qemu-nbd.sock"
+[ $TCP = 0 ] || SRV_URI[qemu-nbd]="nbd://127.0.0.1:${PORT[qemu-nbd]}/"
 
 bc_server() { # SERVER IMAGE [attach args...]
 	local srv=$1 img=$2 pid; shift 2
 	local -a extra=("$@")
 	[ -n "$BC_THREADS" ] && extra+=(--threads "$BC_THREADS")
+	[ $TCP = 0 ] || extra+=(--listen "127.0.0.1:${PORT[$srv]}")
 	"$BC" attach "$img" --key-file "$PASS" --batch --name "$srv" "${extra[@]}" >"$R/$srv.attach.log" 2>&1 ||
 		die "blockcrypt attach $srv failed: $(cat "$R/$srv.attach.log")"
 	ATTACHED+=("$srv")
@@ -480,6 +508,7 @@ bc_server() { # SERVER IMAGE [attach args...]
 	[ -r "/proc/$pid/status" ] || die "$srv: daemon pid $pid not running"
 	SRV_PIDS[$srv]=$pid BC_PIDS[$srv]=$pid
 	SRV_URI[$srv]="nbd+unix:///$srv?socket=$BLOCKCRYPT_RUN_DIR/$srv.sock"
+	[ $TCP = 0 ] || SRV_URI[$srv]="nbd://127.0.0.1:${PORT[$srv]}/$srv"
 	meta "bc_pid.$srv" "$pid"
 	meta "bc_threads_count.$srv" "$(status_kib "$pid" Threads)"
 	meta "rss.$srv.hwm_after_attach_kib" "$(status_kib "$pid" VmHWM)"
