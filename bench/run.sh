@@ -453,6 +453,12 @@ S=$W/sock
 SERVERS=(nbdkit-file nbdkit-luks qemu-nbd bc-luks1 bc-luks2-4k)
 declare -A SRV_PIDS SRV_URI BC_PIDS
 
+wait_file() { # FILE: it exists and is not empty (within 10 s)
+	local i
+	for ((i = 0; i < 200; i++)); do [ -s "$1" ] && return 0; sleep 0.05; done
+	return 1
+}
+
 # With --tcp every server listens on its own port of 127.0.0.1: PORT[SERVER].
 declare -A PORT
 if [ $TCP = 1 ]; then
@@ -478,6 +484,8 @@ nbdkit_server() {
 	[ $TCP = 0 ] || listen=(-i 127.0.0.1 -p "${PORT[$srv]}")
 	nbdkit "${listen[@]}" -P "$W/$srv.pid" file file="$img" "$@" 2>"$R/$srv.log" ||
 		die "$srv failed: $(cat "$R/$srv.log")"
+	# nbdkit's parent may exit before the background child writes the pid file.
+	wait_file "$W/$srv.pid" || die "$srv: no pid file $W/$srv.pid: $(cat "$R/$srv.log")"
 	SRV_PIDS[$srv]=$(cat "$W/$srv.pid"); STARTED_PIDS+=("${SRV_PIDS[$srv]}")
 	wait_listen "$srv" "${SRV_PIDS[$srv]}" || die "$srv: not listening"
 	SRV_URI[$srv]="nbd+unix:///?socket=$S/$srv.sock"
@@ -491,6 +499,7 @@ qemu_listen=(-k "$S/qemu-nbd.sock")
 qemu-nbd --fork --persistent --shared=$((CONNS + 8)) --pid-file="$W/qemu-nbd.pid" "${qemu_listen[@]}" \
 	--object secret,id=s,file="$PASS" --image-opts driver=luks,key-secret=s,file.filename="$W/luks1-qemu.img" \
 	>"$R/qemu-nbd.log" 2>&1 || die "qemu-nbd failed: $(cat "$R/qemu-nbd.log")"
+wait_file "$W/qemu-nbd.pid" || die "qemu-nbd: no pid file: $(cat "$R/qemu-nbd.log")"
 SRV_PIDS[qemu-nbd]=$(cat "$W/qemu-nbd.pid"); STARTED_PIDS+=("${SRV_PIDS[qemu-nbd]}")
 wait_listen qemu-nbd "${SRV_PIDS[qemu-nbd]}" || die "qemu-nbd: not listening"
 SRV_URI[qemu-nbd]="nbd+unix:///?socket=$S/qemu-nbd.sock"
