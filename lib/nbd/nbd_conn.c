@@ -16,14 +16,17 @@
  *    takes to arrive; the reader must not pay that between payloads, or
  *    the client stalls on its full socket buffer.  For the same reason,
  *    while big WRITEs stream in, the reader polls the socket for a while
- *    before it sleeps (NBD_POLL_STREAM_NS).
+ *    before it sleeps, for as long as the data received pays for
+ *    (NBD_POLL_NS_PER_BYTE).
  *
  * A thread that finishes a request runs a queued one, else takes the free
  * reader role, else sleeps on sched_wake.  A request is queued only while
  * more threads sleep than requests wait, so every queued request has a
  * thread, and the queue never holds more than threads - 1.  A sleeping
- * thread keeps no big buffer, so payload memory per connection stays
- * bounded by threads x request size.  Replies go out under write_lock, in
+ * thread keeps no big buffer, so at most THREADS big buffers are in use
+ * per connection: payload memory stays bounded by threads x request size
+ * (rounded up to a power of two by the buffer pool), plus small buffers
+ * and the 64 KiB read-ahead.  Replies go out under write_lock, in
  * any order, as the protocol allows; a client that stops reading them only
  * blocks its own threads.
  *
@@ -69,16 +72,21 @@ static ssize_t read_some(int fd, void *buf, size_t len)
 	}
 }
 
-/* How long the reader polls the socket in the middle of a big WRITE
- * payload, or for the next request right after one, before it sleeps in
- * read(2).  The rest of the stream is on its way, but the client's socket
- * send buffer (208 KiB by default) holds only a part of it: each time the
- * reader drains it, the client must be woken to fill it again, and if the
- * reader sleeps meanwhile, it must be woken too.  On a VM each wake-up is
- * an interrupt to a halted virtual CPU, tens of microseconds; polling
- * saves one of the two.  The bound keeps a stalled client from costing
- * more than this much CPU per read. */
-#define NBD_POLL_STREAM_NS (200 * 1000)
+/* Polling the socket while big WRITEs stream in, instead of sleeping in
+ * read(2) at once.  The rest of the stream is on its way, but the
+ * client's socket send buffer (208 KiB by default) holds only a part of
+ * it: each time the reader drains it, the client must be woken to fill it
+ * again, and if the reader sleeps meanwhile, it must be woken too.  On a
+ * VM each wake-up is an interrupt to a halted virtual CPU, tens of
+ * microseconds; polling saves one of the two.
+ *
+ * Polling time is earned by data: every byte received adds
+ * NBD_POLL_NS_PER_BYTE to a credit capped at NBD_POLL_MAX_NS, and time
+ * spent polling is taken from it.  A client streaming at full speed keeps
+ * the reader polling; one that trickles bytes, or stalls, earns next to
+ * nothing, and the reader sleeps in read(2) as it would without polling. */
+#define NBD_POLL_NS_PER_BYTE 1
+#define NBD_POLL_MAX_NS (200 * 1000)
 
 static inline void cpu_relax(void)
 {
@@ -97,27 +105,44 @@ static int64_t elapsed_ns(const struct timespec *t0)
 	return (t.tv_sec - t0->tv_sec) * 1000000000LL + (t.tv_nsec - t0->tv_nsec);
 }
 
-/* read_some() while the client is streaming big WRITEs: poll briefly,
- * then sleep. */
+static void earn_poll_credit(struct nbd_conn *c, ssize_t n)
+{
+	int64_t credit = c->poll_credit_ns + (int64_t)n * NBD_POLL_NS_PER_BYTE;
+
+	c->poll_credit_ns = credit < NBD_POLL_MAX_NS ? credit : NBD_POLL_MAX_NS;
+}
+
+/* read_some() that, while the client streams big WRITEs, first polls for
+ * as long as the credit allows (see above). */
 static ssize_t read_streaming(struct nbd_conn *c, void *buf, size_t len)
 {
 	struct timespec t0;
+	ssize_t n;
 
-	if (!c->can_poll || !c->streaming)
-		return read_some(c->in_fd, buf, len);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	do {
-		ssize_t n = recv(c->in_fd, buf, len, MSG_DONTWAIT);
+	if (c->can_poll && c->streaming && c->poll_credit_ns > 0) {
+		int64_t spent;
 
-		if (n > 0)
-			return n;
-		if (n == 0)
-			return -ECONNRESET;
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			return -errno;
-		cpu_relax();
-	} while (elapsed_ns(&t0) < NBD_POLL_STREAM_NS);
-	return read_some(c->in_fd, buf, len);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		do {
+			n = recv(c->in_fd, buf, len, MSG_DONTWAIT);
+			spent = elapsed_ns(&t0);
+			if (n > 0) {
+				c->poll_credit_ns -= spent;
+				earn_poll_credit(c, n);
+				return n;
+			}
+			if (n == 0)
+				return -ECONNRESET;
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				return -errno;
+			cpu_relax();
+		} while (spent < c->poll_credit_ns);
+		c->poll_credit_ns = 0;
+	}
+	n = read_some(c->in_fd, buf, len);
+	if (n > 0 && c->can_poll)
+		earn_poll_credit(c, n);
+	return n;
 }
 
 static int read_buffered(struct nbd_conn *c, uint8_t *p, size_t len)

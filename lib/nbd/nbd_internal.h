@@ -74,13 +74,14 @@ struct nbd_conn {
 	bool reading;                 /* a thread holds the reader role */
 	unsigned waiting;             /* threads asleep on sched_wake */
 	unsigned npending, pending_head;
-	struct nbd_job pending[NBD_MAX_CONN_THREADS]; /* ring; npending < waiting */
+	struct nbd_job pending[NBD_MAX_CONN_THREADS]; /* ring; npending <= waiting */
 	/* Read-ahead of the request stream, transmission phase without TLS
 	 * only (so no byte meant for a TLS handshake is ever taken): one
 	 * read(2) picks up many small requests.  Only the reader touches it. */
 	uint8_t *rbuf;
 	size_t rpos, rlen;
 	bool streaming;               /* the last request was a big WRITE */
+	int64_t poll_credit_ns;       /* polling time earned by data received */
 	struct nbd_conn *next, *prev; /* server list, under srv->lock */
 };
 

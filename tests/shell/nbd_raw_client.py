@@ -563,7 +563,30 @@ def expect_closed_or_alert(s, what):
         raise Fail(f"{what}: the server sent {data[:16]!r} instead of closing")
 
 
+def sc_trickle_write(sock, name, pid, seconds, gap_us):
+    """Start a 32 MiB WRITE after a 1 MiB one (the server then streams),
+    then send its payload 64 bytes every GAP_US microseconds for SECONDS;
+    print the daemon's CPU time over that time as a share of it."""
+    def cpu_s():
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    s, size, _ = handshake(sock, name)
+    mib = 1 << 20
+    request(s, CMD_WRITE, 0, mib, cookie=1, payload=b"\x5a" * mib)
+    reply(s, 1, "the first WRITE")
+    request(s, CMD_WRITE, 0, 32 * mib, cookie=2)
+    c0, t0 = cpu_s(), time.monotonic()
+    while time.monotonic() - t0 < float(seconds):
+        send(s, b"x" * 64, "trickled payload")
+        time.sleep(float(gap_us) / 1e6)
+    share = (cpu_s() - c0) / (time.monotonic() - t0)
+    s.close()
+    print(f"{share:.3f}")
+
+
 SCENARIOS = {
+    "trickle-write": sc_trickle_write,
     "tls-required": sc_tls_required,
     "tls-policy": sc_tls_policy,
     "bad-magic": sc_bad_magic,
