@@ -308,6 +308,17 @@ def sc_vanish_write(sock, name, offset, sent):
                f"(error {err}, cookie {cookie:#x}) instead of dropping the connection")
 
 
+def sc_hangup_big_writes(sock, name):
+    """Six 1 MiB WRITEs at offset 0, the start of a seventh, then hang up
+    without reading a reply (the server hands big WRITEs between threads)."""
+    s, _, _ = handshake(sock, name)
+    mib = 1 << 20
+    for i in range(6):
+        request(s, CMD_WRITE, i * mib, mib, cookie=i, payload=b"\xa5" * mib)
+    request(s, CMD_WRITE, 0, mib, cookie=9, payload=b"\xa5" * 4096)
+    s.close()
+
+
 def sc_bad_cflags(sock, name, value):
     """Unknown client flags: the server must drop the connection."""
     value = int(value, 0)
@@ -593,6 +604,7 @@ SCENARIOS = {
     "unknown-cmd": sc_unknown_cmd,
     "unknown-cmd-huge": sc_unknown_cmd_huge,
     "vanish-write": sc_vanish_write,
+    "hangup-big-writes": sc_hangup_big_writes,
     "bad-cflags": sc_bad_cflags,
     "huge-option": sc_huge_option,
     "big-option": sc_big_option,
