@@ -8,7 +8,9 @@ import json
 import os
 import sys
 
-SERVERS = ["nbdkit-file", "nbdkit-luks", "qemu-nbd", "bc-luks1", "bc-luks2-4k"]
+# nbdkit-null drops writes and reads zeros: no storage, no crypto (the
+# transport's own limit), so it is a reference, never a baseline.
+SERVERS = ["nbdkit-null", "nbdkit-file", "nbdkit-luks", "qemu-nbd", "bc-luks1", "bc-luks2-4k"]
 BASELINES = ["nbdkit-file", "nbdkit-luks", "qemu-nbd"]
 BC = ["bc-luks1", "bc-luks2-4k"]
 FUSE_ROWS = ["nbdfuse-nbdkit-file", "fuse-bc-luks2-4k"]
@@ -95,6 +97,44 @@ def md_table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def cpu_budget(results, meta, p):
+    """Seq write: CPU time per MiB written, the server's and fio's.
+
+    Client and server share the machine's CPUs, so once both are busy the
+    rate cannot pass NPROC / (server + fio CPU per MiB).  This shows what
+    each server could reach with every CPU busy at its own cost per MiB,
+    next to the rate that 3x nbdkit-luks asks for.
+    """
+    nproc = int(meta.get("nproc", "1") or 1)
+    rows, doc = [], {}
+    for srv in SERVERS:
+        x = results.get(srv, {}).get("seqwrite")
+        if not x or not x["write"]["MiBps"]:
+            continue
+        rate = x["write"]["MiBps"]
+        srv_us = x["server_cpu_pct"] / 100 * 1e6 / rate
+        fio_us = (x["fio_usr_cpu_pct"] + x["fio_sys_cpu_pct"]) / 100 * 1e6 / rate
+        cap = nproc * 1e6 / (srv_us + fio_us)
+        doc[srv] = {"MiBps": rate, "server_us_per_MiB": srv_us, "fio_us_per_MiB": fio_us, "cpu_bound_MiBps": cap}
+        rows.append([srv, "%.0f" % rate, "%.0f" % srv_us, "%.0f" % fio_us, "%.0f" % (srv_us + fio_us),
+                     "%.0f" % cap])
+    if not rows:
+        return doc
+    p("### Seq write: CPU per MiB and what %d CPUs allow" % nproc)
+    p("")
+    p("fio and the server share the machine. CPU per MiB written = CPU share / rate (median round);"
+      " with every CPU busy at that cost the rate cannot pass %d x 10^6 / (server + fio)." % nproc)
+    p("")
+    p(md_table(["server", "MiB/s", "server CPU µs/MiB", "fio CPU µs/MiB", "both", "all CPUs busy: MiB/s"], rows))
+    luks = doc.get("nbdkit-luks")
+    if luks:
+        p("")
+        p("3x nbdkit-luks on seq write asks for %.0f MiB/s; at their own cost per MiB: %s." % (
+            3 * luks["MiBps"], ", ".join("%s at most %.0f" % (b, doc[b]["cpu_bound_MiBps"]) for b in BC if b in doc)))
+    p("")
+    return doc
 
 
 def read_threads(path):
@@ -272,6 +312,7 @@ def report(rdir, json_out):
             rows.append(["%s / %s" % (b, base)] + r)
     p(md_table(["ratio"] + [t for _, t in JOBS], rows))
     p("")
+    budget = cpu_budget(results, meta, p)
     p("### FUSE file (fio on the file, seq 1M)")
     p("")
     rows = []
@@ -333,7 +374,7 @@ def report(rdir, json_out):
                 "readback = plaintext", "fio verify crc32c"], rows))
     p("")
     p("Readback (whole export = plaintext, before any write): " + ", ".join(
-        "%s %s" % (s, meta.get("readback." + s, "?")) for s in SERVERS))
+        "%s %s" % (s, meta.get("readback." + s, "?")) for s in SERVERS if s != "nbdkit-null"))
     p("")
     p("### Targets")
     p("")
@@ -385,6 +426,7 @@ def report(rdir, json_out):
         "ratios": ratios,
         "rss_kib": rss,
         "targets": targets,
+        "seqwrite_cpu_budget": budget,
         "perf_top": perf,
     }
     with open(json_out, "w") as f:

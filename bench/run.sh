@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # blockcrypt benchmark: the same data served by
+#   nbdkit-null   nbdkit null plugin (writes dropped, reads zeros): no storage and
+#                 no crypto, so what fio and the socket carry on their own
 #   nbdkit-file   nbdkit file plugin on the plaintext image (no crypto: the ceiling)
 #   nbdkit-luks   nbdkit file plugin + luks filter on a LUKS1 copy
 #   qemu-nbd      qemu-nbd (driver=luks) on another LUKS1 copy
@@ -116,6 +118,7 @@ done
 [ ${#missing[@]} = 0 ] || die "missing tools: ${missing[*]} (Debian: fio nbdkit qemu-utils libnbd-bin fuse3 cryptsetup-bin openssl python3); nothing is installed by this script"
 fio --enghelp 2>/dev/null | grep -qx '[[:space:]]*nbd' || die "this fio has no nbd ioengine (fio --enghelp)"
 nbdkit file --dump-plugin >/dev/null 2>&1 || die "nbdkit has no file plugin (nbdkit file --dump-plugin)"
+nbdkit null --dump-plugin >/dev/null 2>&1 || die "nbdkit has no null plugin (nbdkit null --dump-plugin)"
 nbdkit file --filter=luks --help >/dev/null 2>&1 || die "nbdkit has no luks filter (nbdkit file --filter=luks --help)"
 [ -e /dev/fuse ] || die "/dev/fuse is missing (FUSE jobs need it)"
 [ -x "$BC_SRC" ] || die "blockcrypt binary not found: $BC_SRC (build it, or --blockcrypt PATH)"
@@ -450,7 +453,7 @@ wait_socket() { # SOCKET PID
 # All of them start now and serve until the end; between their turns they
 # are idle.
 S=$W/sock
-SERVERS=(nbdkit-file nbdkit-luks qemu-nbd bc-luks1 bc-luks2-4k)
+SERVERS=(nbdkit-null nbdkit-file nbdkit-luks qemu-nbd bc-luks1 bc-luks2-4k)
 declare -A SRV_PIDS SRV_URI BC_PIDS
 
 wait_file() { # FILE: it exists and is not empty (within 10 s)
@@ -477,12 +480,12 @@ wait_listen() {
 	return 1
 }
 
-# nbdkit_server SERVER IMAGE [nbdkit args after the image...]
+# nbdkit_server SERVER PLUGIN [plugin and filter args...]
 nbdkit_server() {
-	local srv=$1 img=$2; shift 2
+	local srv=$1; shift
 	local -a listen=(-U "$S/$srv.sock")
 	[ $TCP = 0 ] || listen=(-i 127.0.0.1 -p "${PORT[$srv]}")
-	nbdkit "${listen[@]}" -P "$W/$srv.pid" file file="$img" "$@" 2>"$R/$srv.log" ||
+	nbdkit "${listen[@]}" -P "$W/$srv.pid" "$@" 2>"$R/$srv.log" ||
 		die "$srv failed: $(cat "$R/$srv.log")"
 	# nbdkit's parent may exit before the background child writes the pid file.
 	wait_file "$W/$srv.pid" || die "$srv: no pid file $W/$srv.pid: $(cat "$R/$srv.log")"
@@ -491,8 +494,9 @@ nbdkit_server() {
 	SRV_URI[$srv]="nbd+unix:///?socket=$S/$srv.sock"
 	[ $TCP = 0 ] || SRV_URI[$srv]="nbd://127.0.0.1:${PORT[$srv]}/"
 }
-nbdkit_server nbdkit-file "$W/plain.img"
-nbdkit_server nbdkit-luks "$W/luks1-nbdkit.img" --filter=luks passphrase=+"$PASS"
+nbdkit_server nbdkit-null null size="$SIZE"
+nbdkit_server nbdkit-file file file="$W/plain.img"
+nbdkit_server nbdkit-luks file file="$W/luks1-nbdkit.img" --filter=luks passphrase=+"$PASS"
 
 qemu_listen=(-k "$S/qemu-nbd.sock")
 [ $TCP = 0 ] || qemu_listen=(-b 127.0.0.1 -p "${PORT[qemu-nbd]}")
@@ -541,7 +545,8 @@ start_sampler "${samples[@]}"
 for srv in "${SERVERS[@]}"; do
 	meta "uri.$srv" "${SRV_URI[$srv]}"
 	check_size "$srv" "${SRV_URI[$srv]}"
-	readback "$srv" "${SRV_URI[$srv]}"
+	# The null plugin has no data to read back.
+	[ "$srv" = nbdkit-null ] || readback "$srv" "${SRV_URI[$srv]}"
 done
 
 # ---------------------------------------------------------------- measured rounds
@@ -599,7 +604,7 @@ for srv in bc-luks1 bc-luks2-4k; do
 	"$BC" detach "$srv" >>"$R/$srv.attach.log" 2>&1 || die "blockcrypt detach $srv failed: $(tail -1 "$R/$srv.attach.log")"
 done
 ATTACHED=()
-for srv in nbdkit-file nbdkit-luks qemu-nbd; do stop_pid "${SRV_PIDS[$srv]}"; done
+for srv in nbdkit-null nbdkit-file nbdkit-luks qemu-nbd; do stop_pid "${SRV_PIDS[$srv]}"; done
 
 meta total_s $(($(date +%s) - T0))
 # ---------------------------------------------------------------- report
