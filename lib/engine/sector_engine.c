@@ -32,6 +32,7 @@
  * Threading: an engine is used by one thread at a time; callers keep a pool
  * of engines made with bc_sector_engine_dup().
  */
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,18 +335,28 @@ int bc_sector_engine_dup(const struct bc_sector_engine *src, struct bc_sector_en
 	return 0;
 }
 
-static int make_iv(struct bc_sector_engine *e, uint64_t sector, uint8_t iv[IV_SIZE])
+/* The IV of SECTOR before any encryption of it: the sector number in
+ * 512-byte units (or sector-size units with iv_large_sectors) plus the IV
+ * offset, as a 64-bit little-endian number (plain: 32 bits), then zeros. */
+static inline void plain_iv(const struct bc_sector_engine *e, uint64_t sector, uint8_t iv[IV_SIZE])
 {
 	uint64_t s = (sector << e->iv_shift) + e->p.iv_offset;
-	int outl;
+	const uint64_t zero = 0;
 
 	if (e->p.iv_large_sectors)
 		s >>= e->iv_shift;
 	if (e->p.spec.iv == BC_IV_PLAIN)
 		s &= 0xffffffffu;
-	memset(iv, 0, IV_SIZE);
-	for (int i = 0; i < 8; i++)
-		iv[i] = (uint8_t)(s >> (8 * i));
+	s = htole64(s);
+	memcpy(iv, &s, 8);
+	memcpy(iv + 8, &zero, 8);
+}
+
+static int make_iv(struct bc_sector_engine *e, uint64_t sector, uint8_t iv[IV_SIZE])
+{
+	int outl;
+
+	plain_iv(e, sector, iv);
 	if (e->p.spec.iv == BC_IV_ESSIV &&
 	    !EVP_CipherUpdate(e->essiv, iv, &outl, iv, IV_SIZE))
 		return -EIO;
@@ -394,9 +405,17 @@ static int crypt_sectors_vaes(struct bc_sector_engine *e, int enc, uint8_t *dst,
 		size_t n = count < IV_BATCH ? count : IV_BATCH;
 
 		used = n > used ? n : used;
-		for (size_t i = 0; i < n && r == 0; i++)
-			if (make_iv(e, sector + i, ivs[i]) < 0)
-				r = cipher_failure(sector + i);
+		/* XTS never uses ESSIV in practice, but the spec allows it.
+		 * Without it the IVs are plain numbers: no call per sector
+		 * (that call was ~12% of the time with 512-byte sectors). */
+		if (e->p.spec.iv == BC_IV_ESSIV) {
+			for (size_t i = 0; i < n && r == 0; i++)
+				if (make_iv(e, sector + i, ivs[i]) < 0)
+					r = cipher_failure(sector + i);
+		} else {
+			for (size_t i = 0; i < n; i++)
+				plain_iv(e, sector + i, ivs[i]);
+		}
 		if (r < 0)
 			break;
 		bc_xts_vaes_crypt(e->vaes, enc, dst, src, ss, (const uint8_t (*)[IV_SIZE])ivs, n);
