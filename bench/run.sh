@@ -604,7 +604,8 @@ for srv in bc-luks1 bc-luks2-4k; do
 	"$BC" detach "$srv" >>"$R/$srv.attach.log" 2>&1 || die "blockcrypt detach $srv failed: $(tail -1 "$R/$srv.attach.log")"
 done
 ATTACHED=()
-for srv in nbdkit-null nbdkit-file nbdkit-luks qemu-nbd; do stop_pid "${SRV_PIDS[$srv]}"; done
+# The peers: every server that is not a blockcrypt daemon.
+for srv in "${SERVERS[@]}"; do [ -n "${BC_PIDS[$srv]:-}" ] || stop_pid "${SRV_PIDS[$srv]}"; done
 
 meta total_s $(($(date +%s) - T0))
 # ---------------------------------------------------------------- report
