@@ -4,10 +4,12 @@
 # the token either unlocks it (slot and token both there) or is absent, the
 # data area is untouched, and blockcrypt and cryptsetup agree.
 #
-# A clean run under strace counts every call of each write-class syscall;
-# then for every syscall S and every N up to its count, enroll runs again on
-# a fresh copy under `strace -e inject=S:signal=KILL:when=N` (killed on
-# entering its N-th S, which never happens), plus random-time SIGKILLs.
+# A clean run under strace counts every call of each write-class syscall
+# on the image; then for every syscall S and every N up to its count,
+# enroll runs again on a fresh copy under
+# `strace -P IMG -e inject=S:signal=KILL:when=N` (killed on entering its
+# N-th S on the image, which never happens), plus random-time SIGKILLs
+# (crash-lib.bash).
 # The SoftHSM token directory is restored before each run and before each
 # judgement (SoftHSM rewrites its own files at login; a kill there damages
 # the token store, which is not blockcrypt's business).  After each crash:
@@ -22,21 +24,14 @@
 # CRASH_SEED=N repeats the random kill times.
 . "$(dirname "$0")/functions.sh"
 . "$TESTS_DIR/shell/pkcs11-lib.bash"
-requires cryptsetup strace
-SEED=${CRASH_SEED:-$(( $(od -An -N2 -tu2 /dev/urandom) ))}
-note "seed $SEED (CRASH_SEED=$SEED repeats the random kill times)"
-RANDOM=$SEED
-RANDOM_KILLS=${CRASH_RANDOM_KILLS:-8}
-# LeakSanitizer cannot work under ptrace: no leak check for traced runs.
-TRACE_ENV=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
-SET=write,pwrite64,pwritev,pwritev2,writev,fsync,fdatasync,ftruncate,fallocate,sync_file_range,copy_file_range,sendfile,msync
+requires cryptsetup
+. "$TESTS_DIR/shell/crash-lib.bash"
 p11_setup
 genkey vkey
 cp -a tokens tokens.orig
 restore_tokens() { rm -rf tokens && cp -a tokens.orig tokens; }
 printf 'old passphrase' >old
-
-data_sha() { tail -c +$(($(data_offset "$1") + 1)) "$1" | sha256sum | cut -d' ' -f1; }
+crash_reset() { cp base.img work.img; restore_tokens; }
 
 # state IMG: "slots=... tokens=... token=yes|no"; fails (message on
 # stdout) on anything that must never happen.  Works on copies.
@@ -102,43 +97,12 @@ st=$(state base.img) || fail "base: $st"
 [ "$st" = "$BASE_STATE" ] || fail "base state '$st', expected '$BASE_STATE'"
 cmd=("$BLOCKCRYPT" enroll work.img --pkcs11 "$TOKEN_URI;object=vkey" --key-file old --pin-file pin)
 
-cp base.img work.img
-restore_tokens
-t0=$(date +%s%N)
-"${TRACE_ENV[@]}" strace -f -qq -o trace -e trace="$SET" "${cmd[@]}" </dev/null 2>op.err || fail "clean enroll failed: $(cat op.err)"
-t1=$(date +%s%N)
+CRASH_POINTS=0
+crash_clean_run work.img "${cmd[@]}"
 st=$(state work.img) || fail "after a clean enroll: $st"
 [ "$st" = "$FINAL_STATE" ] || fail "after a clean enroll: '$st', expected '$FINAL_STATE'"
-awk '$2 ~ /^[a-z0-9_]+\(/ { sub(/\(.*/, "", $2); n[$2]++ } END { for (s in n) print s, n[s] }' trace >counts
-note "kill points: $(tr '\n' ' ' <counts)"
-points=0
-while read -r s count; do
-	for n in $(seq "$count"); do
-		cp base.img work.img
-		restore_tokens
-		# (an inner shell reaps it, so no "Killed" notice reaches our stderr)
-		rc=$(bash -c '"$@" </dev/null >/dev/null 2>&1; echo $?' _ "${TRACE_ENV[@]}" strace -f -qq -o /dev/null \
-			-e trace="$SET" -e inject="$s:signal=KILL:when=$n" "${cmd[@]}" 2>/dev/null)
-		[ "$rc" = 137 ] || fail "kill at $s #$n: exit $rc, not killed (syscall sequence changed?)"
-		judge work.img "SIGKILL on entering $s #$n"
-		points=$((points + 1))
-	done
-done <counts
-
-dur=$(((t1 - t0) / 1000))
-for _ in $(seq "$RANDOM_KILLS"); do
-	cp base.img work.img
-	restore_tokens
-	t=$(( (RANDOM * 32768 + RANDOM) % (dur + 1) ))
-	"${cmd[@]}" </dev/null >/dev/null 2>&1 &
-	pid=$!
-	sleep "$(printf '%d.%06d' $((t / 1000000)) $((t % 1000000)))"
-	kill -9 "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	judge work.img "SIGKILL after $t us"
-	points=$((points + 1))
-done
-summary=
-for k in "${!SEEN[@]}"; do summary+="[$k]x${SEEN[$k]} "; done
-note "$points crashes, states: $summary"
+note "kill points on the image: $(tr '\n' ' ' <crash.counts)"
+crash_every_point work.img enroll "${cmd[@]}"
+crash_random work.img enroll "${cmd[@]}"
+crash_summary enroll
 exit 0

@@ -6,10 +6,11 @@
 #
 # For LUKS2 and LUKS1: a clean run under strace counts every call of each
 # write-class syscall (write, pwrite64, pwritev, writev, fsync, fdatasync,
-# ftruncate, fallocate, ...); then for every syscall S and every N up to
-# its count, the operation runs again on a fresh copy under
-# `strace -e inject=S:signal=KILL:when=N`, which kills it on entering its
-# N-th S (that call never happens).  Plus random-time SIGKILLs.  After each
+# ftruncate, fallocate, ...) on the image; then for every syscall S and
+# every N up to its count, the operation runs again on a fresh copy under
+# `strace -P IMG -e inject=S:signal=KILL:when=N`, which kills it on
+# entering its N-th S on the image (that call never happens).  Plus
+# random-time SIGKILLs (crash-lib.bash).  After each
 # crash, on separate copies: cryptsetup luksDump lists the key slots,
 # `cryptsetup open --test-passphrase --key-slot N` tells which passphrase
 # opens which slot, and `blockcrypt cat` with each passphrase must give the
@@ -22,19 +23,11 @@
 # in the summary line.
 # CRASH_SEED=N repeats the random kill times.
 . "$(dirname "$0")/functions.sh"
-requires cryptsetup strace
-SEED=${CRASH_SEED:-$(( $(od -An -N2 -tu2 /dev/urandom) ))}
-note "seed $SEED (CRASH_SEED=$SEED repeats the random kill times)"
-RANDOM=$SEED
-RANDOM_KILLS=${CRASH_RANDOM_KILLS:-8}
-# LeakSanitizer cannot work under ptrace: no leak check for traced runs.
-TRACE_ENV=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
-SET=write,pwrite64,pwritev,pwritev2,writev,fsync,fdatasync,ftruncate,fallocate,sync_file_range,copy_file_range,sendfile,msync
+requires cryptsetup
+. "$TESTS_DIR/shell/crash-lib.bash"
 printf 'old passphrase' >old
 printf 'new passphrase' >new
-
-# data_sha IMG: SHA-256 of the data area (everything after the header).
-data_sha() { tail -c +$(($(data_offset "$1") + 1)) "$1" | sha256sum | cut -d' ' -f1; }
+crash_reset() { cp base.img work.img; }
 
 # slots IMG: active key slots, e.g. "0 1" (LUKS1 and LUKS2).
 slots() {
@@ -115,9 +108,10 @@ judge() {
 
 # crash_case TYPE VOLUME_SIZE OP
 crash_case() {
-	local type=$1 size=$2 name="$1 $3" cmd s n count rc t t0 t1 dur pid points=0
+	local type=$1 size=$2 name="$1 $3" cmd
 	OP=$3
 	SEEN=()
+	CRASH_POINTS=0
 	rm -f base.img
 	VOLUME_SIZE=$size new_volume base.img old --type "$type"
 	random_file plain "$(($(stat -c %s base.img) - $(data_offset base.img)))"
@@ -127,45 +121,13 @@ crash_case() {
 	cmd=("$BLOCKCRYPT" "$OP" work.img --key-file old --new-key-file new --batch "${FAST_KDF[@]}")
 	BASE_STATE=$(state base.img) || fail "$name: base: $BASE_STATE"
 
-	# The clean run: the final state and the syscalls to kill at.
-	cp base.img work.img
-	t0=$(date +%s%N)
-	"${TRACE_ENV[@]}" strace -f -qq -o trace -e trace="$SET" "${cmd[@]}" 2>op.err || fail "$name: clean run failed: $(cat op.err)"
-	t1=$(date +%s%N)
+	crash_clean_run work.img "${cmd[@]}"
 	FINAL_STATE=$(state work.img) || fail "$name: after a clean run: $FINAL_STATE"
 	[ "$FINAL_STATE" != "$BASE_STATE" ] || fail "$name: the operation changed nothing ($FINAL_STATE)"
-	awk '$2 ~ /^[a-z0-9_]+\(/ { sub(/\(.*/, "", $2); n[$2]++ } END { for (s in n) print s, n[s] }' trace >counts
-	[ -s counts ] || fail "$name: strace saw no write-class syscall"
-	note "$name: $BASE_STATE -> $FINAL_STATE; kill points: $(tr '\n' ' ' <counts)"
-
-	while read -r s count; do
-		for n in $(seq "$count"); do
-			cp base.img work.img
-			# (an inner shell reaps it, so no "Killed" notice reaches our stderr)
-			rc=$(bash -c '"$@" >/dev/null 2>&1; echo $?' _ "${TRACE_ENV[@]}" strace -f -qq -o /dev/null \
-				-e trace="$SET" -e inject="$s:signal=KILL:when=$n" "${cmd[@]}" 2>/dev/null)
-			[ "$rc" = 137 ] || fail "$name: kill at $s #$n: exit $rc, not killed (syscall sequence changed?)"
-			judge work.img "$name, SIGKILL on entering $s #$n"
-			points=$((points + 1))
-		done
-	done <counts
-
-	# Random moments; the clean run took dur ns under strace, roughly.
-	dur=$(((t1 - t0) / 1000))
-	for _ in $(seq "$RANDOM_KILLS"); do
-		cp base.img work.img
-		t=$(( (RANDOM * 32768 + RANDOM) % (dur + 1) ))
-		"${cmd[@]}" >/dev/null 2>&1 &
-		pid=$!
-		sleep "$(printf '%d.%06d' $((t / 1000000)) $((t % 1000000)))"
-		kill -9 "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-		judge work.img "$name, SIGKILL after $t us"
-		points=$((points + 1))
-	done
-	local k summary=
-	for k in "${!SEEN[@]}"; do summary+="[$k]x${SEEN[$k]} "; done
-	note "$name: $points crashes, states: $summary"
+	note "$name: $BASE_STATE -> $FINAL_STATE; kill points on the image: $(tr '\n' ' ' <crash.counts)"
+	crash_every_point work.img "$name" "${cmd[@]}"
+	crash_random work.img "$name" "${cmd[@]}"
+	crash_summary "$name"
 }
 
 crash_case luks2 17M add-key
