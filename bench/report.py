@@ -11,6 +11,7 @@ import sys
 # nbdkit-null drops writes and reads zeros: no storage, no crypto (the
 # transport's own limit), so it is a reference, never a baseline.
 SERVERS = ["nbdkit-null", "nbdkit-file", "nbdkit-luks", "qemu-nbd", "bc-luks1", "bc-luks2-4k"]
+REFERENCES = ["nbdkit-null"]
 BASELINES = ["nbdkit-file", "nbdkit-luks", "qemu-nbd"]
 BC = ["bc-luks1", "bc-luks2-4k"]
 FUSE_ROWS = ["nbdfuse-nbdkit-file", "fuse-bc-luks2-4k"]
@@ -374,7 +375,7 @@ def report(rdir, json_out):
                 "readback = plaintext", "fio verify crc32c"], rows))
     p("")
     p("Readback (whole export = plaintext, before any write): " + ", ".join(
-        "%s %s" % (s, meta.get("readback." + s, "?")) for s in SERVERS if s != "nbdkit-null"))
+        "%s %s" % (s, meta.get("readback." + s, "?")) for s in SERVERS if s not in REFERENCES))
     p("")
     p("### Targets")
     p("")

@@ -25,9 +25,6 @@ CRASH_RANDOM_KILLS=${CRASH_RANDOM_KILLS:-8}
 CRASH_TRACE_ENV=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
 CRASH_SYSCALLS=write,pwrite64,pwritev,pwritev2,writev,fsync,fdatasync,ftruncate,fallocate,sync_file_range,copy_file_range,sendfile
 
-# data_sha IMG: SHA-256 of the data area (everything after the header).
-data_sha() { tail -c +$(($(data_offset "$1") + 1)) "$1" | sha256sum | cut -d' ' -f1; }
-
 # crash_clean_run IMG CMD...: one clean run under strace (after
 # crash_reset).  Leaves "SYSCALL COUNT" lines for IMG in ./crash.counts and
 # the run's duration in CRASH_DUR_US; fails if CMD fails or never writes IMG.

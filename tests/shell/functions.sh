@@ -67,6 +67,9 @@ data_offset() {
 	cryptsetup luksDump "$1" | awk '/^Payload offset:/{print $3*512; exit} /^[ \t]*offset:/{print $2; exit}'
 }
 
+# data_sha FILE: SHA-256 of the data area (everything after the header).
+data_sha() { tail -c +$(($(data_offset "$1") + 1)) "$1" | sha256sum | cut -d' ' -f1; }
+
 # random_file NAME BYTES
 random_file() { head -c "$2" /dev/urandom >"$1"; }
 

@@ -47,7 +47,6 @@ rejected() {
 	! cryptsetup open --test-passphrase --key-file "$2" "$1" 2>/dev/null ||
 		fail "cryptsetup still accepts $2 on $1"
 }
-data_sha() { dd if="$1" bs=1M skip=$(($(data_offset "$1") / 1048576)) status=none | sha256sum | cut -d' ' -f1; }
 
 printf 'first passphrase' >k0
 printf 'second passphrase' >k1
