@@ -3,8 +3,9 @@
  *
  * The data area is split into sectors of sector_size bytes.  Sector i gets
  * an IV derived from s = i * (sector_size / 512) + iv_offset, or from
- * s >> log2(sector_size / 512) when iv_large_sectors is set (LUKS2 with
- * sectors larger than 512 bytes):
+ * s >> log2(sector_size / 512) when iv_large_sectors is set (only plain
+ * volumes opened with --iv-large-sectors; LUKS1 and LUKS2 always count
+ * 512-byte units, see bc_luks_layout()):
  *   plain    s mod 2^32, little endian, zero padded to the block size
  *   plain64  s, 64-bit little endian, zero padded
  *   essiv    E_salt(plain64 IV) with salt = H(volume key), AES-ECB

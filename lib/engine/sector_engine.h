@@ -11,7 +11,7 @@
 struct bc_sector_params {
 	struct bc_cipher_spec spec;
 	uint32_t sector_size;      /* 512, 1024, 2048 or 4096 */
-	bool iv_large_sectors;     /* IV counts sector_size units (LUKS2) */
+	bool iv_large_sectors;     /* IV counts sector_size units (plain --iv-large-sectors only) */
 	uint64_t iv_offset;        /* added to the IV sector, in 512-byte units */
 };
 

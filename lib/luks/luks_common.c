@@ -451,8 +451,9 @@ int bc_luks_layout(struct crypt_device *cd, struct bc_volume_info *info)
 	info->sector_size = (uint32_t)crypt_get_sector_size(cd);
 	/* LUKS1 and LUKS2 both count IVs in 512-byte units, whatever the
 	 * encryption sector size (cryptsetup maps LUKS2 without the dm-crypt
-	 * iv_large_sectors option); tests/shell/luks2-reencrypt-oracle.sh
-	 * checks this against data cryptsetup itself encrypted. */
+	 * iv_large_sectors option, which only plain volumes may ask for);
+	 * tests/shell/interop-luks2-reencrypt-oracle.sh checks this, with
+	 * 4096-byte sectors, against data cryptsetup itself encrypted. */
 	info->iv_large_sectors = false;
 	info->data_offset = crypt_get_data_offset(cd) * 512;
 	info->iv_offset = crypt_get_iv_offset(cd);

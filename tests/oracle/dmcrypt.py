@@ -16,8 +16,10 @@ Semantics are those of Linux dm-crypt (drivers/md/dm-crypt.c):
   * The data area (INPUT from --offset, --length bytes; by default to the
     end, rounded down to whole sectors) is cut into sectors of N bytes.
   * Sector i of the area has IV sector s = i * (N / 512) + iv_offset, and
-    with --iv-large-sectors s = s >> log2(N / 512) (LUKS2 with N > 512;
-    LUKS1 and 512-byte sectors never shift).
+    with --iv-large-sectors s = s >> log2(N / 512) (dm-crypt's
+    iv_large_sectors: only plain volumes opened with --iv-large-sectors
+    use it; LUKS1 and LUKS2 count 512-byte units whatever N is, and
+    512-byte sectors never shift).
   * plain64: IV = s as 64-bit little-endian, zero-padded to 16 bytes.
     plain:   IV = s truncated to 32 bits, little-endian, zero-padded.
     essiv:sha256: IV = AES-256-ECB(key = SHA256(volume key), plain64 IV).

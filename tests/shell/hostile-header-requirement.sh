@@ -5,10 +5,11 @@
 # out the volume key, but refuses header changes; the LUKS2 specification
 # says such metadata is read-only.  So: attach --read-only works (status
 # says read-only, NBD reads return the data written before the header was
-# changed, an NBD write is refused), cat works; a writable attach, write,
-# add-key and change-key exit 11 with one line naming the requirement; dump
-# works and says "supported": true.  The backing is byte-identical at the
-# end.  (remove-key and erase: hostile-header-requirement-keyops.sh.)
+# changed, an NBD write is refused with EPERM and the data reads back
+# unchanged), cat works; a writable attach, write, add-key and change-key
+# exit 11 with one line naming the requirement; dump works and says
+# "supported": true.  The backing is byte-identical at the end.
+# (remove-key and erase: hostile-header-keyops.sh.)
 . "$(dirname "$0")/functions.sh"
 requires cryptsetup sha256sum cmp nbdcopy /usr/bin/python3
 /usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: $(basename "$0") needs python3-libnbd" >&2; exit 77; }
@@ -59,17 +60,32 @@ bc status vol --json >status.json || problem "status failed"
 uri=$(nbd_uri vol)
 nbdcopy "$uri" nbd.bin || problem "nbdcopy from the read-only export failed"
 cmp -s <(head -c $((1024 * 1024)) nbd.bin) data || problem "NBD read gives the wrong data"
-/usr/bin/python3 - "$uri" <<'PY' || problem "an NBD write to the read-only export was not refused"
-import sys, nbd
+# The server answers a WRITE to a read-only export with NBD_EPERM
+# (lib/nbd/nbd_conn.c); any other error (the connection failing, libnbd
+# refusing locally) proves nothing.  The data must read back unchanged on
+# the same connection.
+/usr/bin/python3 - "$uri" data <<'PY' || problem "an NBD write to the read-only export was not refused with EPERM, or changed the data"
+import errno, sys, nbd
+want = open(sys.argv[2], "rb").read(8192)
 h = nbd.NBD()
 h.set_strict_mode(0)   # send it even though the export says read-only
 h.connect_uri(sys.argv[1])
+if not h.is_read_only():
+    sys.exit("FAIL: the export does not advertise NBD_FLAG_READ_ONLY")
 try:
     h.pwrite(b"x" * 4096, 0)
 except nbd.Error as e:
-    print("# NBD write refused: %s" % e, file=sys.stderr)
-    sys.exit(0)
-sys.exit(1)
+    # libnbd gives the errno by name ("EPERM"); older bindings by number.
+    name = e.errno if isinstance(e.errno, str) else errno.errorcode.get(e.errno, str(e.errno))
+    if "command failed" not in (e.string or "") or name != "EPERM":
+        sys.exit("FAIL: the write failed, but not with the server's EPERM: errno %s (%s)"
+                 % (e.errno, e.string))
+    print("# NBD write refused: %s" % e.string, file=sys.stderr)
+else:
+    sys.exit("FAIL: the server accepted a write to the read-only export")
+if bytes(h.pread(8192, 0)) != want:
+    sys.exit("FAIL: after the refused write the export reads other data")
+h.shutdown()
 PY
 bc detach vol 2>err || problem "detach failed: $(cat err)"
 

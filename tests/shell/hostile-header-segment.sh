@@ -123,8 +123,14 @@ bc cat fixsmall --key-file key >out 2>err || problem "fixed-size segment: cat fa
 cmp -s out <(head -c 131072 data) || problem "fixed-size segment: cat gives the wrong data"
 # Attached, it stays that size even when the backing grows and is resized.
 bc attach fixsmall --key-file key --name fixsmall >/dev/null 2>err || problem "fixed-size segment: attach failed: $(cat err)"
+# resize succeeds (the device already is as large as the header allows),
+# says so, and asking for more than the segment is refused (no space).
 truncate -s +8M fixsmall
-bc resize fixsmall >/dev/null 2>&1 || true
+bc resize fixsmall --json >resize.json 2>err || problem "fixed-size segment: resize failed: $(cat err)"
+sz=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["size"])' resize.json 2>&1) || sz="unreadable ($(cat resize.json))"
+[ "$sz" = 131072 ] || problem "fixed-size segment: resize reported the size $sz, not 131072"
+got=0; bc resize fixsmall --size 262144 >/dev/null 2>err || got=$?
+[ "$got" = 5 ] || problem "fixed-size segment: resize --size 262144 (past the segment) exited $got, expected 5: $(cat err)"
 sz=$(bc status fixsmall --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')
 [ "$sz" = 131072 ] || problem "fixed-size segment: after the backing grew and resize, the size is $sz, not 131072"
 bc detach fixsmall >/dev/null 2>&1 || problem "fixed-size segment: detach failed"

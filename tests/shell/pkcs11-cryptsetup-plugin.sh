@@ -98,11 +98,13 @@ if echo '{"type":"blockcrypt-pkcs11","keyslots":["0"],"blockcrypt-pkcs11-uri":"p
 fi
 expect_tokens copy.img "0:blockcrypt-pkcs11" "after a refused token import"
 
-# The wrong-PIN report (last: it is the assertion that fails today).  With
-# -EPERM from the plugin, libcryptsetup turns the answer into -ENOENT and
-# cryptsetup says "No usable token is available." (and would never ask a
-# terminal user for the PIN again); -ENOANO is the API's "PIN missing or wrong".
-printf '4321\n' | cs -v open --test-passphrase --token-only vol.img >cs.out 2>&1 || true
+# The wrong-PIN report.  The token code fails a wrong PIN with -EPERM; were
+# the plugin to pass that on, libcryptsetup would turn it into -ENOENT and
+# cryptsetup would say "No usable token is available." (and never ask a
+# terminal user for the PIN again), so the plugin returns -ENOANO, the
+# token API's "PIN missing or wrong".  The open must fail, and say that.
+got=0; printf '4321\n' | cs -v open --test-passphrase --token-only vol.img >cs.out 2>&1 || got=$?
+[ "$got" != 0 ] || fail "cryptsetup open --token-only with a wrong PIN succeeded: $(tr '\n' ' ' <cs.out)"
 grep -q 'No token could be unlocked with this PIN' cs.out ||
 	fail "cryptsetup does not report a wrong PIN as such (plugin should return -ENOANO); it said: $(tr '\n' ' ' <cs.out)"
 exit 0

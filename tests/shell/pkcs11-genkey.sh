@@ -2,7 +2,7 @@
 # genkey makes exactly the key asked for, and nothing when it fails:
 # lofi's 'bctest:::' spelling and an explicit --module work; --key-len 128,
 # 192 and 256 give AES keys of 16, 24 and 32 bytes; every key is private
-# (invisible without login), sensitive and never extractable; a second key
+# (invisible without login, where a public object is visible), sensitive and never extractable; a second key
 # under an existing label is refused (one line, non-zero exit); a bad
 # --key-len (2), a wrong PIN (3), a missing token (12), --batch without a
 # PIN file (2) and a missing --label (2) create no object.  Labels that
@@ -27,8 +27,17 @@ for k in a128 a192 a256; do
 	case ", $access," in *", sensitive,"*", never extractable,"*) ;; *) fail "$k: access '$access'" ;; esac
 	case ", $access," in *", extractable,"*) fail "$k is extractable: '$access'" ;; esac
 done
-pkcs11-tool --module "$SOFTHSM_MODULE" --list-objects --type secrkey >public.txt 2>/dev/null || true
-! grep -q 'label: *a' public.txt || fail "genkey's keys are visible without login (not CKA_PRIVATE): $(cat public.txt)"
+# Without login only public objects are listed.  A public data object is
+# the control: it must show up, so an empty answer means "private", not
+# "the listing did not work" (and pkcs11-tool itself must succeed).
+printf 'public control object' >pubctl.bin
+ptool --write-object pubctl.bin --type data --label pubctl >/dev/null 2>err ||
+	fail "pkcs11-tool cannot write a public data object: $(cat err)"
+pkcs11-tool --module "$SOFTHSM_MODULE" --list-objects >public.txt 2>err ||
+	fail "pkcs11-tool --list-objects without login failed: $(cat err)"
+grep -q "label: *'pubctl'" public.txt ||
+	fail "the listing without login does not show the public control object: $(cat public.txt) $(cat err)"
+! grep -q 'Secret Key Object' public.txt || fail "genkey's keys are visible without login (not CKA_PRIVATE): $(cat public.txt)"
 
 # Duplicate label: refused, still one key of that name.
 got=0; bc genkey --token "$TOKEN_URI" --label a256 --pin-file pin 2>err || got=$?

@@ -3,7 +3,9 @@
 # certificates): a client trusting our CA works over TCP on 127.0.0.1;
 # one trusting another CA refuses the server.  With --tls-verify-peer a
 # client certificate from our CA is required: none, or one from another
-# CA, is refused.  No plaintext client gets in.
+# CA, is refused, also when the client really sends that foreign
+# certificate (nbd_tls_client.py; libnbd's GnuTLS would not).  No
+# plaintext client gets in.
 . "$(dirname "$0")/functions.sh"
 . "$TESTS_DIR/shell/tls-lib.bash"
 requires nbdinfo nbdcopy certtool cmp python3
@@ -53,6 +55,23 @@ expect_refused "client without a certificate" nbdinfo "nbds://127.0.0.1:$P/vol?t
 cp ca/ca-cert.pem evilclient/ca-cert.pem   # trusts our server, but its own cert is foreign
 expect_refused "client certificate from another CA" nbdinfo "nbds://127.0.0.1:$P/vol?tls-certificates=evilclient"
 expect_refused "plain client" nbdinfo "nbd://127.0.0.1:$P/vol"
+# nbdinfo (GnuTLS) sends no certificate from a CA that the server's
+# certificate request does not name, so the refusal above only shows that
+# a certificate is required, not that it is verified.  python's ssl module
+# (OpenSSL) sends the foreign certificate anyway: the server must check its
+# chain and refuse it.  The same client with our CA's certificate must get
+# in and read the data (proof that the client itself works), and one with
+# no certificate must be refused too; over TLS 1.2 and 1.3, whose client
+# certificate messages differ.
+TLS_CLIENT="/usr/bin/python3 $TESTS_DIR/shell/nbd_tls_client.py"
+for v in 1.2 1.3; do
+	$TLS_CLIENT accepted "127.0.0.1:$P" vol $v ca/ca-cert.pem client/client-cert.pem client/client-key.pem data.bin ||
+		fail "python ssl client (TLS $v) with a certificate from our CA did not get in"
+	$TLS_CLIENT refused "127.0.0.1:$P" vol $v ca/ca-cert.pem evilclient/client-cert.pem evilclient/client-key.pem ||
+		fail "python ssl client (TLS $v) sending a certificate from another CA was not refused"
+	$TLS_CLIENT refused "127.0.0.1:$P" vol $v ca/ca-cert.pem - - ||
+		fail "python ssl client (TLS $v) without a certificate was not refused"
+done
 nbdinfo --size "nbds://127.0.0.1:$P/vol?tls-certificates=client" >/dev/null ||
 	fail "server unusable after refused clients"
 bc detach vol >/dev/null || fail "detach failed"

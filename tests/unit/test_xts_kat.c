@@ -1,6 +1,12 @@
 /* IEEE 1619 XTS-AES known-answer vectors through the sector engine: the
- * vector's tweak is the dm-crypt plain64 IV of its data unit number, so
- * each 512-byte vector is one sector encrypted at sector = tweak. */
+ * vector's tweak is its data unit sequence number as 16 little-endian bytes,
+ * which is the dm-crypt plain64 IV of 512-byte sector number (sector +
+ * iv_offset).  So each 512-byte vector with sequence number s must come out
+ * of one sector encrypted at sector = s - iv_offset for any iv_offset <= s:
+ * 0 (the plain case), s (the whole IV from the offset) and a split of s
+ * between the two, which tests that the offset is really added.  Vectors
+ * with consecutive sequence numbers under the same key also go through one
+ * two-sector call (the batched IV path) at sector 0 with iv_offset = s. */
 #include <string.h>
 
 #include "blockcrypt.h"
@@ -70,12 +76,53 @@ static void run_vector(const struct xts_vector *v, uint64_t iv_offset)
 	run_vector_path(v, iv_offset, BC_ENGINE_EVP_ONLY, "evp");
 }
 
+/* V and W (sequence numbers s and s + 1, same key) as sectors 0 and 1 of
+ * one call, with iv_offset = s: each sector's IV is its own number plus the
+ * offset, also when the IVs are made for a whole run of sectors at once. */
+static void run_pair_path(const struct xts_vector *v, const struct xts_vector *w,
+			  unsigned flags, const char *want_path)
+{
+	int fits;
+	struct bc_sector_params p = { .sector_size = 512, .iv_offset = tweak_sector(v->tweak, &fits) };
+	struct bc_sector_engine *e = NULL;
+	uint8_t in[1024], out[1024], want[1024];
+
+	CHECK(fits);
+	CHECK_OK(bc_cipher_spec_parse("aes-xts-plain64", v->key_len * 8, &p.spec));
+	CHECK_OK(bc_sector_engine_new_ex(&p, v->key, flags, &e));
+	if (!e)
+		return;
+	CHECK(strcmp(bc_sector_engine_path(e), want_path) == 0);
+	memcpy(in, v->pt, 512);
+	memcpy(in + 512, w->pt, 512);
+	memcpy(want, v->ct, 512);
+	memcpy(want + 512, w->ct, 512);
+	CHECK_OK(bc_sector_encrypt(e, out, in, 0, 2));
+	CHECK(memcmp(out, want, 1024) == 0);
+	CHECK_OK(bc_sector_decrypt(e, out, want, 0, 2));
+	CHECK(memcmp(out, in, 1024) == 0);
+	bc_sector_engine_free(e);
+	printf("# %s + %s (sectors 0-1, iv_offset %llu, %s): ok\n", v->name, w->name,
+	       (unsigned long long)p.iv_offset, want_path);
+}
+
+static void run_pair(const struct xts_vector *v, const struct xts_vector *w)
+{
+	if (bc_xts_vaes_usable())
+		run_pair_path(v, w, 0, "vaes");
+	run_pair_path(v, w, BC_ENGINE_NO_VAES, "direct");
+	run_pair_path(v, w, BC_ENGINE_EVP_ONLY, "evp");
+}
+
 int main(void)
 {
-	unsigned used = 0;
+	const size_t n = sizeof(xts_vectors) / sizeof(xts_vectors[0]);
+	unsigned used = 0, with_offset = 0, pairs = 0;
 
-	for (size_t i = 0; i < sizeof(xts_vectors) / sizeof(xts_vectors[0]); i++) {
+	for (size_t i = 0; i < n; i++) {
 		const struct xts_vector *v = &xts_vectors[i];
+		int fits;
+		uint64_t s;
 
 		if (v->dup_keys) {
 			run_vector(v, 0);   /* checks the refusal */
@@ -86,13 +133,34 @@ int main(void)
 			printf("# %s: %u-byte data unit is not a sector size; not applicable\n", v->name, v->len);
 			continue;
 		}
-		run_vector(v, 0);
-		int fits;
-		uint64_t s = tweak_sector(v->tweak, &fits);
-
-		run_vector(v, s / 2); /* the same IV reached through iv_offset */
+		s = tweak_sector(v->tweak, &fits);
+		run_vector(v, 0);             /* sector s */
 		used++;
+		if (s == 0) {
+			/* Sequence number 0 is sector 0 with offset 0, nothing else. */
+			printf("# %s: data unit 0: no non-zero IV offset reaches it\n", v->name);
+			continue;
+		}
+		run_vector(v, s);             /* sector 0 */
+		if (s > 1)
+			run_vector(v, s - s / 2); /* sector s / 2 */
+		with_offset++;
+	}
+	for (size_t i = 0; i + 1 < n; i++) {
+		const struct xts_vector *v = &xts_vectors[i], *w = &xts_vectors[i + 1];
+		int fv, fw;
+
+		if (v->dup_keys || w->dup_keys || v->len != 512 || w->len != 512 ||
+		    v->key_len != w->key_len || memcmp(v->key, w->key, v->key_len) ||
+		    tweak_sector(w->tweak, &fw) != tweak_sector(v->tweak, &fv) + 1)
+			continue;
+		run_pair(v, w);
+		pairs++;
 	}
 	CHECK(used >= 11);
+	/* Every 512-byte vector but vector 4 (data unit 0) through an offset. */
+	CHECK(with_offset >= 10);
+	/* 4+5, 5+6, 7+8, 8+9. */
+	CHECK(pairs >= 4);
 	return unit_done();
 }
