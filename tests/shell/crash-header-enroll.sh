@@ -89,7 +89,8 @@ judge() {
 }
 
 VOLUME_SIZE=17M new_volume base.img old
-random_file plain "$(($(stat -c %s base.img) - $(data_offset base.img)))"
+off=$(data_offset base.img)
+random_file plain "$(($(stat -c %s base.img) - off))"
 bc write base.img --key-file old <plain >/dev/null 2>&1 || fail "write failed"
 PLAIN_SHA=$(sha plain)
 DATA_SHA=$(data_sha base.img)
@@ -105,4 +106,5 @@ note "kill points on the image: $(tr '\n' ' ' <crash.counts)"
 crash_every_point work.img enroll "${cmd[@]}"
 crash_random work.img enroll "${cmd[@]}"
 crash_summary enroll
+[ "$CRASH_POINTS" -gt "$CRASH_RANDOM_KILLS" ] || fail "enroll: only $CRASH_POINTS crashes judged"
 exit 0

@@ -108,13 +108,14 @@ judge() {
 
 # crash_case TYPE VOLUME_SIZE OP
 crash_case() {
-	local type=$1 size=$2 name="$1 $3" cmd
+	local type=$1 size=$2 name="$1 $3" cmd off
 	OP=$3
 	SEEN=()
 	CRASH_POINTS=0
 	rm -f base.img
 	VOLUME_SIZE=$size new_volume base.img old --type "$type"
-	random_file plain "$(($(stat -c %s base.img) - $(data_offset base.img)))"
+	off=$(data_offset base.img)
+	random_file plain "$(($(stat -c %s base.img) - off))"
 	bc write base.img --key-file old <plain >/dev/null 2>&1 || fail "$name: write failed"
 	PLAIN_SHA=$(sha plain)
 	DATA_SHA=$(data_sha base.img)
@@ -128,10 +129,16 @@ crash_case() {
 	crash_every_point work.img "$name" "${cmd[@]}"
 	crash_random work.img "$name" "${cmd[@]}"
 	crash_summary "$name"
+	[ "$CRASH_POINTS" -gt "$CRASH_RANDOM_KILLS" ] || fail "$name: only $CRASH_POINTS crashes judged"
+	CASES_DONE+=("$name")
 }
 
+# Every case must run to its end: a case that bash abandoned half-way (the
+# way an expansion error used to, silently) must not pass as nothing.
+CASES_DONE=()
 crash_case luks2 17M add-key
 crash_case luks2 17M change-key
 crash_case luks1 3M add-key
 crash_case luks1 3M change-key
+[ "${#CASES_DONE[@]}" = 4 ] || fail "only ${#CASES_DONE[@]} of 4 cases ran to the end: ${CASES_DONE[*]}"
 exit 0

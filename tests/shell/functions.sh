@@ -5,6 +5,11 @@
 # stderr) or anything else (fail).
 
 set -euo pipefail
+# POSIX mode: bash then exits on an expansion error (an arithmetic syntax
+# error such as $((N - $(cmd_that_printed_nothing))), a bad substitution)
+# instead of abandoning the current command and carrying on with `set -e`
+# silently ignored, and command substitutions inherit `set -e`.
+set -o posix
 
 : "${BLOCKCRYPT:?BLOCKCRYPT must point at the built blockcrypt binary}"
 TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -58,17 +63,31 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 # volume_key FILE KEYFILE: the volume key in hex, from cryptsetup itself.
 volume_key() {
-	cryptsetup luksDump --dump-volume-key --batch-mode --key-file "$2" "$1" 2>/dev/null |
-		sed -n '/MK dump:/,/^[^ \t]/p' | sed 's/MK dump://' | tr -d ' \t\n' | grep -o '^[0-9a-f]*'
+	local key
+	key=$(cryptsetup luksDump --dump-volume-key --batch-mode --key-file "$2" "$1" 2>/dev/null |
+		sed -n '/MK dump:/,/^[^ \t]/p' | sed 's/MK dump://' | tr -d ' \t\n' | grep -o '^[0-9a-f]*') || true
+	[[ "$key" =~ ^([0-9a-f]{2}){16,}$ ]] || fail "volume_key: cryptsetup gave no volume key for $1"
+	echo "$key"
 }
 
 # data_offset FILE: byte offset of the data segment (LUKS1 or LUKS2).
+# Fails the test when there is none (no header, cryptsetup failed), so an
+# empty result can never reach arithmetic as a silent no-op.
 data_offset() {
-	cryptsetup luksDump "$1" | awk '/^Payload offset:/{print $3*512; exit} /^[ \t]*offset:/{print $2; exit}'
+	local off
+	off=$(cryptsetup luksDump "$1" 2>&1 |
+		awk '/^Payload offset:/{print $3*512; exit} /^[ \t]*offset:/{print $2; exit}') || true
+	[[ "$off" =~ ^[0-9]+$ ]] || fail "data_offset: no LUKS data offset in $1"
+	echo "$off"
 }
 
 # data_sha FILE: SHA-256 of the data area (everything after the header).
-data_sha() { tail -c +$(($(data_offset "$1") + 1)) "$1" | sha256sum | cut -d' ' -f1; }
+data_sha() {
+	local off
+	# (explicit: a caller's `data_sha X || ...` turns `set -e` off in here)
+	off=$(data_offset "$1") || fail "data_sha: no data area in $1"
+	tail -c +$((off + 1)) "$1" | sha256sum | cut -d' ' -f1
+}
 
 # random_file NAME BYTES
 random_file() { head -c "$2" /dev/urandom >"$1"; }
@@ -92,8 +111,8 @@ cleanup_fn _detach_all
 new_volume() {
 	local img=$1 key=$2; shift 2
 	[ -e "$key" ] || printf 'test passphrase %s' "$RANDOM" >"$key"
-	bc format "$img" --batch --key-file "$key" --size "${VOLUME_SIZE:-64M}" "${FAST_KDF[@]}" --no-progress "$@" >/dev/null 2>&1 ||
-		fail "format $img failed"
+	bc format "$img" --batch --key-file "$key" --size "${VOLUME_SIZE:-64M}" "${FAST_KDF[@]}" --no-progress "$@" >/dev/null 2>"$TEST_TMP/.format.err" ||
+		fail "format $img failed: $(cat "$TEST_TMP/.format.err")"
 }
 
 # nbd_uri NAME: the URI of an attached volume (default socket).
