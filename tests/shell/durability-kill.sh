@@ -29,22 +29,6 @@ note "seed $SEED (DURABILITY_SEED=$SEED repeats this run)"
 RANDOM=$SEED
 ROUNDS=${DURABILITY_ROUNDS:-2}
 
-daemon_pid() {
-	/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' \
-		"$BLOCKCRYPT_RUN_DIR/$1.json" || fail "no pid in $1.json"
-}
-
-# gone PID: true once PID has exited (or is a zombie nobody reaped yet).
-gone() {
-	local s
-	for _ in $(seq 100); do
-		s=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 0
-		[ "$s" != Z ] || return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # run_case NAME VOLUME_SIZE FORMAT_ARGS...
 run_case() {
 	local name=$1 size=$2 uri pid r ka key off

@@ -18,7 +18,15 @@
 # durable one.  The harness must actually lose acknowledged-but-unflushed
 # writes in some round, or it would prove nothing about FLUSH; and in one
 # control round the cache ignores flushes (cache=unsafe), which the same
-# check must report as lost durable writes.  Finally
+# check must report as lost durable writes.  Each case also has a
+# FLUSH-only round (no FUA at all, FLUSH 5% of requests, at least one
+# succeeding before the cut): a FUA write syncs the whole backing, so in the
+# mixed rounds a FLUSH that does nothing is noticed only if the cut lands
+# between its reply and the next FUA write; here nothing else ever flushes,
+# so the writes a FLUSH made durable are lost at every cut unless FLUSH
+# reached the disk (the check requires some durable writes per round).
+# (durability-order.sh checks the order of replies and backing flushes
+# directly.)  Finally
 # blockcrypt cat and the python oracle (with cryptsetup's volume key) must
 # decrypt the image to what NBD served.  DURABILITY_SEED=N repeats a run.
 . "$(dirname "$0")/functions.sh"
@@ -30,22 +38,6 @@ SEED=${DURABILITY_SEED:-$(( $(od -An -N2 -tu2 /dev/urandom) ))}
 note "seed $SEED (DURABILITY_SEED=$SEED repeats this run)"
 RANDOM=$SEED
 ROUNDS=${DURABILITY_ROUNDS:-2}
-
-daemon_pid() {
-	/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' \
-		"$BLOCKCRYPT_RUN_DIR/$1.json" || fail "no pid in $1.json"
-}
-
-# gone PID: true once PID has exited (or is a zombie nobody reaped yet).
-gone() {
-	local s
-	for _ in $(seq 100); do
-		s=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 0
-		[ "$s" != Z ] || return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 MNT=$TEST_TMP/mnt
 NBDKIT_PID=''
@@ -91,13 +83,13 @@ TOTAL_LOST=0
 
 # run_case NAME VOLUME_SIZE FORMAT_ARGS...
 run_case() {
-	local name=$1 size=$2 uri pid r ka key off lost
+	local name=$1 size=$2 uri pid r ka key off lost mix seed
 	shift 2
 	VOLUME_SIZE=$size new_volume "$name.img" key "$@"
 	uri=$(bc attach "$name.img" --key-file key --name "$name") || fail "$name: attach failed"
 	"${LOAD[@]}" fill "$uri" "$name.state" 2>py.err || fail "$name: fill failed: $(cat py.err)"
 	bc detach "$name" >/dev/null 2>detach.err || fail "$name: detach failed: $(cat detach.err)"
-	for r in $(seq "$ROUNDS") ${CONTROL:+control}; do
+	for r in $(seq "$ROUNDS") flush ${CONTROL:+control}; do
 		# The control round: a disk that ignores flushes must fail the check.
 		start_disk "$name.img" "$([ "$r" = control ] && echo unsafe || echo writeback)"
 		uri=$(bc attach "$MNT/disk" --key-file key --name "$name" 2>attach.err) ||
@@ -105,8 +97,12 @@ run_case() {
 		pid=$(daemon_pid "$name")
 		ka=$((300 + RANDOM % 5000))
 		note "$name round $r: power cut (SIGKILL to nbdkit $NBDKIT_PID, daemon $pid) after $ka completed requests"
-		timeout 120 "${LOAD[@]}" run "$uri" "$name.state" --seed $((SEED * 100 + ${r/control/99})) \
-			--fua-prob 0.03 --flush-prob 0.01 \
+		case $r in
+		flush) mix=(--fua-prob 0 --flush-prob 0.05 --min-flushes 1) seed=98 ;;
+		control) mix=(--fua-prob 0.03 --flush-prob 0.01) seed=99 ;;
+		*) mix=(--fua-prob 0.03 --flush-prob 0.01) seed=$r ;;
+		esac
+		timeout 120 "${LOAD[@]}" run "$uri" "$name.state" --seed $((SEED * 100 + seed)) "${mix[@]}" \
 			--kill-after "$ka" --kill "$NBDKIT_PID,$pid" 2>py.err || fail "$name round $r: load failed: $(cat py.err)"
 		grep '^#' py.err >&2 || true
 		gone "$pid" || fail "$name round $r: daemon $pid still alive 10 s after SIGKILL"

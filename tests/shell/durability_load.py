@@ -18,6 +18,9 @@ misplaced).  Generations are unique per write request and grow over time.
                                    each; once N requests have completed,
                                    SIGKILL the PIDs in order, collect every
                                    reply still arriving, save the model
+        [--fua-prob P] [--flush-prob P]
+                                   the share of writes with FUA, of FLUSHes
+        [--min-flushes N]          fail unless N FLUSHes succeeded
   check URI STATE --mode proc|power [--dump FILE] [--stats FILE]
 
 The model.  Writes never overlap a unit that is still in flight, so for
@@ -296,6 +299,9 @@ def cmd_run(a):
         fail("; ".join(errors[:5]))
     if not killed:
         fail("the load ended before the kill")
+    if stats["flushes_ok"] < a.min_flushes:
+        fail("only %d FLUSH(es) succeeded before the kill, want at least %d"
+             % (stats["flushes_ok"], a.min_flushes))
     st["next_gen"] = next_gen
     st["acked"] = acked
     st["durable"] = durable
@@ -418,6 +424,8 @@ def main():
     r.add_argument("--fua-prob", type=float, default=0.15)
     r.add_argument("--flush-prob", type=float, default=0.03)
     r.add_argument("--timeout", type=int, default=90)
+    r.add_argument("--min-flushes", type=int, default=0,
+                   help="fail unless at least this many FLUSHes succeeded")
     c = sub.add_parser("check")
     c.add_argument("uri")
     c.add_argument("state")

@@ -107,6 +107,24 @@ _detach_all() {
 }
 cleanup_fn _detach_all
 
+# daemon_pid NAME: the pid of the daemon serving NAME (from its state file).
+daemon_pid() {
+	/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' \
+		"$BLOCKCRYPT_RUN_DIR/$1.json" || fail "no pid in $1.json"
+}
+
+# gone PID: true once PID has exited (or is a zombie nobody reaped yet),
+# waiting up to 10 s.
+gone() {
+	local s
+	for _ in $(seq 100); do
+		s=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 0
+		[ "$s" != Z ] || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # new_volume IMG KEYFILE [format args...]: a small LUKS2 volume, fast KDF.
 new_volume() {
 	local img=$1 key=$2; shift 2
