@@ -53,6 +53,12 @@ enum bc_exit {
 	BC_EXIT_TOKEN = 12,      /* token, module or token key not found */
 };
 
+/* Events that need an operator's attention but are not a caller's error
+ * (a write-back to the backing failed, so data acknowledged earlier may be
+ * lost): one line each, passed to the handler set here, from whichever
+ * thread saw them.  Without a handler they are dropped. */
+void bc_set_log_handler(void (*handler)(const char *line));
+
 /* Map a negative errno returned by this library to an exit code. */
 int bc_exit_code(int negative_errno);
 /* The inverse: a negative errno that bc_exit_code() maps to CODE. */

@@ -385,6 +385,14 @@ static int ask_passphrase(void *user, struct bc_secret **out)
 	return cli_get_key(o, o->key_file, "Enter passphrase: ", false, out);
 }
 
+/* The first option given that only a plain volume uses, or NULL. */
+static const char *plain_only_option(const struct cli_opts *o)
+{
+	return o->cipher ? "--cipher" : o->key_bits ? "--key-size" : o->sector_size ? "--sector-size" :
+	       o->offset ? "--offset" : o->skip ? "--skip" : o->size ? "--size" : o->hash ? "--hash" :
+	       o->iv_large_sectors ? "--iv-large-sectors" : NULL;
+}
+
 static int open_volume(struct cli_opts *o, const char *backing, bool read_only, struct bc_volume **out)
 {
 	struct bc_unlock u = {
@@ -402,6 +410,12 @@ static int open_volume(struct cli_opts *o, const char *backing, bool read_only, 
 	int r;
 
 	if (o->type != BC_TYPE_PLAIN) {
+		/* Silently ignoring one would read or write the wrong place. */
+		const char *opt = plain_only_option(o);
+
+		if (opt)
+			return bc_error(-EINVAL, "%s applies to --type plain only: a LUKS volume's layout comes from its header",
+					opt);
 		if (o->pkcs11)
 			return bc_error(-EINVAL, "--pkcs11 keys plain volumes; a LUKS2 volume unlocks with its enrolled tokens (--pin-file, --token-only)");
 		return bc_volume_open(backing, &p, NULL, out);

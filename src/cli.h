@@ -60,6 +60,12 @@ struct cli_command {
 	unsigned options;
 	int min_args, max_args;
 	int (*run)(struct cli_opts *o);
+	/* The first argument is a backing store: checked to be a regular file
+	 * or block device before anything opens it, and locked with these
+	 * BC_LOCK_* bits for the whole command (0: the command locks by
+	 * itself, e.g. attach hands its lock to the daemon). */
+	bool takes_backing;
+	unsigned locks;
 };
 
 /* Parse argv for command C; prints help and exits for --help. */

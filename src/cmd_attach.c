@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -19,6 +20,7 @@
 #include "daemon.h"
 #include "runtime.h"
 #include "tab.h"
+#include "volume/backing_lock.h"
 
 static void default_name(const char *backing, char *out, size_t size)
 {
@@ -90,31 +92,6 @@ static int set_tls(const struct cli_opts *o, struct daemon *d)
 	return 0;
 }
 
-/* Refuse a name or backing already in use; clear stale entries. */
-static int check_free(const struct daemon *d)
-{
-	char **names = NULL;
-	size_t n = 0;
-	int r = rt_list_names(&names, &n);
-
-	for (size_t i = 0; i < n && r == 0; i++) {
-		json_object *st = rt_read_state(names[i]), *b;
-
-		if (st && rt_alive(names[i], st)) {
-			if (!strcmp(names[i], d->name))
-				r = bc_error(-EBUSY, "%s: already attached (see blockcrypt status %s)", d->name, d->name);
-			else if (json_object_object_get_ex(st, "backing", &b) &&
-				 !strcmp(json_object_get_string(b), d->backing))
-				r = bc_error(-EBUSY, "%s: already attached as %s", d->backing, names[i]);
-		}
-		json_object_put(st);
-	}
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	return r;
-}
-
 /* A leftover socket file from a crashed daemon may be replaced; a live one not. */
 static int check_socket_path(const char *path)
 {
@@ -134,6 +111,31 @@ static int check_socket_path(const char *path)
 	if (r == 0)
 		return bc_error(-EBUSY, "%s: a server is already listening there", path);
 	unlink(path);
+	return 0;
+}
+
+/* One volume per --fuse DIR: a second mount there would hide the first
+ * volume's file, and detaching either would yank the other's.  The flock
+ * on the directory itself (taken before the mount-point check, so two
+ * attaches racing for one DIR meet on it) is held by the daemon. */
+static int claim_fuse_dir(struct daemon *d)
+{
+	struct statx stx;
+	int fd = open(d->fuse_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return bc_error(errno == ENOTDIR ? -EINVAL : -errno, "--fuse %s: %s", d->fuse_dir, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return bc_error(-EBUSY, "--fuse %s: another attached volume uses this directory", d->fuse_dir);
+	}
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx) == 0 &&
+	    (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT)) {
+		close(fd);
+		return bc_error(-EBUSY, "--fuse %s: already a mount point (unmount it, or give another directory)",
+				d->fuse_dir);
+	}
+	d->fuse_dir_fd = fd;
 	return 0;
 }
 
@@ -220,9 +222,18 @@ static int run_detached(struct cli_opts *o, struct daemon *d)
 		_exit(code);
 	}
 	close(pipefd[1]);
-	/* The parent's copy of the key schedules goes now. */
+	/* The parent's copy of the key schedules goes now, and so do its
+	 * descriptors of the locks the daemon holds (or later attaches of
+	 * attach --all would inherit them, and hold them beyond a detach). */
 	bc_volume_close(d->volume);
 	d->volume = NULL;
+	bc_backing_unlock(d->backing_lock);
+	d->backing_lock = NULL;
+	close(d->name_fd);
+	d->name_fd = -1;
+	if (d->fuse_dir_fd >= 0)
+		close(d->fuse_dir_fd);
+	d->fuse_dir_fd = -1;
 	while ((size_t)got < sizeof(line) - 1 &&
 	       (n = read(pipefd[0], line + got, sizeof(line) - 1 - (size_t)got)) > 0)
 		got += n;
@@ -245,6 +256,12 @@ static int run_detached(struct cli_opts *o, struct daemon *d)
 
 static void free_daemonp(struct daemon **d)
 {
+	if (*d) {
+		bc_backing_unlock((*d)->backing_lock);
+		rt_release_name((*d)->name, (*d)->name_fd);
+		if ((*d)->fuse_dir_fd >= 0)
+			close((*d)->fuse_dir_fd);
+	}
 	free(*d);
 }
 
@@ -258,6 +275,8 @@ static int attach_one(struct cli_opts *o, const char *hook)
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return bc_error(-ENOMEM, "out of memory");
+	d->name_fd = -1;
+	d->fuse_dir_fd = -1;
 	if (!realpath(o->args[0], real))
 		return bc_error(errno == ENOENT ? -ENOENT : -errno, "%s: %s", o->args[0], strerror(errno));
 	snprintf(d->backing, sizeof(d->backing), "%s", real);
@@ -314,14 +333,31 @@ static int attach_one(struct cli_opts *o, const char *hook)
 		snprintf(d->fuse_dir, sizeof(d->fuse_dir), "%s", real);
 		snprintf(d->fuse_file, sizeof(d->fuse_file), "%s/%s", d->fuse_dir, d->name);
 	}
+	/* The name first: whoever claims it owns every file of that name in
+	 * the runtime directory, so what is there now is a dead daemon's. */
 	r = rt_ensure_dir();
-	if (r == 0)
-		r = check_free(d);
-	if (r == 0 && d->socket_path[0])
-		r = check_socket_path(d->socket_path);
 	if (r < 0)
 		return r;
+	r = rt_claim_name(d->name);
+	if (r < 0)
+		return r;
+	d->name_fd = r;
+	rt_remove(d->name);
+	if (d->socket_path[0]) {
+		r = check_socket_path(d->socket_path);
+		if (r < 0)
+			return r;
+	}
+	if (d->fuse_dir[0]) {
+		r = claim_fuse_dir(d);
+		if (r < 0)
+			return r;
+	}
 
+	r = bc_backing_lock(d->backing, o->read_only ? BC_LOCK_DATA_READ : BC_LOCK_DATA_WRITE, rt_dir(),
+			    &d->backing_lock);
+	if (r < 0)
+		return r;
 	r = cli_open_volume(o, d->backing, o->read_only, &d->volume);
 	if (r < 0)
 		return r;

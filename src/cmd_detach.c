@@ -47,7 +47,10 @@ static int detach_one(const struct cli_opts *o, const char *name)
 					name, (int)pid, DETACH_WAIT_MS / 1000);
 		nanosleep(&ts, NULL);
 	}
-	rt_remove(name);
+	/* The daemon removed its files; if it could not (killed after a
+	 * timeout), clear them -- unless a new daemon has claimed the name
+	 * meanwhile (rt_alive() removes only under the claim). */
+	rt_alive(name, NULL);
 	fprintf(stderr, "%s: detached\n", name);
 	return 0;
 }

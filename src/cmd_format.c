@@ -1,10 +1,30 @@
 /* blockcrypt format: create a LUKS volume. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "core/error.h"
+#include "runtime.h"
+#include "volume/backing_lock.h"
+
+/* Lock BACKING for format (data and header), creating it empty first
+ * when it does not exist (*CREATED then says so). */
+static int lock_backing(const char *backing, struct bc_backing_lock **lock, bool *created)
+{
+	int fd = open(backing, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+	if (fd >= 0) {
+		close(fd);
+		*created = true;
+	} else if (errno != EEXIST) {
+		return bc_error(bc_errno_access(errno), "%s: %s", backing, strerror(errno));
+	}
+	return bc_backing_lock(backing, BC_LOCK_DATA_WRITE | BC_LOCK_HEADER, rt_dir(), lock);
+}
 
 int cmd_format(struct cli_opts *o)
 {
@@ -16,6 +36,8 @@ int cmd_format(struct cli_opts *o)
 		.progress = cli_progress, .progress_user = cli_progress_state(o),
 	};
 	_cleanup_key_ struct bc_secret *pass = NULL;
+	struct bc_backing_lock *lock = NULL;
+	bool created = false;
 	struct stat st;
 	int r;
 
@@ -35,7 +57,15 @@ int cmd_format(struct cli_opts *o)
 	r = cli_get_key(o, o->key_file, "Enter passphrase for the new volume: ", true, &pass);
 	if (r < 0)
 		return r;
-	r = bc_format(backing, &p, pass);
+	r = lock_backing(backing, &lock, &created);
+	if (r == 0)
+		r = bc_format(backing, &p, pass);
+	/* A failed format leaves no file behind that it created (a full disk,
+	 * an impossible --size, an interrupted wipe); the lock, still held,
+	 * keeps anyone else from having opened it meanwhile. */
+	if (r < 0 && created && lock)
+		unlink(backing);
+	bc_backing_unlock(lock);
 	if (r < 0)
 		return r;
 	fprintf(stderr, "%s: formatted as %s%s\n", backing, bc_volume_type_name(p.type),

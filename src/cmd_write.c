@@ -1,5 +1,6 @@
 /* blockcrypt write: encrypt standard input onto the device from byte 0. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,12 +31,30 @@ static ssize_t read_full(int fd, uint8_t *buf, size_t len)
 	return (ssize_t)got;
 }
 
+/* Input that fits in SPOOL_MAX is read whole before anything is written,
+ * so a stream larger than the volume changes nothing.  Beyond that the
+ * input streams, one chunk read ahead of the one written, and the chunk
+ * that would not fit is never written (the message says how much was). */
+#define SPOOL_MAX (64u << 20)
+
+static int too_large(const char *path, uint64_t size, uint64_t written)
+{
+	if (!written)
+		return bc_error(-ENOSPC, "%s: input is larger than the volume (%llu bytes); nothing written",
+				path, (unsigned long long)size);
+	return bc_error(-ENOSPC, "%s: input is larger than the volume (%llu bytes); its first %llu bytes "
+			"were written before that showed, nothing beyond", path, (unsigned long long)size,
+			(unsigned long long)written);
+}
+
 int cmd_write(struct cli_opts *o)
 {
 	_cleanup_volume_ struct bc_volume *v = NULL;
 	struct stat st;
-	uint8_t *buf;
+	uint8_t *buf = NULL;
 	uint64_t size, off = 0;
+	size_t cap = 0, have;
+	ssize_t n;
 	int r = 0;
 
 	if (o->key_file && !strcmp(o->key_file, "-"))
@@ -49,38 +68,52 @@ int cmd_write(struct cli_opts *o)
 		off_t pos = lseek(STDIN_FILENO, 0, SEEK_CUR);
 
 		if (pos >= 0 && (uint64_t)(st.st_size - pos) > size)
-			return bc_error(-ENOSPC, "%s: input (%llu bytes) is larger than the volume (%llu bytes); nothing written",
-					o->args[0], (unsigned long long)(st.st_size - pos), (unsigned long long)size);
+			return too_large(o->args[0], size, 0);
 	}
-	buf = malloc(STREAM_CHUNK);
+	/* Room for the whole volume plus one byte (to see an overflow), up
+	 * to SPOOL_MAX; past that, the buffer holds two chunks. */
+	cap = size < SPOOL_MAX ? (size_t)size + 1 : SPOOL_MAX;
+	buf = malloc(cap);
 	if (!buf)
 		return bc_error(-ENOMEM, "out of memory");
-	for (;;) {
-		ssize_t n = read_full(STDIN_FILENO, buf, STREAM_CHUNK);
-
-		if (n <= 0) {
-			r = (int)n;
-			break;
-		}
-		if ((uint64_t)n > size - off) {
-			/* A stream cannot be measured in advance: fill the
-			 * volume, then report what did not fit. */
-			r = bc_volume_pwrite(v, buf, (size_t)(size - off), off);
-			if (r == 0)
-				r = bc_volume_flush(v);
-			if (r == 0)
-				r = bc_error(-ENOSPC, "%s: input is larger than the volume: its first %llu bytes were written, the rest was not",
-					     o->args[0], (unsigned long long)size);
-			break;
-		}
-		r = bc_volume_pwrite(v, buf, (size_t)n, off);
-		if (r < 0)
-			break;
-		off += (uint64_t)n;
+	n = read_full(STDIN_FILENO, buf, cap);
+	if (n < 0) {
+		r = (int)n;
+		goto out;
 	}
-	if (r == 0)
-		r = bc_volume_flush(v);
-	explicit_bzero(buf, STREAM_CHUNK);
+	have = (size_t)n;
+	for (;;) {
+		bool eof = have < cap;
+		size_t chunk;
+
+		/* What is buffered must fit: decided before writing it. */
+		if (have > size - off) {
+			r = too_large(o->args[0], size, off);
+			goto out;
+		}
+		/* At the end of the input write it all; while streaming keep one
+		 * chunk back, so the last one is never written blindly. */
+		chunk = eof ? have : have - STREAM_CHUNK;
+		if (chunk) {
+			r = bc_volume_pwrite(v, buf, chunk, off);
+			if (r < 0)
+				goto out;
+			off += chunk;
+		}
+		if (eof)
+			break;
+		memmove(buf, buf + chunk, have - chunk);
+		have -= chunk;
+		n = read_full(STDIN_FILENO, buf + have, cap - have);
+		if (n < 0) {
+			r = (int)n;
+			goto out;
+		}
+		have += (size_t)n;
+	}
+	r = bc_volume_flush(v);
+out:
+	explicit_bzero(buf, cap);
 	free(buf);
 	if (r == 0)
 		fprintf(stderr, "%s: %llu bytes written\n", o->args[0], (unsigned long long)off);

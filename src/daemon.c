@@ -35,6 +35,9 @@
 
 static int write_state(struct daemon *d);
 
+/* How long a plain detach waits for users that are just leaving. */
+#define DETACH_GRACE_MS 2000
+
 static const struct frontend_ops *const frontends[] = { &frontend_nbd, &frontend_fuse };
 #define N_FRONTENDS (sizeof(frontends) / sizeof(frontends[0]))
 
@@ -54,13 +57,22 @@ static void log_msg(const char *fmt, ...)
 	fflush(stderr);
 }
 
-/* Why a non-forced detach must not proceed now, or NULL. */
-static const char *busy_reason(struct daemon *d, char *buf, size_t size)
+/* The library's log lines (a failed write-back, ...) go to our log. */
+static void log_library_line(const char *line)
+{
+	log_msg("%s", line);
+}
+
+/* Why a non-forced detach must not proceed now, or NULL.  For a signal
+ * (SIGTERM: systemd stopping us, e.g. at shutdown) connected NBD clients
+ * do not count: refusing would only end in SIGKILL without a final flush,
+ * while a busy FUSE file keeps a mounted file system alive. */
+static const char *busy_reason(struct daemon *d, char *buf, size_t size, bool signal)
 {
 	for (size_t i = 0; i < N_FRONTENDS; i++) {
 		const char *why;
 
-		if (!frontends[i]->wanted(d))
+		if (!frontends[i]->wanted(d) || (signal && frontends[i] == &frontend_nbd))
 			continue;
 		why = frontends[i]->busy(d, buf, size);
 		if (why)
@@ -104,8 +116,15 @@ static void handle_control(struct daemon *d, int fd)
 		json_object_put(o);
 	} else if (!strcmp(line, "detach") || !strcmp(line, "detach force")) {
 		bool force = !strcmp(line, "detach force");
-		const char *b = force ? NULL : busy_reason(d, why, sizeof(why));
+		const char *b = force ? NULL : busy_reason(d, why, sizeof(why), false);
 
+		/* A client that just hung up, or a FUSE file just closed, is let
+		 * go by the kernel and our threads a moment later: give them a
+		 * grace period before calling the volume busy. */
+		for (int i = 0; b && i < DETACH_GRACE_MS / 50; i++) {
+			usleep(50 * 1000);
+			b = busy_reason(d, why, sizeof(why), false);
+		}
 		if (b) {
 			snprintf(reply, sizeof(reply), "busy: %s\n", b);
 		} else {
@@ -255,6 +274,8 @@ static void teardown(struct daemon *d)
 	if (bc_volume_flush(d->volume) < 0)
 		log_msg("final flush failed: %s", bc_last_error());
 	rt_remove(d->name);
+	rt_release_name(d->name, d->name_fd);
+	d->name_fd = -1;
 }
 
 int daemon_run(struct daemon *d, int ready_fd)
@@ -266,6 +287,7 @@ int daemon_run(struct daemon *d, int ready_fd)
 
 	d->ctl_fd = -1;
 	d->started = time(NULL);
+	bc_set_log_handler(log_library_line);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -324,7 +346,7 @@ int daemon_run(struct daemon *d, int ready_fd)
 			if (read(sfd, &si, sizeof(si)) != sizeof(si))
 				continue;
 			/* SIGTERM behaves as detach: a busy FUSE file is kept. */
-			b = busy_reason(d, why, sizeof(why));
+			b = busy_reason(d, why, sizeof(why), true);
 			if (!b)
 				break;
 			log_msg("signal %u: not detaching: %s (use 'blockcrypt detach --force %s')",

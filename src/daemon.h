@@ -53,6 +53,14 @@ struct daemon {
 	time_t started;             /* shown as the FUSE file's times */
 	const char *after_attach;   /* shell command run once serving */        /* forced off while open: exit, don't free */
 
+	/* Held for as long as the volume is served: the backing's lock (data,
+	 * exclusive or shared for read-only) and the name's claim on the
+	 * runtime directory (runtime.h).  Both belong to open files that the
+	 * forked daemon inherits; the attaching parent drops its copies. */
+	struct bc_backing_lock *backing_lock;
+	int name_fd;
+	int fuse_dir_fd;            /* flock()ed: one volume per --fuse DIR */
+
 	/* control */
 	int ctl_fd;
 	int wake_pipe[2];           /* control thread -> main loop */

@@ -39,10 +39,15 @@ static unsigned nbd_users(struct daemon *d)
 
 static const char *nbd_busy(struct daemon *d, char *buf, size_t size)
 {
-	/* NBD clients are disconnected cleanly after their requests finish;
-	 * a connected client does not make detach unsafe. */
-	(void)d; (void)buf; (void)size;
-	return NULL;
+	/* A connected client (a mounted nbd device, a VM) would lose its disk:
+	 * detach refuses unless forced.  Their requests in flight would still
+	 * finish before a forced disconnect. */
+	unsigned n = nbd_users(d);
+
+	if (!n)
+		return NULL;
+	snprintf(buf, size, "%u NBD client%s connected", n, n == 1 ? "" : "s");
+	return buf;
 }
 
 static void nbd_stop(struct daemon *d)

@@ -25,7 +25,7 @@ const char *rt_dir(void)
 int rt_ensure_dir(void)
 {
 	if (mkdir(rt_dir(), 0700) < 0 && errno != EEXIST)
-		return bc_error(errno == EPERM ? -EACCES : -errno, "%s: %s", rt_dir(), strerror(errno));
+		return bc_error(bc_errno_access(errno), "%s: %s", rt_dir(), strerror(errno));
 	return 0;
 }
 
@@ -114,14 +114,111 @@ bool rt_pid_running(pid_t pid, bool want_blockcrypt)
 	return !want_blockcrypt || strstr(buf, "(blockcrypt)") != NULL;
 }
 
+/* The name claim: an OFD write lock on NAME.lock, held by the daemon for
+ * as long as it serves (see runtime.h). */
+static int claim_lock(int fd, short type, int cmd, struct flock *fl)
+{
+	*fl = (struct flock){ .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+	while (fcntl(fd, cmd, fl) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Try once: a locked descriptor of NAME.lock that is still the file at
+ * that path (a holder that exited may have unlinked it after we opened
+ * it), or -EAGAIN. */
+static int claim_once(const char *path)
+{
+	struct stat a, b;
+	struct flock fl;
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int r;
+
+	if (fd < 0)
+		return bc_error(bc_errno_access(errno), "%s: %s", path, strerror(errno));
+	r = claim_lock(fd, F_WRLCK, F_OFD_SETLK, &fl);
+	if (r == 0 && (fstat(fd, &a) < 0 || stat(path, &b) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev))
+		r = -EAGAIN;
+	if (r < 0) {
+		close(fd);
+		return r == -EAGAIN ? r : bc_error(r, "%s: cannot lock: %s", path, strerror(-r));
+	}
+	return fd;
+}
+
+static int claim_name_once(const char *name)
+{
+	char path[512];
+
+	if (rt_path(path, sizeof(path), name, "lock") < 0)
+		return -ENAMETOOLONG;
+	return claim_once(path);
+}
+
+int rt_claim_name(const char *name)
+{
+	char path[512];
+	int fd;
+
+	if (rt_path(path, sizeof(path), name, "lock") < 0)
+		return -ENAMETOOLONG;
+	/* A holder that is not a daemon (list clearing a stale entry) lets go
+	 * within milliseconds; a daemon never does. */
+	for (int i = 0; i < 50; i++) {
+		fd = claim_once(path);
+		if (fd != -EAGAIN)
+			return fd;
+		usleep(20000);
+	}
+	return bc_error(-EBUSY, "%s: already attached (see blockcrypt status %s)", name, name);
+}
+
+void rt_release_name(const char *name, int fd)
+{
+	char path[512];
+
+	if (fd < 0)
+		return;
+	/* Unlinked while still held: a later claimant that opened the old
+	 * file notices (claim_once) and opens the path again. */
+	if (rt_path(path, sizeof(path), name, "lock") == 0)
+		unlink(path);
+	close(fd);
+}
+
+bool rt_name_claimed(const char *name)
+{
+	char path[512];
+	struct flock fl;
+	int fd, r;
+
+	if (rt_path(path, sizeof(path), name, "lock") < 0)
+		return false;
+	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	r = claim_lock(fd, F_WRLCK, F_OFD_GETLK, &fl);
+	close(fd);
+	return r == 0 && fl.l_type != F_UNLCK;
+}
+
 bool rt_alive(const char *name, json_object *state)
 {
-	json_object *pid_obj;
+	int fd;
 
-	if (state && json_object_object_get_ex(state, "pid", &pid_obj) &&
-	    rt_pid_running((pid_t)json_object_get_int(pid_obj), true))
+	(void)state;
+	if (rt_name_claimed(name))
 		return true;
-	rt_remove(name); /* crashed or killed daemon: clear the stale entry */
+	/* A crashed or killed daemon: clear its stale entry, but only while
+	 * holding the claim ourselves, so an attach that claims the name
+	 * meanwhile never loses its fresh files to us. */
+	fd = claim_name_once(name);
+	if (fd >= 0) {
+		rt_remove(name);
+		rt_release_name(name, fd);
+	}
 	return false;
 }
 

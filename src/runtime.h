@@ -22,8 +22,19 @@ json_object *rt_read_state(const char *name);
 int rt_write_state(const char *name, json_object *state);
 /* Is PID a live (not zombie) process, and blockcrypt if asked? */
 bool rt_pid_running(pid_t pid, bool want_blockcrypt);
-/* Is the daemon recorded for NAME alive?  Stale entries (dead pid) are
- * removed and reported as not alive. */
+/* Claim NAME for one daemon: an OFD lock on NAME.lock in the runtime
+ * directory, taken before anything of NAME is created and held by the
+ * daemon until it has removed its files, so two attaches of one name can
+ * never both proceed, and a loser never touches the winner's files.
+ * Returns the descriptor holding the claim, or -EBUSY (already attached).
+ * A dead daemon's claim ends with it (kill -9 included). */
+int rt_claim_name(const char *name);
+/* Give the claim up (the daemon, after removing its files). */
+void rt_release_name(const char *name, int fd);
+/* Does a live process hold NAME's claim? */
+bool rt_name_claimed(const char *name);
+/* Is the daemon recorded for NAME alive (it holds NAME's claim)?  Stale
+ * entries are removed and reported as not alive. */
 bool rt_alive(const char *name, json_object *state);
 void rt_remove(const char *name);
 /* Names with a state file, sorted; caller frees each and the array. */

@@ -2,7 +2,8 @@
  * Per-thread error messages.
  *
  * Threading: the message buffer is thread-local, so concurrent callers never
- * see each other's messages and no locking is needed.
+ * see each other's messages and no locking is needed.  The log handler is
+ * set once, before threads start, and read atomically.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -11,7 +12,7 @@
 
 #include "core/error.h"
 
-static _Thread_local char last_error[512];
+static _Thread_local char last_error[BC_ERROR_MAX];
 
 int bc_error(int r, const char *fmt, ...)
 {
@@ -25,6 +26,30 @@ int bc_error(int r, const char *fmt, ...)
 		if (*p == '\n')
 			*p = ' ';
 	return r;
+}
+
+static void (*log_handler)(const char *line);
+
+void bc_set_log_handler(void (*handler)(const char *line))
+{
+	__atomic_store_n(&log_handler, handler, __ATOMIC_RELEASE);
+}
+
+void bc_log(const char *fmt, ...)
+{
+	void (*h)(const char *) = __atomic_load_n(&log_handler, __ATOMIC_ACQUIRE);
+	char line[512];
+	va_list ap;
+
+	if (!h)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	for (char *p = line; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	h(line);
 }
 
 void bc_error_clear(void)

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -97,12 +98,23 @@ out:
 	return r;
 }
 
+/* Signals that end a prompt: the terminal gets its echo back first. */
+static const int prompt_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+#define N_PROMPT_SIGNALS (sizeof(prompt_signals) / sizeof(prompt_signals[0]))
+static volatile sig_atomic_t prompt_signal;
+
+static void on_prompt_signal(int sig)
+{
+	prompt_signal = sig;
+}
+
 int bc_secret_prompt(const char *prompt, struct bc_secret **out)
 {
+	struct sigaction sa = { .sa_handler = on_prompt_signal }, saved[N_PROMPT_SIGNALS];
 	struct bc_secret *s = NULL;
 	struct termios old, noecho;
-	bool restore = false;
-	int fd, r;
+	bool restore = false, handlers = false;
+	int fd, r, sig;
 
 	*out = NULL;
 	fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
@@ -111,6 +123,13 @@ int bc_secret_prompt(const char *prompt, struct bc_secret **out)
 	r = bc_secret_new(PASSPHRASE_MAX, &s);
 	if (r < 0)
 		goto out;
+	/* No SA_RESTART: a signal interrupts read() below, which then puts
+	 * the terminal back before the signal is delivered for real. */
+	prompt_signal = 0;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < N_PROMPT_SIGNALS; i++)
+		sigaction(prompt_signals[i], &sa, &saved[i]);
+	handlers = true;
 	if (tcgetattr(fd, &old) == 0) {
 		noecho = old;
 		noecho.c_lflag &= ~(tcflag_t)ECHO;
@@ -123,8 +142,12 @@ int bc_secret_prompt(const char *prompt, struct bc_secret **out)
 	}
 	for (;;) {
 		char c;
-		ssize_t n = read(fd, &c, 1);
+		ssize_t n = prompt_signal ? -1 : read(fd, &c, 1);
 
+		if (prompt_signal) {
+			r = bc_error(-ECANCELED, "passphrase: interrupted");
+			goto out;
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -153,5 +176,17 @@ out:
 		tcsetattr(fd, TCSAFLUSH, &old);
 	bc_secret_free(s);
 	close(fd);
+	if (!handlers)
+		return r;
+	for (size_t i = 0; i < N_PROMPT_SIGNALS; i++)
+		sigaction(prompt_signals[i], &saved[i], NULL);
+	/* Die of the signal as we would have without the prompt (the shell
+	 * sees it), now that the terminal echoes again. */
+	sig = prompt_signal;
+	if (sig) {
+		if (restore)
+			(void)!write(STDERR_FILENO, "\n", 1);
+		raise(sig);
+	}
 	return r;
 }

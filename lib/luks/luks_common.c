@@ -77,7 +77,7 @@ int bc_luks_init_cd(const char *path, struct crypt_device **out)
 	if (r == -ENOTBLK || r == -ENOENT)
 		return bc_error(-ENOENT, "%s: no such file or device", path);
 	if (r < 0)
-		return bc_luks_fail(r == -EPERM ? -EACCES : r, path, "cannot open");
+		return bc_luks_fail(bc_errno_access(-r), path, "cannot open");
 	return 0;
 }
 

@@ -25,11 +25,29 @@ static int create_file(const char *path, uint64_t size)
 	int r = 0;
 
 	if (fd < 0)
-		return bc_error(errno == EPERM ? -EACCES : -errno, "%s: %s", path, strerror(errno));
+		return bc_error(bc_errno_access(errno), "%s: %s", path, strerror(errno));
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size < size &&
 	    ftruncate(fd, (off_t)size) < 0)
 		r = bc_error(errno == EFBIG ? -ENOSPC : -errno, "%s: cannot grow to %llu bytes: %s",
 			     path, (unsigned long long)size, strerror(errno));
+	close(fd);
+	return r;
+}
+
+/* Allocate the header area of a file up front: on a full file system the
+ * format then fails here, with ENOSPC, not half-way through libcryptsetup's
+ * writes (which report it as a generic I/O error). */
+static int reserve_header(const char *path, uint64_t len)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return 0; /* libcryptsetup will meet (and report) the same */
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)len) < 0 && errno != EOPNOTSUPP)
+		r = errno == ENOSPC || errno == EDQUOT ?
+			bc_error(-ENOSPC, "%s: no space left on the file system for the header (%llu bytes)",
+				 path, (unsigned long long)len) :
+			bc_error(-errno, "%s: cannot allocate the header area: %s", path, strerror(errno));
 	close(fd);
 	return r;
 }
@@ -128,6 +146,11 @@ int bc_format(const char *backing, const struct bc_format_params *p,
 		if (r < 0)
 			return r;
 	}
+	if (!blk) {
+		r = reserve_header(backing, need - ss);
+		if (r < 0)
+			return r;
+	}
 	params2.sector_size = ss;
 
 	r = bc_secret_new(spec.key_bytes, &key);
@@ -149,7 +172,7 @@ int bc_format(const char *backing, const struct bc_format_params *p,
 	r = crypt_format(cd, type, spec.cipher, spec.mode, NULL, (const char *)bc_secret_data(key),
 			 spec.key_bytes, luks1 ? (void *)&params1 : (void *)&params2);
 	if (r < 0) {
-		r = bc_luks_fail(r == -EPERM ? -EACCES : r, backing, "cannot write header");
+		r = bc_luks_fail(bc_errno_access(-r), backing, "cannot write header");
 		goto out;
 	}
 	r = crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, (const char *)bc_secret_data(key),

@@ -236,7 +236,7 @@ int bc_luks_header_backup(struct bc_luks *l, const char *file)
 	/* Find out now whether FILE can be created, with a clear error. */
 	r = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (r < 0)
-		return bc_error(errno == EROFS ? -EROFS : errno == EPERM ? -EACCES : -errno,
+		return bc_error(bc_errno_access(errno),
 				"%s: cannot create: %s", file, strerror(errno));
 	close(r);
 	unlink(file);

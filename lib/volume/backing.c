@@ -15,23 +15,30 @@
 
 #include "core/error.h"
 #include "volume/backing.h"
-
-/* EPERM from the kernel means "not allowed", which the library reserves
- * for "wrong key"; report access problems as EACCES. */
-static int access_errno(int e)
-{
-	return e == EPERM ? -EACCES : -e;
-}
+#include "volume/backing_lock.h"
 
 int bc_backing_open(const char *path, bool read_only, struct bc_backing *out)
 {
 	struct stat st;
 	int fd;
 
+	int r;
+
 	out->fd = -1;
-	fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	r = bc_backing_check_type(path);
+	if (r < 0)
+		return r;
+	/* O_EXCL on a block device for writing: the kernel's own in-use check
+	 * (a mounted file system, dm, another exclusive opener). */
+	fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY);
+	if (fd >= 0 && !read_only && fstat(fd, &st) == 0 && S_ISBLK(st.st_mode)) {
+		close(fd);
+		fd = open(path, O_RDWR | O_EXCL | O_CLOEXEC);
+		if (fd < 0 && errno == EBUSY)
+			return bc_error(-EBUSY, "%s: block device in use (mounted, mapped or opened exclusively)", path);
+	}
 	if (fd < 0)
-		return bc_error(access_errno(errno), "%s: %s", path, strerror(errno));
+		return bc_error(bc_errno_access(errno), "%s: %s", path, strerror(errno));
 	if (fstat(fd, &st) < 0 || (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))) {
 		close(fd);
 		return bc_error(-EINVAL, "%s: not a regular file or block device", path);
@@ -39,6 +46,7 @@ int bc_backing_open(const char *path, bool read_only, struct bc_backing *out)
 	out->fd = fd;
 	out->is_blockdev = S_ISBLK(st.st_mode);
 	out->read_only = read_only;
+	out->writeback_error = 0;
 	return 0;
 }
 
@@ -76,7 +84,7 @@ int bc_path_size(const char *path, uint64_t *size, bool *is_blockdev)
 	int r;
 
 	if (fd < 0)
-		return bc_error(access_errno(errno), "%s: %s", path, strerror(errno));
+		return bc_error(bc_errno_access(errno), "%s: %s", path, strerror(errno));
 	r = fd_size(fd, size, is_blockdev);
 	close(fd);
 	return r < 0 ? bc_error(r, "%s: cannot get size: %s", path, strerror(-r)) : 0;
@@ -122,11 +130,26 @@ int bc_backing_pwrite(const struct bc_backing *b, const void *buf, size_t len, u
 	return 0;
 }
 
-int bc_backing_flush(const struct bc_backing *b)
+int bc_backing_flush(struct bc_backing *b)
 {
-	if (fdatasync(b->fd) < 0)
-		return bc_error(-errno, "backing: flush: %s", strerror(errno));
-	return 0;
+	int first = __atomic_load_n(&b->writeback_error, __ATOMIC_ACQUIRE), e = 0;
+
+	if (!first) {
+		if (fdatasync(b->fd) == 0)
+			return 0;
+		e = errno == ENOSPC || errno == EDQUOT ? -ENOSPC : -errno;
+		/* Only the first failure is logged: later flushes fail quietly. */
+		if (__atomic_compare_exchange_n(&b->writeback_error, &first, e, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE)) {
+			bc_log("backing: write-back failed: %s; data written before may be lost, "
+			       "so every later flush fails until the volume is detached", strerror(-e));
+			return bc_error(e, "backing: flush: %s (write-back failed; every later flush "
+					"fails until the volume is detached)", strerror(-e));
+		}
+	}
+	return bc_error(first ? first : e, "backing: an earlier write-back failed (%s): data written "
+			"before may be lost; flushes fail until the volume is detached",
+			strerror(-(first ? first : e)));
 }
 
 int bc_backing_discard(const struct bc_backing *b, uint64_t len, uint64_t off)

@@ -3,7 +3,8 @@
 # (slow or malicious; nbd_raw_client.py no-read) must hurt nobody but
 # itself:
 #  1. while it sits there, another client's 4 KiB READ completes (10 s max);
-#  2. `blockcrypt detach`, with it still sitting there, completes (the
+#  2. `blockcrypt detach`, with it still sitting there, refuses at once
+#     (exit 9: a client is connected), and `detach --force` completes (the
 #     server disconnects its clients) within 45 s;
 #  3. the data is intact.
 . "$(dirname "$0")/functions.sh"
@@ -56,8 +57,14 @@ EOF
 [ "$rc" = 0 ] || bad "1: $(tail -n 1 good.err)"
 
 note "detach while the non-reading client is still connected"
+# A plain detach refuses while a client is connected (exit 9, quickly,
+# even though that client is stuck); --force must get through.
 rc=0
 timeout 45 "$BLOCKCRYPT" detach "$NAME" >detach.out 2>&1 || rc=$?
+[ "$rc" = 9 ] || bad "2: a plain detach with a client connected exited $rc, expected 9: $(tail -n 1 detach.out)"
+grep -q "1 NBD client connected" detach.out || bad "2: detach did not say a client is connected: $(tail -n 1 detach.out)"
+rc=0
+timeout 45 "$BLOCKCRYPT" detach --force "$NAME" >detach.out 2>&1 || rc=$?
 if [ "$rc" = 124 ]; then
 	bad "2: detach did not complete within 45 s while a client does not read its replies"
 elif [ "$rc" != 0 ] && kill -0 "$PID" 2>/dev/null; then
