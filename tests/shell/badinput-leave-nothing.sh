@@ -46,7 +46,7 @@ for type in luks2 luks1; do
 		cmd=("$BLOCKCRYPT" "$op" io.img --key-file key --new-key-file key2 "${FAST_KDF[@]}")
 		cp io.orig io.img
 		# (strace counts each syscall on its own: inject one kind at a time)
-		strace -f -qq -c -P "$TEST_TMP/io.img" -e trace=pwrite64,write "${cmd[@]}" 2>&1 >/dev/null |
+		"${UNDER_STRACE[@]}" strace -f -qq -c -P "$TEST_TMP/io.img" -e trace=pwrite64,write "${cmd[@]}" 2>&1 >/dev/null |
 			awk '($NF == "pwrite64" || $NF == "write") && $4 ~ /^[0-9]+$/ { print $NF, $4 }' >counts
 		[ -s counts ] || fail "$type $op: strace saw no write to the image"
 		total=0
@@ -54,7 +54,7 @@ for type in luks2 luks1; do
 			for n in $(seq "$count"); do
 				cp io.orig io.img
 				rc=0
-				strace -f -qq -o /dev/null -P "$TEST_TMP/io.img" -e trace="$sc" \
+				"${UNDER_STRACE[@]}" strace -f -qq -o /dev/null -P "$TEST_TMP/io.img" -e trace="$sc" \
 					-e inject="$sc":error=EIO:when="$n" "${cmd[@]}" >/dev/null 2>err || rc=$?
 				[ "$rc" != 0 ] || fail "$type $op: $sc #$n failed with EIO, yet the command succeeded"
 				[ "$(wc -l <err)" = 1 ] || fail "$type $op: $sc #$n: not one line: $(cat err)"

@@ -21,8 +21,7 @@ CRASH_SEED=${CRASH_SEED:-$(($(od -An -N2 -tu2 /dev/urandom)))}
 note "seed $CRASH_SEED (CRASH_SEED=$CRASH_SEED repeats the random kill times)"
 RANDOM=$CRASH_SEED
 CRASH_RANDOM_KILLS=${CRASH_RANDOM_KILLS:-8}
-# LeakSanitizer cannot work under ptrace: no leak check for traced runs.
-CRASH_TRACE_ENV=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
+CRASH_TRACE_ENV=("${UNDER_STRACE[@]}")
 CRASH_SYSCALLS=write,pwrite64,pwritev,pwritev2,writev,fsync,fdatasync,ftruncate,fallocate,sync_file_range,copy_file_range,sendfile
 
 # crash_clean_run IMG CMD...: one clean run under strace (after

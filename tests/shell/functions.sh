@@ -89,6 +89,10 @@ data_sha() {
 	tail -c +$((off + 1)) "$1" | sha256sum | cut -d' ' -f1
 }
 
+# UNDER_STRACE CMD...: run CMD (under strace) without LeakSanitizer, which
+# cannot work under ptrace and would abort a sanitizer build.
+UNDER_STRACE=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
+
 # random_file NAME BYTES
 random_file() { head -c "$2" /dev/urandom >"$1"; }
 

@@ -62,7 +62,7 @@ cryptsetup open --test-passphrase --key-file bckey vol.img || fail "blockcrypt's
 # 2. blockcrypt held up inside its header write (2 s on each write to the
 # image): meanwhile the lock is held, and cryptsetup's luksAddKey waits.
 printf 'blockcrypt key 2' >bckey2
-strace -f -qq -o /dev/null -P "$TEST_TMP/vol.img" -e trace=pwrite64,write -e inject=pwrite64,write:delay_enter=2000000 \
+"${UNDER_STRACE[@]}" strace -f -qq -o /dev/null -P "$TEST_TMP/vol.img" -e trace=pwrite64,write -e inject=pwrite64,write:delay_enter=2000000 \
 	"$BLOCKCRYPT" add-key vol.img --key-file key --new-key-file bckey2 "${FAST_KDF[@]}" 2>add2.err &
 ADD=$!
 locked=no
