@@ -123,6 +123,11 @@ listj lk.json
 [ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])))' lk.json)" = "[]" ] ||
 	fail "list --json still shows the killed daemon: $(cat lk.json)"
 [ -S b.sock ] || fail "test premise: the killed daemon's socket should be left behind"
+# list cleared the dead daemon's own runtime files (its state, its control
+# socket); the NBD socket given with --socket lives elsewhere and stays.
+for f in b.json b.ctl; do
+	[ ! -e "$BLOCKCRYPT_RUN_DIR/$f" ] || fail "list left the killed daemon's $f behind"
+done
 # ... and neither its socket nor its dead FUSE mount blocks attaching again.
 bc attach b.img --key-file key --socket "$PWD/b.sock" --fuse mnt >/dev/null 2>attach.err ||
 	fail "re-attach after kill -9 failed: $(cat attach.err)"
