@@ -596,7 +596,115 @@ def sc_trickle_write(sock, name, pid, seconds, gap_us):
     print(f"{share:.3f}")
 
 
+def sc_trickle_rounds(sock, name, pid, rounds, seconds, gap_us):
+    """The daemon's CPU time per trickled chunk, streaming or not.
+
+    2 * ROUNDS + 1 rounds, each on a new connection (whose polling credit
+    starts at zero) and for SECONDS: start a WRITE and send its payload 64
+    bytes at a time, each send at least GAP_US microseconds after the one
+    before; then hang up (the cut WRITE is never applied).  The rounds
+    alternate, first and last, a "control" WRITE of 127 KiB (below the 128
+    KiB from which the server streams, so it never polls for it) and, in
+    between, a 32 MiB one (streaming: the
+    reader may poll for as long as the bytes received pay for, 1 ns per
+    byte, at most 200 us at a time).  Both cost the daemon a wake-up per
+    chunk; a server that earns the full 200 us for any recv also polls
+    200 us per chunk (the gap is longer than that, so each poll runs out).
+
+    Before the rounds, a complete 1 MiB WRITE of 0x5a at offset 0.
+    The daemon's CPU time is the sum of its threads' run time
+    (/proc/PID/task/*/schedstat, nanoseconds) over the round.  Per-round
+    lines go to stderr; stdout gets one line of name=value pairs: the
+    medians (over the rounds) of the CPU time per chunk, streaming and
+    control, in microseconds; extra_us, the median over the streaming
+    rounds of what a chunk cost more than in the control rounds just
+    before and after (the mean of the two: the machine's load drifts, so
+    each streaming round is compared with its neighbours); share, the
+    daemon's CPU time while streaming as a share of one CPU; the gaps
+    achieved (mean and smallest, us) and the chunks sent in each kind."""
+    pid, rounds, seconds, gap = int(pid), int(rounds), float(seconds), float(gap_us) / 1e6
+    chunk = b"x" * 64
+
+    def run_ns():
+        # schedstat's first field is the task's CPU time in ns (stat's
+        # utime/stime are in clock ticks: too coarse for a few ms per round)
+        got = {}
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    got[tid] = int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+        if not got:
+            raise Fail(f"no schedstat for the daemon (pid {pid}): cannot measure its CPU time")
+        return got
+
+    # A complete 1 MiB WRITE of 0x5a at offset 0 first (the test checks
+    # that it, and nothing of the cut WRITEs, is there afterwards).
+    s, _, _ = handshake(sock, name)
+    request(s, CMD_WRITE, 0, 1 << 20, cookie=1, payload=b"\x5a" * (1 << 20))
+    err, _ = reply(s, 1, "the complete 1 MiB WRITE")
+    if err:
+        raise Fail(f"the complete 1 MiB WRITE failed with error {err}")
+    disconnect(s)
+    time.sleep(0.05)
+
+    per = {"stream": [], "control": []}
+    sent = {"stream": 0, "control": 0}
+    stream_cpu = stream_time = 0.0
+    gap_sum, gap_count = 0.0, 0
+    min_gap = float("inf")
+    for r in range(2 * rounds + 1):
+        kind = "control" if r % 2 == 0 else "stream"
+        length = (32 << 20) if kind == "stream" else (127 << 10)
+        s, _, _ = handshake(sock, name)
+        request(s, CMD_WRITE, 0, length, cookie=0x7000 + r)
+        time.sleep(0.02)  # the reader is in the payload (or asleep on it) now
+        k0 = run_ns()
+        t0 = last = time.monotonic()
+        n = 0
+        while True:
+            now = time.monotonic()
+            if now - t0 >= seconds or (kind == "control" and (n + 1) * 64 >= length):
+                break
+            if n and now < last + gap:
+                time.sleep(last + gap - now)  # a sleep may last longer, not shorter
+                continue
+            if n:
+                min_gap = min(min_gap, now - last)
+            send(s, chunk, f"trickled payload ({kind} round {r // 2 + 1})")
+            last = now
+            n += 1
+        elapsed = time.monotonic() - t0
+        k1 = run_ns()
+        s.close()
+        if n < 2:
+            raise Fail(f"{kind} round {r // 2 + 1}: only {n} chunks sent in {elapsed:.3f} s")
+        cpu = sum(k1[t] - k0[t] for t in k1 if t in k0) / 1e9
+        per[kind].append(cpu / n * 1e6)
+        sent[kind] += n
+        gap_sum += last - t0
+        gap_count += n - 1
+        if kind == "stream":
+            stream_cpu += cpu
+            stream_time += elapsed
+        print(f"# {kind:7} round {r // 2 + 1}: {n} chunks, mean gap {(last - t0) / (n - 1) * 1e6:.0f} us, "
+              f"daemon CPU {cpu * 1e3:.1f} ms = {cpu / n * 1e6:.1f} us per chunk", file=sys.stderr)
+        time.sleep(0.05)  # the connection's threads wind down
+
+    def median(xs):
+        xs = sorted(xs)
+        return (xs[(len(xs) - 1) // 2] + xs[len(xs) // 2]) / 2
+    st, co = median(per["stream"]), median(per["control"])
+    extra = median([x - (per["control"][i] + per["control"][i + 1]) / 2
+                    for i, x in enumerate(per["stream"])])
+    print(f"stream_us={st:.1f} control_us={co:.1f} extra_us={extra:.1f} "
+          f"share={stream_cpu / stream_time:.3f} gap_us={gap_sum / gap_count * 1e6:.0f} "
+          f"min_gap_us={min_gap * 1e6:.0f} stream_chunks={sent['stream']} control_chunks={sent['control']}")
+
+
 SCENARIOS = {
+    "trickle-rounds": sc_trickle_rounds,
     "trickle-write": sc_trickle_write,
     "tls-required": sc_tls_required,
     "tls-policy": sc_tls_policy,
