@@ -42,16 +42,11 @@ static void default_name(const char *backing, char *out, size_t size)
 			*p = '_';
 }
 
-static bool loopback(const char *host)
-{
-	return !strcmp(host, "127.0.0.1") || !strcmp(host, "::1") || !strcmp(host, "localhost") ||
-	       !strncmp(host, "127.", 4);
-}
-
 /* "ADDR:PORT", "[V6]:PORT" or ":PORT" (all addresses). */
 static int parse_listen(const struct cli_opts *o, struct daemon *d)
 {
 	const char *s = o->listen, *colon;
+	int r;
 
 	if (s[0] == '[') {
 		const char *end = strchr(s, ']');
@@ -69,7 +64,16 @@ static int parse_listen(const struct cli_opts *o, struct daemon *d)
 	snprintf(d->listen_port, sizeof(d->listen_port), "%s", colon + 1);
 	if (!d->listen_port[0] || strspn(d->listen_port, "0123456789") != strlen(d->listen_port))
 		return bc_error(-EINVAL, "--listen %s: bad port", s);
-	if (!loopback(d->listen_host) && !o->insecure && !o->tls_certificates && !o->tls_psk)
+	if (o->insecure || o->tls_certificates || o->tls_psk)
+		return 0;
+	/* Plaintext only where every address the name resolves to (and so
+	 * every address the daemon binds, which checks again) is loopback:
+	 * the text of a name says nothing ("127.lan.example"). */
+	d->loopback_only = true;
+	r = bc_nbd_tcp_loopback(d->listen_host, d->listen_port);
+	if (r < 0)
+		return r;
+	if (!r)
 		return bc_error(-EINVAL, "--listen %s: not a loopback address: give --tls-certificates DIR or "
 				"--tls-psk FILE (or --insecure to serve the plaintext unauthenticated)", s);
 	return 0;
