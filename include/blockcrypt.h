@@ -266,6 +266,9 @@ struct bc_nbd_params {
 	const char *tls_certificates;
 	const char *tls_psk_file;
 	bool tls_verify_peer;      /* X.509: require a client certificate from the CA */
+	/* TCP: refuse to listen unless every address the host resolves to is
+	 * loopback (a plaintext export must not leave the machine). */
+	bool loopback_only;
 };
 
 struct bc_nbd_server;
@@ -278,6 +281,10 @@ int bc_nbd_params_check_tls(const struct bc_nbd_params *p);
 /* Listen on a Unix socket (created with mode 0600) or a TCP address. */
 int bc_nbd_server_listen_unix(struct bc_nbd_server *s, const char *path);
 int bc_nbd_server_listen_tcp(struct bc_nbd_server *s, const char *host, const char *port);
+/* 1 if HOST (empty: every address) resolves for PORT to loopback
+ * addresses only (127.0.0.0/8, ::1, IPv4-mapped 127.x), 0 if to any other,
+ * -EINVAL (reported) if it does not resolve. */
+int bc_nbd_tcp_loopback(const char *host, const char *port);
 /* Accept connections in a background thread. */
 int bc_nbd_server_start(struct bc_nbd_server *s);
 /* Serve a single client on already-open descriptors until it disconnects

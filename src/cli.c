@@ -101,7 +101,7 @@ static const struct opt_def opt_defs[] = {
 	  "pass TRIM/punch-hole to the backing (reveals which blocks are unused)" },
 	{ { "foreground", no_argument, NULL, O_FOREGROUND }, OPT_ATTACH, NULL,
 	  "stay in the foreground, log to stderr (for systemd and debugging)" },
-	{ { "threads", required_argument, NULL, O_THREADS }, OPT_ATTACH, "N", "threads serving each NBD connection (default 4)" },
+	{ { "threads", required_argument, NULL, O_THREADS }, OPT_ATTACH, "N", "threads serving each NBD connection (default 4, at most 64)" },
 	{ { "all", no_argument, NULL, O_ALL }, OPT_DETACH | OPT_ATTACH, NULL,
 	  "attach: every tab file entry (but noauto); detach: every attached volume" },
 	{ { "tab", required_argument, NULL, O_TAB }, OPT_ATTACH, "FILE", "tab file (default /etc/blockcrypttab)" },
@@ -222,8 +222,8 @@ int cli_parse(const struct cli_command *c, int argc, char **argv, struct cli_opt
 		case O_FOREGROUND: o->foreground = true; break;
 		case O_THREADS:
 			r = parse_u32("threads", optarg, &o->threads);
-			if (r == 0 && (o->threads < 1 || o->threads > 256))
-				r = bc_error(-EINVAL, "--threads: 1 to 256");
+			if (r == 0 && (o->threads < 1 || o->threads > CLI_THREADS_MAX))
+				r = bc_error(-EINVAL, "--threads %s: give 1 to %d", optarg, CLI_THREADS_MAX);
 			break;
 		case O_ALL: o->all = true; break;
 		case O_TAB: o->tab = optarg; break;

@@ -8,6 +8,10 @@
 
 #include "blockcrypt.h"
 
+/* --threads and the tab's threads=: the NBD server's per-connection
+ * limit (more would be silently capped there, so they are refused). */
+#define CLI_THREADS_MAX 64
+
 /* Options a subcommand may accept (bit mask). */
 enum {
 	OPT_KEY_FILE = 1u << 0,

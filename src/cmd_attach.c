@@ -22,6 +22,9 @@
 #include "tab.h"
 #include "volume/backing_lock.h"
 
+/* The backing's file name without its extension, with anything a name
+ * may not hold replaced by '_' (left as long as it is, for
+ * rt_valid_name() to refuse rather than truncate). */
 static void default_name(const char *backing, char *out, size_t size)
 {
 	char tmp[PATH_MAX];
@@ -39,16 +42,11 @@ static void default_name(const char *backing, char *out, size_t size)
 			*p = '_';
 }
 
-static bool loopback(const char *host)
-{
-	return !strcmp(host, "127.0.0.1") || !strcmp(host, "::1") || !strcmp(host, "localhost") ||
-	       !strncmp(host, "127.", 4);
-}
-
 /* "ADDR:PORT", "[V6]:PORT" or ":PORT" (all addresses). */
 static int parse_listen(const struct cli_opts *o, struct daemon *d)
 {
 	const char *s = o->listen, *colon;
+	int r;
 
 	if (s[0] == '[') {
 		const char *end = strchr(s, ']');
@@ -66,7 +64,16 @@ static int parse_listen(const struct cli_opts *o, struct daemon *d)
 	snprintf(d->listen_port, sizeof(d->listen_port), "%s", colon + 1);
 	if (!d->listen_port[0] || strspn(d->listen_port, "0123456789") != strlen(d->listen_port))
 		return bc_error(-EINVAL, "--listen %s: bad port", s);
-	if (!loopback(d->listen_host) && !o->insecure && !o->tls_certificates && !o->tls_psk)
+	if (o->insecure || o->tls_certificates || o->tls_psk)
+		return 0;
+	/* Plaintext only where every address the name resolves to (and so
+	 * every address the daemon binds, which checks again) is loopback:
+	 * the text of a name says nothing ("127.lan.example"). */
+	d->loopback_only = true;
+	r = bc_nbd_tcp_loopback(d->listen_host, d->listen_port);
+	if (r < 0)
+		return r;
+	if (!r)
 		return bc_error(-EINVAL, "--listen %s: not a loopback address: give --tls-certificates DIR or "
 				"--tls-psk FILE (or --insecure to serve the plaintext unauthenticated)", s);
 	return 0;
@@ -142,7 +149,9 @@ static int claim_fuse_dir(struct daemon *d)
 static int print_result(const struct cli_opts *o, const struct daemon *d)
 {
 	if (o->json) {
-		json_object *st = rt_entry(d->name);
+		json_object *st = NULL;
+
+		rt_entry(d->name, &st);
 
 		printf("%s\n", st ? json_object_to_json_string_ext(st, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE) : "{}");
 		json_object_put(st);
@@ -195,16 +204,27 @@ static int run_hook(const struct daemon *d)
 static int run_detached(struct cli_opts *o, struct daemon *d)
 {
 	char log_path[512], line[800] = "";
-	int pipefd[2], status = 0, code;
+	int pipefd[2], status = 0, code, log_fd;
 	ssize_t n, got = 0;
 	pid_t pid;
 
-	if (rt_path(log_path, sizeof(log_path), d->name, "log") < 0 || pipe2(pipefd, O_CLOEXEC) < 0)
+	if (rt_path(log_path, sizeof(log_path), d->name, "log") < 0)
+		return -ENAMETOOLONG;
+	/* Opened here, where a refusal (a symlink planted as NAME.log) can
+	 * still be reported, and never through a symlink. */
+	log_fd = rt_open_log(d->name);
+	if (log_fd < 0)
+		return log_fd;
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		close(log_fd);
 		return bc_error(-EIO, "attach: cannot set up the daemon");
+	}
 	fflush(NULL);
 	pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		close(log_fd);
 		return bc_error(-errno, "attach: fork: %s", strerror(errno));
+	}
 	if (pid == 0) {
 		int fd;
 
@@ -214,14 +234,14 @@ static int run_detached(struct cli_opts *o, struct daemon *d)
 		fd = open("/dev/null", O_RDWR);
 		dup2(fd, STDIN_FILENO);
 		dup2(fd, STDOUT_FILENO);
-		fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (fd >= 0)
-			dup2(fd, STDERR_FILENO);
+		dup2(log_fd, STDERR_FILENO);
+		close(log_fd);
 		code = daemon_run(d, pipefd[1]);
 		bc_volume_close(d->volume);
 		_exit(code);
 	}
 	close(pipefd[1]);
+	close(log_fd);
 	/* The parent's copy of the key schedules goes now, and so do its
 	 * descriptors of the locks the daemon holds (or later attaches of
 	 * attach --all would inherit them, and hold them beyond a detach). */
@@ -268,7 +288,7 @@ static void free_daemonp(struct daemon **d)
 static int attach_one(struct cli_opts *o, const char *hook)
 {
 	__attribute__((cleanup(free_daemonp))) struct daemon *d = NULL;
-	char real[PATH_MAX];
+	char real[PATH_MAX], name[PATH_MAX];
 	bool tls;
 	int r;
 
@@ -280,13 +300,19 @@ static int attach_one(struct cli_opts *o, const char *hook)
 	if (!realpath(o->args[0], real))
 		return bc_error(errno == ENOENT ? -ENOENT : -errno, "%s: %s", o->args[0], strerror(errno));
 	snprintf(d->backing, sizeof(d->backing), "%s", real);
-	if (o->name)
-		snprintf(d->name, sizeof(d->name), "%s", o->name);
-	else
-		default_name(real, d->name, sizeof(d->name));
-	r = rt_valid_name(d->name);
+	/* Checked before it is copied: a long name is refused, not cut. */
+	default_name(real, name, sizeof(name));
+	r = rt_valid_name(o->name ? o->name : name);
+	if (r < 0 && !o->name) {
+		char msg[BC_ERROR_MAX];
+
+		snprintf(msg, sizeof(msg), "%s", bc_last_error());
+		return bc_error(r, "%s (give --name NAME)", msg);
+	}
 	if (r < 0)
 		return r;
+	/* Validated: at most RT_NAME_MAX bytes, so it fits d->name. */
+	memcpy(d->name, o->name ? o->name : name, strlen(o->name ? o->name : name) + 1);
 	d->read_only = o->read_only;
 	d->allow_discards = o->allow_discards;
 	d->after_attach = hook;
@@ -413,8 +439,8 @@ static int attach_tab(struct cli_opts *o)
 
 		if (e[i].noauto)
 			continue;
-		st = rt_read_state(e[i].name);
-		alive = st && rt_alive(e[i].name, st);
+		st = NULL;
+		alive = rt_attached(e[i].name, &st) == 0;
 		json_object_put(st);
 		if (alive) {
 			fprintf(stderr, "%s: already attached\n", e[i].name);

@@ -15,20 +15,24 @@
 
 static int detach_one(const struct cli_opts *o, const char *name)
 {
-	json_object *st = rt_read_state(name), *pid_obj;
+	json_object *st = NULL, *pid_obj;
 	char reply[600];
 	pid_t pid = 0;
-	int r;
+	int r = rt_valid_name(name);
 
-	if (!st || !rt_alive(name, st)) {
-		json_object_put(st);
+	if (r == 0)
+		r = rt_attached(name, &st);
+	if (r == -ENOENT)
 		return bc_error(-ENOENT, "%s: not attached", name);
-	}
+	if (r < 0)
+		return r;
 	if (json_object_object_get_ex(st, "pid", &pid_obj))
 		pid = (pid_t)json_object_get_int(pid_obj);
 	json_object_put(st);
 
 	r = rt_control(name, o->force ? "detach force" : "detach", reply, sizeof(reply), RT_CONTROL_TIMEOUT_MS);
+	if (r == -EACCES || r == -EPERM)
+		return bc_error(-EACCES, "%s: permission denied (attached by another user?)", name);
 	if (r < 0) {
 		if (!o->force)
 			return bc_error(r, "%s: daemon (pid %d) does not answer: %s (try --force)",
@@ -72,12 +76,11 @@ int cmd_detach(struct cli_opts *o)
 		const char *name = o->all ? names[i] : o->args[i];
 
 		if (o->all) {
-			json_object *st = rt_read_state(name);
-			bool alive = st && rt_alive(name, st);
+			json_object *st = NULL;
 
-			json_object_put(st);
-			if (!alive)
+			if (rt_attached(name, &st) < 0)
 				continue;
+			json_object_put(st);
 		}
 		r = detach_one(o, name);
 		if (r < 0 && !o->all && o->nargs == 1)

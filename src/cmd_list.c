@@ -27,9 +27,10 @@ int cmd_list(struct cli_opts *o)
 	int r = rt_list_names(&names, &n);
 
 	for (size_t i = 0; i < n; i++) {
-		json_object *e = r == 0 ? rt_entry(names[i]) : NULL;
+		json_object *e = NULL;
 
-		if (e)
+		/* A state file that is not one (a symlink, garbage) is skipped. */
+		if (r == 0 && rt_entry(names[i], &e) == 0)
 			json_object_array_add(all, e);
 		free(names[i]);
 	}

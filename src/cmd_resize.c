@@ -11,14 +11,16 @@
 int cmd_resize(struct cli_opts *o)
 {
 	const char *name = o->args[0];
-	json_object *st = rt_read_state(name);
+	json_object *st = NULL;
 	char cmd[64], reply[600];
-	int r, code;
+	int r = rt_valid_name(name), code;
 
-	if (!st || !rt_alive(name, st)) {
-		json_object_put(st);
+	if (r == 0)
+		r = rt_attached(name, &st);
+	if (r == -ENOENT)
 		return bc_error(-ENOENT, "%s: not attached", name);
-	}
+	if (r < 0)
+		return r;
 	json_object_put(st);
 	if (o->size)
 		snprintf(cmd, sizeof(cmd), "resize %llu", (unsigned long long)o->size);

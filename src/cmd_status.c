@@ -8,10 +8,15 @@
 
 int cmd_status(struct cli_opts *o)
 {
-	json_object *e = rt_entry(o->args[0]);
+	json_object *e = NULL;
+	int r = rt_valid_name(o->args[0]);
 
-	if (!e)
+	if (r == 0)
+		r = rt_entry(o->args[0], &e);
+	if (r == -ENOENT)
 		return bc_error(-ENOENT, "%s: not attached", o->args[0]);
+	if (r < 0)
+		return r;
 	if (o->json) {
 		printf("%s\n", json_object_to_json_string_ext(e, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	} else {

@@ -43,6 +43,7 @@ struct daemon {
 	char uri[512];
 	char tls_certificates[4096], tls_psk[4096]; /* absolute, "" = no TLS */
 	bool tls_verify_peer;
+	bool loopback_only;         /* plaintext TCP: bind loopback addresses only */
 	struct bc_nbd_server *nbd;
 
 	/* FUSE */

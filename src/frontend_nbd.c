@@ -17,7 +17,7 @@ static int nbd_start(struct daemon *d)
 		.allow_discards = d->allow_discards, .threads = d->threads,
 		.tls_certificates = d->tls_certificates[0] ? d->tls_certificates : NULL,
 		.tls_psk_file = d->tls_psk[0] ? d->tls_psk : NULL,
-		.tls_verify_peer = d->tls_verify_peer,
+		.tls_verify_peer = d->tls_verify_peer, .loopback_only = d->loopback_only,
 	};
 	int r = bc_nbd_server_new(d->volume, &p, &d->nbd);
 

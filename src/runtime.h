@@ -10,16 +10,36 @@
 
 #include <json-c/json.h>
 
-/* $BLOCKCRYPT_RUN_DIR, or /run/blockcrypt. */
+/* Longest NAME: longer ones are refused, never truncated. */
+#define RT_NAME_MAX 64
+
+/* $BLOCKCRYPT_RUN_DIR (made absolute), or /run/blockcrypt. */
 const char *rt_dir(void);
+/* Create the runtime directory (0700), or accept an existing one only if
+ * it and its parents are owned by us or root and writable by nobody else
+ * (a sticky parent such as /tmp excepted); -EACCES otherwise.  Every
+ * other rt_ function makes the same check before it touches the
+ * directory, and opens its files relative to it, never through a
+ * symlink. */
 int rt_ensure_dir(void);
-/* rt_dir()/NAME.SUFFIX into BUF. */
+/* rt_dir()/NAME.SUFFIX into BUF (for sockets, which are bound and
+ * connected by path). */
 int rt_path(char *buf, size_t size, const char *name, const char *suffix);
+/* 0, or -EINVAL with a message: NAME becomes a file name in the runtime
+ * directory (1-64 letters, digits, '.', '_', '-'; no leading '.' or '-'). */
 int rt_valid_name(const char *name);
 
-/* Read NAME's state file; NULL when absent or unreadable. */
+/* NAME's state file: 0, -ENOENT (absent, not reported), or another
+ * reported -errno (-EACCES: permission denied; -EINVAL: an invalid name,
+ * or a state file that is a symlink or not JSON). */
+int rt_state(const char *name, json_object **state);
+/* The same, NULL on any failure. */
 json_object *rt_read_state(const char *name);
+/* Atomically, mode 0600. */
 int rt_write_state(const char *name, json_object *state);
+/* Open (create, append) NAME.log for the daemon; a symlink or anything
+ * but a regular file there is refused. */
+int rt_open_log(const char *name);
 /* Is PID a live (not zombie) process, and blockcrypt if asked? */
 bool rt_pid_running(pid_t pid, bool want_blockcrypt);
 /* Claim NAME for one daemon: an OFD lock on NAME.lock in the runtime
@@ -36,14 +56,19 @@ bool rt_name_claimed(const char *name);
 /* Is the daemon recorded for NAME alive (it holds NAME's claim)?  Stale
  * entries are removed and reported as not alive. */
 bool rt_alive(const char *name, json_object *state);
+/* rt_state() of a NAME whose daemon is alive; a stale entry is cleared
+ * and is -ENOENT. */
+int rt_attached(const char *name, json_object **state);
+/* NAME.json, NAME.ctl and NAME.sock, by name: paths found in the state
+ * file are never trusted for deletion. */
 void rt_remove(const char *name);
 /* Names with a state file, sorted; caller frees each and the array. */
 int rt_list_names(char ***names, size_t *count);
 
 /* State of an attached NAME merged with the daemon's live status
  * (clients, fuse_open, and "responding": whether the daemon answered
- * within RT_CONTROL_TIMEOUT_MS); NULL when NAME is not attached. */
-json_object *rt_entry(const char *name);
+ * within RT_CONTROL_TIMEOUT_MS); as rt_attached() otherwise. */
+int rt_entry(const char *name, json_object **entry);
 
 /* How long a command waits for the daemon's answer: generous, since a
  * daemon under heavy I/O (or a sanitizer build) can be slow to answer. */

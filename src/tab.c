@@ -6,9 +6,14 @@
  * OPTIONS: comma-separated; after-attach=COMMAND takes the rest of the
  * line, commas included, so it must come last. */
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "runtime.h"
@@ -46,7 +51,14 @@ static int set_option(struct tab_entry *e, char *opt, const char **why)
 	FLAG("noauto", noauto)
 	NUM("key-size", key_bits, false, 4096)
 	NUM("sector-size", sector_size, false, 4096)
-	NUM("threads", threads, false, 256)
+	if (!strcmp(opt, "threads")) {
+		if (parse_number(val, false, &n) < 0 || n < 1 || n > CLI_THREADS_MAX) {
+			*why = "threads: give 1 to 64";
+			return -EINVAL;
+		}
+		e->threads = (uint32_t)n;
+		return 0;
+	}
 	NUM("size", size, true, UINT64_MAX)
 	NUM("offset", offset, false, UINT64_MAX / 512)
 	NUM("skip", skip, false, UINT64_MAX)
@@ -135,19 +147,30 @@ static void parse_stream(FILE *f, const char *file, FILE *msgs, struct tab_entry
 	size_t cap = 0, n = 0;
 	struct tab_entry *v = NULL;
 	int lineno = 0;
+	ssize_t len;
 
-	while (getline(&line, &cap, f) > 0) {
+	while ((len = getline(&line, &cap, f)) > 0) {
 		struct tab_entry e = { .line = ++lineno };
 		const char *why = NULL;
 		char *p = line;
 		int r;
 
-		line[strcspn(line, "\n")] = '\0';
+		if (line[len - 1] == '\n')
+			line[--len] = '\0';
+		/* A file edited on Windows: CRLF is a line end too. */
+		if (len && line[len - 1] == '\r')
+			line[--len] = '\0';
 		while (*p == ' ' || *p == '\t')
 			p++;
-		if (!*p || *p == '#')
+		if (memchr(line, '\0', (size_t)len)) {
+			/* Would silently cut the line short (an option lost). */
+			why = "NUL byte in the line";
+			r = -EINVAL;
+		} else if (!*p || *p == '#') {
 			continue;
-		r = parse_line(&e, p, &why);
+		} else {
+			r = parse_line(&e, p, &why);
+		}
 		if (r == 0 && tab_find(v, n, e.name)) {
 			why = "duplicate name";
 			r = -EINVAL;
@@ -175,15 +198,49 @@ static void parse_stream(FILE *f, const char *file, FILE *msgs, struct tab_entry
 	*count = n;
 }
 
+/* As root the tab file is a list of commands run as root (after-attach=)
+ * and of key files: like sudoers, it and its directory must be root's and
+ * writable by nobody else. */
+static int check_trust(const char *file, int fd)
+{
+	char real[PATH_MAX], *dir;
+	struct stat st;
+
+	if (geteuid() != 0)
+		return 0;
+	if (fstat(fd, &st) < 0)
+		return bc_error(-errno, "%s: %s", file, strerror(errno));
+	if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
+		return bc_error(-EINVAL, "%s: owned by uid %u, mode %04o: refusing a tab file that anyone but root "
+				"may change (chown root, chmod go-w)", file, (unsigned)st.st_uid,
+				(unsigned)(st.st_mode & 07777));
+	if (!realpath(file, real))
+		return bc_error(-errno, "%s: %s", file, strerror(errno));
+	dir = dirname(real);
+	if (stat(dir, &st) < 0)
+		return bc_error(-errno, "%s: %s", dir, strerror(errno));
+	if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
+		return bc_error(-EINVAL, "%s: its directory %s is owned by uid %u, mode %04o: anyone but root "
+				"could replace it (chown root, chmod go-w)", file, dir, (unsigned)st.st_uid,
+				(unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
 int tab_read(const char *file, struct tab_entry **entries, size_t *count, int *errors)
 {
-	FILE *f = fopen(file, "re");
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY), r;
+	FILE *f;
 
 	*entries = NULL;
 	*count = 0;
 	*errors = 0;
-	if (!f)
+	if (fd < 0)
 		return bc_error(errno == ENOENT ? -ENOENT : -errno, "%s: %s", file, strerror(errno));
+	r = check_trust(file, fd);
+	if (r < 0 || !(f = fdopen(fd, "r"))) {
+		close(fd);
+		return r < 0 ? r : bc_error(-errno, "%s: %s", file, strerror(errno));
+	}
 	parse_stream(f, file, stderr, entries, count, errors);
 	fclose(f);
 	return 0;

@@ -12,7 +12,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -148,16 +150,66 @@ int bc_nbd_server_listen_unix(struct bc_nbd_server *s, const char *path)
 	return add_listener(s, fd, path);
 }
 
-int bc_nbd_server_listen_tcp(struct bc_nbd_server *s, const char *host, const char *port)
+static bool addr_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+/* 1 if every address of RES is loopback (and there is one), else 0. */
+static int all_loopback(const struct addrinfo *res)
+{
+	for (const struct addrinfo *ai = res; ai; ai = ai->ai_next)
+		if (!addr_loopback(ai->ai_addr))
+			return 0;
+	return res != NULL;
+}
+
+static int resolve(const char *host, const char *port, struct addrinfo **res)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	int r = getaddrinfo(host && *host ? host : NULL, port, &hints, res);
+
+	if (r)
+		return bc_error(-EINVAL, "nbd: %s:%s: %s", host && *host ? host : "*", port,
+				r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+	return 0;
+}
+
+int bc_nbd_tcp_loopback(const char *host, const char *port)
+{
+	struct addrinfo *res = NULL;
+	int r = resolve(host, port, &res);
+
+	if (r < 0)
+		return r;
+	r = all_loopback(res);
+	freeaddrinfo(res);
+	return r;
+}
+
+int bc_nbd_server_listen_tcp(struct bc_nbd_server *s, const char *host, const char *port)
+{
 	struct addrinfo *res = NULL, *ai;
 	int r, n = 0, last_errno = 0;
 
-	r = getaddrinfo(host && *host ? host : NULL, port, &hints, &res);
-	if (r)
-		return bc_error(-EINVAL, "nbd: %s:%s: %s", host ? host : "*", port, gai_strerror(r));
+	r = resolve(host, port, &res);
+	if (r < 0)
+		return r;
+	/* Checked on the very addresses bound: a name may resolve otherwise
+	 * now than when the caller checked it. */
+	if (s->params.loopback_only && !all_loopback(res)) {
+		freeaddrinfo(res);
+		return bc_error(-EINVAL, "nbd: %s:%s: resolves to an address that is not loopback: "
+				"plaintext export refused", host && *host ? host : "*", port);
+	}
 	for (ai = res; ai; ai = ai->ai_next) {
 		int one = 1;
 		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);

@@ -134,10 +134,11 @@ static void round_trip(const struct tab_entry *e)
 	free(line);
 }
 
-/* Line LINE (from 1) of the input as the parser saw it: up to '\n' or NUL. */
+/* Line LINE (from 1) of the input as the parser saw it: up to '\n', less
+ * one '\r' before it (CRLF); a line holding a NUL is refused. */
 static char *line_text(const uint8_t *data, size_t size, int line)
 {
-	size_t i = 0;
+	size_t i = 0, end;
 	const uint8_t *nl;
 
 	for (int l = 1; l < line; l++) {
@@ -146,7 +147,11 @@ static char *line_text(const uint8_t *data, size_t size, int line)
 		i = (size_t)(nl - data) + 1;
 	}
 	nl = memchr(data + i, '\n', size - i);
-	return strndup((const char *)data + i, (nl ? (size_t)(nl - data) : size) - i);
+	end = nl ? (size_t)(nl - data) : size;
+	FUZZ_CHECK(!memchr(data + i, '\0', end - i), "accepted line %d, which holds a NUL byte", line);
+	if (end > i && data[end - 1] == '\r')
+		end--;
+	return strndup((const char *)data + i, end - i);
 }
 
 /* blockcrypttab(5): numbers are decimal digits, SIZE with an optional
