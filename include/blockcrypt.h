@@ -269,7 +269,16 @@ struct bc_nbd_params {
 	/* TCP: refuse to listen unless every address the host resolves to is
 	 * loopback (a plaintext export must not leave the machine). */
 	bool loopback_only;
+	/* Limits against clients that hog the server (0 = the default). */
+	unsigned max_connections;  /* connections at once (128); beyond, new ones are closed */
+	unsigned handshake_timeout; /* seconds to finish the handshake, TLS included (10) */
+	uint64_t max_memory;       /* bytes for request and reply buffers (256 MiB, >= 32 MiB) */
 };
+
+#define BC_NBD_DEFAULT_MAX_CONNECTIONS 128
+#define BC_NBD_DEFAULT_HANDSHAKE_TIMEOUT 10
+#define BC_NBD_DEFAULT_MAX_MEMORY (256ull << 20)
+#define BC_NBD_MIN_MAX_MEMORY (32ull << 20) /* one request of the largest size */
 
 struct bc_nbd_server;
 
@@ -290,6 +299,7 @@ int bc_nbd_server_start(struct bc_nbd_server *s);
 /* Serve a single client on already-open descriptors until it disconnects
  * (e.g. stdin/stdout); returns when that client is gone. */
 int bc_nbd_server_serve_fds(struct bc_nbd_server *s, int in_fd, int out_fd);
+/* Connections past the handshake (those in it do not use the export). */
 unsigned bc_nbd_server_clients(struct bc_nbd_server *s);
 /* Stop accepting, finish in-flight requests, disconnect every client. */
 void bc_nbd_server_stop(struct bc_nbd_server *s);

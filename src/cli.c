@@ -21,7 +21,7 @@ enum {
 	O_NO_PROGRESS, O_KEY_FILE, O_HELP, O_NAME, O_SOCKET, O_LISTEN, O_FUSE, O_DISCARDS,
 	O_FOREGROUND, O_THREADS, O_INSECURE, O_ALL, O_FORCE, O_PBKDF_ITER, O_TOKEN, O_KEY_LEN,
 	O_MODULE, O_PIN_FILE, O_PKCS11, O_TOKEN_ONLY, O_TOKEN_ID, O_TAB, O_FROM_TAB,
-	O_TLS_CERTS, O_TLS_PSK, O_TLS_VERIFY,
+	O_TLS_CERTS, O_TLS_PSK, O_TLS_VERIFY, O_MAX_CONNECTIONS, O_HANDSHAKE_TIMEOUT, O_MAX_MEMORY,
 };
 
 struct opt_def {
@@ -102,6 +102,12 @@ static const struct opt_def opt_defs[] = {
 	{ { "foreground", no_argument, NULL, O_FOREGROUND }, OPT_ATTACH, NULL,
 	  "stay in the foreground, log to stderr (for systemd and debugging)" },
 	{ { "threads", required_argument, NULL, O_THREADS }, OPT_ATTACH, "N", "threads serving each NBD connection (default 4, at most 64)" },
+	{ { "max-connections", required_argument, NULL, O_MAX_CONNECTIONS }, OPT_ATTACH, "N",
+	  "NBD connections at once (default 128); more are closed at once" },
+	{ { "handshake-timeout", required_argument, NULL, O_HANDSHAKE_TIMEOUT }, OPT_ATTACH, "SECONDS",
+	  "close NBD connections that have not finished the handshake (TLS included) by then (default 10)" },
+	{ { "max-memory", required_argument, NULL, O_MAX_MEMORY }, OPT_ATTACH, "BYTES",
+	  "memory for NBD request and reply buffers, all clients together (default 256M, at least 32M)" },
 	{ { "all", no_argument, NULL, O_ALL }, OPT_DETACH | OPT_ATTACH, NULL,
 	  "attach: every tab file entry (but noauto); detach: every attached volume" },
 	{ { "tab", required_argument, NULL, O_TAB }, OPT_ATTACH, "FILE", "tab file (default /etc/blockcrypttab)" },
@@ -224,6 +230,21 @@ int cli_parse(const struct cli_command *c, int argc, char **argv, struct cli_opt
 			r = parse_u32("threads", optarg, &o->threads);
 			if (r == 0 && (o->threads < 1 || o->threads > CLI_THREADS_MAX))
 				r = bc_error(-EINVAL, "--threads %s: give 1 to %d", optarg, CLI_THREADS_MAX);
+			break;
+		case O_MAX_CONNECTIONS:
+			r = parse_u32("max-connections", optarg, &o->max_connections);
+			if (r == 0 && (o->max_connections < 1 || o->max_connections > 1000000))
+				r = bc_error(-EINVAL, "--max-connections: 1 to 1000000");
+			break;
+		case O_HANDSHAKE_TIMEOUT:
+			r = parse_u32("handshake-timeout", optarg, &o->handshake_timeout);
+			if (r == 0 && (o->handshake_timeout < 1 || o->handshake_timeout > 86400))
+				r = bc_error(-EINVAL, "--handshake-timeout: 1 to 86400 seconds");
+			break;
+		case O_MAX_MEMORY:
+			r = parse_u64("max-memory", optarg, true, &o->max_memory);
+			if (r == 0 && o->max_memory < BC_NBD_MIN_MAX_MEMORY)
+				r = bc_error(-EINVAL, "--max-memory: at least 32M (one request of the largest size)");
 			break;
 		case O_ALL: o->all = true; break;
 		case O_TAB: o->tab = optarg; break;

@@ -47,6 +47,8 @@ struct cli_opts {
 	const char *tls_certificates, *tls_psk;
 	bool tls_verify_peer;
 	uint32_t threads;
+	uint32_t max_connections, handshake_timeout; /* 0 = default */
+	uint64_t max_memory;                         /* 0 = default */
 	const char *token, *module, *pin_file, *pkcs11;
 	const char *tab, *from_tab;
 	bool token_only;

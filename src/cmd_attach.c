@@ -317,6 +317,9 @@ static int attach_one(struct cli_opts *o, const char *hook)
 	d->allow_discards = o->allow_discards;
 	d->after_attach = hook;
 	d->threads = o->threads;
+	d->max_connections = o->max_connections;
+	d->handshake_timeout = o->handshake_timeout;
+	d->max_memory = o->max_memory;
 	if (o->socket && o->listen)
 		return bc_error(-EINVAL, "attach: give --socket or --listen, not both");
 	r = set_tls(o, d);

@@ -8,10 +8,15 @@
  * control thread answers "status" and "detach [force]" on the control
  * socket; a detach request that may proceed is handed to the main thread
  * through the wake pipe, and only the main thread tears anything down.
+ * The control thread keeps a spare descriptor (spare_fd, only it touches
+ * it) that it closes when accept(2) fails for want of descriptors (NBD
+ * clients may take them all), so detach works at the limit too; it leaves
+ * its loop only when the listening socket is shut down.
  */
 #include <errno.h>
 #include <stddef.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -161,12 +166,24 @@ static void *control_main(void *arg)
 		int fd = accept4(d->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
 
 		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			break; /* listening socket shut down: we are exiting */
+			if (errno == EINVAL || errno == EBADF || errno == ENOTSOCK)
+				break; /* listening socket shut down: we are exiting */
+			if ((errno == EMFILE || errno == ENFILE) && d->spare_fd >= 0) {
+				/* Out of descriptors: free ours and try again. */
+				close(d->spare_fd);
+				d->spare_fd = -1;
+			} else if (errno != EINTR && errno != ECONNABORTED) {
+				/* Out of memory or descriptors (the NBD accept
+				 * thread, backing off, frees some): wait, never
+				 * give up: detach must keep working. */
+				usleep(100 * 1000);
+			}
+			continue;
 		}
 		handle_control(d, fd);
 		close(fd);
+		if (d->spare_fd < 0)
+			d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	}
 	return NULL;
 }
@@ -180,6 +197,7 @@ static int control_start(struct daemon *d)
 	d->ctl_fd = bc_unix_listen(path, 8, true, "control socket");
 	if (d->ctl_fd < 0)
 		return d->ctl_fd;
+	d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (pthread_create(&d->ctl_thread, NULL, control_main, d) != 0)
 		return bc_error(-EAGAIN, "control socket: cannot start thread");
 	d->ctl_running = true;
@@ -196,6 +214,9 @@ static void control_stop(struct daemon *d)
 	if (d->ctl_fd >= 0)
 		close(d->ctl_fd);
 	d->ctl_fd = -1;
+	if (d->spare_fd >= 0)
+		close(d->spare_fd);
+	d->spare_fd = -1;
 }
 
 static int write_state(struct daemon *d)
@@ -286,7 +307,20 @@ int daemon_run(struct daemon *d, int ready_fd)
 	char why[512];
 
 	d->ctl_fd = -1;
+	d->spare_fd = -1;
 	d->started = time(NULL);
+	/* All our memory is locked (below): what malloc keeps stays resident.
+	 * Every thread serving a client would get a malloc arena of its own,
+	 * each keeping its peak: a few arenas are plenty for our few small
+	 * allocations.  Locked pages cannot be given back from inside an
+	 * arena (madvise fails on them), only unmapped: a fixed mmap
+	 * threshold keeps every allocation of 64 KiB and up (per-connection
+	 * buffers; the NBD request buffers are mapped directly) out of the
+	 * arenas, so it is unmapped when freed (glibc's sliding threshold
+	 * would move them into the arenas after the first free).  The NBD
+	 * server calls malloc_trim() when its last client leaves. */
+	mallopt(M_ARENA_MAX, 2);
+	mallopt(M_MMAP_THRESHOLD, 64 << 10);
 	bc_set_log_handler(log_library_line);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);

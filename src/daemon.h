@@ -36,6 +36,8 @@ struct daemon {
 	struct bc_volume_info info;
 	bool read_only, allow_discards;
 	unsigned threads;
+	unsigned max_connections, handshake_timeout; /* 0 = the library's default */
+	uint64_t max_memory;
 
 	/* NBD */
 	char socket_path[108];      /* Unix socket, "" when --listen */
@@ -64,6 +66,7 @@ struct daemon {
 
 	/* control */
 	int ctl_fd;
+	int spare_fd;               /* /dev/null, closed to accept at the fd limit */
 	int wake_pipe[2];           /* control thread -> main loop */
 	pthread_t ctl_thread;
 	bool ctl_running;

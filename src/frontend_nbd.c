@@ -18,6 +18,8 @@ static int nbd_start(struct daemon *d)
 		.tls_certificates = d->tls_certificates[0] ? d->tls_certificates : NULL,
 		.tls_psk_file = d->tls_psk[0] ? d->tls_psk : NULL,
 		.tls_verify_peer = d->tls_verify_peer, .loopback_only = d->loopback_only,
+		.max_connections = d->max_connections, .handshake_timeout = d->handshake_timeout,
+		.max_memory = d->max_memory,
 	};
 	int r = bc_nbd_server_new(d->volume, &p, &d->nbd);
 

@@ -59,6 +59,9 @@ static int set_option(struct tab_entry *e, char *opt, const char **why)
 		e->threads = (uint32_t)n;
 		return 0;
 	}
+	NUM("max-connections", max_connections, false, 1000000)
+	NUM("handshake-timeout", handshake_timeout, false, 86400)
+	NUM("max-memory", max_memory, true, UINT64_MAX)
 	NUM("size", size, true, UINT64_MAX)
 	NUM("offset", offset, false, UINT64_MAX / 512)
 	NUM("skip", skip, false, UINT64_MAX)
@@ -306,6 +309,9 @@ void tab_to_opts(const struct tab_entry *e, struct cli_opts *o)
 	o->pin_file = e->pin_file;
 	o->module = e->module;
 	o->threads = e->threads;
+	o->max_connections = e->max_connections;
+	o->handshake_timeout = e->handshake_timeout;
+	o->max_memory = e->max_memory;
 	if (e->plain) {
 		o->type = BC_TYPE_PLAIN;
 		o->type_set = true;

@@ -15,8 +15,8 @@ struct tab_entry {
 	char *fuse_dir, *socket, *listen, *cipher, *hash, *pin_file, *module, *after_attach;
 	char *tls_certificates, *tls_psk;
 	bool read_only, discard, plain, noauto, token_only, tls_verify_peer, insecure;
-	uint32_t key_bits, sector_size, threads;
-	uint64_t size, offset, skip;
+	uint32_t key_bits, sector_size, threads, max_connections, handshake_timeout;
+	uint64_t size, offset, skip, max_memory;
 	int line;
 };
 

@@ -22,12 +22,21 @@
  * A thread that finishes a request runs a queued one, else takes the free
  * reader role, else sleeps on sched_wake.  A request is queued only while
  * more threads sleep than requests wait, so every queued request has a
- * thread, and the queue never holds more than threads - 1.  A sleeping
- * thread keeps no big buffer, so at most THREADS big buffers are in use
- * per connection: payload memory stays bounded by threads x request size
- * (rounded up to a power of two by the buffer pool), plus small buffers
- * and the 64 KiB read-ahead.  Replies go out under write_lock, in
- * any order, as the protocol allows; a client that stops reading them only
+ * thread, and the queue never holds more than threads - 1.
+ *
+ * Memory: a request holds a buffer from the server's pool (nbd_buf_get)
+ * from the moment its header is read until its reply is sent, and gives
+ * it back then; idle threads, and a reader waiting for the next header,
+ * hold none.  So a connection holds at most THREADS buffers (each request
+ * rounded up to a power of two), plus the 64 KiB read-ahead, and all
+ * connections together at most the server's budget: a reader that needs
+ * more than is left waits in nbd_buf_get, without reading further
+ * requests (backpressure), until another request gives memory back.
+ * While a thread sends a reply or receives a WRITE payload with a buffer,
+ * it notes the time of each bit of progress in tx_busy_ns / rx_busy_ns,
+ * so the server can cut off a client that stalls while others wait for
+ * memory (nbd_cut_stalled).  Replies go out under write_lock, in any
+ * order, as the protocol allows; a client that stops reading them only
  * blocks its own threads.
  *
  * A reply is sent only after the data reached the backing with pwrite(),
@@ -46,7 +55,7 @@
 #include "nbd/nbd_internal.h"
 
 struct serve_state {
-	uint8_t *buf;     /* request buffer, recycled through the server */
+	uint8_t *buf;     /* the current request's buffer, from the server's pool */
 	size_t buf_len;
 };
 
@@ -166,6 +175,7 @@ static int read_buffered(struct nbd_conn *c, uint8_t *p, size_t len)
 				return (int)n;
 			p += n;
 			len -= (size_t)n;
+			nbd_busy_progress(&c->rx_busy_ns);
 			continue;
 		}
 		n = read_streaming(c, c->rbuf, NBD_READAHEAD);
@@ -173,6 +183,7 @@ static int read_buffered(struct nbd_conn *c, uint8_t *p, size_t len)
 			return (int)n;
 		c->rpos = 0;
 		c->rlen = (size_t)n;
+		nbd_busy_progress(&c->rx_busy_ns);
 	}
 	return 0;
 }
@@ -192,6 +203,7 @@ int nbd_read_full(struct nbd_conn *c, void *buf, size_t len)
 			return (int)n;
 		p += n;
 		len -= (size_t)n;
+		nbd_busy_progress(&c->rx_busy_ns);
 	}
 	return 0;
 }
@@ -214,6 +226,7 @@ int nbd_writev_full(struct nbd_conn *c, struct iovec *iov, int iovcnt)
 			continue;
 		if (n < 0)
 			return -errno;
+		nbd_busy_progress(&c->tx_busy_ns);
 		while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
 			n -= (ssize_t)iov->iov_len;
 			iov++;
@@ -246,6 +259,8 @@ static uint32_t nbd_errno(int r)
 static void conn_close(struct nbd_conn *c, bool hard)
 {
 	__atomic_store_n(&c->closing, true, __ATOMIC_RELEASE);
+	if (hard)
+		__atomic_store_n(&c->dead, true, __ATOMIC_RELEASE);
 	shutdown(c->in_fd, hard ? SHUT_RDWR : SHUT_RD);
 }
 
@@ -257,7 +272,9 @@ static void send_simple(struct nbd_conn *c, uint64_t cookie, uint32_t err, const
 	int r;
 
 	pthread_mutex_lock(&c->write_lock);
+	nbd_busy_mark(&c->tx_busy_ns); /* (a reply always holds its request's buffer) */
 	r = nbd_writev_full(c, iov, !err && len ? 2 : 1);
+	nbd_busy_clear(&c->tx_busy_ns);
 	pthread_mutex_unlock(&c->write_lock);
 	if (r < 0)
 		conn_close(c, true); /* the client is gone or hostile */
@@ -336,6 +353,30 @@ static bool ensure_buf(struct bc_nbd_server *s, struct serve_state *st, size_t l
 	return st->buf != NULL;
 }
 
+static const char *cmd_name(uint16_t type)
+{
+	switch (type) {
+	case NBD_CMD_READ: return "READ";
+	case NBD_CMD_WRITE: return "WRITE";
+	case NBD_CMD_FLUSH: return "FLUSH";
+	case NBD_CMD_TRIM: return "TRIM";
+	case NBD_CMD_WRITE_ZEROES: return "WRITE_ZEROES";
+	default: return "request";
+	}
+}
+
+/* An error goes back to the client: say so in the log too (rate-limited:
+ * a dying disk must not flood it), with the volume's message. */
+static void log_failure(struct nbd_conn *c, const struct nbd_request *q, int r, bool flush)
+{
+	if (flush)
+		nbd_log_limited(c->srv, NBD_LOG_FLUSH, "%s failed: %s", q->type == NBD_CMD_FLUSH ? "FLUSH" :
+				"flush after a FUA write", bc_last_error());
+	else
+		nbd_log_limited(c->srv, NBD_LOG_IO, "%s of %u bytes at %llu failed (%s): %s", cmd_name(q->type),
+				q->length, (unsigned long long)q->offset, strerror(-r), bc_last_error());
+}
+
 /* Execute a validated request; returns the NBD error. */
 static uint32_t execute(struct nbd_conn *c, const struct nbd_request *q, uint8_t *buf)
 {
@@ -345,7 +386,10 @@ static uint32_t execute(struct nbd_conn *c, const struct nbd_request *q, uint8_t
 
 	switch (q->type) {
 	case NBD_CMD_READ:
-		return nbd_errno(bc_volume_pread(v, buf, q->length, q->offset));
+		r = bc_volume_pread(v, buf, q->length, q->offset);
+		if (r < 0)
+			log_failure(c, q, r, false);
+		return nbd_errno(r);
 	case NBD_CMD_WRITE:
 		r = bc_volume_pwrite_inplace(v, buf, q->length, q->offset);
 		break;
@@ -363,8 +407,13 @@ static uint32_t execute(struct nbd_conn *c, const struct nbd_request *q, uint8_t
 		/* A hint only; the backing's page cache serves repeated reads. */
 		break;
 	}
-	if (r == 0 && fua)
+	if (r < 0) {
+		log_failure(c, q, r, q->type == NBD_CMD_FLUSH);
+	} else if (fua) {
 		r = bc_volume_flush(v);
+		if (r < 0)
+			log_failure(c, q, r, true);
+	}
 	return nbd_errno(r);
 }
 
@@ -393,9 +442,17 @@ static int read_request(struct nbd_conn *c, struct serve_state *st, struct nbd_r
 		*err = NBD_ENOMEM;
 	c->streaming = q->type == NBD_CMD_WRITE && q->length >= NBD_HANDOFF_MIN;
 	if (q->type == NBD_CMD_WRITE) {
+		int r;
+
 		/* A refused WRITE still carries its payload: skip it. */
-		if (*err ? nbd_discard(c, q->length) < 0 :
-			   nbd_read_full(c, st->buf, q->length) < 0)
+		if (*err) {
+			r = nbd_discard(c, q->length);
+		} else {
+			nbd_busy_mark(&c->rx_busy_ns);
+			r = nbd_read_full(c, st->buf, q->length);
+			nbd_busy_clear(&c->rx_busy_ns);
+		}
+		if (r < 0)
 			goto done; /* client vanished mid-write: nothing applied */
 	}
 	return 1;
@@ -406,6 +463,10 @@ done:
 
 static void run_request(struct nbd_conn *c, const struct nbd_request *q, uint32_t err, uint8_t *buf)
 {
+	/* Nobody will read it: do not spend CPU and memory on a READ for a
+	 * client that is gone (writes still run, as if it were there). */
+	if (q->type == NBD_CMD_READ && __atomic_load_n(&c->dead, __ATOMIC_ACQUIRE))
+		return;
 	if (!err && (q->length || q->type == NBD_CMD_FLUSH))
 		err = execute(c, q, buf);
 	send_simple(c, q->cookie, err, buf, q->type == NBD_CMD_READ ? q->length : 0);
@@ -466,10 +527,8 @@ static void *serve_main(void *arg)
 			c->pending_head = (c->pending_head + 1) % NBD_MAX_CONN_THREADS;
 			c->npending--;
 			pthread_mutex_unlock(&c->sched_lock);
-			nbd_buf_put(c->srv, st.buf, st.buf_len); /* the job's buffer becomes ours */
-			st.buf = j.buf;
-			st.buf_len = j.buf_len;
-			run_request(c, &j.q, j.err, st.buf);
+			run_request(c, &j.q, j.err, j.buf);
+			nbd_buf_put(c->srv, j.buf, j.buf_len); /* memory goes back with the reply */
 		} else if (__atomic_load_n(&c->closing, __ATOMIC_ACQUIRE)) {
 			break;
 		} else if (!c->reading) {
@@ -477,9 +536,8 @@ static void *serve_main(void *arg)
 			pthread_mutex_unlock(&c->sched_lock);
 			if (lead(c, &st, &q, &err))
 				run_request(c, &q, err, st.buf);
-		} else if (st.buf_len >= NBD_HANDOFF_MIN) {
-			/* Sleep without a big buffer: see the threading model. */
-			pthread_mutex_unlock(&c->sched_lock);
+			/* Never sleep nor wait for the next request with a buffer:
+			 * see the threading model. */
 			nbd_buf_put(c->srv, st.buf, st.buf_len);
 			st.buf = NULL;
 			st.buf_len = 0;
@@ -509,7 +567,7 @@ void nbd_transmission(struct nbd_conn *c)
 	if (!c->tls) /* without it, requests are read unbuffered: slower, still right */
 		c->rbuf = malloc(NBD_READAHEAD);
 	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 256 << 10);
+	pthread_attr_setstacksize(&attr, NBD_THREAD_STACK);
 	for (unsigned i = 1; i < n; i++)
 		if (pthread_create(&extra[started], &attr, serve_main, c) == 0)
 			started++;

@@ -27,6 +27,7 @@
 #include "core/error.h"
 #include "nbd/nbd_internal.h"
 
+/* (The server's handshake deadline, --handshake-timeout, ends it sooner.) */
 #define TLS_HANDSHAKE_TIMEOUT_MS 30000
 /* TLS 1.2 and 1.3 only; PSK key exchanges added when PSK is in use. */
 #define TLS_PRIORITY_X509 "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
@@ -196,6 +197,9 @@ int nbd_tls_start(struct nbd_conn *c)
 			g = GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
 	}
 	if (g < 0) {
+		/* A wrong key, a port scanner or an attack: worth a log line,
+		 * but never more than one per 10 s. */
+		nbd_log_limited(c->srv, NBD_LOG_TLS, "TLS handshake failed: %s", gnutls_strerror(g));
 		gnutls_deinit(s);
 		return tls_fail(-EACCES, "handshake", g);
 	}
@@ -218,6 +222,7 @@ int nbd_tls_recv(struct nbd_conn *c, void *buf, size_t len)
 			return -EPROTO;
 		p += n;
 		len -= (size_t)n;
+		nbd_busy_progress(&c->rx_busy_ns);
 	}
 	return 0;
 }
@@ -237,6 +242,7 @@ int nbd_tls_sendv(struct nbd_conn *c, const struct iovec *iov, int iovcnt)
 				return -EPIPE;
 			p += n;
 			len -= (size_t)n;
+			nbd_busy_progress(&c->tx_busy_ns);
 		}
 	}
 	return 0;

@@ -95,3 +95,45 @@ py_verdict() {
 	[ "$1" = 0 ] || fail "$(grep -c '^FAIL' py.err || true) case(s) failed:
 $(cat py.err)"
 }
+
+# free_tcp_port: a TCP port on 127.0.0.1 that nobody listens on now.
+free_tcp_port() {
+	/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# cpu_ticks PID: utime + stime of PID so far, in clock ticks.
+cpu_ticks() {
+	awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
+# cpu_percent PID SECONDS: the CPU PID uses over SECONDS (percent of one CPU).
+cpu_percent() {
+	local a b hz
+	hz=$(getconf CLK_TCK)
+	a=$(cpu_ticks "$1")
+	sleep "$2"
+	b=$(cpu_ticks "$1")
+	echo $(((b - a) * 100 / hz / $2))
+}
+
+# timed_read URI: connect with libnbd, read 4 KiB at 0; prints the seconds
+# it took (fails the test if it fails or takes more than 30 s).
+timed_read() {
+	timeout 30 /usr/bin/python3 - "$1" <<'PY' || fail "a legitimate client could not read from $1: $(cat timed_read.err 2>/dev/null)"
+import sys, time
+import nbd
+t0 = time.monotonic()
+h = nbd.NBD()
+h.set_uri_allow_local_file(True)
+h.connect_uri(sys.argv[1])
+if len(h.pread(4096, 0)) != 4096:
+    sys.exit("short read")
+h.shutdown()
+print("%.3f" % (time.monotonic() - t0))
+PY
+}
+
+# vm_rss_kib PID: the resident set of PID, KiB.
+vm_rss_kib() {
+	awk '/^VmRSS:/ {print $2}' "/proc/$1/status"
+}

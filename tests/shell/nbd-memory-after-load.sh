@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Memory goes back after load: the daemon's resident memory (VmRSS; all of
+# it is locked) once 48 fio clients with mixed request sizes (4 KiB to
+# 4 MiB, reads and writes, one connection each) have come and gone must be
+# within twice what it was idle before them, and within 2x after a second
+# run too (no growth from run to run).
+. "$(dirname "$0")/functions.sh"
+. "$TESTS_DIR/shell/nbd-lib.bash"
+requires fio /usr/bin/python3
+if ! fio --enghelp 2>/dev/null | grep -qx '[[:space:]]*nbd'; then
+	echo "SKIP: $(basename "$0"): this fio has no nbd ioengine (fio --enghelp)" >&2
+	exit 77
+fi
+
+random_volume 'after load passphrase' 128M
+attach_as load
+# One client first, so the idle figure includes what any connection
+# leaves behind for good (libraries' lazily loaded parts).
+timed_read "$URI" >/dev/null
+sleep 1
+idle=$(vm_rss_kib "$PID")
+
+cat >job.fio <<EOF2
+[global]
+ioengine=nbd
+uri=$URI
+rw=randrw
+bssplit=4k/40:64k/30:1m/20:4m/10
+iodepth=8
+numjobs=48
+size=96m
+time_based=1
+runtime=6
+group_reporting=1
+[load]
+EOF2
+
+for run in 1 2; do
+	peak=0
+	fio --output=fio.$run.log job.fio >/dev/null 2>&1 &
+	FIO=$!
+	while kill -0 "$FIO" 2>/dev/null; do
+		r=$(vm_rss_kib "$PID")
+		[ "$r" -le "$peak" ] || peak=$r
+		sleep 0.2
+	done
+	wait "$FIO" || fail "fio run $run failed: $(tail -n 5 fio.$run.log)"
+	sleep 2 # the server's threads leave
+	after=$(vm_rss_kib "$PID")
+	note "run $run: VmRSS idle $((idle >> 10)) MiB ($idle KiB), peak under load $((peak >> 10)) MiB, after $((after >> 10)) MiB ($after KiB)"
+	[ "$after" -le $((2 * idle)) ] ||
+		bad "run $run: resident memory after the clients left is $after KiB, more than twice the idle $idle KiB"
+done
+detach_and_wait load "$PID"
+no_bad_cases
+exit 0
