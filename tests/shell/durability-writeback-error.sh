@@ -68,7 +68,10 @@ h.shutdown()
 PY
 grep -qx ok nbd.out || fail "NBD part did not run to its end"
 grep -q "write-back failed" "$LOG" || fail "the daemon did not log the failed write-back: $(cat "$LOG")"
-[ "$(grep -c "write-back failed" "$LOG")" = 1 ] || fail "the failed write-back was logged more than once"
+[ "$(grep -c "backing: write-back failed" "$LOG")" = 1 ] || fail "the failed write-back was logged more than once: $(cat "$LOG")"
+# The NBD layer logs the FLUSHes it failed (rate-limited: one line).
+[ "$(grep -c "nbd vol: FLUSH failed" "$LOG" || true)" = 1 ] ||
+	fail "the failed FLUSHes were not logged once: $(cat "$LOG")"
 bc detach vol >/dev/null 2>detach.err || fail "detach failed: $(cat detach.err)"
 
 # What was flushed before the failure is there; a fresh attach flushes again.
