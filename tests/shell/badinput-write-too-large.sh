@@ -29,6 +29,18 @@ for extra in 1 4096 $((1048576 + 512)); do
 		problem "write from a regular file $extra bytes larger than the volume failed but modified the backing"
 done
 
+# A volume larger than what write reads ahead (64 MiB): from a regular
+# file the size is still checked before anything is written.
+bc format big --batch --key-file key --size 100M --no-wipe "${FAST_KDF[@]}" >/dev/null 2>&1 || fail "format big failed"
+bigsize=$(( $(stat -c %s big) - $(data_offset big) ))
+head -c $((bigsize + 4096)) /dev/urandom >bigin
+before=$(sha big)
+got=0; bc write big --key-file key <bigin >/dev/null 2>err || got=$?
+note "regular file into a ${bigsize}-byte volume, 4096 bytes too many: exit $got: $(cat err)"
+[ "$got" = 5 ] || problem "big volume: expected exit 5, got $got: $(cat err)"
+[ "$(sha big)" = "$before" ] || problem "big volume: a regular file larger than the volume modified the backing"
+rm -f big bigin
+
 # Pipe input: exit 5 and one line; report what was written.
 random_file in $((size + 1048576))
 bc cat vol --key-file key >old
