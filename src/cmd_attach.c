@@ -277,6 +277,8 @@ static int run_detached(struct cli_opts *o, struct daemon *d)
 static void free_daemonp(struct daemon **d)
 {
 	if (*d) {
+		/* (set only when attach failed before the daemon took over) */
+		bc_volume_close((*d)->volume);
 		bc_backing_unlock((*d)->backing_lock);
 		rt_release_name((*d)->name, (*d)->name_fd);
 		if ((*d)->fuse_dir_fd >= 0)

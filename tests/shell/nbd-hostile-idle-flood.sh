@@ -6,7 +6,7 @@
 #  1. a legitimate client (libnbd; over TLS-PSK in the second round) still
 #     connects and reads 4 KiB within 2 s; the daemon holds no more
 #     descriptors than the cap allows, and logs the cap;
-#  2. the daemon uses little CPU meanwhile (under 20% of a CPU over 3 s);
+#  2. the daemon uses little CPU meanwhile (under 20% of a CPU over 3 s; 80% for a sanitizer build);
 #  3. every idle connection is closed by the handshake timeout (4 s here);
 #  4. a plain `blockcrypt detach` (no --force) works.
 . "$(dirname "$0")/functions.sh"
@@ -47,7 +47,7 @@ round() {
 
 	cpu=$(cpu_percent "$PID" 3)
 	note "$name: daemon CPU during the flood: $cpu% of a CPU"
-	[ "$cpu" -lt 20 ] || bad "$name 2: the daemon used $cpu% of a CPU while idle connections sat there"
+	[ "$cpu" -lt "$CPU_BUDGET" ] || bad "$name 2: the daemon used $cpu% of a CPU while idle connections sat there (budget $CPU_BUDGET%)"
 
 	sleep $((TIMEOUT + 3))
 	touch flood.stop
