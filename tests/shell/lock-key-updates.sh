@@ -67,7 +67,11 @@ printf 'blockcrypt key 2' >bckey2
 ADD=$!
 locked=no
 for _ in $(seq 100); do
-	if ! flock -n vol.img true; then locked=yes; break; fi
+	# (-s: only an exclusive lock -- the header write -- blocks a shared
+	# one; libcryptsetup's shared lock while it reads must not count, or
+	# cryptsetup would update the header in between and blockcrypt abort
+	# with "concurrent LUKS2 metadata update", as libcryptsetup does)
+	if ! flock -s -n vol.img true; then locked=yes; break; fi
 	kill -0 "$ADD" 2>/dev/null || break
 	sleep 0.05
 done
