@@ -103,6 +103,16 @@ struct bc_pbkdf_params {
 	const char *hash;        /* pbkdf2 hash, 0 = sha256 */
 };
 
+/* The cipher and key sizes used when none is given (as cryptsetup's). */
+#define BC_DEFAULT_CIPHER "aes-xts-plain64"
+#define BC_DEFAULT_XTS_KEY_BITS 512u
+#define BC_DEFAULT_CBC_KEY_BITS 256u
+
+/* The volume key size in bits for CIPHER (NULL = the default) when
+ * KEY_BITS is 0, or KEY_BITS checked against it; negative errno if the
+ * cipher or the size is not supported. */
+int bc_cipher_key_bits(const char *cipher, uint32_t key_bits);
+
 struct bc_format_params {
 	enum bc_volume_type type;  /* LUKS1 or LUKS2 (AUTO = LUKS2) */
 	const char *cipher;        /* e.g. "aes-xts-plain64" (default) */

@@ -443,8 +443,10 @@ static int open_volume(struct cli_opts *o, const char *backing, bool read_only, 
 	}
 	if (o->pkcs11) {
 		/* lofi-style: the volume key is derived inside the token. */
-		uint32_t bits = o->key_bits ? o->key_bits : (!o->cipher || strstr(o->cipher, "xts")) ? 512 : 256;
+		int bits = bc_cipher_key_bits(o->cipher, o->key_bits);
 
+		if (bits < 0)
+			return bits;
 		if (o->key_file)
 			return bc_error(-EINVAL, "plain: give --pkcs11 or --key-file, not both");
 		r = cli_get_pin(o, o->pkcs11, &pin);

@@ -13,7 +13,9 @@ int bc_cipher_spec_parse(const char *spec, uint32_t key_bits, struct bc_cipher_s
 	char buf[64], *cipher, *chain, *iv, *save = NULL;
 
 	memset(out, 0, sizeof(*out));
-	if (!spec || strlen(spec) >= sizeof(buf))
+	if (!spec)
+		spec = BC_DEFAULT_CIPHER;
+	if (strlen(spec) >= sizeof(buf))
 		return bc_error(-EINVAL, "cipher: invalid specification");
 	strcpy(buf, spec);
 	cipher = strtok_r(buf, "-", &save);
@@ -40,7 +42,7 @@ int bc_cipher_spec_parse(const char *spec, uint32_t key_bits, struct bc_cipher_s
 		return bc_error(-ENOTSUP, "cipher %s: IV mode %s is not supported (plain64, plain, essiv:sha256)", spec, iv);
 
 	if (!key_bits)
-		key_bits = out->chain == BC_MODE_XTS ? 512 : 256;
+		key_bits = out->chain == BC_MODE_XTS ? BC_DEFAULT_XTS_KEY_BITS : BC_DEFAULT_CBC_KEY_BITS;
 	if (out->chain == BC_MODE_XTS && key_bits != 256 && key_bits != 512)
 		return bc_error(-EINVAL, "cipher %s: XTS key size must be 256 or 512 bits, not %u", spec, key_bits);
 	if (out->chain == BC_MODE_CBC && key_bits != 128 && key_bits != 192 && key_bits != 256)
@@ -50,4 +52,12 @@ int bc_cipher_spec_parse(const char *spec, uint32_t key_bits, struct bc_cipher_s
 	snprintf(out->mode, sizeof(out->mode), "%s-%s", chain, iv);
 	snprintf(out->name, sizeof(out->name), "%s-%s-%s", cipher, chain, iv);
 	return 0;
+}
+
+int bc_cipher_key_bits(const char *cipher, uint32_t key_bits)
+{
+	struct bc_cipher_spec spec;
+	int r = bc_cipher_spec_parse(cipher, key_bits, &spec);
+
+	return r < 0 ? r : (int)(spec.key_bytes * 8);
 }

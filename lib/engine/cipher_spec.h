@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "blockcrypt.h"
+
 enum bc_chain_mode { BC_MODE_XTS, BC_MODE_CBC };
 enum bc_iv_mode { BC_IV_PLAIN, BC_IV_PLAIN64, BC_IV_ESSIV };
 
@@ -18,7 +20,8 @@ struct bc_cipher_spec {
 	uint32_t key_bytes;     /* whole volume key */
 };
 
-/* Parse SPEC; KEY_BITS 0 picks the default (512 for XTS, 256 for CBC). */
+/* Parse SPEC (NULL = BC_DEFAULT_CIPHER); KEY_BITS 0 picks the cipher's
+ * default (BC_DEFAULT_XTS_KEY_BITS, BC_DEFAULT_CBC_KEY_BITS). */
 int bc_cipher_spec_parse(const char *spec, uint32_t key_bits, struct bc_cipher_spec *out);
 
 #endif

@@ -102,7 +102,7 @@ int bc_format(const char *backing, const struct bc_format_params *p,
 		return bc_error(-EINVAL, "format: plain volumes have no header to format");
 	if (luks1 && p->label)
 		return bc_error(-EINVAL, "format: LUKS1 has no label");
-	r = bc_cipher_spec_parse(p->cipher ? p->cipher : "aes-xts-plain64", p->key_bits, &spec);
+	r = bc_cipher_spec_parse(p->cipher, p->key_bits, &spec);
 	if (r < 0)
 		return r;
 	r = bc_luks_check_pbkdf(type, &p->pbkdf);

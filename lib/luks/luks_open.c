@@ -117,7 +117,7 @@ int bc_plain_derive_key(const char *backing, const struct bc_open_params *p,
 	}
 	/* A passphrase is hashed exactly as cryptsetup's plain mode does. */
 	bc_luks_init();
-	r = bc_cipher_spec_parse(p->cipher ? p->cipher : "aes-xts-plain64", key_bytes * 8, &spec);
+	r = bc_cipher_spec_parse(p->cipher, key_bytes * 8, &spec);
 	if (r < 0)
 		return r;
 	r = bc_luks_init_cd(backing, &cd);

@@ -203,7 +203,7 @@ static int open_plain(const char *backing, const struct bc_open_params *p,
 	_cleanup_secret_ struct bc_secret *key = NULL;
 	int r;
 
-	r = bc_cipher_spec_parse(p->cipher ? p->cipher : "aes-xts-plain64", p->key_bits, &spec);
+	r = bc_cipher_spec_parse(p->cipher, p->key_bits, &spec);
 	if (r < 0)
 		return r;
 	snprintf(info.cipher, sizeof(info.cipher), "%s", spec.name);
