@@ -13,7 +13,7 @@ Nothing is ever changed in the repository itself: everything happens in a
 copy of its tracked and untracked-not-ignored files (git ls-files -co
 --exclude-standard) under a temporary directory.
 
-Usage: tests/mutation/mutate.py [--only NAME|GLOB]... [--list] [--markdown]
+Usage: tests/mutation/mutate.py [--only NAME|GLOB]... [--list] [--check] [--markdown]
                                 [--runs N] [--keep] [--catalog FILE]
                                 [--timeout-multiplier X]
 (scripts/mutate.sh installs the test packages first, then runs this.)
@@ -210,6 +210,23 @@ def list_tests(build):
     return names
 
 
+def missing_tests(selected):
+    """Named tests that the tree does not define, as catalog errors: a shell
+    test is a file in tests/shell, a unit test a name in tests/meson.build."""
+    with open(os.path.join(TOP, "tests", "meson.build"), encoding="utf-8") as f:
+        meson_text = f.read()
+    errors = []
+    for m in selected:
+        for t in m["tests"]:
+            if t.endswith(".sh"):
+                ok = os.path.isfile(os.path.join(TOP, "tests", "shell", t))
+            else:
+                ok = f"'{t}'" in meson_text
+            if not ok:
+                errors.append(f"{m['name']}: names test {t}, which does not exist")
+    return errors
+
+
 def run_tests(build, tests, logbase, log, timeout_multiplier):
     """Run TESTS in one `meson test` call (meson keeps the non-parallel ones
     alone).  Returns {test: (result, seconds, output)}."""
@@ -251,6 +268,9 @@ def main():
     ap.add_argument("--only", action="append", default=[], metavar="NAME",
                     help="run only mutations whose name matches (glob; repeatable)")
     ap.add_argument("--list", action="store_true", help="list the catalog and exit")
+    ap.add_argument("--check", action="store_true",
+                    help="check every entry against the tree (find texts occur once, named "
+                         "tests exist) without building anything, and exit")
     ap.add_argument("--markdown", action="store_true",
                     help="print the catalog as a Markdown table (for README.md) and exit")
     ap.add_argument("--runs", type=int, help="runs per mutation, overriding the catalog")
@@ -296,10 +316,16 @@ def main():
             apply_edits(TOP, m, check_only=True)
         except CatalogError as e:
             stale.append(str(e))
+    if args.check:
+        stale += missing_tests(selected)
     if stale:
         for s in stale:
             print(f"mutate: ERROR: {s}", file=sys.stderr)
         die(f"{len(stale)} stale catalog entr{'y' if len(stale) == 1 else 'ies'}")
+
+    if args.check:
+        print(f"mutate: {len(selected)} catalog entries match the tree")
+        return 0
 
     tmp = tempfile.mkdtemp(prefix="blockcrypt-mutate-")
     src, build, logs = (os.path.join(tmp, d) for d in ("src", "build", "logs"))
