@@ -6,7 +6,7 @@
 
 #include "blockcrypt.h"
 #include "engine/sector_engine.h"
-#include "volume/backing.h"
+#include "backing/backing.h"
 #include "volume/range_lock.h"
 
 /* Per-request working set: a keyed engine and a bounce buffer. */

@@ -1,6 +1,6 @@
 /* The backing store: a regular file or a block device holding ciphertext. */
-#ifndef BC_VOLUME_BACKING_H
-#define BC_VOLUME_BACKING_H
+#ifndef BC_BACKING_BACKING_H
+#define BC_BACKING_BACKING_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "core/error.h"
-#include "volume/backing.h"
-#include "volume/backing_lock.h"
+#include "backing/backing.h"
+#include "backing/backing_lock.h"
 
 int bc_backing_open(const char *path, bool read_only, struct bc_backing *out)
 {

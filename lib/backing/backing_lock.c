@@ -29,7 +29,7 @@
 #include <json-c/json.h>
 
 #include "core/error.h"
-#include "volume/backing_lock.h"
+#include "backing/backing_lock.h"
 
 /* "bc" in ASCII: far past qemu's image locks (bytes 100-300). */
 #define LOCK_BASE 0x62630000LL
