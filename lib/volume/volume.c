@@ -142,7 +142,6 @@ int bc_volume_create(const char *backing, const struct bc_volume_info *info,
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return bc_error(-ENOMEM, "volume: out of memory");
-	v->backing.fd = -1;
 	pthread_mutex_init(&v->pool_lock, NULL);
 	pthread_cond_init(&v->pool_cond, NULL);
 	bc_range_lock_init(&v->write_lock);
@@ -165,7 +164,7 @@ int bc_volume_create(const char *backing, const struct bc_volume_info *info,
 	r = bc_backing_open(backing, info->read_only, &v->backing);
 	if (r < 0)
 		goto fail;
-	r = bc_backing_size(&v->backing, &backing_size);
+	r = bc_backing_size(v->backing, &backing_size);
 	if (r < 0)
 		goto fail;
 	if (backing_size <= info->data_offset) {
@@ -242,7 +241,7 @@ void bc_volume_close(struct bc_volume *v)
 	if (!v)
 		return;
 	drop_keys(v);
-	bc_backing_close(&v->backing);
+	bc_backing_close(v->backing);
 	bc_range_lock_destroy(&v->write_lock);
 	pthread_mutex_destroy(&v->pool_lock);
 	pthread_cond_destroy(&v->pool_cond);
@@ -266,7 +265,7 @@ uint64_t bc_volume_size(const struct bc_volume *v)
 int bc_volume_resize(struct bc_volume *v, uint64_t new_size, bool allow_shrink)
 {
 	uint64_t backing_size, old = bc_volume_size(v), limit;
-	int r = bc_backing_size(&v->backing, &backing_size);
+	int r = bc_backing_size(v->backing, &backing_size);
 
 	if (r < 0)
 		return r;

@@ -19,7 +19,7 @@ struct bc_io_slot {
 };
 
 struct bc_volume {
-	struct bc_backing backing;
+	struct bc_backing *backing;
 	struct bc_volume_info info;
 	struct bc_sector_params sector;
 	uint32_t sector_size;
