@@ -1,14 +1,15 @@
 /*
- * Opening and closing volumes; the pool of per-request working sets.
+ * Creating a volume from its key and layout (the formats above find
+ * those: lib/luks, lib/plain; lib/setup picks one), closing, revoking and
+ * resizing it; the pool of per-request working sets.
  *
- * Threading: after bc_volume_open() returns, the volume is shared by any
+ * Threading: after bc_volume_create() returns, the volume is shared by any
  * number of I/O threads.  Each request borrows a bc_io_slot (keyed engine +
  * bounce buffer) from a free list under pool_lock, so no cipher context is
  * ever used by two threads and nothing is allocated per sector.
  * bc_volume_revoke() waits (on pool_cond) until every slot is back.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -192,48 +193,6 @@ int bc_volume_create(const char *backing, const struct bc_volume_info *info,
 fail:
 	bc_volume_close(v);
 	return r;
-}
-
-static int open_plain(const char *backing, const struct bc_open_params *p,
-		      const struct bc_secret *secret, struct bc_volume **out)
-{
-	struct bc_volume_info info = { .type = BC_TYPE_PLAIN, .keyslot = -1 };
-	struct bc_cipher_spec spec;
-	_cleanup_secret_ struct bc_secret *key = NULL;
-	int r;
-
-	r = bc_cipher_spec_parse(p->cipher, p->key_bits, &spec);
-	if (r < 0)
-		return r;
-	snprintf(info.cipher, sizeof(info.cipher), "%s", spec.name);
-	info.key_bits = spec.key_bytes * 8;
-	info.sector_size = p->sector_size ? p->sector_size : 512;
-	info.iv_large_sectors = p->iv_large_sectors;
-	if (p->offset > UINT64_MAX / 512 || p->size > UINT64_MAX / 512)
-		return bc_error(-EINVAL, "plain: offset or size too large");
-	info.data_offset = p->offset * 512;
-	info.iv_offset = p->skip;
-	info.size = p->size * 512;
-	info.read_only = p->read_only;
-	if (info.data_offset % info.sector_size)
-		return bc_error(-EINVAL, "plain: offset must be a multiple of the sector size");
-	r = bc_plain_derive_key(backing, p, secret, spec.key_bytes, &key);
-	if (r < 0)
-		return r;
-	return bc_volume_create(backing, &info, bc_secret_data(key), out);
-}
-
-int bc_volume_open(const char *backing, const struct bc_open_params *p,
-		   const struct bc_secret *key, struct bc_volume **out)
-{
-	static const struct bc_open_params defaults = { .type = BC_TYPE_AUTO };
-
-	*out = NULL;
-	if (!p)
-		p = &defaults;
-	if (p->type == BC_TYPE_PLAIN)
-		return open_plain(backing, p, key, out);
-	return bc_luks_open_volume(backing, p, key, out);
 }
 
 void bc_volume_close(struct bc_volume *v)
