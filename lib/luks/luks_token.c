@@ -27,6 +27,9 @@
 #include "token/pkcs11.h"
 
 #define SECRET_BYTES 32
+#define AAD_PREFIX "blockcrypt-pkcs11:"
+/* The GCM additional data: AAD_PREFIX and the volume UUID. */
+#define AAD_MAX (sizeof(AAD_PREFIX) + sizeof(((struct bc_volume_info *)0)->uuid))
 
 static int b64_encode(const uint8_t *in, size_t len, char *out, size_t size)
 {
@@ -50,7 +53,7 @@ static void make_aad(struct crypt_device *cd, char *aad, size_t size)
 {
 	const char *uuid = crypt_get_uuid(cd);
 
-	snprintf(aad, size, "blockcrypt-pkcs11:%s", uuid ? uuid : "");
+	snprintf(aad, size, AAD_PREFIX "%s", uuid ? uuid : "");
 }
 
 int bc_luks_enroll_pkcs11(struct bc_luks *l, const struct bc_secret *existing, const char *uri_in,
@@ -63,7 +66,7 @@ int bc_luks_enroll_pkcs11(struct bc_luks *l, const struct bc_secret *existing, c
 	struct bc_p11 *p = NULL;
 	struct bc_token t = { .kind = BC_TOKEN_BLOCKCRYPT };
 	size_t wrapped_len = sizeof(t.blob);
-	char aad[80], *uri = NULL, *json = NULL;
+	char aad[AAD_MAX], *uri = NULL, *json = NULL;
 	int r, slot = -1, token;
 
 	if (strcmp(crypt_get_type(l->cd), CRYPT_LUKS2))
@@ -148,7 +151,7 @@ int bc_luks_unenroll_pkcs11(struct bc_luks *l, int token_id)
 {
 	int removed = 0;
 
-	for (int id = 0; id < 32; id++) {
+	for (int id = 0; id < BC_LUKS2_TOKENS; id++) {
 		const char *json = NULL;
 		struct bc_token t;
 		int r;
@@ -190,7 +193,7 @@ int bc_luks_token_passphrase(struct crypt_device *cd, const struct bc_token *t,
 	if (r < 0)
 		return r;
 	if (t->kind == BC_TOKEN_BLOCKCRYPT) {
-		char aad[80];
+		char aad[AAD_MAX];
 
 		r = bc_p11_open_key(t->uri, u, NULL, BC_P11_AES_KEY, &p);
 		if (r < 0)
@@ -238,7 +241,7 @@ int bc_luks_token_unlock(struct crypt_device *cd, const char *path, const struct
 {
 	int r = -ENOENT, tried = 0;
 
-	for (int id = 0; id < 32; id++) {
+	for (int id = 0; id < BC_LUKS2_TOKENS; id++) {
 		_cleanup_secret_ struct bc_secret *pass = NULL;
 		const char *json = NULL;
 		struct bc_token t;

@@ -21,8 +21,12 @@
 #include <p11-kit/uri.h>
 
 #include "core/error.h"
+#include "core/macros.h"
 #include "core/secret.h"
 #include "token/pkcs11.h"
+
+/* The URI made from a lofi-style token name (longer ones are truncated). */
+#define LOFI_URI_MAX 1024
 
 struct bc_p11 {
 	CK_FUNCTION_LIST **modules;  /* p11-kit's list, or NULL */
@@ -34,7 +38,7 @@ struct bc_p11 {
 	CK_TOKEN_INFO token;
 	CK_OBJECT_HANDLE key;
 	P11KitUri *uri;
-	char label[33];
+	char label[sizeof(((CK_TOKEN_INFO *)0)->label) + 1];
 };
 
 static int p11_fail(CK_RV rv, const char *what)
@@ -84,7 +88,7 @@ int bc_p11_normalize_uri(const char *in, char **out)
 	const char *f[4];
 	size_t n[4];
 	const char *p = in;
-	char buf[1024] = "pkcs11:";
+	char buf[LOFI_URI_MAX] = "pkcs11:";
 
 	*out = NULL;
 	if (!strncmp(in, "pkcs11:", 7)) {
@@ -323,7 +327,7 @@ int bc_p11_generate_aes(struct bc_p11 *p, const char *label, unsigned bits)
 
 	if (bits != 128 && bits != 192 && bits != 256)
 		return bc_error(-EINVAL, "genkey: AES key length must be 128, 192 or 256 bits");
-	rv = p->module->C_GenerateKey(p->session, &mech, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &p->key);
+	rv = p->module->C_GenerateKey(p->session, &mech, tmpl, ARRAY_SIZE(tmpl), &p->key);
 	return rv == CKR_OK ? 0 : p11_fail(rv, "generate key");
 }
 

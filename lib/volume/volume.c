@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "core/error.h"
+#include "core/macros.h"
 #include "core/secret.h"
 #include "volume/volume_internal.h"
 
@@ -32,7 +33,7 @@ int bc_volume_type_parse(const char *name, enum bc_volume_type *out)
 {
 	static const enum bc_volume_type all[] = { BC_TYPE_AUTO, BC_TYPE_LUKS1, BC_TYPE_LUKS2, BC_TYPE_PLAIN };
 
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
 		if (!strcmp(name, bc_volume_type_name(all[i]))) {
 			*out = all[i];
 			return 0;
