@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
