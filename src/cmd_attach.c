@@ -20,7 +20,7 @@
 #include "daemon.h"
 #include "runtime.h"
 #include "tab.h"
-#include "volume/backing_lock.h"
+#include "backing/backing_lock.h"
 
 /* The backing's file name without its extension, with anything a name
  * may not hold replaced by '_' (left as long as it is, for

@@ -9,7 +9,7 @@
 #include "cli.h"
 #include "core/error.h"
 #include "runtime.h"
-#include "volume/backing_lock.h"
+#include "backing/backing_lock.h"
 
 /* Lock BACKING for format (data and header), creating it empty first
  * when it does not exist (*CREATED then says so). */

@@ -9,7 +9,7 @@
 #include "core/error.h"
 #include "runtime.h"
 #include "luks/header_guard.h"
-#include "volume/backing_lock.h"
+#include "backing/backing_lock.h"
 
 static const struct cli_command commands[] = {
 	{ "format", "BACKING", "Create a LUKS2 (or LUKS1) volume on BACKING; asks for the new passphrase twice.",

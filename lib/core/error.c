@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/macros.h"
 
 static _Thread_local char last_error[BC_ERROR_MAX];
 
@@ -38,7 +39,7 @@ void bc_set_log_handler(void (*handler)(const char *line))
 void bc_log(const char *fmt, ...)
 {
 	void (*h)(const char *) = __atomic_load_n(&log_handler, __ATOMIC_ACQUIRE);
-	char line[512];
+	char line[BC_ERROR_MAX];
 	va_list ap;
 
 	if (!h)
@@ -103,7 +104,7 @@ int bc_errno_for_exit(int code)
 		[BC_EXIT_UNSUPPORTED] = ENOTSUP, [BC_EXIT_TOKEN] = ENODEV,
 	};
 
-	if (code > 0 && code < (int)(sizeof(map) / sizeof(map[0])) && map[code])
+	if (code > 0 && code < (int)ARRAY_SIZE(map) && map[code])
 		return -map[code];
 	return -EPROTO; /* exit code 1 */
 }

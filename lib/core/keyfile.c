@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/macros.h"
 #include "core/secret.h"
 
 #define KEYFILE_MAX (8u << 20)   /* cryptsetup's default key file limit */
@@ -100,7 +101,7 @@ out:
 
 /* Signals that end a prompt: the terminal gets its echo back first. */
 static const int prompt_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-#define N_PROMPT_SIGNALS (sizeof(prompt_signals) / sizeof(prompt_signals[0]))
+#define N_PROMPT_SIGNALS ARRAY_SIZE(prompt_signals)
 static volatile sig_atomic_t prompt_signal;
 
 static void on_prompt_signal(int sig)

@@ -10,7 +10,7 @@
 
 int bc_cipher_spec_parse(const char *spec, uint32_t key_bits, struct bc_cipher_spec *out)
 {
-	char buf[64], *cipher, *chain, *iv, *save = NULL;
+	char buf[sizeof(out->name)], *cipher, *chain, *iv, *save = NULL;
 
 	memset(out, 0, sizeof(*out));
 	if (!spec)

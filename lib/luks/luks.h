@@ -1,5 +1,7 @@
-/* Internal glue around libcryptsetup: one place that sets up its logging
- * and turns its return codes into this library's errno meanings. */
+/* The LUKS layer's internal interface: the glue around libcryptsetup (one
+ * place that sets up its logging and turns its return codes into this
+ * library's errno meanings, also used by lib/plain), the header checks,
+ * and the two entry points lib/setup dispatches to. */
 #ifndef BC_LUKS_H
 #define BC_LUKS_H
 
@@ -8,6 +10,14 @@
 #include <libcryptsetup.h>
 
 #include "blockcrypt.h"
+
+/* Unlock a LUKS1/LUKS2 volume (P->type AUTO: either) with a token or
+ * PASS, as P->unlock says, and build the volume. */
+int bc_luks_open_volume(const char *backing, const struct bc_open_params *p,
+			const struct bc_secret *pass, struct bc_volume **out);
+/* bc_format() for LUKS1 and LUKS2 (P->type AUTO = LUKS2). */
+int bc_luks_format(const char *backing, const struct bc_format_params *p,
+		   const struct bc_secret *pass);
 
 struct bc_luks {
 	struct crypt_device *cd;

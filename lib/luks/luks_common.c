@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,7 +22,7 @@
 #include "engine/cipher_spec.h"
 #include "luks/luks.h"
 
-static _Thread_local char last_cs_error[256];
+static _Thread_local char last_cs_error[BC_ERROR_MAX];
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
 static void log_cb(int level, const char *msg, void *usrptr)
@@ -143,6 +144,10 @@ int bc_luks_load_cd(const char *path, enum bc_volume_type type, struct crypt_dev
 #define KDF_ARGON2_MAX_WORK_KB		(UINT64_C(1) << 28)	/* time x memory: 256 GiB */
 #define KDF_ARGON2_MAX_MEMORY_KB	(UINT64_C(4) << 20)	/* 4 GiB, libcryptsetup's maximum */
 #define KDF_ARGON2_MAX_THREADS		16			/* cryptsetup writes at most 4 */
+/* "key slot ID" or "volume key digest ID", for messages. */
+#define KDF_WHAT_MAX 64
+/* The names of a header's mandatory requirements, for messages. */
+#define REQUIREMENT_NAMES_MAX 200
 
 struct mem_limit {
 	uint64_t kb;
@@ -172,11 +177,14 @@ static uint64_t statm_bytes(int i)
 	return v[i] * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+#define CGROUP_V1_MEMORY "/sys/fs/cgroup/memory"
+#define CGROUP_V1_LIMIT "memory.limit_in_bytes"
+
 /* The lowest memory limit of this process's cgroup and its ancestors
  * (v2 memory.max, v1 memory.limit_in_bytes); UINT64_MAX if none. */
 static uint64_t cgroup_memory_limit(void)
 {
-	char line[4096], file[4200];
+	char line[PATH_MAX + 64], file[sizeof(CGROUP_V1_MEMORY) + PATH_MAX + sizeof(CGROUP_V1_LIMIT)];
 	uint64_t limit = UINT64_MAX;
 	FILE *f = fopen("/proc/self/cgroup", "re");
 
@@ -197,8 +205,8 @@ static uint64_t cgroup_memory_limit(void)
 		}
 		for (tok = strtok_r(ctrl, ",", &save); tok && !base; tok = strtok_r(NULL, ",", &save))
 			if (!strcmp(tok, "memory")) {
-				base = "/sys/fs/cgroup/memory";
-				name = "memory.limit_in_bytes";
+				base = CGROUP_V1_MEMORY;
+				name = CGROUP_V1_LIMIT;
 			}
 		if (!base || path[0] != '/')
 			continue;
@@ -323,7 +331,7 @@ static int check_luks2_slots(const char *path, json_object *meta)
 {
 	struct mem_limit mem = kdf_memory_limit();
 	json_object *keyslots = jobj(meta, "keyslots"), *digests = jobj(meta, "digests");
-	char what[64];
+	char what[KDF_WHAT_MAX];
 	int r;
 
 	if (!json_object_is_type(keyslots, json_type_object) || !json_object_is_type(digests, json_type_object))
@@ -359,8 +367,8 @@ static int check_luks2_slots(const char *path, json_object *meta)
 static int check_luks1_slots(struct crypt_device *cd, const char *path)
 {
 	struct mem_limit mem = kdf_memory_limit();
-	unsigned char be[4];
-	char what[64];
+	unsigned char be[sizeof(uint32_t)];
+	char what[KDF_WHAT_MAX];
 	int fd, r;
 
 	for (int i = 0; i < crypt_keyslot_max(CRYPT_LUKS1); i++) {
@@ -422,7 +430,7 @@ static void requirement_names(struct crypt_device *cd, char *buf, size_t size)
 int bc_luks_check_header_change(struct crypt_device *cd, const char *path, const char *doing)
 {
 	uint32_t req = 0;
-	char names[200];
+	char names[REQUIREMENT_NAMES_MAX];
 
 	if (crypt_persistent_flags_get(cd, CRYPT_FLAGS_REQUIREMENTS, &req) < 0 ||
 	    !(req & CRYPT_REQUIREMENT_UNKNOWN))
@@ -466,7 +474,7 @@ int bc_luks_layout(struct crypt_device *cd, struct bc_volume_info *info)
 	 * (dump --json shows them with "supported": false). */
 	if (crypt_persistent_flags_get(cd, CRYPT_FLAGS_REQUIREMENTS, &req) == 0 &&
 	    (req & ~CRYPT_REQUIREMENT_UNKNOWN)) {
-		char names[200];
+		char names[REQUIREMENT_NAMES_MAX];
 
 		requirement_names(cd, names, sizeof(names));
 		return bc_error(-ENOTSUP, "%s: header requires %s (0x%x: reencryption in progress?); refusing",

@@ -9,10 +9,12 @@
 
 #include <openssl/rand.h>
 
+#include "backing/backing.h"
 #include "core/error.h"
 #include "core/secret.h"
+#include "engine/cipher_spec.h"
 #include "luks/luks.h"
-#include "volume/volume_internal.h"
+#include "volume/volume.h"
 
 #define LUKS2_DEFAULT_DATA_OFFSET (16u << 20)
 #define LUKS1_MAX_DATA_OFFSET (2u << 20)
@@ -81,8 +83,8 @@ out:
 	return r;
 }
 
-int bc_format(const char *backing, const struct bc_format_params *p,
-	      const struct bc_secret *pass)
+int bc_luks_format(const char *backing, const struct bc_format_params *p,
+		   const struct bc_secret *pass)
 {
 	const bool luks1 = p->type == BC_TYPE_LUKS1;
 	const char *type = luks1 ? CRYPT_LUKS1 : CRYPT_LUKS2;
@@ -98,8 +100,6 @@ int bc_format(const char *backing, const struct bc_format_params *p,
 	int r;
 
 	bc_luks_init();
-	if (p->type == BC_TYPE_PLAIN)
-		return bc_error(-EINVAL, "format: plain volumes have no header to format");
 	if (luks1 && p->label)
 		return bc_error(-EINVAL, "format: LUKS1 has no label");
 	r = bc_cipher_spec_parse(p->cipher, p->key_bits, &spec);

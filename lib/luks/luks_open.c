@@ -1,6 +1,6 @@
-/* Unlocking LUKS volumes, and plain-mode key derivation, through
- * libcryptsetup.  The volume key only ever lives in secure memory and is
- * dropped as soon as the sector engine is keyed. */
+/* Unlocking LUKS volumes through libcryptsetup, with a passphrase or a
+ * token.  The volume key only ever lives in secure memory and is dropped
+ * as soon as the sector engine is keyed. */
 #include <errno.h>
 #include <string.h>
 
@@ -8,7 +8,7 @@
 #include "core/secret.h"
 #include "luks/luks.h"
 #include "luks/luks_token.h"
-#include "volume/volume_internal.h"
+#include "volume/volume.h"
 
 /* Get the volume key into KEY with PASS; returns the key slot used. */
 static int unlock_key(struct crypt_device *cd, const char *path, const struct bc_secret *pass,
@@ -92,57 +92,6 @@ int bc_luks_open_volume(const char *backing, const struct bc_open_params *p,
 	cd = NULL;
 	r = bc_volume_create(backing, &info, bc_secret_data(key), out);
 out:
-	crypt_free(cd);
-	return r;
-}
-
-int bc_plain_derive_key(const char *backing, const struct bc_open_params *p,
-			const struct bc_secret *secret, uint32_t key_bytes,
-			struct bc_secret **key_out)
-{
-	struct crypt_device *cd = NULL;
-	struct crypt_params_plain params = { .hash = p->hash };
-	struct bc_cipher_spec spec;
-	struct bc_secret *key = NULL;
-	size_t key_size = key_bytes;
-	int r;
-
-	*key_out = NULL;
-	if (!p->hash) {
-		/* A key file is the key itself, as with cryptsetup --key-file. */
-		if (bc_secret_len(secret) < key_bytes)
-			return bc_error(-EINVAL, "plain: key file holds %zu bytes, the cipher needs %u",
-					bc_secret_len(secret), key_bytes);
-		return bc_secret_from_bytes(bc_secret_data(secret), key_bytes, key_out);
-	}
-	/* A passphrase is hashed exactly as cryptsetup's plain mode does. */
-	bc_luks_init();
-	r = bc_cipher_spec_parse(p->cipher, key_bytes * 8, &spec);
-	if (r < 0)
-		return r;
-	r = bc_luks_init_cd(backing, &cd);
-	if (r < 0)
-		return r;
-	r = crypt_format(cd, CRYPT_PLAIN, spec.cipher, spec.mode, NULL, NULL, key_bytes, &params);
-	if (r < 0) {
-		r = bc_luks_fail(-EINVAL, backing, "plain parameters");
-		goto out;
-	}
-	r = bc_secret_new(key_bytes, &key);
-	if (r < 0)
-		goto out;
-	r = crypt_volume_key_get(cd, CRYPT_ANY_SLOT, (char *)bc_secret_buf(key), &key_size,
-				 (const char *)bc_secret_data(secret), bc_secret_len(secret));
-	if (r < 0) {
-		r = bc_luks_fail(-EINVAL, backing, "plain key derivation");
-		goto out;
-	}
-	bc_secret_set_len(key, key_size);
-	*key_out = key;
-	key = NULL;
-	r = 0;
-out:
-	bc_secret_free(key);
 	crypt_free(cd);
 	return r;
 }

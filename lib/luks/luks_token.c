@@ -1,7 +1,7 @@
 /*
  * PKCS#11 key slots: enrolment, removal, and unlocking through LUKS2
  * tokens of type "blockcrypt-pkcs11" (ours) and "systemd-pkcs11"
- * (systemd-cryptenroll's), plus token-derived keys for plain volumes.
+ * (systemd-cryptenroll's).
  *
  * Our token (JSON form in token_json.c) holds a 32-byte random secret,
  * AES-GCM-wrapped by an AES key that never leaves the token.  The GCM additional data is "blockcrypt-pkcs11:" + the volume UUID, so a
@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -27,6 +26,9 @@
 #include "token/pkcs11.h"
 
 #define SECRET_BYTES 32
+#define AAD_PREFIX "blockcrypt-pkcs11:"
+/* The GCM additional data: AAD_PREFIX and the volume UUID. */
+#define AAD_MAX (sizeof(AAD_PREFIX) + sizeof(((struct bc_volume_info *)0)->uuid))
 
 static int b64_encode(const uint8_t *in, size_t len, char *out, size_t size)
 {
@@ -50,41 +52,7 @@ static void make_aad(struct crypt_device *cd, char *aad, size_t size)
 {
 	const char *uuid = crypt_get_uuid(cd);
 
-	snprintf(aad, size, "blockcrypt-pkcs11:%s", uuid ? uuid : "");
-}
-
-/* Open the token URI names, log in (asking for a PIN if needed), select
- * the key of KIND. */
-static int open_token(const char *uri, const struct bc_unlock *u, const struct bc_secret *pin,
-		      enum bc_p11_key_kind kind, struct bc_p11 **out)
-{
-	struct bc_secret *asked = NULL;
-	struct bc_p11 *p = NULL;
-	int r;
-
-	*out = NULL;
-	r = bc_p11_open(uri, u ? u->pkcs11_module : NULL, false, &p);
-	if (r < 0)
-		return r;
-	if (bc_p11_needs_login(p)) {
-		if (!pin && u && u->get_pin) {
-			r = u->get_pin(u->user, bc_p11_token_label(p), &asked);
-			if (r < 0)
-				goto out;
-			pin = asked;
-		}
-		r = bc_p11_login(p, pin);
-		if (r < 0)
-			goto out;
-	}
-	r = bc_p11_find_key(p, kind);
-out:
-	bc_secret_free(asked);
-	if (r < 0)
-		bc_p11_close(p);
-	else
-		*out = p;
-	return r;
+	snprintf(aad, size, AAD_PREFIX "%s", uuid ? uuid : "");
 }
 
 int bc_luks_enroll_pkcs11(struct bc_luks *l, const struct bc_secret *existing, const char *uri_in,
@@ -97,7 +65,7 @@ int bc_luks_enroll_pkcs11(struct bc_luks *l, const struct bc_secret *existing, c
 	struct bc_p11 *p = NULL;
 	struct bc_token t = { .kind = BC_TOKEN_BLOCKCRYPT };
 	size_t wrapped_len = sizeof(t.blob);
-	char aad[80], *uri = NULL, *json = NULL;
+	char aad[AAD_MAX], *uri = NULL, *json = NULL;
 	int r, slot = -1, token;
 
 	if (strcmp(crypt_get_type(l->cd), CRYPT_LUKS2))
@@ -110,7 +78,7 @@ int bc_luks_enroll_pkcs11(struct bc_luks *l, const struct bc_secret *existing, c
 		goto out;
 	}
 	strcpy(t.uri, uri);
-	r = open_token(uri, &u, pin, BC_P11_AES_KEY, &p);
+	r = bc_p11_open_key(uri, &u, pin, BC_P11_AES_KEY, &p);
 	if (r < 0)
 		goto out;
 	r = bc_secret_new(SECRET_BYTES, &secret);
@@ -182,7 +150,7 @@ int bc_luks_unenroll_pkcs11(struct bc_luks *l, int token_id)
 {
 	int removed = 0;
 
-	for (int id = 0; id < 32; id++) {
+	for (int id = 0; id < BC_LUKS2_TOKENS; id++) {
 		const char *json = NULL;
 		struct bc_token t;
 		int r;
@@ -224,9 +192,9 @@ int bc_luks_token_passphrase(struct crypt_device *cd, const struct bc_token *t,
 	if (r < 0)
 		return r;
 	if (t->kind == BC_TOKEN_BLOCKCRYPT) {
-		char aad[80];
+		char aad[AAD_MAX];
 
-		r = open_token(t->uri, u, NULL, BC_P11_AES_KEY, &p);
+		r = bc_p11_open_key(t->uri, u, NULL, BC_P11_AES_KEY, &p);
 		if (r < 0)
 			return r;
 		make_aad(cd, aad, sizeof(aad));
@@ -250,7 +218,7 @@ int bc_luks_token_passphrase(struct crypt_device *cd, const struct bc_token *t,
 	} else {
 		/* systemd-pkcs11: RSA-encrypted key; the slot passphrase is
 		 * its base64 encoding. */
-		r = open_token(t->uri, u, NULL, BC_P11_RSA_PRIVATE_KEY, &p);
+		r = bc_p11_open_key(t->uri, u, NULL, BC_P11_RSA_PRIVATE_KEY, &p);
 		if (r < 0)
 			return r;
 		r = bc_p11_rsa_decrypt(p, t->blob, t->blob_len, bc_secret_buf(plain), &plain_len);
@@ -272,7 +240,7 @@ int bc_luks_token_unlock(struct crypt_device *cd, const char *path, const struct
 {
 	int r = -ENOENT, tried = 0;
 
-	for (int id = 0; id < 32; id++) {
+	for (int id = 0; id < BC_LUKS2_TOKENS; id++) {
 		_cleanup_secret_ struct bc_secret *pass = NULL;
 		const char *json = NULL;
 		struct bc_token t;
@@ -298,70 +266,4 @@ int bc_luks_token_unlock(struct crypt_device *cd, const char *path, const struct
 	if (!tried)
 		return bc_error(-ENOENT, "%s: no PKCS#11 token is enrolled", path);
 	return r;
-}
-
-int bc_pkcs11_genkey(const char *uri_in, const char *module, const struct bc_secret *pin,
-		     const char *label, unsigned bits)
-{
-	struct bc_unlock u = { .pkcs11_module = module };
-	struct bc_p11 *p = NULL;
-	char *uri = NULL;
-	int r;
-
-	r = bc_p11_normalize_uri(uri_in, &uri);
-	if (r < 0)
-		return r;
-	r = bc_p11_open(uri, u.pkcs11_module, true, &p);
-	if (r == 0 && bc_p11_needs_login(p))
-		r = bc_p11_login(p, pin);
-	if (r == 0) {
-		/* Refuse to make a second key under the same label. */
-		r = bc_p11_count_label(p, label);
-		if (r > 0)
-			r = bc_error(-EEXIST, "genkey: token '%s' already has a key labelled %s",
-				     bc_p11_token_label(p), label);
-	}
-	if (r == 0)
-		r = bc_p11_generate_aes(p, label, bits);
-	bc_p11_close(p);
-	free(uri);
-	return r;
-}
-
-int bc_pkcs11_derive_plain_key(const char *uri_in, const char *module, const struct bc_secret *pin,
-			       size_t key_bytes, struct bc_secret **key_out)
-{
-	struct bc_unlock u = { .pkcs11_module = module };
-	struct bc_p11 *p = NULL;
-	struct bc_secret *key = NULL;
-	uint8_t blocks[64];
-	char *uri = NULL;
-	int r;
-
-	*key_out = NULL;
-	if (key_bytes > sizeof(blocks) || key_bytes % 16)
-		return bc_error(-EINVAL, "plain: token-derived keys are 128..512 bits in 128-bit steps");
-	r = bc_p11_normalize_uri(uri_in, &uri);
-	if (r == 0)
-		r = open_token(uri, &u, pin, BC_P11_AES_KEY, &p);
-	free(uri);
-	if (r < 0)
-		return r;
-	/* Block i = "blockcrypt-plain" with its last byte XORed with i:
-	 * key = AES-ECB_K(B_0) || AES-ECB_K(B_1) || ... (see the man page). */
-	for (size_t i = 0; i < key_bytes / 16; i++) {
-		memcpy(blocks + 16 * i, "blockcrypt-plain", 16);
-		blocks[16 * i + 15] ^= (uint8_t)i;
-	}
-	r = bc_secret_new(key_bytes, &key);
-	if (r == 0)
-		r = bc_p11_ecb_encrypt(p, blocks, key_bytes, bc_secret_buf(key));
-	bc_p11_close(p);
-	if (r < 0) {
-		bc_secret_free(key);
-		return r;
-	}
-	bc_secret_set_len(key, key_bytes);
-	*key_out = key;
-	return 0;
 }

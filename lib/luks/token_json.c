@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 
 #include "core/error.h"
+#include "core/macros.h"
 #include "luks/token_json.h"
 
 /* Strict base64: length a multiple of 4, only the alphabet, '=' only as
@@ -58,7 +59,8 @@ static const char *str_member(json_object *o, const char *key)
 	       json_object_get_string(v) : NULL;
 }
 
-/* "keyslots": exactly one decimal string 0..31 (LUKS2 has 32 slots). */
+/* "keyslots": exactly one decimal string 0..BC_LUKS2_KEYSLOT_LAST (at
+ * most two digits). */
 static int keyslot_member(json_object *o)
 {
 	json_object *a, *v;
@@ -76,7 +78,7 @@ static int keyslot_member(json_object *o)
 	if (*s < '0' || *s > '9' || strlen(s) > 2)
 		return -EINVAL;
 	n = strtol(s, &end, 10);
-	return *end || n > 31 ? -EINVAL : (int)n;
+	return *end || n > BC_LUKS2_KEYSLOT_LAST ? -EINVAL : (int)n;
 }
 
 static int copy_uri(const char *uri, char *out)
@@ -115,7 +117,7 @@ int bc_token_decode(const char *json, size_t len, struct bc_token *out)
 	out->kind = strcmp(type, BC_TOKEN_TYPE) ? BC_TOKEN_SYSTEMD : BC_TOKEN_BLOCKCRYPT;
 	out->keyslot = keyslot_member(o);
 	if (out->keyslot < 0) {
-		what = "\"keyslots\" must name one key slot 0..31";
+		what = "\"keyslots\" must name one key slot 0.." BC_STRINGIFY(BC_LUKS2_KEYSLOT_LAST);
 		goto out;
 	}
 	if (out->kind == BC_TOKEN_BLOCKCRYPT) {
@@ -157,13 +159,13 @@ int bc_token_encode(const struct bc_token *t, char **json_out)
 {
 	char iv64[4 * ((BC_TOKEN_IV_BYTES + 2) / 3) + 1];
 	char sec64[4 * ((BC_TOKEN_WRAPPED_BYTES + 2) / 3) + 1];
-	char slot[12];
+	char slot[sizeof(BC_STRINGIFY(BC_LUKS2_KEYSLOT_LAST))];
 	json_object *o, *slots;
 	int r = 0;
 
 	*json_out = NULL;
 	if (t->kind != BC_TOKEN_BLOCKCRYPT || t->blob_len != BC_TOKEN_WRAPPED_BYTES ||
-	    t->keyslot < 0 || t->keyslot > 31)
+	    t->keyslot < 0 || t->keyslot > BC_LUKS2_KEYSLOT_LAST)
 		return bc_error(-EINVAL, "token: cannot encode this token");
 	EVP_EncodeBlock((unsigned char *)iv64, t->iv, BC_TOKEN_IV_BYTES);
 	EVP_EncodeBlock((unsigned char *)sec64, t->blob, BC_TOKEN_WRAPPED_BYTES);

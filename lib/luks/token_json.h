@@ -12,6 +12,10 @@
 #define BC_TOKEN_WRAPPED_BYTES 48  /* 32-byte secret + 16-byte GCM tag */
 #define BC_TOKEN_BLOB_MAX 1024     /* systemd: RSA-encrypted key, <= 8192-bit */
 #define BC_TOKEN_URI_MAX 4096
+/* LUKS2 key slots are numbered 0..31, tokens too (libcryptsetup's
+ * LUKS2_KEYSLOTS_MAX and LUKS2_TOKENS_MAX are 32). */
+#define BC_LUKS2_KEYSLOT_LAST 31
+#define BC_LUKS2_TOKENS 32
 
 enum bc_token_kind {
 	BC_TOKEN_BLOCKCRYPT,  /* ours: AES-GCM secret wrapped by a token AES key */
@@ -20,7 +24,7 @@ enum bc_token_kind {
 
 struct bc_token {
 	enum bc_token_kind kind;
-	int keyslot;                      /* 0..31 */
+	int keyslot;                      /* 0..BC_LUKS2_KEYSLOT_LAST */
 	char uri[BC_TOKEN_URI_MAX];       /* PKCS#11 URI, NUL terminated */
 	uint8_t iv[BC_TOKEN_IV_BYTES];    /* ours only */
 	uint8_t blob[BC_TOKEN_BLOB_MAX];  /* ours: wrapped secret; systemd: encrypted key */

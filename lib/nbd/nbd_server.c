@@ -78,7 +78,7 @@ void nbd_log_limited(struct bc_nbd_server *s, enum nbd_log_kind kind, const char
 	struct nbd_ratelog *l = &s->logs[kind];
 	int64_t now = nbd_now_ns();
 	unsigned suppressed;
-	char msg[400];
+	char msg[BC_ERROR_MAX];
 	va_list ap;
 
 	pthread_mutex_lock(&s->log_lock);

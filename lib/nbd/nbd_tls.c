@@ -15,6 +15,7 @@
  * concurrently, which is exactly this.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,8 @@
 /* TLS 1.2 and 1.3 only; PSK key exchanges added when PSK is in use. */
 #define TLS_PRIORITY_X509 "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define TLS_PRIORITY_PSK TLS_PRIORITY_X509 ":+ECDHE-PSK:+DHE-PSK:+PSK"
+/* A line of a psktool(1) key file: "username:hexkey". */
+#define PSK_LINE_MAX 1024
 
 struct nbd_tls_server {
 	gnutls_certificate_credentials_t x509;
@@ -52,7 +55,7 @@ static bool readable_file(const char *path)
 
 static int load_x509(struct nbd_tls_server *t, const char *dir, bool verify_peer)
 {
-	char cert[4096], key[4096], ca[4096];
+	char cert[PATH_MAX], key[PATH_MAX], ca[PATH_MAX];
 	int g;
 
 	if (snprintf(cert, sizeof(cert), "%s/server-cert.pem", dir) >= (int)sizeof(cert) ||
@@ -81,7 +84,7 @@ static int load_x509(struct nbd_tls_server *t, const char *dir, bool verify_peer
 static int load_psk(struct nbd_tls_server *t, const char *file)
 {
 	FILE *f = fopen(file, "re");
-	char line[1024];
+	char line[PSK_LINE_MAX];
 	bool any = false;
 	int g;
 

@@ -1,5 +1,7 @@
 /*
- * PKCS#11 access through p11-kit.
+ * PKCS#11 access through p11-kit, and the token operations of the public
+ * API that need nothing else: bc_pkcs11_genkey() and token-derived keys
+ * for plain volumes (bc_pkcs11_derive_plain_key()).
  *
  * Threading: a bc_p11 handle is used by one thread at a time (unlock and
  * enrolment are one-shot operations).  Module loading goes through p11-kit,
@@ -19,8 +21,12 @@
 #include <p11-kit/uri.h>
 
 #include "core/error.h"
+#include "core/macros.h"
 #include "core/secret.h"
 #include "token/pkcs11.h"
+
+/* The URI made from a lofi-style token name (longer ones are truncated). */
+#define LOFI_URI_MAX 1024
 
 struct bc_p11 {
 	CK_FUNCTION_LIST **modules;  /* p11-kit's list, or NULL */
@@ -32,7 +38,7 @@ struct bc_p11 {
 	CK_TOKEN_INFO token;
 	CK_OBJECT_HANDLE key;
 	P11KitUri *uri;
-	char label[33];
+	char label[sizeof(((CK_TOKEN_INFO *)0)->label) + 1];
 };
 
 static int p11_fail(CK_RV rv, const char *what)
@@ -82,7 +88,7 @@ int bc_p11_normalize_uri(const char *in, char **out)
 	const char *f[4];
 	size_t n[4];
 	const char *p = in;
-	char buf[1024] = "pkcs11:";
+	char buf[LOFI_URI_MAX] = "pkcs11:";
 
 	*out = NULL;
 	if (!strncmp(in, "pkcs11:", 7)) {
@@ -321,7 +327,7 @@ int bc_p11_generate_aes(struct bc_p11 *p, const char *label, unsigned bits)
 
 	if (bits != 128 && bits != 192 && bits != 256)
 		return bc_error(-EINVAL, "genkey: AES key length must be 128, 192 or 256 bits");
-	rv = p->module->C_GenerateKey(p->session, &mech, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &p->key);
+	rv = p->module->C_GenerateKey(p->session, &mech, tmpl, ARRAY_SIZE(tmpl), &p->key);
 	return rv == CKR_OK ? 0 : p11_fail(rv, "generate key");
 }
 
@@ -373,5 +379,104 @@ int bc_p11_rsa_decrypt(struct bc_p11 *p, const uint8_t *in, size_t in_len, uint8
 	if (rv != CKR_OK)
 		return p11_fail(rv, "decrypt");
 	*out_len = n;
+	return 0;
+}
+
+/* ---- built on the calls above ---- */
+
+int bc_p11_open_key(const char *uri, const struct bc_unlock *u, const struct bc_secret *pin,
+		    enum bc_p11_key_kind kind, struct bc_p11 **out)
+{
+	struct bc_secret *asked = NULL;
+	struct bc_p11 *p = NULL;
+	int r;
+
+	*out = NULL;
+	r = bc_p11_open(uri, u ? u->pkcs11_module : NULL, false, &p);
+	if (r < 0)
+		return r;
+	if (bc_p11_needs_login(p)) {
+		if (!pin && u && u->get_pin) {
+			r = u->get_pin(u->user, bc_p11_token_label(p), &asked);
+			if (r < 0)
+				goto out;
+			pin = asked;
+		}
+		r = bc_p11_login(p, pin);
+		if (r < 0)
+			goto out;
+	}
+	r = bc_p11_find_key(p, kind);
+out:
+	bc_secret_free(asked);
+	if (r < 0)
+		bc_p11_close(p);
+	else
+		*out = p;
+	return r;
+}
+
+int bc_pkcs11_genkey(const char *uri_in, const char *module, const struct bc_secret *pin,
+		     const char *label, unsigned bits)
+{
+	struct bc_p11 *p = NULL;
+	char *uri = NULL;
+	int r;
+
+	r = bc_p11_normalize_uri(uri_in, &uri);
+	if (r < 0)
+		return r;
+	r = bc_p11_open(uri, module, true, &p);
+	if (r == 0 && bc_p11_needs_login(p))
+		r = bc_p11_login(p, pin);
+	if (r == 0) {
+		/* Refuse to make a second key under the same label. */
+		r = bc_p11_count_label(p, label);
+		if (r > 0)
+			r = bc_error(-EEXIST, "genkey: token '%s' already has a key labelled %s",
+				     bc_p11_token_label(p), label);
+	}
+	if (r == 0)
+		r = bc_p11_generate_aes(p, label, bits);
+	bc_p11_close(p);
+	free(uri);
+	return r;
+}
+
+int bc_pkcs11_derive_plain_key(const char *uri_in, const char *module, const struct bc_secret *pin,
+			       size_t key_bytes, struct bc_secret **key_out)
+{
+	struct bc_unlock u = { .pkcs11_module = module };
+	struct bc_p11 *p = NULL;
+	struct bc_secret *key = NULL;
+	uint8_t blocks[64];
+	char *uri = NULL;
+	int r;
+
+	*key_out = NULL;
+	if (key_bytes > sizeof(blocks) || key_bytes % 16)
+		return bc_error(-EINVAL, "plain: token-derived keys are 128..512 bits in 128-bit steps");
+	r = bc_p11_normalize_uri(uri_in, &uri);
+	if (r == 0)
+		r = bc_p11_open_key(uri, &u, pin, BC_P11_AES_KEY, &p);
+	free(uri);
+	if (r < 0)
+		return r;
+	/* Block i = "blockcrypt-plain" with its last byte XORed with i:
+	 * key = AES-ECB_K(B_0) || AES-ECB_K(B_1) || ... (see the man page). */
+	for (size_t i = 0; i < key_bytes / 16; i++) {
+		memcpy(blocks + 16 * i, "blockcrypt-plain", 16);
+		blocks[16 * i + 15] ^= (uint8_t)i;
+	}
+	r = bc_secret_new(key_bytes, &key);
+	if (r == 0)
+		r = bc_p11_ecb_encrypt(p, blocks, key_bytes, bc_secret_buf(key));
+	bc_p11_close(p);
+	if (r < 0) {
+		bc_secret_free(key);
+		return r;
+	}
+	bc_secret_set_len(key, key_bytes);
+	*key_out = key;
 	return 0;
 }

@@ -33,6 +33,12 @@ int bc_p11_count_label(struct bc_p11 *p, const char *label);
 /* New non-extractable, sensitive AES key LABEL on the token. */
 int bc_p11_generate_aes(struct bc_p11 *p, const char *label, unsigned bits);
 
+/* All of the above in one: open the token URI names (with U's module),
+ * log in with PIN, or one U->get_pin gives when PIN is NULL and the token
+ * needs one, and select the key of KIND. */
+int bc_p11_open_key(const char *uri, const struct bc_unlock *u, const struct bc_secret *pin,
+		    enum bc_p11_key_kind kind, struct bc_p11 **out);
+
 /* AES-GCM with the selected key: OUT gets ciphertext||tag (encrypt) or
  * plaintext (decrypt); -EBADMSG when authentication fails. */
 int bc_p11_gcm(struct bc_p11 *p, bool encrypt, const uint8_t iv[12], const void *aad, size_t aad_len,

@@ -1,19 +1,21 @@
 /*
- * Opening and closing volumes; the pool of per-request working sets.
+ * Creating a volume from its key and layout (the formats above find
+ * those: lib/luks, lib/plain; lib/setup picks one), closing, revoking and
+ * resizing it; the pool of per-request working sets.
  *
- * Threading: after bc_volume_open() returns, the volume is shared by any
+ * Threading: after bc_volume_create() returns, the volume is shared by any
  * number of I/O threads.  Each request borrows a bc_io_slot (keyed engine +
  * bounce buffer) from a free list under pool_lock, so no cipher context is
  * ever used by two threads and nothing is allocated per sector.
  * bc_volume_revoke() waits (on pool_cond) until every slot is back.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/error.h"
+#include "core/macros.h"
 #include "core/secret.h"
 #include "volume/volume_internal.h"
 
@@ -31,7 +33,7 @@ int bc_volume_type_parse(const char *name, enum bc_volume_type *out)
 {
 	static const enum bc_volume_type all[] = { BC_TYPE_AUTO, BC_TYPE_LUKS1, BC_TYPE_LUKS2, BC_TYPE_PLAIN };
 
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
 		if (!strcmp(name, bc_volume_type_name(all[i]))) {
 			*out = all[i];
 			return 0;
@@ -142,7 +144,6 @@ int bc_volume_create(const char *backing, const struct bc_volume_info *info,
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return bc_error(-ENOMEM, "volume: out of memory");
-	v->backing.fd = -1;
 	pthread_mutex_init(&v->pool_lock, NULL);
 	pthread_cond_init(&v->pool_cond, NULL);
 	bc_range_lock_init(&v->write_lock);
@@ -165,7 +166,7 @@ int bc_volume_create(const char *backing, const struct bc_volume_info *info,
 	r = bc_backing_open(backing, info->read_only, &v->backing);
 	if (r < 0)
 		goto fail;
-	r = bc_backing_size(&v->backing, &backing_size);
+	r = bc_backing_size(v->backing, &backing_size);
 	if (r < 0)
 		goto fail;
 	if (backing_size <= info->data_offset) {
@@ -195,54 +196,12 @@ fail:
 	return r;
 }
 
-static int open_plain(const char *backing, const struct bc_open_params *p,
-		      const struct bc_secret *secret, struct bc_volume **out)
-{
-	struct bc_volume_info info = { .type = BC_TYPE_PLAIN, .keyslot = -1 };
-	struct bc_cipher_spec spec;
-	_cleanup_secret_ struct bc_secret *key = NULL;
-	int r;
-
-	r = bc_cipher_spec_parse(p->cipher, p->key_bits, &spec);
-	if (r < 0)
-		return r;
-	snprintf(info.cipher, sizeof(info.cipher), "%s", spec.name);
-	info.key_bits = spec.key_bytes * 8;
-	info.sector_size = p->sector_size ? p->sector_size : 512;
-	info.iv_large_sectors = p->iv_large_sectors;
-	if (p->offset > UINT64_MAX / 512 || p->size > UINT64_MAX / 512)
-		return bc_error(-EINVAL, "plain: offset or size too large");
-	info.data_offset = p->offset * 512;
-	info.iv_offset = p->skip;
-	info.size = p->size * 512;
-	info.read_only = p->read_only;
-	if (info.data_offset % info.sector_size)
-		return bc_error(-EINVAL, "plain: offset must be a multiple of the sector size");
-	r = bc_plain_derive_key(backing, p, secret, spec.key_bytes, &key);
-	if (r < 0)
-		return r;
-	return bc_volume_create(backing, &info, bc_secret_data(key), out);
-}
-
-int bc_volume_open(const char *backing, const struct bc_open_params *p,
-		   const struct bc_secret *key, struct bc_volume **out)
-{
-	static const struct bc_open_params defaults = { .type = BC_TYPE_AUTO };
-
-	*out = NULL;
-	if (!p)
-		p = &defaults;
-	if (p->type == BC_TYPE_PLAIN)
-		return open_plain(backing, p, key, out);
-	return bc_luks_open_volume(backing, p, key, out);
-}
-
 void bc_volume_close(struct bc_volume *v)
 {
 	if (!v)
 		return;
 	drop_keys(v);
-	bc_backing_close(&v->backing);
+	bc_backing_close(v->backing);
 	bc_range_lock_destroy(&v->write_lock);
 	pthread_mutex_destroy(&v->pool_lock);
 	pthread_cond_destroy(&v->pool_cond);
@@ -266,7 +225,7 @@ uint64_t bc_volume_size(const struct bc_volume *v)
 int bc_volume_resize(struct bc_volume *v, uint64_t new_size, bool allow_shrink)
 {
 	uint64_t backing_size, old = bc_volume_size(v), limit;
-	int r = bc_backing_size(&v->backing, &backing_size);
+	int r = bc_backing_size(v->backing, &backing_size);
 
 	if (r < 0)
 		return r;

@@ -5,9 +5,10 @@
 #include <pthread.h>
 
 #include "blockcrypt.h"
+#include "backing/backing.h"
 #include "engine/sector_engine.h"
-#include "volume/backing.h"
 #include "volume/range_lock.h"
+#include "volume/volume.h"
 
 /* Per-request working set: a keyed engine and a bounce buffer. */
 #define BC_BOUNCE_SIZE (256u << 10)
@@ -19,7 +20,7 @@ struct bc_io_slot {
 };
 
 struct bc_volume {
-	struct bc_backing backing;
+	struct bc_backing *backing;
 	struct bc_volume_info info;
 	struct bc_sector_params sector;
 	uint32_t sector_size;
@@ -34,22 +35,8 @@ struct bc_volume {
 	bool holds_keys;           /* counted in bc_secure_hold() */
 };
 
-/* Build a volume from a volume key and the layout in INFO (cipher,
- * key_bits, sector_size, iv_large_sectors, data_offset, iv_offset; size 0
- * means "up to the end of the backing").  KEY is not kept. */
-int bc_volume_create(const char *backing, const struct bc_volume_info *info,
-		     const uint8_t *key, struct bc_volume **out);
-
 /* Borrow a slot (-ENOMEM, or -ESHUTDOWN once revoked) and give it back. */
 int bc_volume_slot_get(struct bc_volume *v, struct bc_io_slot **out);
 void bc_volume_slot_put(struct bc_volume *v, struct bc_io_slot *s);
-
-/* LUKS: unlock with a passphrase and build the volume (lib/luks). */
-int bc_luks_open_volume(const char *backing, const struct bc_open_params *p,
-			const struct bc_secret *pass, struct bc_volume **out);
-/* Plain: derive the key from the secret (lib/luks, via libcryptsetup). */
-int bc_plain_derive_key(const char *backing, const struct bc_open_params *p,
-			const struct bc_secret *secret, uint32_t key_bytes,
-			struct bc_secret **key_out);
 
 #endif

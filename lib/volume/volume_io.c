@@ -39,7 +39,7 @@ static uint64_t backing_offset(const struct bc_volume *v, uint64_t sector)
 static int read_sectors(struct bc_volume *v, struct bc_io_slot *s, uint8_t *dst,
 			uint64_t sector, size_t count)
 {
-	int r = bc_backing_pread(&v->backing, dst, count * v->sector_size,
+	int r = bc_backing_pread(v->backing, dst, count * v->sector_size,
 				 backing_offset(v, sector));
 
 	return r < 0 ? r : bc_sector_decrypt(s->engine, dst, dst, sector, count);
@@ -134,7 +134,7 @@ static int write_locked(struct bc_volume *v, struct bc_io_slot *s, const uint8_t
 		}
 		r = bc_sector_encrypt(s->engine, dst, src, sector, count);
 		if (r == 0)
-			r = bc_backing_pwrite(&v->backing, dst, count * ss, backing_offset(v, sector));
+			r = bc_backing_pwrite(v->backing, dst, count * ss, backing_offset(v, sector));
 		if (r < 0)
 			return r;
 		if (buf)
@@ -190,7 +190,7 @@ int bc_volume_flush(struct bc_volume *v)
 {
 	if (v->info.read_only)
 		return 0;
-	return bc_backing_flush(&v->backing);
+	return bc_backing_flush(v->backing);
 }
 
 int bc_volume_discard(struct bc_volume *v, uint64_t len, uint64_t off)
@@ -212,7 +212,7 @@ int bc_volume_discard(struct bc_volume *v, uint64_t len, uint64_t off)
 	r = bc_range_lock(&v->write_lock, first, end - 1);
 	if (r < 0)
 		return r;
-	r = bc_backing_discard(&v->backing, (end - first) * ss, backing_offset(v, first));
+	r = bc_backing_discard(v->backing, (end - first) * ss, backing_offset(v, first));
 	bc_range_unlock(&v->write_lock, first, end - 1);
 	return r;
 }

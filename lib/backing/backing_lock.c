@@ -19,6 +19,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +29,13 @@
 
 #include <json-c/json.h>
 
+#include "backing/backing_lock.h"
 #include "core/error.h"
-#include "volume/backing_lock.h"
+
+/* A line of /proc/PID/fdinfo/FD: a lock line is far shorter. */
+#define FDINFO_LINE_MAX 256
+/* A command name (the kernel's are at most 16 bytes) or our stand-in. */
+#define COMM_MAX 64
 
 /* "bc" in ASCII: far past qemu's image locks (bytes 100-300). */
 #define LOCK_BASE 0x62630000LL
@@ -66,7 +72,7 @@ static pid_t find_holder(dev_t dev, ino_t ino, long long byte)
 	if (!proc)
 		return 0;
 	while (!found && (p = readdir(proc))) {
-		char path[600], line[256];
+		char path[sizeof("/proc//fdinfo/") + 2 * NAME_MAX], line[FDINFO_LINE_MAX];
 		struct dirent *f;
 		DIR *fds;
 
@@ -119,7 +125,7 @@ static int daemon_name(const char *runtime_dir, pid_t pid, char *name, size_t si
 		return 0;
 	while (!found && (e = readdir(d))) {
 		size_t len = strlen(e->d_name);
-		char path[4096];
+		char path[PATH_MAX];
 		json_object *st, *v;
 
 		if (len <= 5 || strcmp(e->d_name + len - 5, ".json") || e->d_name[0] == '.')
@@ -140,7 +146,7 @@ static int daemon_name(const char *runtime_dir, pid_t pid, char *name, size_t si
 static int busy_error(const char *path, const struct stat *st, long long byte, const char *runtime_dir)
 {
 	pid_t pid = find_holder(st->st_dev, st->st_ino, byte);
-	char name[256], comm[64] = "another process";
+	char name[NAME_MAX + 1], comm[COMM_MAX] = "another process";
 	FILE *f;
 
 	if (!pid)

@@ -7,6 +7,11 @@
  * token key unwraps the slot secret inside the token; cryptsetup receives
  * the slot passphrase in a buffer that we wipe when it is freed.
  *
+ * It lives outside lib/ (as cryptsetup's own tokens/ and systemd's
+ * cryptsetup-tokens/ do) because it sits above the library: it uses
+ * lib/luks's token unlocking, which uses lib/token, and nothing in lib/
+ * may know of it.
+ *
  * Threading: called by libcryptsetup on the caller's thread; no state.
  */
 #include <errno.h>
@@ -18,6 +23,7 @@
 #include "config.h"
 #include "core/secret.h"
 #include "luks/luks_token.h"
+#include "luks/token_json.h"
 
 struct pin_arg {
 	const char *pin;

@@ -1,6 +1,6 @@
 /* Advisory locks on a backing store, by identity (the inode), not by path. */
-#ifndef BC_VOLUME_BACKING_LOCK_H
-#define BC_VOLUME_BACKING_LOCK_H
+#ifndef BC_BACKING_BACKING_LOCK_H
+#define BC_BACKING_BACKING_LOCK_H
 
 #include <stdbool.h>
 

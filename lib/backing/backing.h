@@ -1,0 +1,76 @@
+/*
+ * The backing store: where the ciphertext lives.
+ *
+ * A backing is an object behind a small table of operations, so that
+ * kinds other than a local file or block device (backing_file.c), such as
+ * a Ceph RBD image, can be added as one more backing_*.c without the
+ * volume layer above knowing.  What every kind shares (argument checks,
+ * the sticky write-back error) is kept here, in backing.c, once.
+ *
+ * Threading: pread, pwrite, discard, size and flush may be called by any
+ * number of threads at once on one backing; grow and close may not run
+ * concurrently with anything else on it.
+ */
+#ifndef BC_BACKING_BACKING_H
+#define BC_BACKING_BACKING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct bc_backing;
+
+/* What a kind of backing implements.  Every operation returns 0 or a
+ * negative errno with a message recorded (bc_error), except flush: it
+ * returns the bare negative errno (-ENOSPC for a full device or quota)
+ * and bc_backing_flush() reports it. */
+struct bc_backing_ops {
+	/* Whole-range transfers: short reads past the end are -EIO. */
+	int (*pread)(struct bc_backing *b, void *buf, size_t len, uint64_t off);
+	int (*pwrite)(struct bc_backing *b, const void *buf, size_t len, uint64_t off);
+	/* Make every completed write durable. */
+	int (*flush)(struct bc_backing *b);
+	/* Deallocate a range (LEN > 0); its contents are then undefined.
+	 * Where the backing cannot, 0: a discard is only a hint. */
+	int (*discard)(struct bc_backing *b, uint64_t len, uint64_t off);
+	int (*size)(struct bc_backing *b, uint64_t *size);
+	/* Make the backing at least SIZE bytes long; -ENOTSUP where its size
+	 * is not ours to change (a block device). */
+	int (*grow)(struct bc_backing *b, uint64_t size);
+	/* Release everything and free B. */
+	void (*close)(struct bc_backing *b);
+};
+
+/* The part every kind shares; a kind embeds it in its own structure. */
+struct bc_backing {
+	const struct bc_backing_ops *ops;
+	bool read_only;
+	/* The first failed write-back, as a negative errno; 0 while none has
+	 * failed.  Sticky: see bc_backing_flush(). */
+	int writeback_error;
+};
+
+/* Open PATH (a regular file or a block device; a block device opened for
+ * writing is opened O_EXCL).  *OUT is freed by bc_backing_close(). */
+int bc_backing_open(const char *path, bool read_only, struct bc_backing **out);
+void bc_backing_close(struct bc_backing *b);
+int bc_backing_size(struct bc_backing *b, uint64_t *size);
+int bc_backing_grow(struct bc_backing *b, uint64_t size);
+/* Whole-range transfers: short reads past the end are errors (-EIO). */
+int bc_backing_pread(struct bc_backing *b, void *buf, size_t len, uint64_t off);
+int bc_backing_pwrite(struct bc_backing *b, const void *buf, size_t len, uint64_t off);
+/* Make writes durable.  Once this has failed, every later call fails too,
+ * until the backing is closed: the kernel reports a lost write-back only
+ * once per open file (and may have dropped the pages), so a later success
+ * would claim durability for data that never reached the disk. */
+int bc_backing_flush(struct bc_backing *b);
+/* File: punch a hole; block device: BLKDISCARD.  LEN 0 does nothing. */
+int bc_backing_discard(struct bc_backing *b, uint64_t len, uint64_t off);
+
+/* Size of a file or block device without keeping it open. */
+int bc_path_size(const char *path, uint64_t *size, bool *is_blockdev);
+
+/* The kinds, for bc_backing_open() only. */
+int bc_backing_file_open(const char *path, bool read_only, struct bc_backing **out);
+
+#endif

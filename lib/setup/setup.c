@@ -1,0 +1,32 @@
+/*
+ * The dispatch layer, as cryptsetup's lib/setup.c is above its luks1,
+ * luks2 and plain code: the public calls that work on any kind of volume
+ * pick the format here, so the formats below know nothing of each other
+ * and the volume layer knows nothing of formats.
+ */
+#include <errno.h>
+
+#include "core/error.h"
+#include "luks/luks.h"
+#include "plain/plain.h"
+
+int bc_volume_open(const char *backing, const struct bc_open_params *p,
+		   const struct bc_secret *key, struct bc_volume **out)
+{
+	static const struct bc_open_params defaults = { .type = BC_TYPE_AUTO };
+
+	*out = NULL;
+	if (!p)
+		p = &defaults;
+	if (p->type == BC_TYPE_PLAIN)
+		return bc_plain_open_volume(backing, p, key, out);
+	return bc_luks_open_volume(backing, p, key, out);
+}
+
+int bc_format(const char *backing, const struct bc_format_params *p,
+	      const struct bc_secret *pass)
+{
+	if (p->type == BC_TYPE_PLAIN)
+		return bc_error(-EINVAL, "format: plain volumes have no header to format");
+	return bc_luks_format(backing, p, pass);
+}
