@@ -52,7 +52,7 @@ static int set_option(struct tab_entry *e, char *opt, const char **why)
 	NUM("key-size", key_bits, false, 4096)
 	NUM("sector-size", sector_size, false, 4096)
 	if (!strcmp(opt, "threads")) {
-		if (parse_number(val, false, &n) < 0 || n < 1 || n > CLI_THREADS_MAX) {
+		if (parse_number(val, false, &n) < 0 || n < 1 || n > ATTACH_THREADS_MAX) {
 			*why = "threads: give 1 to 64";
 			return -EINVAL;
 		}
@@ -280,47 +280,4 @@ const struct tab_entry *tab_find(const struct tab_entry *e, size_t count, const 
 		if (!strcmp(e[i].name, name))
 			return &e[i];
 	return NULL;
-}
-
-void tab_to_opts(const struct tab_entry *e, struct cli_opts *o)
-{
-	o->name = e->name;
-	if (!strcmp(e->key, "none") || !strcmp(e->key, "-")) {
-		o->key_file = NULL;
-	} else if (!strcmp(e->key, "token")) {
-		o->token_only = true;
-	} else if (!strncmp(e->key, "pkcs11:", 7)) {
-		if (e->plain)
-			o->pkcs11 = e->key;
-		else
-			o->token_only = true;
-	} else {
-		o->key_file = e->key;
-	}
-	o->fuse_dir = e->fuse_dir;
-	o->socket = e->socket;
-	o->listen = e->listen;
-	o->tls_certificates = e->tls_certificates;
-	o->tls_psk = e->tls_psk;
-	o->tls_verify_peer = e->tls_verify_peer;
-	o->insecure = e->insecure;
-	o->read_only = e->read_only;
-	o->allow_discards = e->discard;
-	o->pin_file = e->pin_file;
-	o->module = e->module;
-	o->threads = e->threads;
-	o->max_connections = e->max_connections;
-	o->handshake_timeout = e->handshake_timeout;
-	o->max_memory = e->max_memory;
-	if (e->plain) {
-		o->type = BC_TYPE_PLAIN;
-		o->type_set = true;
-		o->cipher = e->cipher;
-		o->hash = e->hash;
-		o->key_bits = e->key_bits;
-		o->sector_size = e->sector_size;
-		o->size = e->size;
-		o->offset = e->offset;
-		o->skip = e->skip;
-	}
 }

@@ -7,10 +7,7 @@
 #include <stdint.h>
 
 #include "blockcrypt.h"
-
-/* --threads and the tab's threads=: the NBD server's per-connection
- * limit (more would be silently capped there, so they are refused). */
-#define CLI_THREADS_MAX 64
+#include "attach/config.h"
 
 /* Options a subcommand may accept (bit mask). */
 enum {

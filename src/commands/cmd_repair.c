@@ -1,7 +1,7 @@
 /* blockcrypt repair: let libcryptsetup repair a damaged header. */
 #include <stdio.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 int cmd_repair(struct cli_opts *o)
 {

@@ -3,10 +3,12 @@
 #ifndef BC_TAB_H
 #define BC_TAB_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
-#include "cli.h"
+#include "config.h"
 
 #define TAB_DEFAULT "/etc/blockcrypttab"
 
@@ -31,7 +33,5 @@ int tab_parse(const char *buf, size_t len, const char *file, FILE *msgs,
 	      struct tab_entry **entries, size_t *count, int *errors);
 void tab_free(struct tab_entry *entries, size_t count);
 const struct tab_entry *tab_find(const struct tab_entry *e, size_t count, const char *name);
-/* Fill O (already defaulted) from E for attach. */
-void tab_to_opts(const struct tab_entry *e, struct cli_opts *o);
 
 #endif

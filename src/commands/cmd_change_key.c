@@ -1,7 +1,7 @@
 /* blockcrypt change-key: replace a passphrase. */
 #include <stdio.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 int cmd_change_key(struct cli_opts *o)
 {

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "core/error.h"
-#include "runtime.h"
+#include "attach/runtime.h"
 
 int cmd_resize(struct cli_opts *o)
 {

@@ -15,11 +15,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "core/error.h"
-#include "daemon.h"
-#include "runtime.h"
-#include "tab.h"
+#include "attach/daemon.h"
+#include "attach/runtime.h"
+#include "attach/tab.h"
 #include "volume/backing_lock.h"
 
 /* The backing's file name without its extension, with anything a name
@@ -160,39 +160,6 @@ static int print_result(const struct cli_opts *o, const struct daemon *d)
 	printf("%s\n", d->uri);
 	if (d->fuse_dir[0])
 		printf("%s\n", d->fuse_file);
-	return 0;
-}
-
-/* The after-attach command (tab file), e.g. zpool import -d DIR POOL. */
-int attach_hook_run(const struct daemon *d, bool wait_for_it)
-{
-	pid_t pid;
-	int status = 0;
-
-	if (!d->after_attach)
-		return 0;
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return bc_error(-errno, "%s: after-attach: fork: %s", d->name, strerror(errno));
-	if (pid == 0) {
-		setenv("BLOCKCRYPT_NAME", d->name, 1);
-		setenv("BLOCKCRYPT_URI", d->uri, 1);
-		setenv("BLOCKCRYPT_BACKING", d->backing, 1);
-		if (d->socket_path[0])
-			setenv("BLOCKCRYPT_SOCKET", d->socket_path, 1);
-		if (d->fuse_dir[0]) {
-			setenv("BLOCKCRYPT_FUSE_DIR", d->fuse_dir, 1);
-			setenv("BLOCKCRYPT_FUSE_FILE", d->fuse_file, 1);
-		}
-		execl("/bin/sh", "sh", "-c", d->after_attach, (char *)NULL);
-		_exit(127);
-	}
-	if (!wait_for_it)
-		return 0;
-	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
-		return bc_error(-EIO, "%s: attached, but the after-attach command failed (status %d): %s",
-				d->name, WIFEXITED(status) ? WEXITSTATUS(status) : -1, d->after_attach);
 	return 0;
 }
 
@@ -401,6 +368,50 @@ static int attach_one(struct cli_opts *o, const char *hook)
 		exit(r);
 	}
 	return run_detached(o, d);
+}
+
+/* Fill O (already defaulted) from E. */
+static void tab_to_opts(const struct tab_entry *e, struct cli_opts *o)
+{
+	o->name = e->name;
+	if (!strcmp(e->key, "none") || !strcmp(e->key, "-")) {
+		o->key_file = NULL;
+	} else if (!strcmp(e->key, "token")) {
+		o->token_only = true;
+	} else if (!strncmp(e->key, "pkcs11:", 7)) {
+		if (e->plain)
+			o->pkcs11 = e->key;
+		else
+			o->token_only = true;
+	} else {
+		o->key_file = e->key;
+	}
+	o->fuse_dir = e->fuse_dir;
+	o->socket = e->socket;
+	o->listen = e->listen;
+	o->tls_certificates = e->tls_certificates;
+	o->tls_psk = e->tls_psk;
+	o->tls_verify_peer = e->tls_verify_peer;
+	o->insecure = e->insecure;
+	o->read_only = e->read_only;
+	o->allow_discards = e->discard;
+	o->pin_file = e->pin_file;
+	o->module = e->module;
+	o->threads = e->threads;
+	o->max_connections = e->max_connections;
+	o->handshake_timeout = e->handshake_timeout;
+	o->max_memory = e->max_memory;
+	if (e->plain) {
+		o->type = BC_TYPE_PLAIN;
+		o->type_set = true;
+		o->cipher = e->cipher;
+		o->hash = e->hash;
+		o->key_bits = e->key_bits;
+		o->sector_size = e->sector_size;
+		o->size = e->size;
+		o->offset = e->offset;
+		o->skip = e->skip;
+	}
 }
 
 static int attach_tab(struct cli_opts *o)

@@ -1,7 +1,7 @@
 /* blockcrypt header-restore: put a header backup back on a volume. */
 #include <stdio.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 int cmd_header_restore(struct cli_opts *o)
 {

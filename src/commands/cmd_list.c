@@ -2,8 +2,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cli.h"
-#include "runtime.h"
+#include "cli/cli.h"
+#include "attach/runtime.h"
 
 static const char *str(json_object *o, const char *key)
 {

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "number.h"
+#include "attach/number.h"
 #include "core/error.h"
 #include "core/secret.h"
 
@@ -228,8 +228,8 @@ int cli_parse(const struct cli_command *c, int argc, char **argv, struct cli_opt
 		case O_FOREGROUND: o->foreground = true; break;
 		case O_THREADS:
 			r = parse_u32("threads", optarg, &o->threads);
-			if (r == 0 && (o->threads < 1 || o->threads > CLI_THREADS_MAX))
-				r = bc_error(-EINVAL, "--threads %s: give 1 to %d", optarg, CLI_THREADS_MAX);
+			if (r == 0 && (o->threads < 1 || o->threads > ATTACH_THREADS_MAX))
+				r = bc_error(-EINVAL, "--threads %s: give 1 to %d", optarg, ATTACH_THREADS_MAX);
 			break;
 		case O_MAX_CONNECTIONS:
 			r = parse_u32("max-connections", optarg, &o->max_connections);

@@ -6,9 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "core/error.h"
-#include "runtime.h"
+#include "attach/runtime.h"
 #include "volume/backing_lock.h"
 
 /* Lock BACKING for format (data and header), creating it empty first

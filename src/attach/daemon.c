@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -401,5 +402,38 @@ int daemon_run(struct daemon *d, int ready_fd)
 		log_msg("%s: FUSE file was still in use; exiting", d->name);
 		_exit(0);
 	}
+	return 0;
+}
+
+/* The after-attach command (tab file), e.g. zpool import -d DIR POOL. */
+int attach_hook_run(const struct daemon *d, bool wait_for_it)
+{
+	pid_t pid;
+	int status = 0;
+
+	if (!d->after_attach)
+		return 0;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return bc_error(-errno, "%s: after-attach: fork: %s", d->name, strerror(errno));
+	if (pid == 0) {
+		setenv("BLOCKCRYPT_NAME", d->name, 1);
+		setenv("BLOCKCRYPT_URI", d->uri, 1);
+		setenv("BLOCKCRYPT_BACKING", d->backing, 1);
+		if (d->socket_path[0])
+			setenv("BLOCKCRYPT_SOCKET", d->socket_path, 1);
+		if (d->fuse_dir[0]) {
+			setenv("BLOCKCRYPT_FUSE_DIR", d->fuse_dir, 1);
+			setenv("BLOCKCRYPT_FUSE_FILE", d->fuse_file, 1);
+		}
+		execl("/bin/sh", "sh", "-c", d->after_attach, (char *)NULL);
+		_exit(127);
+	}
+	if (!wait_for_it)
+		return 0;
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+		return bc_error(-EIO, "%s: attached, but the after-attach command failed (status %d): %s",
+				d->name, WIFEXITED(status) ? WEXITSTATUS(status) : -1, d->after_attach);
 	return 0;
 }

@@ -77,7 +77,7 @@ struct daemon {
  * READY_FD, if >= 0, receives "OK" or "ERR <exit> <message>" once the
  * volume is being served.  Returns the process exit code. */
 int daemon_run(struct daemon *d, int ready_fd);
-/* Run D's after-attach command (cmd_attach.c), waiting for it or not. */
+/* Run D's after-attach command , waiting for it or not. */
 int attach_hook_run(const struct daemon *d, bool wait_for_it);
 
 #endif

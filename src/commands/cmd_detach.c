@@ -7,9 +7,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "core/error.h"
-#include "runtime.h"
+#include "attach/runtime.h"
 
 #define DETACH_WAIT_MS 60000
 

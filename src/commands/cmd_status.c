@@ -2,9 +2,9 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "core/error.h"
-#include "runtime.h"
+#include "attach/runtime.h"
 
 int cmd_status(struct cli_opts *o)
 {

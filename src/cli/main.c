@@ -7,7 +7,7 @@
 #include "cli.h"
 #include "config.h"
 #include "core/error.h"
-#include "runtime.h"
+#include "attach/runtime.h"
 #include "luks/header_guard.h"
 #include "volume/backing_lock.h"
 
