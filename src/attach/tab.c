@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,62 +19,81 @@
 #include "core/error.h"
 #include "runtime.h"
 #include "number.h"
+#include "options.h"
 #include "tab.h"
 
+/* A message for *WHY (one per thread: the fuzzer's too). */
+static const char *why_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static const char *why_fmt(const char *fmt, ...)
+{
+	static _Thread_local char why[96];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	return why;
+}
+
+/* KEY[=VALUE] of one option, by the list in options.h. */
 static int set_option(struct tab_entry *e, char *opt, const char **why)
 {
 	char *val = strchr(opt, '=');
+	const struct bc_option *o = NULL;
+	enum bc_option_id id;
 	uint64_t n;
+	void *field;
 
 	if (val)
 		*val++ = '\0';
-#define STR(key, field) if (!strcmp(opt, key)) { if (!val || !*val) { *why = key " needs a value"; return -EINVAL; } \
-	free(e->field); e->field = strdup(val); return e->field ? 0 : -ENOMEM; }
-#define FLAG(key, field) if (!strcmp(opt, key)) { if (val) { *why = key " takes no value"; return -EINVAL; } e->field = true; return 0; }
-#define NUM(key, field, suffixes, max) if (!strcmp(opt, key)) { \
-	if (parse_number(val, suffixes, &n) < 0 || n > (max)) { *why = "bad number for " key; return -EINVAL; } \
-	e->field = n; return 0; }
-	STR("fuse", fuse_dir)
-	STR("socket", socket)
-	STR("listen", listen)
-	STR("cipher", cipher)
-	STR("hash", hash)
-	STR("pin-file", pin_file)
-	STR("module", module)
-	STR("tls-certificates", tls_certificates)
-	STR("tls-psk", tls_psk)
-	FLAG("tls-verify-peer", tls_verify_peer)
-	FLAG("insecure", insecure)
-	FLAG("read-only", read_only)
-	FLAG("readonly", read_only)
-	FLAG("discard", discard)
-	FLAG("plain", plain)
-	FLAG("noauto", noauto)
-	NUM("key-size", key_bits, false, 4096)
-	NUM("sector-size", sector_size, false, 4096)
-	if (!strcmp(opt, "threads")) {
-		if (parse_number(val, false, &n) < 0 || n < 1 || n > ATTACH_THREADS_MAX) {
-			*why = "threads: give 1 to 64";
+	for (id = 0; id < BC_OPT_COUNT; id++)
+		if (bc_options[id].tab_key && !strcmp(opt, bc_options[id].tab_key)) {
+			o = &bc_options[id];
+			break;
+		}
+	if (!o) {
+		*why = why_fmt("unknown option '%.60s'", opt);
+		return -EINVAL;
+	}
+	field = bc_option_cfg_field(o, &e->cfg);
+	switch (o->kind) {
+	case BC_KIND_FLAG:
+		if (val) {
+			*why = why_fmt("%s takes no value", o->tab_key);
 			return -EINVAL;
 		}
-		e->threads = (uint32_t)n;
+		if (id == BC_OPT_PLAIN) {
+			e->cfg.type = BC_TYPE_PLAIN;
+			e->cfg.type_set = true;
+		} else {
+			*(bool *)field = true;
+		}
 		return 0;
+	case BC_KIND_STRING:
+		if (!val || !*val) {
+			*why = why_fmt("%s needs a value", o->tab_key);
+			return -EINVAL;
+		}
+		free(*(char **)field);
+		*(char **)field = strdup(val);
+		return *(char **)field ? 0 : -ENOMEM;
+	case BC_KIND_U32:
+	case BC_KIND_U64:
+	case BC_KIND_SIZE:
+		if (parse_number(val, o->kind == BC_KIND_SIZE, &n) < 0 || n < o->min || n > o->max) {
+			*why = o->min ? why_fmt("%s: give %llu to %llu", o->tab_key, (unsigned long long)o->min,
+						(unsigned long long)o->max) : why_fmt("bad number for %s", o->tab_key);
+			return -EINVAL;
+		}
+		if (o->kind == BC_KIND_U32)
+			*(uint32_t *)field = (uint32_t)n;
+		else
+			*(uint64_t *)field = n;
+		return 0;
+	case BC_KIND_SPECIAL:
+		break;
 	}
-	NUM("max-connections", max_connections, false, 1000000)
-	NUM("handshake-timeout", handshake_timeout, false, 86400)
-	NUM("max-memory", max_memory, true, UINT64_MAX)
-	NUM("size", size, true, UINT64_MAX)
-	NUM("offset", offset, false, UINT64_MAX / 512)
-	NUM("skip", skip, false, UINT64_MAX)
-#undef STR
-#undef FLAG
-#undef NUM
-	{
-		static _Thread_local char unknown[96];
-
-		snprintf(unknown, sizeof(unknown), "unknown option '%.60s'", opt);
-		*why = unknown;
-	}
+	*why = why_fmt("option '%.60s' is not for the tab file", opt);
 	return -EINVAL;
 }
 
@@ -100,17 +120,17 @@ static int parse_line(struct tab_entry *e, char *line, const char **why)
 	e->key = strdup(key);
 	if (!e->name || !e->backing || !e->key)
 		return -ENOMEM;
-	e->token_only = !strcmp(e->key, "token");
+	e->cfg.token_only = !strcmp(e->key, "token");
 	if (!opts)
 		return 0;
 	while (*opts == ' ' || *opts == '\t')
 		opts++;
 	hook = strstr(opts, "after-attach=");
 	if (hook && (hook == opts || hook[-1] == ',')) {
-		e->after_attach = strdup(hook + strlen("after-attach="));
-		if (!e->after_attach)
+		e->cfg.after_attach = strdup(hook + strlen("after-attach="));
+		if (!e->cfg.after_attach)
 			return -ENOMEM;
-		if (!*e->after_attach) {
+		if (!*e->cfg.after_attach) {
 			*why = "after-attach needs a command";
 			return -EINVAL;
 		}
@@ -132,12 +152,12 @@ static int parse_line(struct tab_entry *e, char *line, const char **why)
 
 static void entry_free(struct tab_entry *e)
 {
-	char **fields[] = { &e->name, &e->backing, &e->key, &e->fuse_dir, &e->socket, &e->listen,
-			    &e->tls_certificates, &e->tls_psk,
-			    &e->cipher, &e->hash, &e->pin_file, &e->module, &e->after_attach };
-
-	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-		free(*fields[i]);
+	free(e->name);
+	free(e->backing);
+	free(e->key);
+	for (size_t i = 0; i < BC_OPT_COUNT; i++)
+		if (bc_options[i].tab_key && bc_options[i].kind == BC_KIND_STRING)
+			free(*(char **)bc_option_cfg_field(&bc_options[i], &e->cfg));
 	memset(e, 0, sizeof(*e));
 }
 
@@ -280,4 +300,29 @@ const struct tab_entry *tab_find(const struct tab_entry *e, size_t count, const 
 		if (!strcmp(e[i].name, name))
 			return &e[i];
 	return NULL;
+}
+
+void tab_to_config(const struct tab_entry *e, struct attach_config *c)
+{
+	bool plain = e->cfg.type_set && e->cfg.type == BC_TYPE_PLAIN;
+
+	*c = e->cfg;
+	c->name = e->name;
+	if (!strcmp(e->key, "none") || !strcmp(e->key, "-")) {
+		c->key_file = NULL;
+	} else if (!strcmp(e->key, "token")) {
+		c->token_only = true;
+	} else if (!strncmp(e->key, "pkcs11:", 7)) {
+		if (plain)
+			c->pkcs11 = e->key;
+		else
+			c->token_only = true;
+	} else {
+		c->key_file = e->key;
+	}
+	if (!plain) {
+		c->cipher = c->hash = NULL;
+		c->key_bits = c->sector_size = 0;
+		c->size = c->offset = c->skip = 0;
+	}
 }

@@ -14,11 +14,9 @@
 
 struct tab_entry {
 	char *name, *backing, *key;
-	char *fuse_dir, *socket, *listen, *cipher, *hash, *pin_file, *module, *after_attach;
-	char *tls_certificates, *tls_psk;
-	bool read_only, discard, plain, noauto, token_only, tls_verify_peer, insecure;
-	uint32_t key_bits, sector_size, threads, max_connections, handshake_timeout;
-	uint64_t size, offset, skip, max_memory;
+	/* The options, as given (strings owned by the entry); what attach
+	 * gets is tab_to_config()'s. */
+	struct attach_config cfg;
 	int line;
 };
 
@@ -33,5 +31,9 @@ int tab_parse(const char *buf, size_t len, const char *file, FILE *msgs,
 	      struct tab_entry **entries, size_t *count, int *errors);
 void tab_free(struct tab_entry *entries, size_t count);
 const struct tab_entry *tab_find(const struct tab_entry *e, size_t count, const char *name);
+/* The configuration that attaching E asks for: its options, its name,
+ * the key its KEY column names, and the layout options only for a plain
+ * volume (a LUKS volume's come from its header).  Points into E. */
+void tab_to_config(const struct tab_entry *e, struct attach_config *c);
 
 #endif

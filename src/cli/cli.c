@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,127 +15,31 @@
 #include "core/error.h"
 #include "core/secret.h"
 
-enum {
-	O_NEW_KEY_FILE = 256, O_BATCH, O_JSON, O_TYPE, O_CIPHER, O_KEY_SIZE, O_SECTOR_SIZE,
-	O_LABEL, O_SIZE, O_NO_WIPE, O_PBKDF, O_ITER_TIME, O_PBKDF_MEMORY, O_PBKDF_PARALLEL,
-	O_KEY_SLOT, O_OFFSET, O_SKIP, O_HASH, O_IV_LARGE, O_READ_ONLY, O_PROGRESS,
-	O_NO_PROGRESS, O_KEY_FILE, O_HELP, O_NAME, O_SOCKET, O_LISTEN, O_FUSE, O_DISCARDS,
-	O_FOREGROUND, O_THREADS, O_INSECURE, O_ALL, O_FORCE, O_PBKDF_ITER, O_TOKEN, O_KEY_LEN,
-	O_MODULE, O_PIN_FILE, O_PKCS11, O_TOKEN_ONLY, O_TOKEN_ID, O_TAB, O_FROM_TAB,
-	O_TLS_CERTS, O_TLS_PSK, O_TLS_VERIFY, O_MAX_CONNECTIONS, O_HANDSHAKE_TIMEOUT, O_MAX_MEMORY,
-};
+/* Where each option's value goes in struct cli_opts (attach/options.h:
+ * the FIELD column), or BC_OPT_NO_FIELD. */
+#define CFG(field) offsetof(struct cli_opts, field)
+#define CLI(field) offsetof(struct cli_opts, field)
+#define NONE BC_OPT_NO_FIELD
+#define OFFSET(id, name, arg, kind, min, max, field, ...) [BC_OPT_##id] = field,
+static const size_t cli_offset[BC_OPT_COUNT] = { BC_OPTIONS(OFFSET) };
+#undef OFFSET
+#undef CFG
+#undef CLI
+#undef NONE
 
-struct opt_def {
-	struct option lo;
-	unsigned group;         /* 0 = always accepted */
-	const char *arg, *help;
-};
-
-static const struct opt_def opt_defs[] = {
-	{ { "key-file", required_argument, NULL, O_KEY_FILE }, OPT_KEY_FILE, "FILE",
-	  "read the key (passphrase) from FILE, byte for byte; - = stdin" },
-	{ { "new-key-file", required_argument, NULL, O_NEW_KEY_FILE }, OPT_NEW_KEY_FILE, "FILE",
-	  "read the new key from FILE" },
-	{ { "type", required_argument, NULL, O_TYPE }, OPT_TYPE, "TYPE",
-	  "luks2 (default for format), luks1, or plain (headerless)" },
-	{ { "cipher", required_argument, NULL, O_CIPHER }, OPT_FORMAT | OPT_PLAIN, "SPEC",
-	  "aes-xts-plain64 (default), aes-cbc-essiv:sha256, aes-cbc-plain64, ..." },
-	{ { "key-size", required_argument, NULL, O_KEY_SIZE }, OPT_FORMAT | OPT_PLAIN, "BITS",
-	  "volume key size (XTS: 512 default or 256; CBC: 256 default, 192, 128)" },
-	{ { "sector-size", required_argument, NULL, O_SECTOR_SIZE }, OPT_FORMAT | OPT_PLAIN, "BYTES",
-	  "encryption sector: 512..4096 (LUKS2 default 4096 when the size allows)" },
-	{ { "label", required_argument, NULL, O_LABEL }, OPT_FORMAT | OPT_GENKEY, "LABEL",
-	  "format: LUKS2 label; genkey: label of the new token key" },
-	{ { "token", required_argument, NULL, O_TOKEN }, OPT_GENKEY, "TOKEN",
-	  "PKCS#11 token: pkcs11:token=NAME (RFC 7512) or lofi's token:manufacturer:serial:" },
-	{ { "key-len", required_argument, NULL, O_KEY_LEN }, OPT_GENKEY, "BITS", "AES key length: 256 (default), 192, 128" },
-	{ { "pkcs11", required_argument, NULL, O_PKCS11 }, OPT_ENROLL | OPT_TOKEN, "URI",
-	  "enroll: token key to wrap the slot secret; plain volumes: derive the key in the token" },
-	{ { "token-id", required_argument, NULL, O_TOKEN_ID }, OPT_ENROLL, "N", "unenroll: only this LUKS2 token" },
-	{ { "module", required_argument, NULL, O_MODULE }, OPT_TOKEN | OPT_GENKEY | OPT_ENROLL, "PATH",
-	  "PKCS#11 module (default: every module registered with p11-kit)" },
-	{ { "pin-file", required_argument, NULL, O_PIN_FILE }, OPT_TOKEN | OPT_GENKEY | OPT_ENROLL, "FILE",
-	  "read the token PIN from FILE (one trailing newline ignored)" },
-	{ { "token-only", no_argument, NULL, O_TOKEN_ONLY }, OPT_TOKEN, NULL,
-	  "unlock only with an enrolled token, never ask for a passphrase" },
-	{ { "size", required_argument, NULL, O_SIZE }, OPT_FORMAT | OPT_PLAIN | OPT_SIZE, "BYTES",
-	  "format: create/extend the backing file; plain: data size; resize: new size, may shrink (K,M,G,T)" },
-	{ { "no-wipe", no_argument, NULL, O_NO_WIPE }, OPT_FORMAT, NULL,
-	  "do not overwrite the data area with encrypted zeros" },
-	{ { "pbkdf", required_argument, NULL, O_PBKDF }, OPT_PBKDF, "KDF",
-	  "argon2id (LUKS2 default), argon2i, pbkdf2 (LUKS1)" },
-	{ { "iter-time", required_argument, NULL, O_ITER_TIME }, OPT_PBKDF, "MS",
-	  "time to spend in key derivation when setting a key" },
-	{ { "pbkdf-memory", required_argument, NULL, O_PBKDF_MEMORY }, OPT_PBKDF, "KIB",
-	  "argon2 memory cost limit" },
-	{ { "pbkdf-parallel", required_argument, NULL, O_PBKDF_PARALLEL }, OPT_PBKDF, "N",
-	  "argon2 threads" },
-	{ { "pbkdf-force-iterations", required_argument, NULL, O_PBKDF_ITER }, OPT_PBKDF, "N",
-	  "fixed KDF cost instead of a benchmark (pbkdf2: iterations; argon2: passes)" },
-	{ { "key-slot", required_argument, NULL, O_KEY_SLOT }, OPT_KEY_SLOT, "N", "key slot number" },
-	{ { "offset", required_argument, NULL, O_OFFSET }, OPT_PLAIN, "SECTORS",
-	  "plain: data start in 512-byte sectors (as cryptsetup --offset)" },
-	{ { "skip", required_argument, NULL, O_SKIP }, OPT_PLAIN, "SECTORS",
-	  "plain: IV offset in 512-byte sectors (as cryptsetup --skip)" },
-	{ { "hash", required_argument, NULL, O_HASH }, OPT_PLAIN, "HASH",
-	  "plain: hash a prompted passphrase into the key (default sha256); key files are used raw" },
-	{ { "iv-large-sectors", no_argument, NULL, O_IV_LARGE }, OPT_PLAIN, NULL,
-	  "plain: count IVs in sector-size units" },
-	{ { "read-only", no_argument, NULL, O_READ_ONLY }, OPT_READ_ONLY, NULL, "open read-only" },
-	{ { "name", required_argument, NULL, O_NAME }, OPT_ATTACH, "NAME",
-	  "name of the attachment (default: the backing file name without extension)" },
-	{ { "socket", required_argument, NULL, O_SOCKET }, OPT_ATTACH, "PATH",
-	  "NBD Unix socket (default RUNDIR/NAME.sock, mode 0600)" },
-	{ { "listen", required_argument, NULL, O_LISTEN }, OPT_ATTACH, "ADDR:PORT",
-	  "serve NBD over TCP instead (e.g. 127.0.0.1:10809, [::1]:10809)" },
-	{ { "tls-certificates", required_argument, NULL, O_TLS_CERTS }, OPT_ATTACH, "DIR",
-	  "require NBD TLS with the X.509 server-cert.pem, server-key.pem (and ca-cert.pem) in DIR" },
-	{ { "tls-psk", required_argument, NULL, O_TLS_PSK }, OPT_ATTACH, "FILE",
-	  "require NBD TLS with the pre-shared keys in FILE (psktool format: user:hexkey)" },
-	{ { "tls-verify-peer", no_argument, NULL, O_TLS_VERIFY }, OPT_ATTACH, NULL,
-	  "with --tls-certificates: clients need a certificate signed by DIR/ca-cert.pem" },
-	{ { "insecure", no_argument, NULL, O_INSECURE }, OPT_ATTACH, NULL,
-	  "allow --listen on a non-loopback address without TLS" },
-	{ { "fuse", required_argument, NULL, O_FUSE }, OPT_ATTACH, "DIR",
-	  "also mount DIR with one file, DIR/NAME, that is the decrypted device" },
-	{ { "allow-discards", no_argument, NULL, O_DISCARDS }, OPT_ATTACH, NULL,
-	  "pass TRIM/punch-hole to the backing (reveals which blocks are unused)" },
-	{ { "foreground", no_argument, NULL, O_FOREGROUND }, OPT_ATTACH, NULL,
-	  "stay in the foreground, log to stderr (for systemd and debugging)" },
-	{ { "threads", required_argument, NULL, O_THREADS }, OPT_ATTACH, "N", "threads serving each NBD connection (default 4, at most 64)" },
-	{ { "max-connections", required_argument, NULL, O_MAX_CONNECTIONS }, OPT_ATTACH, "N",
-	  "NBD connections at once (default 128); more are closed at once" },
-	{ { "handshake-timeout", required_argument, NULL, O_HANDSHAKE_TIMEOUT }, OPT_ATTACH, "SECONDS",
-	  "close NBD connections that have not finished the handshake (TLS included) by then (default 10)" },
-	{ { "max-memory", required_argument, NULL, O_MAX_MEMORY }, OPT_ATTACH, "BYTES",
-	  "memory for NBD request and reply buffers, all clients together (default 256M, at least 32M)" },
-	{ { "all", no_argument, NULL, O_ALL }, OPT_DETACH | OPT_ATTACH, NULL,
-	  "attach: every tab file entry (but noauto); detach: every attached volume" },
-	{ { "tab", required_argument, NULL, O_TAB }, OPT_ATTACH, "FILE", "tab file (default /etc/blockcrypttab)" },
-	{ { "from-tab", required_argument, NULL, O_FROM_TAB }, OPT_ATTACH, "NAME",
-	  "attach the tab file entry NAME (as blockcrypt@NAME.service does)" },
-	{ { "force", no_argument, NULL, O_FORCE }, OPT_DETACH, NULL,
-	  "detach even if the FUSE file is in use (its users get I/O errors)" },
-	{ { "json", no_argument, NULL, O_JSON }, OPT_JSON, NULL, "machine-readable output" },
-	{ { "batch", no_argument, NULL, O_BATCH }, OPT_BATCH, NULL,
-	  "never ask: no confirmations, no prompts (keys must come from files)" },
-	{ { "batch-mode", no_argument, NULL, O_BATCH }, OPT_BATCH, NULL, NULL },
-	{ { "progress", no_argument, NULL, O_PROGRESS }, OPT_PROGRESS, NULL, "show progress even when stderr is not a terminal" },
-	{ { "no-progress", no_argument, NULL, O_NO_PROGRESS }, OPT_PROGRESS, NULL, "never show progress" },
-	{ { "help", no_argument, NULL, O_HELP }, 0, NULL, "show this help" },
-};
-#define N_OPTS (sizeof(opt_defs) / sizeof(opt_defs[0]))
+/* getopt_long() values: above every character. */
+#define OPT_VAL(id) (256 + (int)(id))
 
 static void command_help(const struct cli_command *c, FILE *f)
 {
 	fprintf(f, "Usage: blockcrypt %s %s\n\n%s\n\nOptions:\n", c->name, c->synopsis, c->summary);
-	for (size_t i = 0; i < N_OPTS; i++) {
-		const struct opt_def *d = &opt_defs[i];
+	for (size_t i = 0; i < BC_OPT_COUNT; i++) {
+		const struct bc_option *d = &bc_options[i];
 		char left[64];
 
-		if ((d->group && !(d->group & c->options)) || !d->help)
+		if (!d->name || !d->help || !bc_option_accepted(i, c->id))
 			continue;
-		snprintf(left, sizeof(left), "--%s%s%s", d->lo.name, d->arg ? " " : "", d->arg ? d->arg : "");
+		snprintf(left, sizeof(left), "--%s%s%s", d->name, d->arg ? " " : "", d->arg ? d->arg : "");
 		fprintf(f, "  %-26s %s\n", left, d->help);
 	}
 	fprintf(f, "\nSee blockcrypt(8) for exit codes and details.\n");
@@ -167,107 +72,110 @@ static int parse_u32(const char *name, const char *s, uint32_t *out)
 	return 0;
 }
 
+/* Store ARG for option ID as its KIND says (attach/options.h). */
+static int set_option(struct cli_opts *o, enum bc_option_id id, const char *arg)
+{
+	const struct bc_option *d = &bc_options[id];
+	void *field = cli_offset[id] == BC_OPT_NO_FIELD ? NULL : (char *)o + cli_offset[id];
+
+	switch (d->kind) {
+	case BC_KIND_FLAG:
+		*(bool *)field = true;
+		return 0;
+	case BC_KIND_STRING:
+		*(const char **)field = arg;
+		return 0;
+	case BC_KIND_U32:
+		return parse_u32(d->name, arg, field);
+	case BC_KIND_U64:
+	case BC_KIND_SIZE:
+		return parse_u64(d->name, arg, d->kind == BC_KIND_SIZE, field);
+	case BC_KIND_SPECIAL:
+		break;
+	}
+	return 0;
+}
+
+/* What an option does beyond storing its value: the SPECIAL ones, and
+ * the command line's own ranges. */
+static int check_option(const struct cli_command *c, struct cli_opts *o, enum bc_option_id id, const char *arg)
+{
+	uint64_t v;
+	int r = 0;
+
+	switch (id) {
+	case BC_OPT_HELP:
+		command_help(c, stdout);
+		exit(0);
+	case BC_OPT_TYPE:
+		r = bc_volume_type_parse(arg, &o->type);
+		o->type_set = true;
+		break;
+	case BC_OPT_KEY_SLOT:
+		r = parse_u64("key-slot", arg, false, &v);
+		if (r == 0 && v > 31)
+			r = bc_error(-EINVAL, "--key-slot: %s is out of range", arg);
+		o->key_slot = (int)v;
+		break;
+	case BC_OPT_TOKEN_ID:
+	case BC_OPT_TOKEN_ID_ENROLL:
+		r = parse_u64("token-id", arg, false, &v);
+		if (r == 0 && v > 31)
+			r = bc_error(-EINVAL, "--token-id: %s is out of range", arg);
+		o->token_id = (int)v;
+		break;
+	case BC_OPT_THREADS:
+		if (o->threads < 1 || o->threads > ATTACH_THREADS_MAX)
+			r = bc_error(-EINVAL, "--threads %s: give 1 to %d", arg, ATTACH_THREADS_MAX);
+		break;
+	case BC_OPT_MAX_CONNECTIONS:
+		if (o->max_connections < 1 || o->max_connections > 1000000)
+			r = bc_error(-EINVAL, "--max-connections: 1 to 1000000");
+		break;
+	case BC_OPT_HANDSHAKE_TIMEOUT:
+		if (o->handshake_timeout < 1 || o->handshake_timeout > 86400)
+			r = bc_error(-EINVAL, "--handshake-timeout: 1 to 86400 seconds");
+		break;
+	case BC_OPT_MAX_MEMORY:
+		if (o->max_memory < BC_NBD_MIN_MAX_MEMORY)
+			r = bc_error(-EINVAL, "--max-memory: at least 32M (one request of the largest size)");
+		break;
+	default:
+		break;
+	}
+	return r;
+}
+
 int cli_parse(const struct cli_command *c, int argc, char **argv, struct cli_opts *o)
 {
-	struct option longopts[N_OPTS + 1];
+	struct option longopts[BC_OPT_COUNT + 1];
 	size_t n = 0;
-	uint64_t v;
 	int ch, r = 0;
 
 	memset(o, 0, sizeof(*o));
 	o->key_slot = -1;
 	o->token_id = -1;
-	for (size_t i = 0; i < N_OPTS; i++)
-		if (!opt_defs[i].group || (opt_defs[i].group & c->options))
-			longopts[n++] = opt_defs[i].lo;
+	/* Only the command's own options: any other is "not valid here". */
+	for (size_t i = 0; i < BC_OPT_COUNT; i++)
+		if (bc_options[i].name && bc_option_accepted(i, c->id))
+			longopts[n++] = (struct option){ bc_options[i].name,
+				bc_options[i].arg ? required_argument : no_argument, NULL, OPT_VAL(i) };
 	memset(&longopts[n], 0, sizeof(longopts[n]));
 
 	opterr = 0;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (ch) {
-		case O_HELP: command_help(c, stdout); exit(0);
-		case O_KEY_FILE: o->key_file = optarg; break;
-		case O_NEW_KEY_FILE: o->new_key_file = optarg; break;
-		case O_BATCH: o->batch = true; break;
-		case O_JSON: o->json = true; break;
-		case O_TYPE: r = bc_volume_type_parse(optarg, &o->type); o->type_set = true; break;
-		case O_CIPHER: o->cipher = optarg; break;
-		case O_KEY_SIZE: r = parse_u32("key-size", optarg, &o->key_bits); break;
-		case O_SECTOR_SIZE: r = parse_u32("sector-size", optarg, &o->sector_size); break;
-		case O_LABEL: o->label = optarg; break;
-		case O_SIZE: r = parse_u64("size", optarg, true, &o->size); break;
-		case O_NO_WIPE: o->no_wipe = true; break;
-		case O_PBKDF: o->pbkdf.type = optarg; break;
-		case O_ITER_TIME: r = parse_u32("iter-time", optarg, &o->pbkdf.iter_time_ms); break;
-		case O_PBKDF_MEMORY: r = parse_u32("pbkdf-memory", optarg, &o->pbkdf.max_memory_kb); break;
-		case O_PBKDF_PARALLEL: r = parse_u32("pbkdf-parallel", optarg, &o->pbkdf.parallel); break;
-		case O_PBKDF_ITER: r = parse_u32("pbkdf-force-iterations", optarg, &o->pbkdf.iterations); break;
-		case O_KEY_SLOT:
-			r = parse_u64("key-slot", optarg, false, &v);
-			if (r == 0 && v > 31)
-				r = bc_error(-EINVAL, "--key-slot: %s is out of range", optarg);
-			o->key_slot = (int)v;
-			break;
-		case O_OFFSET: r = parse_u64("offset", optarg, false, &o->offset); break;
-		case O_SKIP: r = parse_u64("skip", optarg, false, &o->skip); break;
-		case O_HASH: o->hash = optarg; break;
-		case O_IV_LARGE: o->iv_large_sectors = true; break;
-		case O_READ_ONLY: o->read_only = true; break;
-		case O_PROGRESS: o->progress = true; break;
-		case O_NO_PROGRESS: o->no_progress = true; break;
-		case O_NAME: o->name = optarg; break;
-		case O_SOCKET: o->socket = optarg; break;
-		case O_LISTEN: o->listen = optarg; break;
-		case O_INSECURE: o->insecure = true; break;
-		case O_TLS_CERTS: o->tls_certificates = optarg; break;
-		case O_TLS_PSK: o->tls_psk = optarg; break;
-		case O_TLS_VERIFY: o->tls_verify_peer = true; break;
-		case O_FUSE: o->fuse_dir = optarg; break;
-		case O_DISCARDS: o->allow_discards = true; break;
-		case O_FOREGROUND: o->foreground = true; break;
-		case O_THREADS:
-			r = parse_u32("threads", optarg, &o->threads);
-			if (r == 0 && (o->threads < 1 || o->threads > ATTACH_THREADS_MAX))
-				r = bc_error(-EINVAL, "--threads %s: give 1 to %d", optarg, ATTACH_THREADS_MAX);
-			break;
-		case O_MAX_CONNECTIONS:
-			r = parse_u32("max-connections", optarg, &o->max_connections);
-			if (r == 0 && (o->max_connections < 1 || o->max_connections > 1000000))
-				r = bc_error(-EINVAL, "--max-connections: 1 to 1000000");
-			break;
-		case O_HANDSHAKE_TIMEOUT:
-			r = parse_u32("handshake-timeout", optarg, &o->handshake_timeout);
-			if (r == 0 && (o->handshake_timeout < 1 || o->handshake_timeout > 86400))
-				r = bc_error(-EINVAL, "--handshake-timeout: 1 to 86400 seconds");
-			break;
-		case O_MAX_MEMORY:
-			r = parse_u64("max-memory", optarg, true, &o->max_memory);
-			if (r == 0 && o->max_memory < BC_NBD_MIN_MAX_MEMORY)
-				r = bc_error(-EINVAL, "--max-memory: at least 32M (one request of the largest size)");
-			break;
-		case O_ALL: o->all = true; break;
-		case O_TAB: o->tab = optarg; break;
-		case O_FROM_TAB: o->from_tab = optarg; break;
-		case O_TOKEN: o->token = optarg; break;
-		case O_KEY_LEN: r = parse_u32("key-len", optarg, &o->key_len); break;
-		case O_MODULE: o->module = optarg; break;
-		case O_PIN_FILE: o->pin_file = optarg; break;
-		case O_PKCS11: o->pkcs11 = optarg; break;
-		case O_TOKEN_ONLY: o->token_only = true; break;
-		case O_TOKEN_ID:
-			r = parse_u64("token-id", optarg, false, &v);
-			if (r == 0 && v > 31)
-				r = bc_error(-EINVAL, "--token-id: %s is out of range", optarg);
-			o->token_id = (int)v;
-			break;
-		case O_FORCE: o->force = true; break;
-		default:
-			if (optopt >= 256 || (optopt == 0 && argv[optind - 1]))
-				r = bc_error(-EINVAL, "%s: option %s is not valid here (see blockcrypt %s --help)",
-					     c->name, argv[optind - 1], c->name);
-			else
-				r = bc_error(-EINVAL, "%s: unknown option -%c", c->name, optopt);
+		if (ch >= OPT_VAL(0) && ch < OPT_VAL(BC_OPT_COUNT)) {
+			enum bc_option_id id = (enum bc_option_id)(ch - OPT_VAL(0));
+
+			r = set_option(o, id, optarg);
+			if (r == 0)
+				r = check_option(c, o, id, optarg);
+		} else if (optopt >= 256 || (optopt == 0 && argv[optind - 1])) {
+			r = bc_error(-EINVAL, "%s: option %s is not valid here (see blockcrypt %s --help)",
+				     c->name, argv[optind - 1], c->name);
+		} else {
+			r = bc_error(-EINVAL, "%s: unknown option -%c", c->name, optopt);
 		}
 		if (r < 0)
 			return r;
@@ -277,10 +185,10 @@ int cli_parse(const struct cli_command *c, int argc, char **argv, struct cli_opt
 	o->nargs = argc - optind;
 	if (o->nargs < c->min_args || o->nargs > c->max_args)
 		return bc_error(-EINVAL, "usage: blockcrypt %s %s", c->name, c->synopsis);
-	if (o->type_set && o->type != BC_TYPE_PLAIN && (c->options & OPT_PLAIN) &&
+	if (o->type_set && o->type != BC_TYPE_PLAIN && bc_option_accepted(BC_OPT_OFFSET, c->id) &&
 	    (o->offset || o->skip || o->hash || o->iv_large_sectors))
 		return bc_error(-EINVAL, "%s: --offset, --skip, --hash and --iv-large-sectors need --type plain", c->name);
-	if (o->size % 512 && (c->options & OPT_PLAIN))
+	if (o->size % 512 && bc_option_accepted(BC_OPT_SIZE_PLAIN, c->id))
 		return bc_error(-EINVAL, "--size must be a multiple of 512 bytes");
 	return 0;
 }

@@ -1,5 +1,7 @@
 /* Shared pieces of the command-line tool: option parsing, key input,
- * confirmation and progress.  Each subcommand lives in its own cmd_*.c. */
+ * confirmation and progress.  Each subcommand lives in its own
+ * src/commands/cmd_*.c; the options themselves are declared in
+ * src/attach/options.h. */
 #ifndef BC_CLI_H
 #define BC_CLI_H
 
@@ -8,47 +10,24 @@
 
 #include "blockcrypt.h"
 #include "attach/config.h"
+#include "attach/options.h"
 
-/* Options a subcommand may accept (bit mask). */
-enum {
-	OPT_KEY_FILE = 1u << 0,
-	OPT_NEW_KEY_FILE = 1u << 1,
-	OPT_BATCH = 1u << 2,
-	OPT_JSON = 1u << 3,
-	OPT_TYPE = 1u << 4,
-	OPT_FORMAT = 1u << 5,    /* cipher, key-size, sector-size, label, size, wipe */
-	OPT_PBKDF = 1u << 6,     /* pbkdf, iter-time, pbkdf-memory, pbkdf-parallel */
-	OPT_KEY_SLOT = 1u << 7,
-	OPT_PLAIN = 1u << 8,     /* cipher, key-size, sector-size, offset, skip, size, hash */
-	OPT_READ_ONLY = 1u << 9,
-	OPT_PROGRESS = 1u << 10,
-	OPT_ATTACH = 1u << 11,   /* name, socket, listen, fuse, discards, foreground, threads */
-	OPT_DETACH = 1u << 12,   /* all, force */
-	OPT_TOKEN = 1u << 13,    /* module, pin-file, token-only, pkcs11 (plain) */
-	OPT_GENKEY = 1u << 14,   /* token, label, key-len */
-	OPT_ENROLL = 1u << 15,   /* pkcs11, token-id */
-	OPT_SIZE = 1u << 16,     /* size alone (resize) */
-};
-
+/* The values of the options (declared in attach/options.h).  Those an
+ * attachment needs are struct attach_config's, reachable both one by one
+ * (o->threads) and as the struct handed to the attach service (o->cfg). */
 struct cli_opts {
-	const char *key_file, *new_key_file;
-	bool batch, json, read_only, no_wipe, progress, no_progress, iv_large_sectors;
-	bool type_set;
-	enum bc_volume_type type;
-	const char *cipher, *label, *hash;
-	uint32_t key_bits, sector_size;
-	uint64_t size, offset, skip;
+	union {
+		struct attach_config cfg;
+		struct {
+			ATTACH_CONFIG_FIELDS
+		};
+	};
+	const char *new_key_file;
+	bool batch, json, no_wipe, progress, no_progress, iv_large_sectors;
+	const char *label;
 	int key_slot;            /* -1 = any */
-	const char *name, *socket, *listen, *fuse_dir;
-	bool allow_discards, foreground, insecure, all, force;
-	const char *tls_certificates, *tls_psk;
-	bool tls_verify_peer;
-	uint32_t threads;
-	uint32_t max_connections, handshake_timeout; /* 0 = default */
-	uint64_t max_memory;                         /* 0 = default */
-	const char *token, *module, *pin_file, *pkcs11;
-	const char *tab, *from_tab;
-	bool token_only;
+	bool foreground, all, force;
+	const char *token, *tab, *from_tab;
 	uint32_t key_len;
 	int token_id;            /* -1 = any */
 	struct bc_pbkdf_params pbkdf;
@@ -60,7 +39,7 @@ struct cli_command {
 	const char *name;
 	const char *synopsis;    /* after "blockcrypt NAME " */
 	const char *summary;
-	unsigned options;
+	enum bc_command id;      /* which options it takes: attach/options.h */
 	int min_args, max_args;
 	int (*run)(struct cli_opts *o);
 	/* The first argument is a backing store: checked to be a regular file

@@ -254,7 +254,7 @@ static void free_daemonp(struct daemon **d)
 	free(*d);
 }
 
-static int attach_one(struct cli_opts *o, const char *hook)
+static int attach_one(struct cli_opts *o)
 {
 	__attribute__((cleanup(free_daemonp))) struct daemon *d = NULL;
 	char real[PATH_MAX], name[PATH_MAX];
@@ -284,7 +284,7 @@ static int attach_one(struct cli_opts *o, const char *hook)
 	memcpy(d->name, o->name ? o->name : name, strlen(o->name ? o->name : name) + 1);
 	d->read_only = o->read_only;
 	d->allow_discards = o->allow_discards;
-	d->after_attach = hook;
+	d->after_attach = o->after_attach;
 	d->threads = o->threads;
 	d->max_connections = o->max_connections;
 	d->handshake_timeout = o->handshake_timeout;
@@ -370,50 +370,6 @@ static int attach_one(struct cli_opts *o, const char *hook)
 	return run_detached(o, d);
 }
 
-/* Fill O (already defaulted) from E. */
-static void tab_to_opts(const struct tab_entry *e, struct cli_opts *o)
-{
-	o->name = e->name;
-	if (!strcmp(e->key, "none") || !strcmp(e->key, "-")) {
-		o->key_file = NULL;
-	} else if (!strcmp(e->key, "token")) {
-		o->token_only = true;
-	} else if (!strncmp(e->key, "pkcs11:", 7)) {
-		if (e->plain)
-			o->pkcs11 = e->key;
-		else
-			o->token_only = true;
-	} else {
-		o->key_file = e->key;
-	}
-	o->fuse_dir = e->fuse_dir;
-	o->socket = e->socket;
-	o->listen = e->listen;
-	o->tls_certificates = e->tls_certificates;
-	o->tls_psk = e->tls_psk;
-	o->tls_verify_peer = e->tls_verify_peer;
-	o->insecure = e->insecure;
-	o->read_only = e->read_only;
-	o->allow_discards = e->discard;
-	o->pin_file = e->pin_file;
-	o->module = e->module;
-	o->threads = e->threads;
-	o->max_connections = e->max_connections;
-	o->handshake_timeout = e->handshake_timeout;
-	o->max_memory = e->max_memory;
-	if (e->plain) {
-		o->type = BC_TYPE_PLAIN;
-		o->type_set = true;
-		o->cipher = e->cipher;
-		o->hash = e->hash;
-		o->key_bits = e->key_bits;
-		o->sector_size = e->sector_size;
-		o->size = e->size;
-		o->offset = e->offset;
-		o->skip = e->skip;
-	}
-}
-
 static int attach_tab(struct cli_opts *o)
 {
 	const char *file = o->tab ? o->tab : TAB_DEFAULT;
@@ -434,10 +390,10 @@ static int attach_tab(struct cli_opts *o)
 			struct cli_opts one = *o;
 			char *backing = t->backing;
 
-			tab_to_opts(t, &one);
+			tab_to_config(t, &one.cfg);
 			one.args = &backing;
 			one.nargs = 1;
-			r = attach_one(&one, t->after_attach);
+			r = attach_one(&one);
 			if (r < 0) {
 				char msg[512];
 
@@ -453,7 +409,7 @@ static int attach_tab(struct cli_opts *o)
 		json_object *st;
 		bool alive;
 
-		if (e[i].noauto)
+		if (e[i].cfg.noauto)
 			continue;
 		st = NULL;
 		alive = rt_attached(e[i].name, &st) == 0;
@@ -462,12 +418,12 @@ static int attach_tab(struct cli_opts *o)
 			fprintf(stderr, "%s: already attached\n", e[i].name);
 			continue;
 		}
-		tab_to_opts(&e[i], &one);
+		tab_to_config(&e[i], &one.cfg);
 		one.args = &e[i].backing;
 		one.nargs = 1;
 		/* One volume failing (wrong key, missing token) must not stop
 		 * the others: report it with its line and go on. */
-		r = attach_one(&one, e[i].after_attach);
+		r = attach_one(&one);
 		if (r < 0) {
 			fprintf(stderr, "blockcrypt: %s:%d: %s: %s\n", file, e[i].line, e[i].name, bc_last_error());
 			if (!first)
@@ -490,5 +446,5 @@ int cmd_attach(struct cli_opts *o)
 	}
 	if (o->nargs != 1)
 		return bc_error(-EINVAL, "usage: blockcrypt attach VOLUME | --all | --from-tab NAME");
-	return attach_one(o, NULL);
+	return attach_one(o);
 }
