@@ -5,13 +5,10 @@
  * other thread exists (so every thread inherits the mask) and then waits in
  * poll() on a signalfd and on a wake pipe.  Frontends run their own threads
  * (NBD accept and per-connection threads, the libfuse loop).  The
- * control thread answers "status" and "detach [force]" on the control
- * socket; a detach request that may proceed is handed to the main thread
- * through the wake pipe, and only the main thread tears anything down.
- * The control thread keeps a spare descriptor (spare_fd, only it touches
- * it) that it closes when accept(2) fails for want of descriptors (NBD
- * clients may take them all), so detach works at the limit too; it leaves
- * its loop only when the listening socket is shut down.
+ * control thread (control.c) answers requests on the control socket,
+ * calling the daemon_* functions below for what it reports; a detach
+ * request that may proceed is handed to the main thread through the wake
+ * pipe (daemon_detach), and only the main thread tears anything down.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -36,16 +33,20 @@
 #include "core/error.h"
 #include "core/secret.h"
 #include "core/unix_socket.h"
+#include "control.h"
 #include "daemon.h"
 #include "runtime.h"
 
 static int write_state(struct daemon *d);
 
-/* How long a plain detach waits for users that are just leaving. */
-#define DETACH_GRACE_MS 2000
-
-static const struct frontend_ops *const frontends[] = { &frontend_nbd, &frontend_fuse };
-#define N_FRONTENDS (sizeof(frontends) / sizeof(frontends[0]))
+/* The index of each in d->frontend_state[]. */
+enum { FRONTEND_NBD, FRONTEND_FUSE };
+static const struct frontend_ops *const frontends[] = {
+	[FRONTEND_NBD] = &frontend_nbd, [FRONTEND_FUSE] = &frontend_fuse,
+};
+#define N_FRONTENDS ARRAY_SIZE(frontends)
+_Static_assert(ARRAY_SIZE(frontends) == ARRAY_SIZE(((struct daemon *)0)->frontend_state),
+	       "one state per frontend");
 
 static void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void log_msg(const char *fmt, ...)
@@ -69,155 +70,64 @@ static void log_library_line(const char *line)
 	log_msg("%s", line);
 }
 
-/* Why a non-forced detach must not proceed now, or NULL.  For a signal
- * (SIGTERM: systemd stopping us, e.g. at shutdown) connected NBD clients
- * do not count: refusing would only end in SIGKILL without a final flush,
- * while a busy FUSE file keeps a mounted file system alive. */
-static const char *busy_reason(struct daemon *d, char *buf, size_t size, bool signal)
+/* For a signal (SIGTERM: systemd stopping us, e.g. at shutdown)
+ * connected NBD clients do not count: refusing would only end in SIGKILL
+ * without a final flush, while a busy FUSE file keeps a mounted file
+ * system alive. */
+const char *daemon_busy(struct daemon *d, char *buf, size_t size, bool signal)
 {
 	for (size_t i = 0; i < N_FRONTENDS; i++) {
 		const char *why;
 
-		if (!frontends[i]->wanted(d) || (signal && frontends[i] == &frontend_nbd))
+		if (!frontends[i]->wanted(d) || (signal && i == FRONTEND_NBD))
 			continue;
-		why = frontends[i]->busy(d, buf, size);
+		why = frontends[i]->busy(d->frontend_state[i], buf, size);
 		if (why)
 			return why;
 	}
 	return NULL;
 }
 
-static json_object *status_json(struct daemon *d)
+/* Connected clients or open handles of frontend I (0 when not running). */
+static int users(struct daemon *d, size_t i)
+{
+	return d->frontend_state[i] ? (int)frontends[i]->users(d->frontend_state[i]) : 0;
+}
+
+json_object *daemon_status(struct daemon *d)
 {
 	json_object *o = json_object_new_object();
 
-	json_object_object_add(o, "clients", json_object_new_int(
-		(int)frontend_nbd.users(d)));
-	json_object_object_add(o, "fuse_open", json_object_new_int(
-		d->fuse_dir[0] ? (int)frontend_fuse.users(d) : 0));
+	json_object_object_add(o, "clients", json_object_new_int(users(d, FRONTEND_NBD)));
+	json_object_object_add(o, "fuse_open", json_object_new_int(users(d, FRONTEND_FUSE)));
 	return o;
 }
 
-static void handle_control(struct daemon *d, int fd)
+const char *daemon_name(const struct daemon *d)
 {
-	char line[128] = "", reply[1024], why[512];
-	size_t got = 0;
-	struct timeval tv = { 2, 0 };
-
-	/* Read one whole line (the client may send it in pieces). */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	while (got < sizeof(line) - 1 && !memchr(line, '\n', got)) {
-		ssize_t n = read(fd, line + got, sizeof(line) - 1 - got);
-
-		if (n <= 0)
-			return;
-		got += (size_t)n;
-	}
-	line[got] = '\0';
-	line[strcspn(line, "\r\n")] = '\0';
-	if (!strcmp(line, "status")) {
-		json_object *o = status_json(d);
-
-		snprintf(reply, sizeof(reply), "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(o);
-	} else if (!strcmp(line, "detach") || !strcmp(line, "detach force")) {
-		bool force = !strcmp(line, "detach force");
-		const char *b = force ? NULL : busy_reason(d, why, sizeof(why), false);
-
-		/* A client that just hung up, or a FUSE file just closed, is let
-		 * go by the kernel and our threads a moment later: give them a
-		 * grace period before calling the volume busy. */
-		for (int i = 0; b && i < DETACH_GRACE_MS / 50; i++) {
-			usleep(50 * 1000);
-			b = busy_reason(d, why, sizeof(why), false);
-		}
-		if (b) {
-			snprintf(reply, sizeof(reply), "busy: %s\n", b);
-		} else {
-			d->force = force;
-			snprintf(reply, sizeof(reply), "ok\n");
-			(void)!write(d->wake_pipe[1], "d", 1);
-		}
-	} else if (!strcmp(line, "resize") || !strncmp(line, "resize ", 7)) {
-		unsigned long long want = line[6] ? strtoull(line + 7, NULL, 10) : 0;
-		int r = bc_volume_resize(d->volume, want, line[6] != '\0');
-
-		if (r == 0) {
-			d->info.size = bc_volume_size(d->volume);
-			for (size_t i = 0; i < N_FRONTENDS; i++)
-				if (frontends[i]->wanted(d) && frontends[i]->resized)
-					frontends[i]->resized(d);
-			write_state(d);
-			log_msg("%s: resized to %llu bytes", d->name, (unsigned long long)d->info.size);
-			snprintf(reply, sizeof(reply), "ok %llu\n", (unsigned long long)d->info.size);
-		} else {
-			snprintf(reply, sizeof(reply), "error %d: %s\n", bc_exit_code(r), bc_last_error());
-		}
-	} else {
-		snprintf(reply, sizeof(reply), "error: unknown command\n");
-	}
-	(void)!write(fd, reply, strlen(reply));
+	return d->name;
 }
 
-static void *control_main(void *arg)
+void daemon_detach(struct daemon *d, bool force)
 {
-	struct daemon *d = arg;
-
-	for (;;) {
-		int fd = accept4(d->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
-
-		if (fd < 0) {
-			if (errno == EINVAL || errno == EBADF || errno == ENOTSOCK)
-				break; /* listening socket shut down: we are exiting */
-			if ((errno == EMFILE || errno == ENFILE) && d->spare_fd >= 0) {
-				/* Out of descriptors: free ours and try again. */
-				close(d->spare_fd);
-				d->spare_fd = -1;
-			} else if (errno != EINTR && errno != ECONNABORTED) {
-				/* Out of memory or descriptors (the NBD accept
-				 * thread, backing off, frees some): wait, never
-				 * give up: detach must keep working. */
-				usleep(100 * 1000);
-			}
-			continue;
-		}
-		handle_control(d, fd);
-		close(fd);
-		if (d->spare_fd < 0)
-			d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	}
-	return NULL;
+	d->force = force;
+	(void)!write(d->wake_pipe[1], "d", 1);
 }
 
-static int control_start(struct daemon *d)
+int daemon_resize(struct daemon *d, bool have_size, uint64_t size, uint64_t *size_now)
 {
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int r = bc_volume_resize(d->volume, size, have_size);
 
-	if (rt_path(path, sizeof(path), d->name, "ctl") < 0)
-		return -ENAMETOOLONG;
-	d->ctl_fd = bc_unix_listen(path, 8, true, "control socket");
-	if (d->ctl_fd < 0)
-		return d->ctl_fd;
-	d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (pthread_create(&d->ctl_thread, NULL, control_main, d) != 0)
-		return bc_error(-EAGAIN, "control socket: cannot start thread");
-	d->ctl_running = true;
+	if (r < 0)
+		return r;
+	d->info.size = bc_volume_size(d->volume);
+	for (size_t i = 0; i < N_FRONTENDS; i++)
+		if (d->frontend_state[i] && frontends[i]->resized)
+			frontends[i]->resized(d->frontend_state[i]);
+	write_state(d);
+	log_msg("%s: resized to %llu bytes", d->name, (unsigned long long)d->info.size);
+	*size_now = d->info.size;
 	return 0;
-}
-
-static void control_stop(struct daemon *d)
-{
-	if (d->ctl_running) {
-		shutdown(d->ctl_fd, SHUT_RDWR);
-		pthread_join(d->ctl_thread, NULL);
-		d->ctl_running = false;
-	}
-	if (d->ctl_fd >= 0)
-		close(d->ctl_fd);
-	d->ctl_fd = -1;
-	if (d->spare_fd >= 0)
-		close(d->spare_fd);
-	d->spare_fd = -1;
 }
 
 static int write_state(struct daemon *d)
@@ -235,7 +145,7 @@ static int write_state(struct daemon *d)
 	json_object_object_add(o, "uri", json_object_new_string(d->uri));
 	json_object_object_add(o, "socket", d->socket_path[0] ? json_object_new_string(d->socket_path) : NULL);
 	if (!d->socket_path[0]) {
-		char listen[300];
+		char listen[sizeof("[]:") + NI_MAXHOST + NI_MAXSERV];
 
 		snprintf(listen, sizeof(listen), strchr(d->listen_host, ':') ? "[%s]:%s" : "%s:%s",
 			 d->listen_host, d->listen_port);
@@ -245,8 +155,8 @@ static int write_state(struct daemon *d)
 	}
 	json_object_object_add(o, "fuse_file", d->fuse_dir[0] ? json_object_new_string(d->fuse_file) : NULL);
 	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
-	json_object_object_add(o, "read_only", json_object_new_boolean(d->read_only));
-	json_object_object_add(o, "discards", json_object_new_boolean(d->allow_discards));
+	json_object_object_add(o, "read_only", json_object_new_boolean(d->cfg.read_only));
+	json_object_object_add(o, "discards", json_object_new_boolean(d->cfg.allow_discards));
 	r = rt_write_state(d->name, o);
 	json_object_put(o);
 	return r;
@@ -274,7 +184,7 @@ static void sd_notify_ready(void)
 
 static void report_ready(int ready_fd, int r)
 {
-	char msg[700];
+	char msg[DAEMON_READY_MAX];
 
 	if (ready_fd < 0)
 		return;
@@ -289,9 +199,11 @@ static void report_ready(int ready_fd, int r)
 static void teardown(struct daemon *d)
 {
 	/* NBD first: clients get their in-flight replies, then a clean close. */
-	for (size_t i = 0; i < N_FRONTENDS; i++)
-		if (frontends[i]->wanted(d))
-			frontends[i]->stop(d);
+	for (size_t i = 0; i < N_FRONTENDS; i++) {
+		if (d->frontend_state[i] && !frontends[i]->stop(d->frontend_state[i]))
+			d->abandoned = true;
+		d->frontend_state[i] = NULL;
+	}
 	control_stop(d);
 	if (bc_volume_flush(d->volume) < 0)
 		log_msg("final flush failed: %s", bc_last_error());
@@ -305,10 +217,8 @@ int daemon_run(struct daemon *d, int ready_fd)
 	struct pollfd pfd[2];
 	sigset_t mask;
 	int sfd, r = 0;
-	char why[512];
+	char why[BC_ERROR_MAX];
 
-	d->ctl_fd = -1;
-	d->spare_fd = -1;
 	d->started = time(NULL);
 	/* All our memory is locked (below): what malloc keeps stays resident.
 	 * Every thread serving a client would get a malloc arena of its own,
@@ -343,7 +253,7 @@ int daemon_run(struct daemon *d, int ready_fd)
 
 	for (size_t i = 0; i < N_FRONTENDS && r == 0; i++)
 		if (frontends[i]->wanted(d))
-			r = frontends[i]->start(d);
+			r = frontends[i]->start(d, &d->frontend_state[i]);
 	if (r == 0)
 		r = control_start(d);
 	if (r == 0)
@@ -381,7 +291,7 @@ int daemon_run(struct daemon *d, int ready_fd)
 			if (read(sfd, &si, sizeof(si)) != sizeof(si))
 				continue;
 			/* SIGTERM behaves as detach: a busy FUSE file is kept. */
-			b = busy_reason(d, why, sizeof(why), true);
+			b = daemon_busy(d, why, sizeof(why), true);
 			if (!b)
 				break;
 			log_msg("signal %u: not detaching: %s (use 'blockcrypt detach --force %s')",
@@ -391,7 +301,7 @@ int daemon_run(struct daemon *d, int ready_fd)
 	log_msg("%s: detaching%s", d->name, d->force ? " (forced)" : "");
 	teardown(d);
 	close(sfd);
-	if (d->fuse_abandoned) {
+	if (d->abandoned) {
 		/* Forced while the FUSE file was open: its kernel connection
 		 * lives on until this process exits, and FUSE threads may still
 		 * be inside the volume, so it cannot be freed.  Revoking it
@@ -411,7 +321,7 @@ int attach_hook_run(const struct daemon *d, bool wait_for_it)
 	pid_t pid;
 	int status = 0;
 
-	if (!d->after_attach)
+	if (!d->cfg.after_attach)
 		return 0;
 	fflush(NULL);
 	pid = fork();
@@ -427,13 +337,13 @@ int attach_hook_run(const struct daemon *d, bool wait_for_it)
 			setenv("BLOCKCRYPT_FUSE_DIR", d->fuse_dir, 1);
 			setenv("BLOCKCRYPT_FUSE_FILE", d->fuse_file, 1);
 		}
-		execl("/bin/sh", "sh", "-c", d->after_attach, (char *)NULL);
+		execl("/bin/sh", "sh", "-c", d->cfg.after_attach, (char *)NULL);
 		_exit(127);
 	}
 	if (!wait_for_it)
 		return 0;
 	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
 		return bc_error(-EIO, "%s: attached, but the after-attach command failed (status %d): %s",
-				d->name, WIFEXITED(status) ? WEXITSTATUS(status) : -1, d->after_attach);
+				d->name, WIFEXITED(status) ? WEXITSTATUS(status) : -1, d->cfg.after_attach);
 	return 0;
 }

@@ -6,7 +6,8 @@
  * and calls these operations from several worker threads at once; they go
  * straight to the thread-safe volume API.  The only shared state is the
  * open-handle count (atomic), which detach consults to refuse yanking a
- * file that is in use.  Files are opened with direct_io so the kernel page
+ * file that is in use.  All of it is this frontend's state (struct
+ * fuse_state), libfuse's private data.  Files are opened with direct_io so the kernel page
  * cache never holds a stale copy of data written through NBD.
  */
 #define FUSE_USE_VERSION 31
@@ -26,21 +27,27 @@
 #include "daemon.h"
 
 struct fuse_state {
+	struct daemon *d;
 	struct fuse *fuse;
 	pthread_t thread;
 	bool mounted, looping;
 	atomic_uint open_handles;
-	char file_path[80];   /* "/NAME" */
+	char file_path[1 + RT_NAME_MAX + 1];   /* "/NAME" */
 };
 
-static struct daemon *ctx_daemon(void)
+static struct fuse_state *ctx_state(void)
 {
 	return fuse_get_context()->private_data;
 }
 
-static bool is_file(const struct daemon *d, const char *path)
+static struct daemon *ctx_daemon(void)
 {
-	return !strcmp(path, d->fuse->file_path);
+	return ctx_state()->d;
+}
+
+static bool is_file(const char *path)
+{
+	return !strcmp(path, ctx_state()->file_path);
 }
 
 static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
@@ -56,9 +63,9 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
 		st->st_nlink = 2;
 		return 0;
 	}
-	if (!is_file(d, path))
+	if (!is_file(path))
 		return -ENOENT;
-	st->st_mode = S_IFREG | (d->read_only ? 0400 : 0600);
+	st->st_mode = S_IFREG | (d->cfg.read_only ? 0400 : 0600);
 	st->st_nlink = 1;
 	st->st_size = (off_t)bc_volume_size(d->volume);
 	st->st_blocks = (blkcnt_t)(bc_volume_size(d->volume) / 512);
@@ -70,14 +77,12 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
 static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
 		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
-	struct daemon *d = ctx_daemon();
-
 	(void)off; (void)fi; (void)flags;
 	if (strcmp(path, "/"))
 		return -ENOTDIR;
 	fill(buf, ".", NULL, 0, 0);
 	fill(buf, "..", NULL, 0, 0);
-	fill(buf, d->fuse->file_path + 1, NULL, 0, 0);
+	fill(buf, ctx_state()->file_path + 1, NULL, 0, 0);
 	return 0;
 }
 
@@ -85,21 +90,19 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 {
 	struct daemon *d = ctx_daemon();
 
-	if (!is_file(d, path))
+	if (!is_file(path))
 		return -ENOENT;
-	if (d->read_only && (fi->flags & O_ACCMODE) != O_RDONLY)
+	if (d->cfg.read_only && (fi->flags & O_ACCMODE) != O_RDONLY)
 		return -EROFS;
 	fi->direct_io = 1;
-	atomic_fetch_add(&d->fuse->open_handles, 1);
+	atomic_fetch_add(&ctx_state()->open_handles, 1);
 	return 0;
 }
 
 static int op_release(const char *path, struct fuse_file_info *fi)
 {
-	struct daemon *d = ctx_daemon();
-
 	(void)path; (void)fi;
-	atomic_fetch_sub(&d->fuse->open_handles, 1);
+	atomic_fetch_sub(&ctx_state()->open_handles, 1);
 	return 0;
 }
 
@@ -148,7 +151,7 @@ static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	struct daemon *d = ctx_daemon();
 
 	(void)fi;
-	if (!is_file(d, path))
+	if (!is_file(path))
 		return -ENOENT;
 	/* The device has a fixed size; O_TRUNC-style calls that keep it pass. */
 	return (uint64_t)size == bc_volume_size(d->volume) ? 0 : -EPERM;
@@ -160,7 +163,7 @@ static int op_fallocate(const char *path, int mode, off_t off, off_t len, struct
 
 	(void)path; (void)fi;
 	if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) {
-		if (!d->allow_discards)
+		if (!d->cfg.allow_discards)
 			return -EOPNOTSUPP;
 		return bc_volume_discard(d->volume, (uint64_t)len, (uint64_t)off);
 	}
@@ -186,9 +189,9 @@ static const struct fuse_operations ops = {
 
 static void *loop_main(void *arg)
 {
-	struct daemon *d = arg;
+	struct fuse_state *fs = arg;
 
-	fuse_loop_mt(d->fuse->fuse, 0);
+	fuse_loop_mt(fs->fuse, 0);
 	return NULL;
 }
 
@@ -197,55 +200,60 @@ static bool fuse_wanted(const struct daemon *d)
 	return d->fuse_dir[0] != '\0';
 }
 
-static int fuse_start(struct daemon *d)
+static int fuse_start(struct daemon *d, void **state)
 {
 	char *argv[] = { "blockcrypt", "-o", "default_permissions,fsname=blockcrypt,subtype=blockcrypt", NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
 	struct fuse_state *fs;
 	struct stat st;
 
+	*state = NULL;
 	if (stat(d->fuse_dir, &st) < 0 || !S_ISDIR(st.st_mode))
 		return bc_error(-ENOENT, "fuse: %s is not a directory", d->fuse_dir);
 	fs = calloc(1, sizeof(*fs));
 	if (!fs)
 		return bc_error(-ENOMEM, "fuse: out of memory");
-	d->fuse = fs;
+	*state = fs;
+	fs->d = d;
 	snprintf(fs->file_path, sizeof(fs->file_path), "/%s", d->name);
-	fs->fuse = fuse_new(&args, &ops, sizeof(ops), d);
+	fs->fuse = fuse_new(&args, &ops, sizeof(ops), fs);
 	fuse_opt_free_args(&args); /* fuse_new may have copied and extended them */
 	if (!fs->fuse)
 		return bc_error(-EIO, "fuse: cannot create the session (is libfuse3/fuse3 installed?)");
 	if (fuse_mount(fs->fuse, d->fuse_dir) != 0)
 		return bc_error(-EIO, "fuse: cannot mount on %s (is /dev/fuse available?)", d->fuse_dir);
 	fs->mounted = true;
-	if (pthread_create(&fs->thread, NULL, loop_main, d) != 0)
+	if (pthread_create(&fs->thread, NULL, loop_main, fs) != 0)
 		return bc_error(-EAGAIN, "fuse: cannot start the loop thread");
 	fs->looping = true;
 	return 0;
 }
 
-static unsigned fuse_users(struct daemon *d)
+static unsigned fuse_users(void *state)
 {
-	return d->fuse ? atomic_load(&d->fuse->open_handles) : 0;
+	struct fuse_state *fs = state;
+
+	return fs ? atomic_load(&fs->open_handles) : 0;
 }
 
-static const char *fuse_busy(struct daemon *d, char *buf, size_t size)
+static const char *fuse_busy(void *state, char *buf, size_t size)
 {
-	unsigned n = fuse_users(d);
+	struct fuse_state *fs = state;
+	unsigned n = fuse_users(fs);
 
 	if (!n)
 		return NULL;
 	snprintf(buf, size, "%s is open (%u handle%s; a loop device or pool may use it)",
-		 d->fuse_file, n, n == 1 ? "" : "s");
+		 fs->d->fuse_file, n, n == 1 ? "" : "s");
 	return buf;
 }
 
-static void fuse_stop(struct daemon *d)
+static bool fuse_stop(void *state)
 {
-	struct fuse_state *fs = d->fuse;
+	struct fuse_state *fs = state;
 
 	if (!fs)
-		return;
+		return true;
 	if (fs->looping) {
 		fuse_exit(fs->fuse);
 	}
@@ -255,22 +263,23 @@ static void fuse_stop(struct daemon *d)
 		/* Forced detach of a file still held open (a loop device...):
 		 * the FUSE connection stays up until our process exits, so the
 		 * loop threads cannot be joined; the daemon exits instead. */
-		d->fuse_abandoned = true;
-		return;
+		return false;
 	}
 	if (fs->looping)
 		pthread_join(fs->thread, NULL);
 	if (fs->fuse)
 		fuse_destroy(fs->fuse);
 	free(fs);
-	d->fuse = NULL;
+	return true;
 }
 
-static void fuse_resized(struct daemon *d)
+static void fuse_resized(void *state)
 {
+	struct fuse_state *fs = state;
+
 	/* Drop the kernel's cached size now rather than after attr_timeout. */
-	if (d->fuse && d->fuse->looping)
-		fuse_invalidate_path(d->fuse->fuse, d->fuse->file_path);
+	if (fs->looping)
+		fuse_invalidate_path(fs->fuse, fs->file_path);
 }
 
 const struct frontend_ops frontend_fuse = {

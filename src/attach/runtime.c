@@ -1,4 +1,4 @@
-/* Runtime directory and control-socket client (see runtime.h). */
+/* The runtime directory and the files in it (see runtime.h). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -343,7 +343,8 @@ void rt_remove(const char *name)
 
 bool rt_pid_running(pid_t pid, bool want_blockcrypt)
 {
-	char path[64], buf[512];
+	/* "/proc/PID/stat"; of the file, up to the state after "(comm)" */
+	char path[sizeof("/proc//stat") + 3 * sizeof(int)], buf[512];
 	const char *end;
 	size_t n;
 	FILE *f;
@@ -475,6 +476,17 @@ int rt_attached(const char *name, json_object **state)
 	return 0;
 }
 
+int rt_find(const char *name, json_object **state)
+{
+	int r = rt_valid_name(name);
+
+	if (r == 0)
+		r = rt_attached(name, state);
+	if (r == -ENOENT)
+		return bc_error(-ENOENT, "%s: not attached", name);
+	return r;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -525,74 +537,7 @@ int rt_list_names(char ***names, size_t *count)
 	return 0;
 }
 
-int rt_control(const char *name, const char *command, char *buf, size_t size, int timeout_ms)
+bool rt_is_socket(const char *name, const char *suffix)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct pollfd pfd;
-	char line[128];
-	size_t got = 0;
-	int fd, r;
-
-	if (rt_path(sa.sun_path, sizeof(sa.sun_path), name, "ctl") < 0)
-		return -ENAMETOOLONG;
-	/* connect() would follow a symlink planted in its place. */
-	if (!file_is(name, "ctl", S_IFSOCK))
-		return -ECONNREFUSED;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	snprintf(line, sizeof(line), "%s\n", command);
-	/* One send: the daemon answers as soon as it has the whole line. */
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    send(fd, line, strlen(line), MSG_NOSIGNAL) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
-	while (got + 1 < size) {
-		ssize_t n;
-
-		r = poll(&pfd, 1, timeout_ms);
-		if (r <= 0) {
-			close(fd);
-			return r == 0 ? -ETIMEDOUT : -errno;
-		}
-		n = read(fd, buf + got, size - 1 - got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-		if (memchr(buf + got - (size_t)n, '\n', (size_t)n))
-			break;
-	}
-	close(fd);
-	buf[got] = '\0';
-	if (got && buf[got - 1] == '\n')
-		buf[got - 1] = '\0';
-	return got ? 0 : -ECONNRESET;
-}
-
-int rt_entry(const char *name, json_object **entry)
-{
-	json_object *st, *live;
-	char buf[512];
-	int r = rt_attached(name, &st);
-
-	*entry = NULL;
-	if (r < 0)
-		return r;
-	/* The live fields (clients, fuse_open) come from the daemon itself;
-	 * "responding" says whether it answered, so a stalled daemon shows as
-	 * such instead of as an entry that merely lacks fields. */
-	if (rt_control(name, "status", buf, sizeof(buf), RT_CONTROL_TIMEOUT_MS) == 0 &&
-	    (live = json_tokener_parse(buf))) {
-		json_object_object_foreach(live, key, val)
-			json_object_object_add(st, key, json_object_get(val));
-		json_object_put(live);
-		json_object_object_add(st, "responding", json_object_new_boolean(1));
-	} else {
-		json_object_object_add(st, "responding", json_object_new_boolean(0));
-	}
-	*entry = st;
-	return 0;
+	return file_is(name, suffix, S_IFSOCK);
 }

@@ -1,6 +1,7 @@
 /* The runtime directory of attached volumes: for each NAME a state file
  * (NAME.json), an NBD socket (NAME.sock, by default) and a control socket
- * (NAME.ctl) through which list/status/detach talk to the daemon. */
+ * (NAME.ctl) through which list/status/detach talk to the daemon
+ * (control.h). */
 #ifndef BC_RUNTIME_H
 #define BC_RUNTIME_H
 
@@ -59,23 +60,16 @@ bool rt_alive(const char *name, json_object *state);
 /* rt_state() of a NAME whose daemon is alive; a stale entry is cleared
  * and is -ENOENT. */
 int rt_attached(const char *name, json_object **state);
+/* rt_attached() of a NAME given by the user: an invalid name, or one
+ * not attached ("NAME: not attached", -ENOENT), is reported. */
+int rt_find(const char *name, json_object **state);
 /* NAME.json, NAME.ctl and NAME.sock, by name: paths found in the state
  * file are never trusted for deletion. */
 void rt_remove(const char *name);
 /* Names with a state file, sorted; caller frees each and the array. */
 int rt_list_names(char ***names, size_t *count);
 
-/* State of an attached NAME merged with the daemon's live status
- * (clients, fuse_open, and "responding": whether the daemon answered
- * within RT_CONTROL_TIMEOUT_MS); as rt_attached() otherwise. */
-int rt_entry(const char *name, json_object **entry);
-
-/* How long a command waits for the daemon's answer: generous, since a
- * daemon under heavy I/O (or a sanitizer build) can be slow to answer. */
-#define RT_CONTROL_TIMEOUT_MS 10000
-
-/* Send one command line to NAME's control socket and read the one-line
- * answer into BUF; -errno on failure. */
-int rt_control(const char *name, const char *command, char *buf, size_t size, int timeout_ms);
+/* Is NAME.SUFFIX a socket itself (not a symlink to one)? */
+bool rt_is_socket(const char *name, const char *suffix);
 
 #endif

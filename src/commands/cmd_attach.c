@@ -17,6 +17,7 @@
 
 #include "cli/cli.h"
 #include "core/error.h"
+#include "attach/control.h"
 #include "attach/daemon.h"
 #include "attach/runtime.h"
 #include "attach/tab.h"
@@ -43,9 +44,9 @@ static void default_name(const char *backing, char *out, size_t size)
 }
 
 /* "ADDR:PORT", "[V6]:PORT" or ":PORT" (all addresses). */
-static int parse_listen(const struct cli_opts *o, struct daemon *d)
+static int parse_listen(struct daemon *d)
 {
-	const char *s = o->listen, *colon;
+	const char *s = d->cfg.listen, *colon;
 	int r;
 
 	if (s[0] == '[') {
@@ -64,7 +65,7 @@ static int parse_listen(const struct cli_opts *o, struct daemon *d)
 	snprintf(d->listen_port, sizeof(d->listen_port), "%s", colon + 1);
 	if (!d->listen_port[0] || strspn(d->listen_port, "0123456789") != strlen(d->listen_port))
 		return bc_error(-EINVAL, "--listen %s: bad port", s);
-	if (o->insecure || o->tls_certificates || o->tls_psk)
+	if (d->cfg.insecure || d->cfg.tls_certificates || d->cfg.tls_psk)
 		return 0;
 	/* Plaintext only where every address the name resolves to (and so
 	 * every address the daemon binds, which checks again) is loopback:
@@ -80,22 +81,22 @@ static int parse_listen(const struct cli_opts *o, struct daemon *d)
 }
 
 /* TLS options, made absolute (the daemon runs in "/") and checked early. */
-static int set_tls(const struct cli_opts *o, struct daemon *d)
+static int set_tls(struct daemon *d)
 {
+	struct attach_config *c = &d->cfg;
 	const struct bc_nbd_params p = {
-		.tls_certificates = o->tls_certificates, .tls_psk_file = o->tls_psk,
-		.tls_verify_peer = o->tls_verify_peer,
+		.tls_certificates = c->tls_certificates, .tls_psk_file = c->tls_psk,
+		.tls_verify_peer = c->tls_verify_peer,
 	};
-	const char *given = o->tls_certificates ? o->tls_certificates : o->tls_psk;
-	char real[PATH_MAX];
+	const char **given = c->tls_certificates ? &c->tls_certificates : &c->tls_psk;
 	int r = bc_nbd_params_check_tls(&p);
 
-	if (r < 0 || !given)
+	if (r < 0 || !*given)
 		return r;
-	if (!realpath(given, real))
-		return bc_error(errno == ENOENT ? -ENOENT : -errno, "%s: %s", given, strerror(errno));
-	snprintf(o->tls_certificates ? d->tls_certificates : d->tls_psk, sizeof(d->tls_psk), "%s", real);
-	d->tls_verify_peer = o->tls_verify_peer;
+	d->tls_path = realpath(*given, NULL);
+	if (!d->tls_path)
+		return bc_error(errno == ENOENT ? -ENOENT : -errno, "%s: %s", *given, strerror(errno));
+	*given = d->tls_path;
 	return 0;
 }
 
@@ -151,7 +152,7 @@ static int print_result(const struct cli_opts *o, const struct daemon *d)
 	if (o->json) {
 		json_object *st = NULL;
 
-		rt_entry(d->name, &st);
+		control_entry(d->name, &st);
 
 		printf("%s\n", st ? json_object_to_json_string_ext(st, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE) : "{}");
 		json_object_put(st);
@@ -170,7 +171,7 @@ static int run_hook(const struct daemon *d)
 
 static int run_detached(struct cli_opts *o, struct daemon *d)
 {
-	char log_path[512], line[800] = "";
+	char log_path[PATH_MAX], line[DAEMON_READY_MAX] = "";
 	int pipefd[2], status = 0, code, log_fd;
 	ssize_t n, got = 0;
 	pid_t pid;
@@ -250,6 +251,7 @@ static void free_daemonp(struct daemon **d)
 		rt_release_name((*d)->name, (*d)->name_fd);
 		if ((*d)->fuse_dir_fd >= 0)
 			close((*d)->fuse_dir_fd);
+		free((*d)->tls_path);
 	}
 	free(*d);
 }
@@ -282,27 +284,21 @@ static int attach_one(struct cli_opts *o)
 		return r;
 	/* Validated: at most RT_NAME_MAX bytes, so it fits d->name. */
 	memcpy(d->name, o->name ? o->name : name, strlen(o->name ? o->name : name) + 1);
-	d->read_only = o->read_only;
-	d->allow_discards = o->allow_discards;
-	d->after_attach = o->after_attach;
-	d->threads = o->threads;
-	d->max_connections = o->max_connections;
-	d->handshake_timeout = o->handshake_timeout;
-	d->max_memory = o->max_memory;
+	d->cfg = o->cfg;
 	if (o->socket && o->listen)
 		return bc_error(-EINVAL, "attach: give --socket or --listen, not both");
-	r = set_tls(o, d);
+	r = set_tls(d);
 	if (r < 0)
 		return r;
-	tls = d->tls_certificates[0] || d->tls_psk[0];
+	tls = d->tls_path != NULL;
 	if (o->listen) {
-		r = parse_listen(o, d);
+		r = parse_listen(d);
 		if (r < 0)
 			return r;
 		snprintf(d->uri, sizeof(d->uri), strchr(d->listen_host, ':') ? "%s://[%s]:%s/%s" : "%s://%s:%s/%s",
 			 tls ? "nbds" : "nbd", d->listen_host, d->listen_port, d->name);
 	} else {
-		char path[512];
+		char path[PATH_MAX];
 
 		if (o->socket && o->socket[0] != '/') {
 			char cwd[PATH_MAX];
@@ -395,7 +391,7 @@ static int attach_tab(struct cli_opts *o)
 			one.nargs = 1;
 			r = attach_one(&one);
 			if (r < 0) {
-				char msg[512];
+				char msg[BC_ERROR_MAX];
 
 				snprintf(msg, sizeof(msg), "%s", bc_last_error());
 				bc_error(r, "%s:%d: %s: %s", file, t->line, t->name, msg);

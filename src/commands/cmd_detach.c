@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "core/error.h"
+#include "attach/control.h"
 #include "attach/runtime.h"
 
 #define DETACH_WAIT_MS 60000
@@ -16,21 +17,17 @@
 static int detach_one(const struct cli_opts *o, const char *name)
 {
 	json_object *st = NULL, *pid_obj;
-	char reply[600];
+	char why[BC_ERROR_MAX];
 	pid_t pid = 0;
-	int r = rt_valid_name(name);
+	int r = rt_find(name, &st);
 
-	if (r == 0)
-		r = rt_attached(name, &st);
-	if (r == -ENOENT)
-		return bc_error(-ENOENT, "%s: not attached", name);
 	if (r < 0)
 		return r;
 	if (json_object_object_get_ex(st, "pid", &pid_obj))
 		pid = (pid_t)json_object_get_int(pid_obj);
 	json_object_put(st);
 
-	r = rt_control(name, o->force ? "detach force" : "detach", reply, sizeof(reply), RT_CONTROL_TIMEOUT_MS);
+	r = control_detach(name, o->force, why, sizeof(why));
 	if (r == -EACCES || r == -EPERM)
 		return bc_error(-EACCES, "%s: permission denied (attached by another user?)", name);
 	if (r < 0) {
@@ -38,10 +35,10 @@ static int detach_one(const struct cli_opts *o, const char *name)
 			return bc_error(r, "%s: daemon (pid %d) does not answer: %s (try --force)",
 					name, (int)pid, strerror(-r));
 		kill(pid, SIGTERM);
-	} else if (!strncmp(reply, "busy: ", 6)) {
-		return bc_error(-EBUSY, "%s: busy: %s; unmount/detach its users or use --force", name, reply + 6);
-	} else if (strcmp(reply, "ok")) {
-		return bc_error(-EIO, "%s: unexpected answer from daemon: %s", name, reply);
+	} else if (r == CONTROL_BUSY) {
+		return bc_error(-EBUSY, "%s: busy: %s; unmount/detach its users or use --force", name, why);
+	} else if (r != 0) {
+		return bc_error(-EIO, "%s: unexpected answer from daemon: %s", name, why);
 	}
 	for (int waited = 0; rt_pid_running(pid, false); waited += 20) {
 		struct timespec ts = { 0, 20 * 1000 * 1000 };

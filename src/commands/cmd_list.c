@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "cli/cli.h"
+#include "attach/control.h"
 #include "attach/runtime.h"
 
 static const char *str(json_object *o, const char *key)
@@ -30,7 +31,7 @@ int cmd_list(struct cli_opts *o)
 		json_object *e = NULL;
 
 		/* A state file that is not one (a symlink, garbage) is skipped. */
-		if (r == 0 && rt_entry(names[i], &e) == 0)
+		if (r == 0 && control_entry(names[i], &e) == 0)
 			json_object_array_add(all, e);
 		free(names[i]);
 	}

@@ -6,43 +6,34 @@
 
 #include "cli/cli.h"
 #include "core/error.h"
+#include "attach/control.h"
 #include "attach/runtime.h"
 
 int cmd_resize(struct cli_opts *o)
 {
 	const char *name = o->args[0];
 	json_object *st = NULL;
-	char cmd[64], reply[600];
-	int r = rt_valid_name(name), code;
+	char why[BC_ERROR_MAX];
+	uint64_t size;
+	int r = rt_find(name, &st), code;
 
-	if (r == 0)
-		r = rt_attached(name, &st);
-	if (r == -ENOENT)
-		return bc_error(-ENOENT, "%s: not attached", name);
 	if (r < 0)
 		return r;
 	json_object_put(st);
-	if (o->size)
-		snprintf(cmd, sizeof(cmd), "resize %llu", (unsigned long long)o->size);
-	else
-		snprintf(cmd, sizeof(cmd), "resize");
-	r = rt_control(name, cmd, reply, sizeof(reply), RT_CONTROL_TIMEOUT_MS);
+	r = control_resize(name, o->size != 0, o->size, &size, &code, why, sizeof(why));
 	if (r < 0)
 		return bc_error(r, "%s: daemon does not answer: %s", name, strerror(-r));
-	if (!strncmp(reply, "ok ", 3)) {
-		unsigned long long size = strtoull(reply + 3, NULL, 10);
-
+	if (r == 0) {
 		if (o->json)
-			printf("{\"name\": \"%s\", \"size\": %llu}\n", name, size);
+			printf("{\"name\": \"%s\", \"size\": %llu}\n", name, (unsigned long long)size);
 		else
-			fprintf(stderr, "%s: %llu bytes (%llu MiB)\n", name, size, size >> 20);
+			fprintf(stderr, "%s: %llu bytes (%llu MiB)\n", name, (unsigned long long)size,
+				(unsigned long long)size >> 20);
 		return 0;
 	}
-	if (sscanf(reply, "error %d:", &code) == 1) {
-		const char *msg = strchr(reply, ':');
-
-		fprintf(stderr, "blockcrypt: %s: %s\n", name, msg ? msg + 2 : reply);
+	if (r == CONTROL_FAILED) {
+		fprintf(stderr, "blockcrypt: %s: %s\n", name, why);
 		exit(code);
 	}
-	return bc_error(-EIO, "%s: unexpected answer from daemon: %s", name, reply);
+	return bc_error(-EIO, "%s: unexpected answer from daemon: %s", name, why);
 }

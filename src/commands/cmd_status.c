@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "core/error.h"
+#include "attach/control.h"
 #include "attach/runtime.h"
 
 int cmd_status(struct cli_opts *o)
@@ -12,7 +13,7 @@ int cmd_status(struct cli_opts *o)
 	int r = rt_valid_name(o->args[0]);
 
 	if (r == 0)
-		r = rt_entry(o->args[0], &e);
+		r = control_entry(o->args[0], &e);
 	if (r == -ENOENT)
 		return bc_error(-ENOENT, "%s: not attached", o->args[0]);
 	if (r < 0)
