@@ -96,11 +96,22 @@ static int set_option(struct cli_opts *o, enum bc_option_id id, const char *arg)
 	return 0;
 }
 
+/* A LUKS key slot or token number, 0 to 31. */
+static int parse_slot(const char *name, const char *arg, int *out)
+{
+	uint64_t v;
+	int r = parse_u64(name, arg, false, &v);
+
+	if (r == 0 && v > 31)
+		r = bc_error(-EINVAL, "--%s: %s is out of range", name, arg);
+	*out = (int)v;
+	return r;
+}
+
 /* What an option does beyond storing its value: the SPECIAL ones, and
  * the command line's own ranges. */
 static int check_option(const struct cli_command *c, struct cli_opts *o, enum bc_option_id id, const char *arg)
 {
-	uint64_t v;
 	int r = 0;
 
 	switch (id) {
@@ -112,17 +123,11 @@ static int check_option(const struct cli_command *c, struct cli_opts *o, enum bc
 		o->type_set = true;
 		break;
 	case BC_OPT_KEY_SLOT:
-		r = parse_u64("key-slot", arg, false, &v);
-		if (r == 0 && v > 31)
-			r = bc_error(-EINVAL, "--key-slot: %s is out of range", arg);
-		o->key_slot = (int)v;
+		r = parse_slot(bc_options[id].name, arg, &o->key_slot);
 		break;
 	case BC_OPT_TOKEN_ID:
 	case BC_OPT_TOKEN_ID_ENROLL:
-		r = parse_u64("token-id", arg, false, &v);
-		if (r == 0 && v > 31)
-			r = bc_error(-EINVAL, "--token-id: %s is out of range", arg);
-		o->token_id = (int)v;
+		r = parse_slot(bc_options[id].name, arg, &o->token_id);
 		break;
 	case BC_OPT_THREADS:
 		if (o->threads < 1 || o->threads > ATTACH_THREADS_MAX)
