@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness: the blockcrypttab parser (src/tab.c, blockcrypttab(5)).
+ * libFuzzer harness: the blockcrypttab parser (src/attach/tab.c, blockcrypttab(5)).
  *
  * The input is the tab file.  Besides the sanitizers, it checks what the
  * rest of the tool relies on for every entry the parser accepts:
@@ -12,8 +12,8 @@
  *   - numbers were written as digits (SIZE: and a K/M/G/T suffix), as
  *     blockcrypttab(5) says: no sign, no blank before them;
  *   - round trip: the entry written back as one tab line parses to one
- *     entry with the same fields;
- *   - tab_to_opts() maps it without surprises.
+ *     entry with the same fields (every tab key of src/attach/options.h);
+ *   - tab_to_config() maps it without surprises.
  * A failed check aborts with a message (libFuzzer keeps the input).
  */
 #include <stdint.h>
@@ -21,8 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime.h"
-#include "tab.h"
+#include "attach/runtime.h"
+#include "attach/options.h"
+#include "attach/tab.h"
 
 #include "fuzz_common.h"
 
@@ -51,35 +52,56 @@ static void add_opt(FILE *m, bool *first, const char *key, const char *value)
 	*first = false;
 }
 
-static void add_num(FILE *m, bool *first, const char *key, uint64_t v)
-{
-	char num[24];
+#define SAME_STR(a, b) (((a) == NULL && (b) == NULL) || ((a) && (b) && !strcmp((a), (b))))
 
-	if (!v)
-		return; /* 0 is what an absent option gives */
-	snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
-	add_opt(m, first, key, num);
+static bool is_plain(const struct tab_entry *e)
+{
+	return e->cfg.type_set && e->cfg.type == BC_TYPE_PLAIN;
 }
 
-#define SAME_STR(a, b) (((a) == NULL && (b) == NULL) || ((a) && (b) && !strcmp((a), (b))))
+/* Option O of E's configuration as text for a tab line ("" for a flag
+ * that is set), or NULL when absent; NUM is the buffer for numbers. */
+static const char *opt_text(const struct tab_entry *e, const struct bc_option *o, char num[24])
+{
+	struct attach_config *c = (struct attach_config *)&e->cfg;
+	void *f = bc_option_cfg_field(o, c);
+	uint64_t v = 0;
+
+	switch (o->kind) {
+	case BC_KIND_FLAG:
+		return (f ? *(bool *)f : is_plain(e)) ? "" : NULL;
+	case BC_KIND_STRING:
+		return *(const char **)f;
+	case BC_KIND_U32:
+		v = *(uint32_t *)f;
+		break;
+	case BC_KIND_U64:
+	case BC_KIND_SIZE:
+		v = *(uint64_t *)f;
+		break;
+	case BC_KIND_SPECIAL:
+		return NULL;
+	}
+	if (!v)
+		return NULL; /* 0 is what an absent option gives */
+	snprintf(num, 24, "%llu", (unsigned long long)v);
+	return num;
+}
 
 static void check_same(const struct tab_entry *a, const struct tab_entry *b)
 {
 	FUZZ_CHECK(SAME_STR(a->name, b->name) && SAME_STR(a->backing, b->backing) && SAME_STR(a->key, b->key),
 		   "round trip changed NAME, BACKING or KEY of '%s'", a->name);
-	FUZZ_CHECK(SAME_STR(a->fuse_dir, b->fuse_dir) && SAME_STR(a->socket, b->socket) &&
-		   SAME_STR(a->listen, b->listen) && SAME_STR(a->cipher, b->cipher) &&
-		   SAME_STR(a->hash, b->hash) && SAME_STR(a->pin_file, b->pin_file) &&
-		   SAME_STR(a->module, b->module) && SAME_STR(a->after_attach, b->after_attach) &&
-		   SAME_STR(a->tls_certificates, b->tls_certificates) && SAME_STR(a->tls_psk, b->tls_psk),
-		   "round trip changed a string option of '%s'", a->name);
-	FUZZ_CHECK(a->read_only == b->read_only && a->discard == b->discard && a->plain == b->plain &&
-		   a->noauto == b->noauto && a->token_only == b->token_only &&
-		   a->tls_verify_peer == b->tls_verify_peer && a->insecure == b->insecure,
-		   "round trip changed a flag of '%s'", a->name);
-	FUZZ_CHECK(a->key_bits == b->key_bits && a->sector_size == b->sector_size &&
-		   a->threads == b->threads && a->size == b->size && a->offset == b->offset &&
-		   a->skip == b->skip, "round trip changed a number of '%s'", a->name);
+	FUZZ_CHECK(a->cfg.token_only == b->cfg.token_only && is_plain(a) == is_plain(b),
+		   "round trip changed token_only or plain of '%s'", a->name);
+	for (size_t i = 0; i < BC_OPT_COUNT; i++) {
+		char na[24], nb[24];
+
+		if (!bc_options[i].tab_key)
+			continue;
+		FUZZ_CHECK(SAME_STR(opt_text(a, &bc_options[i], na), opt_text(b, &bc_options[i], nb)),
+			   "round trip changed %s of '%s'", bc_options[i].tab_key, a->name);
+	}
 }
 
 /* Write E back as one tab line and parse that. */
@@ -94,34 +116,20 @@ static void round_trip(const struct tab_entry *e)
 
 	FUZZ_CHECK(m, "open_memstream failed");
 	fprintf(m, "%s\t%s  %s ", e->name, e->backing, e->key);
-	{
-		const struct { const char *key, *val; } strs[] = {
-			{ "fuse", e->fuse_dir }, { "socket", e->socket }, { "listen", e->listen },
-			{ "cipher", e->cipher }, { "hash", e->hash }, { "pin-file", e->pin_file },
-			{ "module", e->module }, { "tls-certificates", e->tls_certificates },
-			{ "tls-psk", e->tls_psk },
-		};
-		const struct { const char *key; bool on; } flags[] = {
-			{ "tls-verify-peer", e->tls_verify_peer }, { "insecure", e->insecure },
-			{ "read-only", e->read_only }, { "discard", e->discard },
-			{ "plain", e->plain }, { "noauto", e->noauto },
-		};
+	for (size_t i = 0; i < BC_OPT_COUNT; i++) {
+		const struct bc_option *o = &bc_options[i];
+		char num[24];
+		const char *v;
 
-		for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
-			if (strs[i].val)
-				add_opt(m, &first, strs[i].key, strs[i].val);
-		for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
-			if (flags[i].on)
-				add_opt(m, &first, flags[i].key, NULL);
+		/* after-attach= takes the rest of the line: last */
+		if (!o->tab_key || i == BC_OPT_AFTER_ATTACH || i == BC_OPT_READONLY)
+			continue;
+		v = opt_text(e, o, num);
+		if (v)
+			add_opt(m, &first, o->tab_key, *v || o->kind != BC_KIND_FLAG ? v : NULL);
 	}
-	add_num(m, &first, "key-size", e->key_bits);
-	add_num(m, &first, "sector-size", e->sector_size);
-	add_num(m, &first, "threads", e->threads);
-	add_num(m, &first, "size", e->size);
-	add_num(m, &first, "offset", e->offset);
-	add_num(m, &first, "skip", e->skip);
-	if (e->after_attach)
-		add_opt(m, &first, "after-attach", e->after_attach);
+	if (e->cfg.after_attach)
+		add_opt(m, &first, "after-attach", e->cfg.after_attach);
 	fputc('\n', m);
 	FUZZ_CHECK(fclose(m) == 0, "open_memstream: out of memory");
 
@@ -196,7 +204,7 @@ static void check_number_text(const uint8_t *data, size_t size, const struct tab
 static void check_entry(const struct tab_entry *all, size_t count, size_t i)
 {
 	const struct tab_entry *e = &all[i];
-	struct cli_opts o = { .key_slot = -1, .token_id = -1 };
+	struct attach_config c;
 
 	FUZZ_CHECK(e->name && e->backing && e->key, "entry %zu lacks NAME, BACKING or KEY", i);
 	FUZZ_CHECK(rt_valid_name(e->name) == 0, "accepted an invalid name '%s'", e->name);
@@ -204,23 +212,34 @@ static void check_entry(const struct tab_entry *all, size_t count, size_t i)
 	FUZZ_CHECK(*e->backing && *e->key && !has_blank(e->backing) && !has_blank(e->key),
 		   "BACKING or KEY of '%s' is empty or holds a blank", e->name);
 	FUZZ_CHECK(e->line >= 1 && (i == 0 || e->line > all[i - 1].line), "bad line number %d", e->line);
-	FUZZ_CHECK(e->key_bits <= 4096 && e->sector_size <= 4096 && e->threads <= 256 &&
-		   e->offset <= UINT64_MAX / 512, "a number of '%s' is beyond its limit", e->name);
-	FUZZ_CHECK(e->token_only == !strcmp(e->key, "token"), "token_only wrong for KEY '%s'", e->key);
-	{
-		const char *strs[] = { e->fuse_dir, e->socket, e->listen, e->cipher, e->hash,
-				       e->pin_file, e->module, e->after_attach, e->tls_certificates,
-				       e->tls_psk };
+	FUZZ_CHECK(e->cfg.token_only == !strcmp(e->key, "token"), "token_only wrong for KEY '%s'", e->key);
+	for (size_t k = 0; k < BC_OPT_COUNT; k++) {
+		const struct bc_option *o = &bc_options[k];
+		const void *f = bc_option_cfg_field(o, (struct attach_config *)&e->cfg);
+		uint64_t v;
 
-		for (size_t k = 0; k < sizeof(strs) / sizeof(strs[0]); k++)
-			FUZZ_CHECK(!strs[k] || (*strs[k] && !strchr(strs[k], '\n')),
-				   "empty option value or newline in '%s'", e->name);
+		if (!o->tab_key || !f)
+			continue;
+		if (o->kind == BC_KIND_STRING) {
+			const char *s = *(const char *const *)f;
+
+			FUZZ_CHECK(!s || (*s && !strchr(s, '\n')), "empty value or newline in %s of '%s'",
+				   o->tab_key, e->name);
+			continue;
+		}
+		if (o->kind != BC_KIND_U32 && o->kind != BC_KIND_U64 && o->kind != BC_KIND_SIZE)
+			continue;
+		v = o->kind == BC_KIND_U32 ? *(const uint32_t *)f : *(const uint64_t *)f;
+		/* 0: absent (a MIN above 0 makes an explicit 0 an error) */
+		FUZZ_CHECK((v == 0 || v >= o->min) && v <= o->max, "%s of '%s' is beyond its limits",
+			   o->tab_key, e->name);
 	}
-	tab_to_opts(e, &o);
-	FUZZ_CHECK(o.name == e->name && o.threads == e->threads && o.read_only == e->read_only,
-		   "tab_to_opts lost NAME, threads or read-only of '%s'", e->name);
-	FUZZ_CHECK(e->plain == (o.type_set && o.type == BC_TYPE_PLAIN), "tab_to_opts: plain of '%s'", e->name);
-	FUZZ_CHECK(!o.key_file || o.key_file == e->key, "tab_to_opts: key file of '%s'", e->name);
+	tab_to_config(e, &c);
+	FUZZ_CHECK(c.name == e->name && c.threads == e->cfg.threads && c.read_only == e->cfg.read_only,
+		   "tab_to_config lost NAME, threads or read-only of '%s'", e->name);
+	FUZZ_CHECK(is_plain(e) == (c.type_set && c.type == BC_TYPE_PLAIN), "tab_to_config: plain of '%s'", e->name);
+	FUZZ_CHECK(!c.key_file || c.key_file == e->key, "tab_to_config: key file of '%s'", e->name);
+	FUZZ_CHECK(is_plain(e) || (!c.cipher && !c.offset && !c.size), "tab_to_config: layout of LUKS '%s'", e->name);
 	round_trip(e);
 }
 

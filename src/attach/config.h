@@ -1,0 +1,51 @@
+/*
+ * What one attachment is asked to be: struct attach_config, filled by the
+ * command line (src/cli) or by a tab file line (tab.c), and handed to the
+ * attach daemon.  Which option sets which field is declared once, in
+ * options.h.  Strings point into argv or into the tab entry: they must
+ * outlive the daemon's use of them (they do: the daemon runs inside the
+ * attach call, in the forked child).
+ */
+#ifndef BC_ATTACH_CONFIG_H
+#define BC_ATTACH_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "blockcrypt.h"
+#include "macros.h"
+
+/* --threads and the tab's threads=: the NBD server's per-connection
+ * limit (more would be silently capped there, so they are refused). */
+#define ATTACH_THREADS_MAX 64
+
+/* The fields, as a list, so that struct cli_opts can hold them as its own
+ * (o->threads) and as one struct attach_config (o->cfg) at once. */
+#define ATTACH_CONFIG_FIELDS \
+	const char *name;                 /* NULL: from the backing's file name */ \
+	/* the key */ \
+	const char *key_file, *pkcs11, *pin_file, *module; \
+	bool token_only; \
+	/* the volume (plain: its layout) */ \
+	bool type_set; \
+	enum bc_volume_type type; \
+	const char *cipher, *hash; \
+	uint32_t key_bits, sector_size; \
+	uint64_t size, offset, skip; \
+	bool read_only, allow_discards; \
+	/* NBD */ \
+	const char *socket, *listen, *tls_certificates, *tls_psk; \
+	bool tls_verify_peer, insecure; \
+	uint32_t threads, max_connections, handshake_timeout; /* 0 = default */ \
+	uint64_t max_memory;                                   /* 0 = default */ \
+	/* FUSE */ \
+	const char *fuse_dir; \
+	/* the tab file's own */ \
+	const char *after_attach;         /* shell command run once serving */ \
+	bool noauto;
+
+struct attach_config {
+	ATTACH_CONFIG_FIELDS
+};
+
+#endif

@@ -1,0 +1,407 @@
+/* Option parsing and interactive helpers shared by all subcommands. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "attach/number.h"
+#include "core/error.h"
+#include "core/secret.h"
+
+/* Where each option's value goes in struct cli_opts (attach/options.h:
+ * the FIELD column), or BC_OPT_NO_FIELD. */
+#define CFG(field) offsetof(struct cli_opts, field)
+#define CLI(field) offsetof(struct cli_opts, field)
+#define NONE BC_OPT_NO_FIELD
+#define OFFSET(id, name, arg, kind, min, max, field, ...) [BC_OPT_##id] = field,
+static const size_t cli_offset[BC_OPT_COUNT] = { BC_OPTIONS(OFFSET) };
+#undef OFFSET
+#undef CFG
+#undef CLI
+#undef NONE
+
+/* getopt_long() values: above every character. */
+#define OPT_VAL(id) (256 + (int)(id))
+
+static void command_help(const struct cli_command *c, FILE *f)
+{
+	fprintf(f, "Usage: blockcrypt %s %s\n\n%s\n\nOptions:\n", c->name, c->synopsis, c->summary);
+	for (size_t i = 0; i < BC_OPT_COUNT; i++) {
+		const struct bc_option *d = &bc_options[i];
+		char left[64];
+
+		if (!d->name || !d->help || !bc_option_accepted(i, c->id))
+			continue;
+		snprintf(left, sizeof(left), "--%s%s%s", d->name, d->arg ? " " : "", d->arg ? d->arg : "");
+		fprintf(f, "  %-26s %s\n", left, d->help);
+	}
+	fprintf(f, "\nSee blockcrypt(8) for exit codes and details.\n");
+}
+
+static int parse_u64(const char *name, const char *s, bool suffixes, uint64_t *out)
+{
+	switch (parse_number(s, suffixes, out)) {
+	case 0:
+		return 0;
+	case -EINVAL:
+		return bc_error(-EINVAL, "--%s: expected a number, got '%s'", name, s ? s : "");
+	case -ERANGE:
+		return bc_error(-EINVAL, "--%s: '%s' is too large", name, s);
+	default:
+		return bc_error(-EINVAL, "--%s: cannot parse '%s'", name, s);
+	}
+}
+
+static int parse_u32(const char *name, const char *s, uint32_t *out)
+{
+	uint64_t v;
+	int r = parse_u64(name, s, false, &v);
+
+	if (r < 0)
+		return r;
+	if (v > UINT32_MAX)
+		return bc_error(-EINVAL, "--%s: '%s' is too large", name, s);
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* Store ARG for option ID as its KIND says (attach/options.h). */
+static int set_option(struct cli_opts *o, enum bc_option_id id, const char *arg)
+{
+	const struct bc_option *d = &bc_options[id];
+	void *field = cli_offset[id] == BC_OPT_NO_FIELD ? NULL : (char *)o + cli_offset[id];
+
+	switch (d->kind) {
+	case BC_KIND_FLAG:
+		*(bool *)field = true;
+		return 0;
+	case BC_KIND_STRING:
+		*(const char **)field = arg;
+		return 0;
+	case BC_KIND_U32:
+		return parse_u32(d->name, arg, field);
+	case BC_KIND_U64:
+	case BC_KIND_SIZE:
+		return parse_u64(d->name, arg, d->kind == BC_KIND_SIZE, field);
+	case BC_KIND_SPECIAL:
+		break;
+	}
+	return 0;
+}
+
+/* A LUKS key slot or token number, 0 to 31. */
+static int parse_slot(const char *name, const char *arg, int *out)
+{
+	uint64_t v;
+	int r = parse_u64(name, arg, false, &v);
+
+	if (r == 0 && v > 31)
+		r = bc_error(-EINVAL, "--%s: %s is out of range", name, arg);
+	*out = (int)v;
+	return r;
+}
+
+/* What an option does beyond storing its value: the SPECIAL ones, and
+ * the command line's own ranges. */
+static int check_option(const struct cli_command *c, struct cli_opts *o, enum bc_option_id id, const char *arg)
+{
+	int r = 0;
+
+	switch (id) {
+	case BC_OPT_HELP:
+		command_help(c, stdout);
+		exit(0);
+	case BC_OPT_TYPE:
+		r = bc_volume_type_parse(arg, &o->type);
+		o->type_set = true;
+		break;
+	case BC_OPT_KEY_SLOT:
+		r = parse_slot(bc_options[id].name, arg, &o->key_slot);
+		break;
+	case BC_OPT_TOKEN_ID:
+	case BC_OPT_TOKEN_ID_ENROLL:
+		r = parse_slot(bc_options[id].name, arg, &o->token_id);
+		break;
+	case BC_OPT_THREADS:
+		if (o->threads < 1 || o->threads > ATTACH_THREADS_MAX)
+			r = bc_error(-EINVAL, "--threads %s: give 1 to %d", arg, ATTACH_THREADS_MAX);
+		break;
+	case BC_OPT_MAX_CONNECTIONS:
+		if (o->max_connections < 1 || o->max_connections > 1000000)
+			r = bc_error(-EINVAL, "--max-connections: 1 to 1000000");
+		break;
+	case BC_OPT_HANDSHAKE_TIMEOUT:
+		if (o->handshake_timeout < 1 || o->handshake_timeout > 86400)
+			r = bc_error(-EINVAL, "--handshake-timeout: 1 to 86400 seconds");
+		break;
+	case BC_OPT_MAX_MEMORY:
+		if (o->max_memory < BC_NBD_MIN_MAX_MEMORY)
+			r = bc_error(-EINVAL, "--max-memory: at least 32M (one request of the largest size)");
+		break;
+	default:
+		break;
+	}
+	return r;
+}
+
+int cli_parse(const struct cli_command *c, int argc, char **argv, struct cli_opts *o)
+{
+	struct option longopts[BC_OPT_COUNT + 1];
+	size_t n = 0;
+	int ch, r = 0;
+
+	memset(o, 0, sizeof(*o));
+	o->key_slot = -1;
+	o->token_id = -1;
+	/* Only the command's own options: any other is "not valid here". */
+	for (size_t i = 0; i < BC_OPT_COUNT; i++)
+		if (bc_options[i].name && bc_option_accepted(i, c->id))
+			longopts[n++] = (struct option){ bc_options[i].name,
+				bc_options[i].arg ? required_argument : no_argument, NULL, OPT_VAL(i) };
+	memset(&longopts[n], 0, sizeof(longopts[n]));
+
+	opterr = 0;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (ch >= OPT_VAL(0) && ch < OPT_VAL(BC_OPT_COUNT)) {
+			enum bc_option_id id = (enum bc_option_id)(ch - OPT_VAL(0));
+
+			r = set_option(o, id, optarg);
+			if (r == 0)
+				r = check_option(c, o, id, optarg);
+		} else if (optopt >= 256 || (optopt == 0 && argv[optind - 1])) {
+			r = bc_error(-EINVAL, "%s: option %s is not valid here (see blockcrypt %s --help)",
+				     c->name, argv[optind - 1], c->name);
+		} else {
+			r = bc_error(-EINVAL, "%s: unknown option -%c", c->name, optopt);
+		}
+		if (r < 0)
+			return r;
+	}
+	/* Options may follow the positional arguments too. */
+	o->args = argv + optind;
+	o->nargs = argc - optind;
+	if (o->nargs < c->min_args || o->nargs > c->max_args)
+		return bc_error(-EINVAL, "usage: blockcrypt %s %s", c->name, c->synopsis);
+	if (o->type_set && o->type != BC_TYPE_PLAIN && bc_option_accepted(BC_OPT_OFFSET, c->id) &&
+	    (o->offset || o->skip || o->hash || o->iv_large_sectors))
+		return bc_error(-EINVAL, "%s: --offset, --skip, --hash and --iv-large-sectors need --type plain", c->name);
+	if (o->size % 512 && bc_option_accepted(BC_OPT_SIZE_PLAIN, c->id))
+		return bc_error(-EINVAL, "--size must be a multiple of 512 bytes");
+	return 0;
+}
+
+int cli_get_key(const struct cli_opts *o, const char *file, const char *prompt,
+		bool confirm, struct bc_secret **out)
+{
+	struct bc_secret *again = NULL;
+	int r;
+
+	*out = NULL;
+	if (file)
+		return bc_secret_from_file(file, out);
+	if (o->batch)
+		return bc_error(-EINVAL, "--batch given but no key file: use --key-file (prompting is disabled)");
+	r = bc_secret_prompt(prompt, out);
+	if (r < 0 || !confirm)
+		return r;
+	r = bc_secret_prompt("Verify passphrase: ", &again);
+	if (r < 0)
+		goto fail;
+	if (bc_secret_len(again) != bc_secret_len(*out) ||
+	    !bc_secret_equal(again, *out)) {
+		r = bc_error(-EINVAL, "passphrases do not match");
+		goto fail;
+	}
+	bc_secret_free(again);
+	return 0;
+fail:
+	bc_secret_free(again);
+	bc_secret_free(*out);
+	*out = NULL;
+	return r;
+}
+
+int cli_confirm(const struct cli_opts *o, const char *fmt, ...)
+{
+	char answer[16] = "";
+	va_list ap;
+	FILE *tty;
+	int r = -ECANCELED;
+
+	if (o->batch)
+		return 0;
+	tty = fopen("/dev/tty", "r+");
+	if (!tty)
+		return bc_error(-ECANCELED, "confirmation needed but there is no terminal (use --batch)");
+	fputs("WARNING!\n========\n", tty);
+	va_start(ap, fmt);
+	vfprintf(tty, fmt, ap);
+	va_end(ap);
+	fputs("\n\nAre you sure? (Type 'yes' in capital letters): ", tty);
+	fflush(tty);
+	if (fgets(answer, sizeof(answer), tty) && !strcmp(answer, "YES\n"))
+		r = 0;
+	fclose(tty);
+	return r < 0 ? bc_error(r, "operation cancelled") : 0;
+}
+
+struct progress_state {
+	struct timespec start;
+	int last_permille;
+};
+
+int cli_progress(uint64_t done, uint64_t total, void *user)
+{
+	struct progress_state *st = user;
+	struct timespec now;
+	double secs;
+	int permille;
+
+	if (!st)
+		return 0;
+	permille = total ? (int)(done * 1000 / total) : 1000;
+	if (permille == st->last_permille && done != total)
+		return 0;
+	st->last_permille = permille;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	secs = (double)(now.tv_sec - st->start.tv_sec) + (double)(now.tv_nsec - st->start.tv_nsec) / 1e9;
+	fprintf(stderr, "\rWiping: %5.1f%%  %llu/%llu MiB  %.1f MiB/s%s", permille / 10.0,
+		(unsigned long long)(done >> 20), (unsigned long long)(total >> 20),
+		secs > 0 ? (double)done / (1 << 20) / secs : 0.0, done == total ? "\n" : "");
+	return 0;
+}
+
+void *cli_progress_state(const struct cli_opts *o)
+{
+	static struct progress_state st;
+
+	if (o->no_progress || (!o->progress && !isatty(STDERR_FILENO)))
+		return NULL;
+	clock_gettime(CLOCK_MONOTONIC, &st.start);
+	st.last_permille = -1;
+	return &st;
+}
+
+int cli_get_pin(void *user, const char *token_label, struct bc_secret **out)
+{
+	const struct cli_opts *o = user;
+	char prompt[128];
+	int r;
+
+	*out = NULL;
+	if (o->pin_file) {
+		r = bc_secret_from_file(o->pin_file, out);
+		if (r < 0)
+			return bc_error(r, "--pin-file %s: %s", o->pin_file,
+					r == -EINVAL ? "empty or too large" : strerror(-r));
+		if (bc_secret_len(*out) && bc_secret_data(*out)[bc_secret_len(*out) - 1] == '\n')
+			bc_secret_truncate(*out, bc_secret_len(*out) - 1);
+		return 0;
+	}
+	if (o->batch)
+		return bc_error(-EINVAL, "token '%s' needs a PIN: use --pin-file (--batch disables prompts)", token_label);
+	snprintf(prompt, sizeof(prompt), "Enter PIN for token '%s': ", token_label);
+	return bc_secret_prompt(prompt, out);
+}
+
+static int ask_passphrase(void *user, struct bc_secret **out)
+{
+	const struct cli_opts *o = user;
+
+	return cli_get_key(o, o->key_file, "Enter passphrase: ", false, out);
+}
+
+/* The first option given that only a plain volume uses, or NULL. */
+static const char *plain_only_option(const struct cli_opts *o)
+{
+	return o->cipher ? "--cipher" : o->key_bits ? "--key-size" : o->sector_size ? "--sector-size" :
+	       o->offset ? "--offset" : o->skip ? "--skip" : o->size ? "--size" : o->hash ? "--hash" :
+	       o->iv_large_sectors ? "--iv-large-sectors" : NULL;
+}
+
+static int open_volume(struct cli_opts *o, const char *backing, bool read_only, struct bc_volume **out)
+{
+	struct bc_unlock u = {
+		/* A key file given without a PIN file means "use the key file". */
+		.use_tokens = o->pin_file || !o->key_file || o->token_only,
+		.token_only = o->token_only, .pkcs11_module = o->module,
+		.get_pin = cli_get_pin, .get_passphrase = ask_passphrase, .user = o,
+	};
+	struct bc_open_params p = {
+		.type = o->type, .read_only = read_only, .cipher = o->cipher, .key_bits = o->key_bits,
+		.sector_size = o->sector_size, .iv_large_sectors = o->iv_large_sectors,
+		.offset = o->offset, .skip = o->skip, .size = o->size / 512, .unlock = &u,
+	};
+	_cleanup_key_ struct bc_secret *key = NULL, *pin = NULL;
+	int r;
+
+	if (o->type != BC_TYPE_PLAIN) {
+		/* Silently ignoring one would read or write the wrong place. */
+		const char *opt = plain_only_option(o);
+
+		if (opt)
+			return bc_error(-EINVAL, "%s applies to --type plain only: a LUKS volume's layout comes from its header",
+					opt);
+		if (o->pkcs11)
+			return bc_error(-EINVAL, "--pkcs11 keys plain volumes; a LUKS2 volume unlocks with its enrolled tokens (--pin-file, --token-only)");
+		return bc_volume_open(backing, &p, NULL, out);
+	}
+	if (o->pkcs11) {
+		/* lofi-style: the volume key is derived inside the token. */
+		int bits = bc_cipher_key_bits(o->cipher, o->key_bits);
+
+		if (bits < 0)
+			return bits;
+		if (o->key_file)
+			return bc_error(-EINVAL, "plain: give --pkcs11 or --key-file, not both");
+		r = cli_get_pin(o, o->pkcs11, &pin);
+		if (r < 0)
+			return r;
+		r = bc_pkcs11_derive_plain_key(o->pkcs11, o->module, pin, bits / 8, &key);
+		if (r < 0)
+			return r;
+		p.key_bits = bits;
+		return bc_volume_open(backing, &p, key, out);
+	}
+	/* A key file is the raw key; a typed passphrase is hashed. */
+	p.hash = o->key_file ? o->hash : (o->hash ? o->hash : "sha256");
+	r = cli_get_key(o, o->key_file, "Enter passphrase: ", false, &key);
+	if (r < 0)
+		return r;
+	return bc_volume_open(backing, &p, key, out);
+}
+
+int cli_load_old_new(struct cli_opts *o, const char *old_prompt, const char *new_prompt,
+		     struct bc_luks **l, struct bc_secret **old, struct bc_secret **new_pass)
+{
+	int r = bc_luks_load(o->args[0], false, l);
+
+	if (r < 0)
+		return r;
+	r = cli_get_key(o, o->key_file, old_prompt, false, old);
+	if (r < 0)
+		return r;
+	return cli_get_key(o, o->new_key_file, new_prompt, true, new_pass);
+}
+
+int cli_open_volume(struct cli_opts *o, const char *backing, bool read_only, struct bc_volume **out)
+{
+	int r = open_volume(o, backing, read_only, out), l;
+
+	/* The volume's key schedules (OpenSSL contexts on the ordinary heap)
+	 * and the plaintext buffers to come must not be swapped out.  Done
+	 * after the key derivation so a large Argon2 cost is not bound by the
+	 * lock limit.  The daemon does the same after its fork. */
+	if (r == 0 && (l = bc_memory_lock_all()) < 0)
+		fprintf(stderr, "blockcrypt: warning: cannot lock memory (%s): keys may be swapped out\n",
+			strerror(-l));
+	return r;
+}

@@ -1,0 +1,74 @@
+/* blockcrypt format: create a LUKS volume. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "core/error.h"
+#include "attach/runtime.h"
+#include "backing/backing_lock.h"
+
+/* Lock BACKING for format (data and header), creating it empty first
+ * when it does not exist (*CREATED then says so). */
+static int lock_backing(const char *backing, struct bc_backing_lock **lock, bool *created)
+{
+	int fd = open(backing, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+	if (fd >= 0) {
+		close(fd);
+		*created = true;
+	} else if (errno != EEXIST) {
+		return bc_error(bc_errno_access(errno), "%s: %s", backing, strerror(errno));
+	}
+	return bc_backing_lock(backing, BC_LOCK_DATA_WRITE | BC_LOCK_HEADER, rt_dir(), lock);
+}
+
+int cmd_format(struct cli_opts *o)
+{
+	const char *backing = o->args[0];
+	struct bc_format_params p = {
+		.type = o->type_set ? o->type : BC_TYPE_LUKS2, .cipher = o->cipher,
+		.key_bits = o->key_bits, .sector_size = o->sector_size, .label = o->label,
+		.pbkdf = o->pbkdf, .create_size = o->size, .wipe = !o->no_wipe,
+		.progress = cli_progress, .progress_user = cli_progress_state(o),
+	};
+	_cleanup_key_ struct bc_secret *pass = NULL;
+	struct bc_backing_lock *lock = NULL;
+	bool created = false;
+	struct stat st;
+	int r;
+
+	if (p.type == BC_TYPE_AUTO)
+		p.type = BC_TYPE_LUKS2;
+	if (p.type == BC_TYPE_PLAIN)
+		return bc_error(-EINVAL, "format: plain volumes have no header; use cat/write with --type plain");
+	if (stat(backing, &st) < 0) {
+		if (errno != ENOENT || !o->size)
+			return bc_error(errno == ENOENT ? -ENOENT : -errno,
+					"%s: does not exist (give --size to create a file)", backing);
+	} else if (st.st_size > 0 || S_ISBLK(st.st_mode)) {
+		r = cli_confirm(o, "This will overwrite data on %s irrevocably.", backing);
+		if (r < 0)
+			return r;
+	}
+	r = cli_get_key(o, o->key_file, "Enter passphrase for the new volume: ", true, &pass);
+	if (r < 0)
+		return r;
+	r = lock_backing(backing, &lock, &created);
+	if (r == 0)
+		r = bc_format(backing, &p, pass);
+	/* A failed format leaves no file behind that it created (a full disk,
+	 * an impossible --size, an interrupted wipe); the lock, still held,
+	 * keeps anyone else from having opened it meanwhile. */
+	if (r < 0 && created && lock)
+		unlink(backing);
+	bc_backing_unlock(lock);
+	if (r < 0)
+		return r;
+	fprintf(stderr, "%s: formatted as %s%s\n", backing, bc_volume_type_name(p.type),
+		p.wipe ? ", data area wiped" : " (data area not wiped)");
+	return 0;
+}

@@ -1,0 +1,19 @@
+/* blockcrypt header-backup: save the LUKS header to a file. */
+#include <stdio.h>
+
+#include "cli/cli.h"
+
+int cmd_header_backup(struct cli_opts *o)
+{
+	_cleanup_luks_ struct bc_luks *l = NULL;
+	int r;
+
+	r = bc_luks_load(o->args[0], true, &l);
+	if (r < 0)
+		return r;
+	r = bc_luks_header_backup(l, o->args[1]);
+	if (r < 0)
+		return r;
+	fprintf(stderr, "%s: header saved to %s\n", o->args[0], o->args[1]);
+	return 0;
+}

@@ -1,0 +1,18 @@
+/* blockcrypt header-restore: put a header backup back on a volume. */
+#include <stdio.h>
+
+#include "cli/cli.h"
+
+int cmd_header_restore(struct cli_opts *o)
+{
+	int r = cli_confirm(o, "This will overwrite the header and key slots of %s with %s.",
+			    o->args[0], o->args[1]);
+
+	if (r < 0)
+		return r;
+	r = bc_header_restore(o->args[0], o->args[1]);
+	if (r < 0)
+		return r;
+	fprintf(stderr, "%s: header restored from %s\n", o->args[0], o->args[1]);
+	return 0;
+}

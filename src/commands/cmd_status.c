@@ -1,0 +1,29 @@
+/* blockcrypt status: one attached volume. */
+#include <errno.h>
+#include <stdio.h>
+
+#include "cli/cli.h"
+#include "core/error.h"
+#include "attach/control.h"
+#include "attach/runtime.h"
+
+int cmd_status(struct cli_opts *o)
+{
+	json_object *e = NULL;
+	int r = rt_valid_name(o->args[0]);
+
+	if (r == 0)
+		r = control_entry(o->args[0], &e);
+	if (r == -ENOENT)
+		return bc_error(-ENOENT, "%s: not attached", o->args[0]);
+	if (r < 0)
+		return r;
+	if (o->json) {
+		printf("%s\n", json_object_to_json_string_ext(e, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	} else {
+		json_object_object_foreach(e, key, val)
+			printf("%-12s %s\n", key, val ? json_object_get_string(val) : "-");
+	}
+	json_object_put(e);
+	return 0;
+}
