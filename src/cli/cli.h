@@ -73,27 +73,6 @@ int cli_open_volume(struct cli_opts *o, const char *backing, bool read_only, str
 int cli_load_old_new(struct cli_opts *o, const char *old_prompt, const char *new_prompt,
 		     struct bc_luks **l, struct bc_secret **old, struct bc_secret **new_pass);
 
-/* Subcommand table (main.c) and handlers. */
-int cmd_format(struct cli_opts *o);
-int cmd_add_key(struct cli_opts *o);
-int cmd_remove_key(struct cli_opts *o);
-int cmd_change_key(struct cli_opts *o);
-int cmd_dump(struct cli_opts *o);
-int cmd_header_backup(struct cli_opts *o);
-int cmd_header_restore(struct cli_opts *o);
-int cmd_repair(struct cli_opts *o);
-int cmd_erase(struct cli_opts *o);
-int cmd_cat(struct cli_opts *o);
-int cmd_write(struct cli_opts *o);
-int cmd_attach(struct cli_opts *o);
-int cmd_detach(struct cli_opts *o);
-int cmd_list(struct cli_opts *o);
-int cmd_status(struct cli_opts *o);
-int cmd_genkey(struct cli_opts *o);
-int cmd_resize(struct cli_opts *o);
-int cmd_enroll(struct cli_opts *o);
-int cmd_unenroll(struct cli_opts *o);
-
 #define _cleanup_volume_ __attribute__((cleanup(cli_volume_closep)))
 static inline void cli_volume_closep(struct bc_volume **v) { bc_volume_close(*v); }
 #define _cleanup_luks_ __attribute__((cleanup(cli_luks_freep)))

@@ -1,7 +1,7 @@
 /* blockcrypt add-key: add a passphrase in a free key slot. */
 #include <stdio.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 
 int cmd_add_key(struct cli_opts *o)
 {

@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 #include "core/error.h"
 #include "attach/control.h"
 #include "attach/daemon.h"

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 #include "core/error.h"
 
 #define STREAM_CHUNK (1u << 20)

@@ -1,7 +1,7 @@
 /* blockcrypt change-key: replace a passphrase. */
 #include <stdio.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 
 int cmd_change_key(struct cli_opts *o)
 {

@@ -7,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 #include "core/error.h"
 #include "attach/control.h"
 #include "attach/runtime.h"

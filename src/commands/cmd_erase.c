@@ -1,7 +1,7 @@
 /* blockcrypt erase: destroy every key slot. */
 #include <stdio.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 
 int cmd_erase(struct cli_opts *o)
 {

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 #include "core/error.h"
 #include "attach/runtime.h"
 #include "backing/backing_lock.h"

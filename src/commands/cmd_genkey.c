@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 #include "core/error.h"
 
 int cmd_genkey(struct cli_opts *o)

@@ -1,7 +1,7 @@
 /* blockcrypt header-backup: save the LUKS header to a file. */
 #include <stdio.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 
 int cmd_header_backup(struct cli_opts *o)
 {

@@ -1,7 +1,7 @@
 /* blockcrypt header-restore: put a header backup back on a volume. */
 #include <stdio.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 
 int cmd_header_restore(struct cli_opts *o)
 {

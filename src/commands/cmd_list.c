@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 #include "attach/control.h"
 #include "attach/runtime.h"
 

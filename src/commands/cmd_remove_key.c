@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 #include "core/error.h"
 
 int cmd_remove_key(struct cli_opts *o)

@@ -1,7 +1,7 @@
 /* blockcrypt repair: let libcryptsetup repair a damaged header. */
 #include <stdio.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 
 int cmd_repair(struct cli_opts *o)
 {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 #include "core/error.h"
 #include "attach/control.h"
 #include "attach/runtime.h"

@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 #include "core/error.h"
 #include "attach/control.h"
 #include "attach/runtime.h"

@@ -1,7 +1,7 @@
 /* blockcrypt unenroll: remove our PKCS#11 tokens and their key slots. */
 #include <stdio.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 
 int cmd_unenroll(struct cli_opts *o)
 {

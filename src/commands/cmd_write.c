@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 #include "core/error.h"
 
 #define STREAM_CHUNK (1u << 20)

@@ -4,7 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
+#include "commands/commands.h"
 #include "config.h"
 #include "core/error.h"
 #include "attach/runtime.h"
