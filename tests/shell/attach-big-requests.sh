@@ -10,7 +10,7 @@
 # given to the wrong request, or reused while its request still runs,
 # fails the verify.  Last, a client that sends big WRITEs and hangs up
 # without reading a reply leaves the daemon serving.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires fio python3 nbdcopy
 if ! fio --enghelp 2>/dev/null | grep -qx '[[:space:]]*nbd'; then
 	echo "SKIP: $(basename "$0"): this fio has no nbd ioengine (fio --enghelp)" >&2

@@ -4,7 +4,7 @@
 # closed detach succeeds.  SIGTERM while busy is ignored the same way.
 # detach --force goes through an open file and the daemon is gone; SIGTERM
 # on an idle daemon stops it and removes its runtime entry and mount.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires nbdinfo python3 mountpoint timeout
 
 new_volume vol.img key

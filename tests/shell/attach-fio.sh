@@ -4,7 +4,7 @@
 # job on its own 8 MiB slice) all verify (crc32c), and still verify after
 # detach and re-attach, so they were persisted.  A block overwritten behind
 # fio's back must make the same verify job fail (the check has teeth).
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires fio python3
 # nbdsh is 'python3 -m nbd'; the python3 first on PATH may lack libnbd's module.
 /usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: $(basename "$0") needs python3-libnbd" >&2; exit 77; }

@@ -6,7 +6,7 @@
 # detach of one leaves the other, a SIGKILLed daemon's entry is cleaned up
 # and its leftover socket (outside the runtime directory) and dead FUSE
 # mount do not block attaching it again; detach of an unknown name is exit 8.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires python3 nbdinfo
 
 SIZE=$((48 * 1024 * 1024))

@@ -2,7 +2,7 @@
 # attach with a wrong key fails with exit 3 and a one-line message, serves
 # nothing (no list entry, no socket, no FUSE mount, no daemon left) and
 # leaves the backing byte-identical; the right key then attaches.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires python3 mountpoint nbdinfo
 
 new_volume vol.img key

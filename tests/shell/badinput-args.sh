@@ -8,7 +8,7 @@
 # remove-key of the last slot, header-restore and format over data exit 10;
 # on a terminal, answering anything but YES exits 10 too.  The volume stays
 # byte-identical throughout.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires sha256sum setsid /usr/bin/python3
 
 problems=0

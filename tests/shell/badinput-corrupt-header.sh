@@ -9,7 +9,7 @@
 # nothing.  With both copies garbled every command exits 4 and nothing is
 # written.  LUKS1 (a single header) with a garbled magic exits 4, with a
 # garbled cipher name exits 4 or 11; never modified.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires cryptsetup sha256sum dd cmp
 
 problems=0

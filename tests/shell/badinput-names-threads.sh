@@ -7,7 +7,7 @@
 # BLOCKCRYPT_RUN_DIR means the caller's directory, also for the daemon.
 # Tab files: CRLF line ends are accepted; a NUL byte is refused with
 # FILE:LINE instead of cutting the line short.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires setpriv python3
 
 new_volume vol.img key

@@ -5,7 +5,7 @@
 # "too small" (5), never an I/O error; a missing backing gives exit 8 and is
 # not created; a missing key file (or new key file, or header backup) gives
 # exit 8 and changes nothing.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires sha256sum
 
 printf 'some passphrase' >key

@@ -6,7 +6,7 @@
 # files stay byte-identical and keep their size; missing files are not
 # created (blockcrypt(8): "fails with exit code 5 *before writing
 # anything*"; "Failures ... leave the backing unchanged").
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires sha256sum
 
 problems=0

@@ -7,7 +7,7 @@
 # a volume/damaged, 5 too small/truncated, 7 I/O error; never 1), exactly 5
 # where the header is intact but the data area is missing, and the file is
 # byte-identical afterwards (no command "repairs" or extends it).
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires sha256sum truncate
 
 printf 'truncation test' >key

@@ -7,7 +7,7 @@
 # with one line and leave the backing byte-identical -- never decrypt with
 # the wrong cipher, never blame the disk (7) -- and dump --json must say
 # "supported": false (blockcrypt(8): whether blockcrypt can read the data).
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires cryptsetup sha256sum dd /usr/bin/python3
 
 problems=0

@@ -9,7 +9,7 @@
 # (tmpfs), part 1 uses an ext4 file system on a loop device; a part the
 # machine cannot provide at all skips the whole test (exit 77), which the
 # suite counts as a failure -- never a pass with half the checks.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires sha256sum cp
 
 problems=0

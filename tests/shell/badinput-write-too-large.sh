@@ -6,7 +6,7 @@
 # the backing unchanged").  From a pipe the tool cannot know in advance;
 # there only the exit code and message are checked and what happened to the
 # backing is reported.  Input of exactly the volume size is fine.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires sha256sum
 
 problems=0

@@ -20,7 +20,7 @@
 # independently (blockcrypt cat, and the python oracle with cryptsetup's
 # volume key) and must equal what NBD served; cryptsetup still opens it.
 # DURABILITY_SEED=N repeats a run.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires cryptsetup cmp
 /usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: $(basename "$0") needs python3-libnbd" >&2; exit 77; }
 LOAD=(/usr/bin/python3 "$TESTS_DIR/shell/durability_load.py")

@@ -30,7 +30,7 @@
 # and on logs doctored around requests that passed) and that it checked
 # enough requests.  LUKS2 with 4096-byte sectors (unaligned writes are
 # read-modify-written) and LUKS1 (512-byte sectors, another data offset).
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires cryptsetup nbdkit nbdfuse fusermount3
 /usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: $(basename "$0") needs python3-libnbd" >&2; exit 77; }
 [ -e /dev/fuse ] || { echo "SKIP: $(basename "$0") needs /dev/fuse" >&2; exit 77; }

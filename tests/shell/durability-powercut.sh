@@ -29,7 +29,7 @@
 # directly.)  Finally
 # blockcrypt cat and the python oracle (with cryptsetup's volume key) must
 # decrypt the image to what NBD served.  DURABILITY_SEED=N repeats a run.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires cryptsetup cmp nbdkit nbdfuse fusermount3 mountpoint
 /usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: $(basename "$0") needs python3-libnbd" >&2; exit 77; }
 [ -e /dev/fuse ] || { echo "SKIP: $(basename "$0") needs /dev/fuse" >&2; exit 77; }

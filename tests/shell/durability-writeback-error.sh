@@ -8,7 +8,7 @@
 # FLUSH and FUA write (NBD) and fsync (FUSE) until the volume is detached,
 # even after the disk works again, must log the failure, and must never
 # lose what was flushed before the failure.  A re-attach starts afresh.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires nbdkit nbdfuse fusermount3 losetup mkfs.ext4 mount umount
 /usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: $(basename "$0") needs python3-libnbd" >&2; exit 77; }
 [ -e /dev/fuse ] || { echo "SKIP: $(basename "$0") needs /dev/fuse" >&2; exit 77; }

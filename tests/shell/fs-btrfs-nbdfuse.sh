@@ -12,7 +12,7 @@
 # `sha256sum -c` line OK, `btrfs scrub start -B` finds no errors ->
 # umount, losetup -d, fusermount3 -u, detach.  Also: a file's distinctive
 # plaintext marker is on the decrypted device but nowhere in the backing.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/tree-lib.bash"
 requires cryptsetup nbdfuse losetup mkfs.btrfs btrfs mount umount mountpoint fusermount3 sha256sum grep find /usr/bin/python3
 

@@ -13,7 +13,7 @@
 # known data errors" -> export, detach, stop zfs-fuse.  zfs-fuse serves one
 # system-wide socket (/var/run/zfs/zfs_socket): if one is already running
 # (not ours) the test skips rather than touch someone else's pools.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/tree-lib.bash"
 requires cryptsetup zfs-fuse zpool zfs mountpoint sha256sum grep find /usr/bin/python3
 

@@ -7,7 +7,7 @@
 # or the named key slot is unencrypted; add-key on the key slot cases exits
 # 11 naming the slot too; nothing is attached, the backing stays
 # byte-identical, and dump --json says "supported": false.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires cryptsetup sha256sum /usr/bin/python3
 
 FORGE="/usr/bin/python3 $TESTS_DIR/shell/luks2_forge.py"

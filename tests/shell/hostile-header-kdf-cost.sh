@@ -14,7 +14,7 @@
 # The limits themselves are admitted: exactly 2^28 PBKDF2 iterations, or
 # Argon2 time 16384 x 16 MiB, start deriving (still busy after 3 s, where
 # anything refused returns at once); one more is refused.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires cryptsetup sha256sum timeout prlimit /usr/bin/python3
 
 FORGE="/usr/bin/python3 $TESTS_DIR/shell/luks2_forge.py"

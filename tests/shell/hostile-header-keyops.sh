@@ -9,7 +9,7 @@
 #    passphrase (which has to find the slot by deriving keys) exits 11
 #    naming the slot instead of deriving for hours (timeout: hang guard).
 # The backing stays byte-identical each time.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires cryptsetup sha256sum timeout /usr/bin/python3
 
 FORGE="/usr/bin/python3 $TESTS_DIR/shell/luks2_forge.py"

@@ -10,7 +10,7 @@
 # exit 11 with one line naming the requirement; dump works and says
 # "supported": true.  The backing is byte-identical at the end.
 # (remove-key and erase: hostile-header-keyops.sh.)
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires cryptsetup sha256sum cmp nbdcopy /usr/bin/python3
 /usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: $(basename "$0") needs python3-libnbd" >&2; exit 77; }
 

@@ -16,7 +16,7 @@
 # Every forged header is checked valid (both LUKS2 copies' checksums) and,
 # where stated, accepted by cryptsetup luksDump without it rewriting
 # anything; every refusal leaves the backing byte-identical.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires cryptsetup sha256sum cmp /usr/bin/python3
 
 FORGE="/usr/bin/python3 $TESTS_DIR/shell/luks2_forge.py"

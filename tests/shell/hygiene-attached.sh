@@ -22,7 +22,7 @@
 # Informative only: how many key copies sit in mappings a core dump would
 # include (not MADV_DONTDUMP) -- the non-dumpable flag is what keeps them
 # out of core files.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires gdb cryptsetup nbdcopy od cmp mountpoint /usr/bin/python3
 . "$TESTS_DIR/shell/hygiene-lib.bash"
 # scan ARGS...: hygiene_scan.py, hits in scan.out; status 0 none, 1 some.

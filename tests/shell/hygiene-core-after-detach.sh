@@ -17,7 +17,7 @@
 # Each daemon must exit with status 0.  The search has teeth: a core taken
 # the same way while the volume is open (A-C, E: attached; D: at the fork)
 # must contain the key.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires gdb cryptsetup nbdcopy od cmp mountpoint /usr/bin/python3
 . "$TESTS_DIR/shell/hygiene-lib.bash"
 

@@ -15,7 +15,7 @@
 # be there (so the search has teeth), every copy of it in locked memory
 # (our standard: keys in mlock'd memory), and the passphrase (or the
 # unused tail of the key file) already gone.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires gdb cryptsetup od /usr/bin/python3
 . "$TESTS_DIR/shell/hygiene-lib.bash"
 

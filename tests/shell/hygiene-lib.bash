@@ -1,5 +1,5 @@
 # Shared by the hygiene-* tests (key material in memory and core files).
-# Source after functions.sh.
+# Source after functions.bash.
 
 SCAN=(/usr/bin/python3 "$TESTS_DIR/shell/hygiene_scan.py")
 # meson sets MALLOC_PERTURB_: glibc would then overwrite freed memory and

@@ -12,7 +12,7 @@
 #  - an NBD daemon (LUKS2) killed with SIGSEGV, an NBD + FUSE daemon killed
 #    with SIGABRT and a foreground daemon killed with SIGBUS (status
 #    128+signal) leave no core.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires flock mkfifo mountpoint timeout /usr/bin/python3
 . "$TESTS_DIR/shell/hygiene-lib.bash"
 PATTERN_FILE=/proc/sys/kernel/core_pattern

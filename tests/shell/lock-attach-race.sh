@@ -9,7 +9,7 @@
 # winners' files.  Also one volume per --fuse DIR: a second attach with the
 # same directory, or with a directory that is already a mount point, exits
 # 9 and the first volume's file stays reachable.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires nbdinfo mountpoint
 new_volume a.img key
 new_volume b.img key

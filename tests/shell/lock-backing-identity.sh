@@ -8,7 +8,7 @@
 # with another read-only attach but not with a writer.  A kill -9 of the
 # holder frees the backing at once.  A block device also refuses another
 # device node of itself (O_EXCL).
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires mount umount losetup nbdcopy
 new_volume vol.img key
 random_file data $((1 << 20))

@@ -6,7 +6,7 @@
 # reader) is refused too.  Key changes that keep the data reachable --
 # add-key, change-key -- work on a live volume, as with cryptsetup.
 # After detach the destructive commands work again.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires nbdcopy losetup cryptsetup
 new_volume vol.img key
 printf 'second key' >key2

@@ -9,7 +9,7 @@
 #     oldest connection still in its handshake makes room);
 #  4. `blockcrypt status`, then a plain `blockcrypt detach` (no --force),
 #     work within 10 s while the idle connections are still open.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/nbd-lib.bash"
 requires /usr/bin/python3
 requires_python_nbd

@@ -9,7 +9,7 @@
 #  2. the daemon uses little CPU meanwhile (under 20% of a CPU over 3 s; 80% for a sanitizer build);
 #  3. every idle connection is closed by the handshake timeout (4 s here);
 #  4. a plain `blockcrypt detach` (no --force) works.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/nbd-lib.bash"
 requires /usr/bin/python3 nbdinfo psktool
 requires_python_nbd

@@ -6,7 +6,7 @@
 #  2. a legitimate client is served meanwhile: it connects and reads 4 KiB
 #     within 15 s (clients that take no reply data for 5 s while others
 #     wait for memory are cut off), and the cut is logged.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/nbd-lib.bash"
 # meson sets MALLOC_PERTURB_, and glibc then writes over every chunk it
 # frees: pages a real daemon would have handed back stay touched, locked

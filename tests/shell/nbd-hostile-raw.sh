@@ -25,7 +25,7 @@
 # After every case the daemon must be alive and the whole device must read
 # back as expected; after detach, `blockcrypt cat` must match the image of
 # everything the good clients wrote.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/nbd-lib.bash"
 requires /usr/bin/python3 nbdcopy cmp
 requires_python_nbd

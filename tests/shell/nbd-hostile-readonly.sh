@@ -6,7 +6,7 @@
 # 33 MiB WRITE; after every refused WRITE the connection is still in sync
 # (its payload was skipped) and reads the original data.  After detach the
 # backing file is bit for bit what it was before attach.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/nbd-lib.bash"
 requires /usr/bin/python3 cmp sha256sum
 requires_python_nbd

@@ -16,7 +16,7 @@
 # The volume starts with random content; every change the good client makes
 # is tracked in an expected image, which `blockcrypt cat` must match
 # byte for byte after detach.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/nbd-lib.bash"
 requires /usr/bin/python3 cmp
 requires_python_nbd

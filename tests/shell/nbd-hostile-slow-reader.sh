@@ -7,7 +7,7 @@
 #     (exit 9: a client is connected), and `detach --force` completes (the
 #     server disconnects its clients) within 45 s;
 #  3. the data is intact.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/nbd-lib.bash"
 requires /usr/bin/python3 cmp
 requires_python_nbd

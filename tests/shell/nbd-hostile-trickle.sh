@@ -29,7 +29,7 @@
 # scheduler does not decide.  Afterwards the
 # daemon still serves, and the data outside the client's complete 1 MiB
 # WRITE is intact (the cut WRITEs are never applied).
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/nbd-lib.bash"
 requires /usr/bin/python3 cmp nbdcopy
 find_raw_client

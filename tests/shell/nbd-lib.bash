@@ -1,7 +1,7 @@
 # Shared setup of the hostile-NBD-client shell tests (nbd-hostile-*.sh).
-# Source it after functions.sh:
-#   . "$(dirname "$0")/functions.sh"
-#   . "$TESTS_DIR/shell/nbd-lib.bash"       (functions.sh has cd-ed away)
+# Source it after functions.bash:
+#   . "$(dirname "$0")/functions.bash"
+#   . "$TESTS_DIR/shell/nbd-lib.bash"       (functions.bash has cd-ed away)
 # (Not a test itself: meson runs tests/shell/*.sh only.)
 
 # requires_python_nbd: skip (77) unless /usr/bin/python3 has libnbd's

@@ -4,7 +4,7 @@
 # 4 MiB, reads and writes, one connection each) have come and gone must
 # come back, within 30 s, to twice what it was idle before them, and so
 # after a second run too (no growth from run to run).
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/nbd-lib.bash"
 # meson sets MALLOC_PERTURB_, and glibc then writes over every chunk it
 # frees: pages a real daemon would have handed back stay touched, locked

@@ -13,7 +13,7 @@
 #     all without adding a key slot or a token;
 #   the wrapped secret is bound to the volume UUID: a copy of the volume
 #     with a new UUID is not opened by the token (one line, non-zero).
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/pkcs11-lib.bash"
 requires cryptsetup mountpoint
 p11_setup

@@ -1,6 +1,6 @@
-# Shared setup for the PKCS#11 shell tests.  Source it after functions.sh:
-#   . "$(dirname "$0")/functions.sh"
-#   . "$TESTS_DIR/shell/pkcs11-lib.bash"    (functions.sh has cd-ed away)
+# Shared setup for the PKCS#11 shell tests.  Source it after functions.bash:
+#   . "$(dirname "$0")/functions.bash"
+#   . "$TESTS_DIR/shell/pkcs11-lib.bash"    (functions.bash has cd-ed away)
 # (Not a test itself: meson runs tests/shell/*.sh only.)
 #
 # Every test gets its own SoftHSM v2 token "bctest" (user PIN 1234) in its

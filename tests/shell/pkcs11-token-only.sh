@@ -11,7 +11,7 @@
 #     unlocked through the other token).
 # No failed attempt modifies a volume.  All cases are checked; the test fails
 # at the end if any did not hold.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/pkcs11-lib.bash"
 requires cryptsetup cmp
 p11_setup

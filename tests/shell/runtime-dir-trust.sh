@@ -9,7 +9,7 @@
 # with '..' or '/' given to status, detach and resize.  The victim files,
 # outside the runtime directory, are hashed before and after.  State files
 # are 0600.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires sha256sum stat python3
 
 new_volume vol.img key

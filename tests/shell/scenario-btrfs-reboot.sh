@@ -9,7 +9,7 @@
 # holds the FUSE file and changes nothing; after umount + losetup -d it
 # succeeds and leaves no FUSE mount, no list entry.  The last boot also
 # runs `btrfs scrub` (no errors) and `btrfs check --readonly` (clean).
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/scenario-lib.bash"
 requires cryptsetup losetup mkfs.btrfs btrfs mount umount
 need_root_fuse

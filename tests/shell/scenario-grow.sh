@@ -12,7 +12,7 @@
 # truncated below the volume: `resize NAME` is refused (non-zero, the
 # message says --size is needed) and the device keeps its size; the tail is
 # put back and the pool imports with every file intact, scrub clean.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/scenario-lib.bash"
 requires cryptsetup nbdinfo truncate dd cmp
 zfs_need

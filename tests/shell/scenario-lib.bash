@@ -1,6 +1,6 @@
 # Shared helpers for the end-to-end scenario tests (tests/shell/scenario-*.sh).
-# Source it after functions.sh:
-#   . "$(dirname "$0")/functions.sh"
+# Source it after functions.bash:
+#   . "$(dirname "$0")/functions.bash"
 #   . "$TESTS_DIR/shell/scenario-lib.bash"
 # (Not a test itself: meson runs tests/shell/*.sh only.)
 #

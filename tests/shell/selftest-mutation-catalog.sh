@@ -4,7 +4,7 @@
 # an entry stale, and a renamed test leaves an entry guarded by nothing;
 # `mutate.py --check` finds both without building.  Prove it passes on the
 # tree and fails on a stale find text and on a missing test.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires python3
 
 MUTATE="$TESTS_DIR/mutation/mutate.py"

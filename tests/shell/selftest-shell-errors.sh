@@ -4,17 +4,17 @@
 # $((SIZE - $(data_offset img))) with an empty result aborts the whole
 # command it occurs in -- even `f || fail` -- and bash then carries on with
 # the next line, so a test could skip its checks and still exit 0 (it hid
-# every case of crash-header-keys.sh once).  functions.sh runs tests in
+# every case of crash-header-keys.sh once).  functions.bash runs tests in
 # POSIX mode, where such errors end the script.  Each case below is a tiny
-# test sourcing functions.sh that must exit non-zero before its last line.
-. "$(dirname "$0")/functions.sh"
+# test sourcing functions.bash that must exit non-zero before its last line.
+. "$(dirname "$0")/functions.bash"
 
-# must_fail NAME BODY: a script that sources functions.sh and runs BODY
+# must_fail NAME BODY: a script that sources functions.bash and runs BODY
 # must exit non-zero and never reach the line after BODY.
 must_fail() {
 	local name=$1 body=$2 rc=0
 	cat >"case-$name.sh" <<-CASE
-		. "$TESTS_DIR/shell/functions.sh"
+		. "$TESTS_DIR/shell/functions.bash"
 		$body
 		echo REACHED-THE-END
 		exit 0
@@ -27,7 +27,7 @@ must_fail() {
 
 # The control: the same wrapper with a harmless body passes.
 cat >case-ok.sh <<CASE
-. "$TESTS_DIR/shell/functions.sh"
+. "$TESTS_DIR/shell/functions.bash"
 echo REACHED-THE-END
 exit 0
 CASE

@@ -20,7 +20,7 @@
 # --verify_only plus the python models verify every region again.  Finally
 # a 4 KiB block overwritten behind fio's back must make its verify fail, and
 # the python checker proves it catches a flipped byte.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires fio
 /usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: $(basename "$0") needs python3-libnbd" >&2; exit 77; }
 if ! fio --enghelp 2>/dev/null | grep -qx '[[:space:]]*nbd'; then

@@ -6,7 +6,7 @@
 # CA, is refused, also when the client really sends that foreign
 # certificate (nbd_tls_client.py; libnbd's GnuTLS would not).  No
 # plaintext client gets in.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/tls-lib.bash"
 requires nbdinfo nbdcopy certtool cmp python3
 

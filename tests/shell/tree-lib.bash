@@ -1,8 +1,8 @@
 # Shared steps of the filesystem shell tests (a real filesystem on an
 # attached volume survives a detach/attach cycle).  Source it after
-# functions.sh:
-#   . "$(dirname "$0")/functions.sh"
-#   . "$TESTS_DIR/shell/tree-lib.bash"      (functions.sh has cd-ed away)
+# functions.bash:
+#   . "$(dirname "$0")/functions.bash"
+#   . "$TESTS_DIR/shell/tree-lib.bash"      (functions.bash has cd-ed away)
 # (Not a test itself: meson runs tests/shell/*.sh only.)
 #
 # The tests set NAME (the attachment), DEV (the file the filesystem lives

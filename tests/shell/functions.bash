@@ -1,5 +1,5 @@
 # Shared helpers for blockcrypt's shell tests.  Source this first:
-#   . "$(dirname "$0")/functions.sh"
+#   . "$(dirname "$0")/functions.bash"
 # Each test runs in its own temporary directory (removed at exit) and ends
 # with exit 0 (pass), 77 (skipped: a requirement is missing, said loudly on
 # stderr) or anything else (fail).
