@@ -7,12 +7,9 @@
 . "$(dirname "$0")/functions.bash"
 requires fio python3
 # nbdsh is 'python3 -m nbd'; the python3 first on PATH may lack libnbd's module.
-/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: $(basename "$0") needs python3-libnbd" >&2; exit 77; }
+requires_python_nbd
 nbdsh() { /usr/bin/python3 -m nbd "$@"; }
-if ! fio --enghelp 2>/dev/null | grep -qx '[[:space:]]*nbd'; then
-	echo "SKIP: $(basename "$0"): this fio has no nbd ioengine (fio --enghelp)" >&2
-	exit 77
-fi
+requires_fio_nbd
 
 new_volume vol.img key
 bc attach vol.img --key-file key >/dev/null || fail "attach failed"

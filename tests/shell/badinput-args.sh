@@ -11,9 +11,6 @@
 . "$(dirname "$0")/functions.bash"
 requires sha256sum setsid /usr/bin/python3
 
-problems=0
-problem() { echo "FAIL: $(basename "$0"): $*" >&2; problems=$((problems + 1)); }
-
 printf 'args key' >key
 printf 'args key 2' >key2
 bc format vol --batch --key-file key --size 20M "${FAST_KDF[@]}" >/dev/null 2>&1
@@ -139,5 +136,5 @@ done
 [ "$(sha vol)" != "$VOL_SHA" ] || problem "tty, answer YES: erase did not change the volume"
 expect_exit 3 bc cat vol --key-file key
 
-[ "$problems" = 0 ] || fail "$problems problem(s), see above"
+check_problems
 exit 0

@@ -9,9 +9,6 @@
 . "$(dirname "$0")/functions.bash"
 requires sha256sum
 
-problems=0
-problem() { echo "FAIL: $(basename "$0"): $*" >&2; problems=$((problems + 1)); }
-
 printf 'small backing' >key
 
 # refused CODE FILE FORMAT-ARGS...: format FILE fails with CODE and one line,
@@ -60,5 +57,5 @@ bc format fits --batch --key-file key "${FAST_KDF[@]}" >/dev/null 2>&1 ||
 bc cat fits --key-file key | cmp -s - <(head -c 4096 /dev/zero) ||
 	problem "the minimal LUKS2 volume does not read back as 4096 zero bytes"
 
-[ "$problems" = 0 ] || fail "$problems problem(s), see above"
+check_problems
 exit 0

@@ -14,9 +14,6 @@ printf 'truncation test' >key
 printf 'another key' >key2
 random_file data 8192
 
-problems=0
-problem() { echo "FAIL: $(basename "$0"): $*" >&2; problems=$((problems + 1)); }
-
 # try ALLOWED FILE CMD...: CMD fails with one of the ALLOWED codes ("4 5 7")
 # and a single line on stderr.
 try() {
@@ -70,5 +67,5 @@ check_cut l1 300 "4 5 7" yes           # inside the 592-byte LUKS1 header
 check_cut l1 65536 "4 5 7" yes         # inside the key material
 check_cut l1 "$off" "5" no             # header intact, no data area
 
-[ "$problems" = 0 ] || fail "$problems problem(s), see above"
+check_problems
 exit 0

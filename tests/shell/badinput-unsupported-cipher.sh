@@ -10,9 +10,6 @@
 . "$(dirname "$0")/functions.bash"
 requires cryptsetup sha256sum dd /usr/bin/python3
 
-problems=0
-problem() { echo "FAIL: $(basename "$0"): $*" >&2; problems=$((problems + 1)); }
-
 printf 'unsupported' >key
 random_file data 4096
 
@@ -70,5 +67,5 @@ bc format l1 --type luks1 --batch --key-file key --size 20M --no-wipe "${FAST_KD
 cryptsetup luksDump l1 | grep -q '^Cipher name:[[:space:]]*twofish$' || fail "could not rewrite the LUKS1 cipher name"
 refused "LUKS1 twofish" l1
 
-[ "$problems" = 0 ] || fail "$problems problem(s), see above"
+check_problems
 exit 0

@@ -22,7 +22,7 @@
 # DURABILITY_SEED=N repeats a run.
 . "$(dirname "$0")/functions.bash"
 requires cryptsetup cmp
-/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: $(basename "$0") needs python3-libnbd" >&2; exit 77; }
+requires_python_nbd
 LOAD=(/usr/bin/python3 "$TESTS_DIR/shell/durability_load.py")
 SEED=${DURABILITY_SEED:-$(( $(od -An -N2 -tu2 /dev/urandom) ))}
 note "seed $SEED (DURABILITY_SEED=$SEED repeats this run)"

@@ -16,30 +16,89 @@ TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ORACLE="/usr/bin/python3 $TESTS_DIR/oracle/dmcrypt.py"
 
 TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bc-test.XXXXXX")
+# cleanup_fn CODE: run CODE (eval) when the test exits, whatever happened;
+# hooks run last-registered first.
 _cleanup_hooks=()
 cleanup_fn() { _cleanup_hooks+=("$*"); }
 _run_cleanup() {
-	local rc=$? h
+	local rc=$? i
 	for ((i=${#_cleanup_hooks[@]}-1; i>=0; i--)); do eval "${_cleanup_hooks[i]}" || true; done
 	rm -rf "$TEST_TMP"
+	# A problem noted with `problem` fails the test even when it went on to
+	# exit 0 (or to skip): nothing noted is ever lost.
+	if [ ${#_problems[@]} != 0 ] && { [ "$rc" = 0 ] || [ "$rc" = 77 ]; }; then
+		echo "FAIL: $(basename "$0"): ${#_problems[@]} problem(s), see above" >&2
+		rc=1
+	fi
 	exit $rc
 }
 trap _run_cleanup EXIT
 cd "$TEST_TMP"
 
+# skip WHY...: skip the test (exit 77), saying why on stderr.
+skip() { echo "SKIP: $(basename "$0"): $*" >&2; exit 77; }
+
 # requires CMD...: skip the test (exit 77) loudly when a tool is missing.
 requires() {
 	local c
 	for c in "$@"; do
-		if ! command -v "$c" >/dev/null 2>&1; then
-			echo "SKIP: $(basename "$0") needs '$c', which is not installed" >&2
-			exit 77
-		fi
+		command -v "$c" >/dev/null 2>&1 || skip "needs '$c', which is not installed"
 	done
 }
 
+# requires_root [WHY]: skip unless running as root.
+requires_root() { [ "$(id -u)" = 0 ] || skip "needs root${1:+ ($1)}"; }
+# requires_fuse: skip unless /dev/fuse exists.
+requires_fuse() { [ -c /dev/fuse ] || skip "needs /dev/fuse"; }
+# requires_root_fuse WHY: both of the above.
+requires_root_fuse() { requires_root "$1"; requires_fuse; }
+# requires_python_nbd: skip unless /usr/bin/python3 has libnbd's bindings.
+requires_python_nbd() {
+	/usr/bin/python3 -c 'import nbd' 2>/dev/null || skip "needs python3-libnbd (import nbd)"
+}
+# requires_python_cryptography: skip unless python3-cryptography is there.
+requires_python_cryptography() {
+	/usr/bin/python3 -c 'import cryptography' 2>/dev/null || skip "needs python3-cryptography"
+}
+# requires_fio_nbd: skip unless fio has its nbd ioengine.
+requires_fio_nbd() {
+	fio --enghelp 2>/dev/null | grep -qx '[[:space:]]*nbd' ||
+		skip "this fio has no nbd ioengine (fio --enghelp)"
+}
+# requires_btrfs: skip unless the kernel has btrfs (loads the module if it can).
+requires_btrfs() {
+	grep -qw btrfs /proc/filesystems || modprobe btrfs 2>/dev/null || true
+	grep -qw btrfs /proc/filesystems || skip "the kernel has no btrfs (modprobe btrfs failed)"
+}
+# requires_no_zfs_fuse: skip while a zfs-fuse daemon that is not ours runs
+# (there can be one per machine).
+requires_no_zfs_fuse() {
+	if pgrep -x zfs-fuse >/dev/null; then
+		skip "a zfs-fuse daemon is already running (pid $(pgrep -x zfs-fuse | tr '\n' ' ')), not ours; stop it to run this test"
+	fi
+}
+
+# fail WHY...: fail the test now.
 fail() { echo "FAIL: $(basename "$0"): $*" >&2; exit 1; }
+# problem WHY...: note a failure and go on, so that one run reports every
+# broken case.  The test fails at exit (or at check_problems) if any
+# problem was noted.  The one way for a test to "fail and go on".
+_problems=()
+problem() { echo "FAIL: $(basename "$0"): $*" >&2; _problems+=("$*"); }
+# check_problems: fail now, listing them, if any problem was noted so far.
+check_problems() {
+	[ ${#_problems[@]} = 0 ] || fail "${#_problems[@]} problem(s):
+$(printf '  %s\n' "${_problems[@]}")"
+}
 note() { echo "# $*" >&2; }
+
+# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds; false
+# if it has not within SECONDS.
+wait_for() {
+	local n=$(($1 * 10)) i; shift
+	for ((i = 0; i < n; i++)); do "$@" && return 0; sleep 0.1; done
+	return 1
+}
 
 # bc ARGS...: run blockcrypt.
 bc() { "$BLOCKCRYPT" "$@"; }
@@ -105,29 +164,39 @@ _detach_all() {
 	local f pid
 	for f in "$BLOCKCRYPT_RUN_DIR"/*.json; do
 		[ -e "$f" ] || continue
-		pid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$f" 2>/dev/null) || continue
+		pid=$(state_pid "$f" 2>/dev/null) || continue
 		kill -9 "$pid" 2>/dev/null || true
 	done
 }
 cleanup_fn _detach_all
 
+# state_pid FILE: the "pid" of a runtime state file.
+state_pid() {
+	/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$1"
+}
 # daemon_pid NAME: the pid of the daemon serving NAME (from its state file).
-daemon_pid() {
-	/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' \
-		"$BLOCKCRYPT_RUN_DIR/$1.json" || fail "no pid in $1.json"
-}
+daemon_pid() { state_pid "$BLOCKCRYPT_RUN_DIR/$1.json" || fail "$1: no pid in $1.json"; }
 
-# gone PID: true once PID has exited (or is a zombie nobody reaped yet),
-# waiting up to 10 s.
-gone() {
+# running PID: the process exists and is not a zombie.  (The state is the
+# first field after the ")" that ends the command name, which may hold
+# blanks.)
+running() {
 	local s
-	for _ in $(seq 100); do
-		s=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 0
-		[ "$s" != Z ] || return 0
-		sleep 0.1
-	done
-	return 1
+	s=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$s" ] && [ "${s:0:1}" != Z ]
 }
+_not_running() { ! running "$1"; }
+# gone PID [SECONDS]: true once PID has exited (or is a zombie nobody
+# reaped yet), waiting up to SECONDS (default 10).
+gone() { wait_for "${2:-10}" _not_running "$1"; }
+
+# loop_released LOOP FILE [SECONDS]: true once loop device LOOP no longer
+# has FILE as its backing (default: within 10 s).  losetup -d only sets
+# autoclear while someone (udev, blkid) still has the device open; FILE is
+# released only when the loop device really lets go of it.  (It compares
+# the path: another test may already have reused the device.)
+loop_released() { wait_for "${3:-10}" _loop_not_on "$1" "$(readlink -f "$2")"; }
+_loop_not_on() { [ "$(cat "/sys/block/${1#/dev/}/loop/backing_file" 2>/dev/null)" != "$2" ]; }
 
 # new_volume IMG KEYFILE [format args...]: a small LUKS2 volume, fast KDF.
 new_volume() {

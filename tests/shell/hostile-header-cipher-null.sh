@@ -11,8 +11,6 @@
 requires cryptsetup sha256sum /usr/bin/python3
 
 FORGE="/usr/bin/python3 $TESTS_DIR/shell/luks2_forge.py"
-problems=0
-problem() { echo "FAIL: $(basename "$0"): $*" >&2; problems=$((problems + 1)); }
 
 # cryptsetup_valid FILE: cryptsetup luksDump accepts FILE and rewrites nothing.
 cryptsetup_valid() {
@@ -83,5 +81,5 @@ cryptsetup_valid l1null
 grep -q '^Cipher name:[[:space:]]*cipher_null$' l1null.dump || fail "could not set the LUKS1 cipher to cipher_null"
 refused "LUKS1 cipher_null" l1null 'data segment is not encrypted \(cipher cipher_null-ecb\)' cat write attach
 
-[ "$problems" = 0 ] || fail "$problems problem(s), see above"
+check_problems
 exit 0

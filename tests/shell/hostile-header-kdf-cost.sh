@@ -18,8 +18,6 @@
 requires cryptsetup sha256sum timeout prlimit /usr/bin/python3
 
 FORGE="/usr/bin/python3 $TESTS_DIR/shell/luks2_forge.py"
-problems=0
-problem() { echo "FAIL: $(basename "$0"): $*" >&2; problems=$((problems + 1)); }
 
 # maxrss FILE CMD...: run CMD; its peak RSS (KiB) goes to FILE; CMD's exit status.
 maxrss() {
@@ -167,5 +165,5 @@ admitted "argon2 16384 x 16 MiB" a2max
 forge l2 a2over keyslots.0.kdf="$(argon 16385 8 1)"
 refused "argon2 time 16385" a2over 'key slot 0: argon2id time cost 16385 '
 
-[ "$problems" = 0 ] || fail "$problems problem(s), see above"
+check_problems
 exit 0

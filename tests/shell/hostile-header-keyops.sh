@@ -13,8 +13,6 @@
 requires cryptsetup sha256sum timeout /usr/bin/python3
 
 FORGE="/usr/bin/python3 $TESTS_DIR/shell/luks2_forge.py"
-problems=0
-problem() { echo "FAIL: $(basename "$0"): $*" >&2; problems=$((problems + 1)); }
 
 # refused LABEL FILE REGEX CMD...: exit 11, one line matching REGEX, FILE unchanged.
 refused() {
@@ -57,5 +55,5 @@ forge pb32 keyslots.0.kdf.iterations=4294967296
 refused "pbkdf2 2^32 in slot 0: remove-key" pb32 'key slot 0: pbkdf2 iteration count 4294967296 ' \
 	remove-key pb32 --key-file key1 --batch
 
-[ "$problems" = 0 ] || fail "$problems problem(s), see above"
+check_problems
 exit 0

@@ -12,11 +12,9 @@
 # (remove-key and erase: hostile-header-keyops.sh.)
 . "$(dirname "$0")/functions.bash"
 requires cryptsetup sha256sum cmp nbdcopy /usr/bin/python3
-/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: $(basename "$0") needs python3-libnbd" >&2; exit 77; }
+requires_python_nbd
 
 FORGE="/usr/bin/python3 $TESTS_DIR/shell/luks2_forge.py"
-problems=0
-problem() { echo "FAIL: $(basename "$0"): $*" >&2; problems=$((problems + 1)); }
 
 printf 'requirement' >key
 printf 'new key' >newkey
@@ -95,5 +93,5 @@ bc dump --json vol >dump.json 2>err || problem "dump --json failed: $(cat err)"
 	problem "dump --json does not say \"supported\": true (it can be read)"
 [ "$(sha vol)" = "$before" ] || problem "the backing was modified"
 
-[ "$problems" = 0 ] || fail "$problems problem(s), see above"
+check_problems
 exit 0

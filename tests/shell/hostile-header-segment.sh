@@ -20,8 +20,6 @@
 requires cryptsetup sha256sum cmp /usr/bin/python3
 
 FORGE="/usr/bin/python3 $TESTS_DIR/shell/luks2_forge.py"
-problems=0
-problem() { echo "FAIL: $(basename "$0"): $*" >&2; problems=$((problems + 1)); }
 
 # cryptsetup_valid FILE: luksDump accepts it and rewrites nothing.
 cryptsetup_valid() {
@@ -135,5 +133,5 @@ sz=$(bc status fixsmall --json | /usr/bin/python3 -c 'import json,sys; print(jso
 [ "$sz" = 131072 ] || problem "fixed-size segment: after the backing grew and resize, the size is $sz, not 131072"
 bc detach fixsmall >/dev/null 2>&1 || problem "fixed-size segment: detach failed"
 
-[ "$problems" = 0 ] || fail "$problems problem(s), see above"
+check_problems
 exit 0

@@ -7,7 +7,4 @@ SCAN=(/usr/bin/python3 "$TESTS_DIR/shell/hygiene_scan.py")
 unset MALLOC_PERTURB_ MALLOC_CHECK_
 trap 'exit 130' INT
 trap 'exit 143' TERM
-# Failures are collected (bad) and reported together at the end.
-FAILS=()
-bad() { FAILS+=("$*"); echo "FAIL: $*" >&2; }
 hexof() { od -An -v -tx1 "$1" | tr -d ' \n'; }

@@ -9,8 +9,7 @@
 # --iv-large-sectors.
 . "$(dirname "$0")/functions.bash"
 requires /usr/bin/python3 od
-/usr/bin/python3 -c 'import cryptography' 2>/dev/null || {
-	echo "SKIP: $(basename "$0") needs python3-cryptography" >&2; exit 77; }
+requires_python_cryptography
 
 SIZE=$((8 * 1024 * 1024))
 

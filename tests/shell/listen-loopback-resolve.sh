@@ -9,7 +9,7 @@
 # 'bclocal.test' (127.0.0.2) are served.
 . "$(dirname "$0")/functions.bash"
 requires ip nbdinfo
-[ "$(id -u)" = 0 ] || { echo "SKIP: $(basename "$0") needs root" >&2; exit 77; }
+requires_root
 
 NS=bc-loop-$$
 [ -d /etc/netns ] || cleanup_fn "rmdir /etc/netns 2>/dev/null"

@@ -64,7 +64,7 @@ bc detach --all >/dev/null 2>&1 || fail "detach --all failed"
 [ -z "$(ours)" ] || fail "a daemon outlived detach --all: $(ours)"
 
 # --- one volume per --fuse DIR -----------------------------------------------
-[ -e /dev/fuse ] || { echo "SKIP: $(basename "$0") needs /dev/fuse" >&2; exit 77; }
+requires_fuse
 mkdir fdir
 bc attach a.img --key-file key --name fa --fuse fdir >/dev/null || fail "attach --fuse failed"
 expect_exit 9 bc attach b.img --key-file key --name fb --fuse fdir

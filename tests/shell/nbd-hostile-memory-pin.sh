@@ -47,14 +47,14 @@ peak=$(cat peak.kib)
 note "daemon VmRSS: idle $((idle >> 10)) MiB, peak $((peak >> 10)) MiB (budget $BUDGET_MIB MiB)"
 note "legitimate client connected and read 4 KiB in $secs s"
 [ $((peak - idle)) -le $(((BUDGET_MIB + 16) << 10)) ] ||
-	bad "1: resident memory grew by $(((peak - idle) >> 10)) MiB, over the $BUDGET_MIB MiB budget (+16)"
-awk -v s="$secs" 'BEGIN { exit !(s < 15) }' || bad "2: the legitimate read took $secs s (limit 15 s)"
+	problem "1: resident memory grew by $(((peak - idle) >> 10)) MiB, over the $BUDGET_MIB MiB budget (+16)"
+awk -v s="$secs" 'BEGIN { exit !(s < 15) }' || problem "2: the legitimate read took $secs s (limit 15 s)"
 grep -q 'out of memory budget.*disconnected' "$BLOCKCRYPT_RUN_DIR/pin.log" ||
-	bad "2: no log line about cutting off stalled clients: $(tail -n 2 "$BLOCKCRYPT_RUN_DIR/pin.log")"
+	problem "2: no log line about cutting off stalled clients: $(tail -n 2 "$BLOCKCRYPT_RUN_DIR/pin.log")"
 
 touch stop
 for p in "${HOSTILE[@]}"; do wait "$p" || true; done
 HOSTILE=()
 detach_and_wait pin "$PID"
-no_bad_cases
+check_problems
 exit 0

@@ -8,7 +8,7 @@
 . "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/tls-lib.bash"
 requires nbdinfo psktool truncate
-/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: $(basename "$0") needs python3-libnbd" >&2; exit 77; }
+requires_python_nbd
 VOLUME_SIZE=24M new_volume vol.img key
 psktool -u alice -p keys.psk >/dev/null 2>&1 || fail "psktool failed"
 psktool -u alice -p other.psk >/dev/null 2>&1 || fail "psktool failed"

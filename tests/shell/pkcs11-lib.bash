@@ -14,10 +14,7 @@
 requires softhsm2-util pkcs11-tool python3
 
 SOFTHSM_MODULE=/usr/lib/softhsm/libsofthsm2.so
-if [ ! -e "$SOFTHSM_MODULE" ]; then
-	echo "SKIP: $(basename "$0") needs the SoftHSM module $SOFTHSM_MODULE (package softhsm2)" >&2
-	exit 77
-fi
+[ -e "$SOFTHSM_MODULE" ] || skip "needs the SoftHSM module $SOFTHSM_MODULE (package softhsm2)"
 TOKEN_URI='pkcs11:token=bctest'
 
 # p11_setup: initialise this test's token and the PIN files.

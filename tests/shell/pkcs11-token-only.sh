@@ -15,8 +15,6 @@
 . "$TESTS_DIR/shell/pkcs11-lib.bash"
 requires cryptsetup cmp
 p11_setup
-problems=0
-problem() { echo "FAIL: $(basename "$0"): $*" >&2; problems=$((problems + 1)); }
 
 # refused CODE WHAT VOLUME CMD...: CMD must exit CODE with one line, write
 # nothing to stdout, and leave VOLUME byte-identical.
@@ -68,5 +66,5 @@ case $got in
 *) problem "cat tok.img --token-only --pin-file pin --pkcs11 '$TOKEN_URI;object=nosuchkey': exit $got and $(stat -c %s out) bytes of plaintext: the --pkcs11 URI was silently ignored" ;;
 esac
 
-[ "$problems" = 0 ] || exit 1
+check_problems
 exit 0

@@ -7,7 +7,7 @@
 # 0644 in a root 0755 directory, is used.
 . "$(dirname "$0")/functions.bash"
 requires sha256sum
-[ "$(id -u)" = 0 ] || { echo "SKIP: $(basename "$0") needs root" >&2; exit 77; }
+requires_root
 
 new_volume vol.img key
 # The hook leaves a mark outside every directory the test varies.
