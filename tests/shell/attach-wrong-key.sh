@@ -21,7 +21,7 @@ done
 
 out=$(bc list --json) || fail "list --json failed"
 python3 -c 'import json,sys; sys.exit(json.loads(sys.argv[1]) != [])' "$out" || fail "list after failed attaches: $out"
-left=$(ls -A "$BLOCKCRYPT_RUN_DIR" 2>/dev/null | grep -v '\.log$' || true)
+left=$(files_except "$BLOCKCRYPT_RUN_DIR" '\.log$')
 [ -z "$left" ] || fail "failed attaches left runtime files: $left"
 ! mountpoint -q mnt || fail "a failed attach left a FUSE mount on mnt"
 [ "$(sha vol.img)" = "$before" ] || fail "backing modified by failed attaches"

@@ -13,6 +13,7 @@ set -o posix
 
 : "${BLOCKCRYPT:?BLOCKCRYPT must point at the built blockcrypt binary}"
 TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck disable=SC2034 # used by the tests that source this file
 ORACLE="/usr/bin/python3 $TESTS_DIR/oracle/dmcrypt.py"
 
 TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bc-test.XXXXXX")
@@ -105,6 +106,7 @@ bc() { "$BLOCKCRYPT" "$@"; }
 
 # Fast key derivation for tests (security of test volumes is irrelevant).
 FAST_KDF=(--pbkdf pbkdf2 --pbkdf-force-iterations 1000)
+# shellcheck disable=SC2034 # used by the tests that source this file
 FAST_ARGON=(--pbkdf argon2id --pbkdf-force-iterations 4 --pbkdf-memory 32768 --pbkdf-parallel 1)
 
 # expect_exit CODE CMD...: run CMD, require exit status CODE and a single
@@ -150,7 +152,20 @@ data_sha() {
 
 # UNDER_STRACE CMD...: run CMD (under strace) without LeakSanitizer, which
 # cannot work under ptrace and would abort a sanitizer build.
+# shellcheck disable=SC2034 # used by the tests that source this file
 UNDER_STRACE=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
+
+# files_except DIR REGEX: the names in DIR (dot files too) that do not match
+# the extended regular expression REGEX, one a line (nothing if DIR is not
+# there).
+files_except() {
+	local f
+	for f in "$1"/* "$1"/.[!.]* "$1"/..?*; do
+		[ -e "$f" ] || [ -L "$f" ] || continue
+		f=${f##*/}
+		[[ $f =~ $2 ]] || echo "$f"
+	done
+}
 
 # random_file NAME BYTES
 random_file() { head -c "$2" /dev/urandom >"$1"; }

@@ -91,6 +91,7 @@ cpu_ticks() {
 # sit there.  A sanitizer build pays several times over for every thread
 # start and system call, so it gets a wider budget -- still well below the
 # ~100% of a loop that spins.
+# shellcheck disable=SC2034 # used by the tests that source this file
 if grep -q __asan_init "$BLOCKCRYPT"; then  # (no pipe: pipefail + grep -q)
 	CPU_BUDGET=80
 else

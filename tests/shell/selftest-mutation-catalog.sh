@@ -8,7 +8,6 @@
 requires python3
 
 MUTATE="$TESTS_DIR/mutation/mutate.py"
-CATALOG="$TESTS_DIR/mutation/mutations.toml"
 
 python3 "$MUTATE" --check >out 2>&1 || { cat out >&2; fail "the catalog does not match the tree"; }
 grep -q 'catalog entries match the tree' out || fail "no summary from --check: $(cat out)"
