@@ -42,4 +42,23 @@ must_fail data-offset-no-header 'head -c 4096 /dev/zero >nohdr.img; echo "$(($(s
 must_fail data-sha-no-header 'head -c 4096 /dev/zero >nohdr.img; data_sha nohdr.img || fail "data_sha failed"'
 must_fail volume-key-no-header 'head -c 4096 /dev/zero >nohdr.img; echo x >k; k=$(volume_key nohdr.img k)'
 must_fail unset-variable 'echo "$NO_SUCH_VARIABLE_HERE"'
+
+# `problem` notes a failure and goes on: check_problems then fails at once,
+# and a test that exits 0 (or 77, skipped) with problems noted fails.
+must_fail check-problems 'problem "noted"; check_problems'
+for code in 0 77; do
+	cat >"case-problem-$code.sh" <<CASE
+. "$TESTS_DIR/shell/functions.bash"
+problem "first"
+problem "second"
+echo REACHED-THE-END
+exit $code
+CASE
+	rc=0
+	bash "case-problem-$code.sh" >case-problem.out 2>case-problem.err || rc=$?
+	grep -q REACHED-THE-END case-problem.out || fail "problem did not go on: $(cat case-problem.err)"
+	[ "$rc" = 1 ] || fail "two problems, then exit $code: exit $rc, expected 1: $(cat case-problem.err)"
+	grep -q '2 problem(s)' case-problem.err || fail "no problem count at exit: $(cat case-problem.err)"
+	note "problems, then exit $code: exit $rc: $(tail -n 1 case-problem.err)"
+done
 exit 0
