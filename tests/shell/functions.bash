@@ -16,6 +16,10 @@ TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck disable=SC2034 # used by the tests that source this file
 ORACLE="/usr/bin/python3 $TESTS_DIR/oracle/dmcrypt.py"
 
+# Python code of the tests (`python3 -` heredocs too) imports the shared
+# modules here: nbd_client.py (libnbd clients), nbd_raw_client.py.
+export PYTHONPATH="$TESTS_DIR/shell${PYTHONPATH:+:$PYTHONPATH}"
+
 TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bc-test.XXXXXX")
 # cleanup_fn CODE: run CODE (eval) when the test exits, whatever happened;
 # hooks run last-registered first.

@@ -60,18 +60,16 @@ cmp -s <(head -c $((1024 * 1024)) nbd.bin) data || problem "NBD read gives the w
 # refusing locally) proves nothing.  The data must read back unchanged on
 # the same connection.
 /usr/bin/python3 - "$uri" data <<'PY' || problem "an NBD write to the read-only export was not refused with EPERM, or changed the data"
-import errno, sys, nbd
+import sys, nbd
+from nbd_client import connect, errname
 want = open(sys.argv[2], "rb").read(8192)
-h = nbd.NBD()
-h.set_strict_mode(0)   # send it even though the export says read-only
-h.connect_uri(sys.argv[1])
+h = connect(sys.argv[1], strict=0)   # send it even though the export says read-only
 if not h.is_read_only():
     sys.exit("FAIL: the export does not advertise NBD_FLAG_READ_ONLY")
 try:
     h.pwrite(b"x" * 4096, 0)
 except nbd.Error as e:
-    # libnbd gives the errno by name ("EPERM"); older bindings by number.
-    name = e.errno if isinstance(e.errno, str) else errno.errorcode.get(e.errno, str(e.errno))
+    name = errname(e)
     if "command failed" not in (e.string or "") or name != "EPERM":
         sys.exit("FAIL: the write failed, but not with the server's EPERM: errno %s (%s)"
                  % (e.errno, e.string))
