@@ -60,8 +60,6 @@ daemon_state() {
 	kill -0 "$pid" 2>/dev/null && echo "$pid alive" || echo "$pid gone"
 }
 
-sector_size() { bc dump "$1" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["sector_size"])'; }
-
 TOTALS=(0 0 0)
 
 # run_case NAME VOLUME_SIZE FORMAT_ARGS...

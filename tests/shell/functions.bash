@@ -154,6 +154,30 @@ data_sha() {
 	tail -c +$((off + 1)) "$1" | sha256sum | cut -d' ' -f1
 }
 
+# sector_size IMG: the sector size of volume IMG (blockcrypt dump --json).
+sector_size() {
+	bc dump "$1" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["sector_size"])'
+}
+
+# served_image_ok NAME: NAME.img (an aes-xts-plain64 LUKS volume, key file
+# "key") read independently -- by blockcrypt cat and by the python oracle
+# with cryptsetup's volume key -- holds what NBD served (NAME.nbd), and
+# cryptsetup still opens it.  Removes the files it used.
+served_image_ok() {
+	local name=$1 key off
+	bc cat "$name.img" --key-file key >"$name.cat" 2>cat.err || fail "$name: cat failed: $(cat cat.err)"
+	cmp -s "$name.cat" "$name.nbd" || fail "$name: blockcrypt cat differs from what NBD served"
+	key=$(volume_key "$name.img" key)
+	off=$(data_offset "$name.img")
+	[ -n "$key" ] && [ -n "$off" ] || fail "$name: no volume key / data offset from cryptsetup"
+	$ORACLE decrypt --cipher aes-xts-plain64 --key-hex "$key" --sector-size "$(sector_size "$name.img")" \
+		--offset "$off" "$name.img" "$name.oracle" || fail "$name: oracle decryption failed"
+	cmp -s "$name.oracle" "$name.nbd" || fail "$name: the oracle's decryption differs from what NBD served"
+	cryptsetup open --test-passphrase --key-file key "$name.img" ||
+		fail "$name: cryptsetup no longer opens the volume"
+	rm -f "$name.img" "$name.cat" "$name.nbd" "$name.oracle"
+}
+
 # UNDER_STRACE CMD...: run CMD (under strace) without LeakSanitizer, which
 # cannot work under ptrace and would abort a sanitizer build.
 # shellcheck disable=SC2034 # used by the tests that source this file
