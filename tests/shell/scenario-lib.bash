@@ -190,17 +190,9 @@ tree_check() {
 		fail "checksums differ under $1: $(cat "$TEST_TMP/.tmo")"
 }
 
-SOFTHSM_MODULE=/usr/lib/softhsm/libsofthsm2.so
 p11_token_setup() {
-	requires softhsm2-util pkcs11-tool
-	[ -e "$SOFTHSM_MODULE" ] || skip "needs $SOFTHSM_MODULE (softhsm2)"
-	mkdir -p "$TEST_TMP/tokens"
-	printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' \
-		"$TEST_TMP" >"$TEST_TMP/softhsm2.conf"
-	export SOFTHSM2_CONF="$TEST_TMP/softhsm2.conf"
-	softhsm2-util --init-token --free --label bctest --pin 1234 --so-pin 5678 >"$TEST_TMP/.init" 2>&1 ||
-		fail "softhsm2-util --init-token failed: $(cat "$TEST_TMP/.init")"
-	printf '1234\n' >"$TEST_TMP/pin"
+	. "$TESTS_DIR/shell/pkcs11-lib.bash"
+	p11_setup
 }
 
 list_names() {
