@@ -17,15 +17,11 @@ cleanup_fn '[ -z "$loopdev" ] || losetup -d "$loopdev"; exec 7>&- 7<&-; _detach_
 
 attach() { bc attach vol.img --key-file key --fuse mnt >/dev/null || fail "attach failed"; }
 fuse_open() { bc status vol --json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("fuse_open"))'; }
+fuse_closed() { [ "$(fuse_open)" = 0 ]; }
 # detach_when_closed: a file closed a moment ago may still count as open
 # until the kernel's asynchronous FUSE release arrives; allow 20 s for that.
 detach_when_closed() {
-	local i
-	for i in $(seq 200); do
-		[ "$(fuse_open)" = 0 ] && break
-		sleep 0.1
-	done
-	[ "$(fuse_open)" = 0 ] || fail "the FUSE file still counts as open 20 s after it was closed"
+	wait_for 20 fuse_closed || fail "the FUSE file still counts as open 20 s after it was closed"
 	bc detach vol 2>detach.err || fail "detach after closing the FUSE file failed: $(cat detach.err)"
 }
 

@@ -126,11 +126,8 @@ head -c 1048576 mnt/a | cmp -s - data || fail "A: the FUSE file reads wrong data
 printf 'fuse write' | dd of=mnt/a bs=4096 seek=50 conv=notrunc status=none || fail "A: FUSE write failed"
 # The kernel releases a closed FUSE file asynchronously: until it has, a
 # plain detach would say "busy".
-for _ in $(seq 200); do
-	bc status a --json 2>/dev/null | grep -q '"fuse_open": *0' && break
-	sleep 0.1
-done
-bc status a --json 2>/dev/null | grep -q '"fuse_open": *0' ||
+a_closed() { bc status a --json 2>/dev/null | grep -q '"fuse_open": *0'; }
+wait_for 20 a_closed ||
 	fail "A: the FUSE file still counts as open 20 s after it was closed"
 pid=$(daemon_pid a)
 live_core A "$pid" a-live.core
