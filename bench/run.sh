@@ -414,15 +414,16 @@ fuse_job() {
 		meta "fuse_direct.$row" "$direct"
 		meta "fuse_engine.$row" "$engine"
 	fi
-	local -a common=(--filename="$file" --ioengine=$engine --direct=$direct --numjobs=1 --size="$SIZE")
+	local -a common=(--filename="$file" --ioengine="$engine" --direct="$direct" --numjobs=1 --size="$SIZE")
 	[ $engine = libaio ] && common+=(--iodepth=8)
 	log "round $ROUND: $row: FUSE ${JOB_LABEL[$job]%% qd32} ($engine, direct=$direct)"
-	run_fio "$row" "$job" "$pids" "${common[@]}" --rw=$([ "$job" = seqread ] && echo read || echo write) --bs=1M
+	run_fio "$row" "$job" "$pids" "${common[@]}" --rw="$([ "$job" = seqread ] && echo read || echo write)" --bs=1M
 }
 
 # readback SERVER URI: the whole export must equal the plaintext (before any write job).
 readback() {
-	local t0=$(date +%s.%N)
+	local t0
+	t0=$(date +%s.%N)
 	if cmp -s <(nbdcopy --no-extents "$2" - 2>"$R/$1.nbdcopy.err") <(gen_plain); then
 		meta "window.$1.readback" "$t0 $(date +%s.%N)"
 		meta "readback.$1" ok

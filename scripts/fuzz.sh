@@ -18,12 +18,12 @@
 # Reproduce a crash: build-fuzz/tests/fuzz/TARGET FILE
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
+cd "$top" || exit 1
 
 all_targets=(fuzz-nbd fuzz-tab fuzz-token-json)
 declare -A dict=([fuzz-nbd]=nbd.dict [fuzz-tab]=tab.dict [fuzz-token-json]=token-json.dict)
 time_per=${BC_FUZZ_TIME:-20}
-build=build-fuzz
+build="build-fuzz"
 regress=0 merge=0
 targets=() extra=()
 

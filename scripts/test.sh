@@ -8,7 +8,7 @@
 # silently.  Ends with one summary line "N passed, N failed".
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
+cd "$top" || exit 1
 "$top/scripts/deps.sh" --test || exit 1
 
 passed=0 failed=0 skipped=0

@@ -10,12 +10,9 @@
 # given to the wrong request, or reused while its request still runs,
 # fails the verify.  Last, a client that sends big WRITEs and hangs up
 # without reading a reply leaves the daemon serving.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires fio python3 nbdcopy
-if ! fio --enghelp 2>/dev/null | grep -qx '[[:space:]]*nbd'; then
-	echo "SKIP: $(basename "$0"): this fio has no nbd ioengine (fio --enghelp)" >&2
-	exit 77
-fi
+requires_fio_nbd
 
 VOLUME_SIZE=96M new_volume vol.img key
 uri=$(nbd_uri vol)
@@ -53,7 +50,7 @@ done
 beyond_6m() { (set -o pipefail; nbdcopy --no-extents "$uri" - | tail -c +$(((6 << 20) + 1)) | sha256sum); }
 
 bc attach vol.img --key-file key --threads 8 >/dev/null || fail "attach failed"
-pid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$BLOCKCRYPT_RUN_DIR/vol.json")
+pid=$(daemon_pid vol)
 before=$(beyond_6m) || fail "reading the export failed"
 /usr/bin/python3 "$TESTS_DIR/shell/nbd_raw_client.py" hangup-big-writes "$BLOCKCRYPT_RUN_DIR/vol.sock" vol ||
 	fail "the hang-up client failed"

@@ -4,7 +4,7 @@
 # closed detach succeeds.  SIGTERM while busy is ignored the same way.
 # detach --force goes through an open file and the daemon is gone; SIGTERM
 # on an idle daemon stops it and removes its runtime entry and mount.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires nbdinfo python3 mountpoint timeout
 
 new_volume vol.img key
@@ -16,27 +16,18 @@ loopdev=
 cleanup_fn '[ -z "$loopdev" ] || losetup -d "$loopdev"; exec 7>&- 7<&-; _detach_all; ! mountpoint -q "$TEST_TMP/mnt" || umount -l "$TEST_TMP/mnt"'
 
 attach() { bc attach vol.img --key-file key --fuse mnt >/dev/null || fail "attach failed"; }
-daemon_pid() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$BLOCKCRYPT_RUN_DIR/vol.json"; }
 fuse_open() { bc status vol --json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("fuse_open"))'; }
-# running PID: the process exists and is not a zombie.
-running() { [ -e "/proc/$1" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]; }
-# gone PID: the process has exited within 10 s.
-gone() { for _ in $(seq 100); do running "$1" || return 0; sleep 0.1; done; return 1; }
+fuse_closed() { [ "$(fuse_open)" = 0 ]; }
 # detach_when_closed: a file closed a moment ago may still count as open
 # until the kernel's asynchronous FUSE release arrives; allow 20 s for that.
 detach_when_closed() {
-	local i
-	for i in $(seq 200); do
-		[ "$(fuse_open)" = 0 ] && break
-		sleep 0.1
-	done
-	[ "$(fuse_open)" = 0 ] || fail "the FUSE file still counts as open 20 s after it was closed"
+	wait_for 20 fuse_closed || fail "the FUSE file still counts as open 20 s after it was closed"
 	bc detach vol 2>detach.err || fail "detach after closing the FUSE file failed: $(cat detach.err)"
 }
 
 # 1. Held open by the shell.
 attach
-pid=$(daemon_pid)
+pid=$(daemon_pid vol)
 exec 7<>"$fusefile" || fail "cannot open $fusefile"
 [ "$(fuse_open)" = 1 ] || fail "status does not count the open FUSE file: fuse_open=$(fuse_open)"
 expect_exit 9 bc detach vol
@@ -54,7 +45,7 @@ gone "$pid" || fail "daemon $pid still running after detach"
 
 # 2. Held open by a loop device (or by the shell again, without losetup), then --force.
 attach
-pid=$(daemon_pid)
+pid=$(daemon_pid vol)
 if command -v losetup >/dev/null && loopdev=$(losetup --find --show "$fusefile" 2>/dev/null); then
 	note "holding $fusefile with $loopdev"
 	expect_exit 9 bc detach vol
@@ -74,7 +65,7 @@ if [ -n "$loopdev" ]; then losetup -d "$loopdev"; loopdev=; else exec 7>&-; fi
 
 # 3. SIGTERM on an idle daemon: a clean detach.
 attach
-pid=$(daemon_pid)
+pid=$(daemon_pid vol)
 kill -TERM "$pid"
 gone "$pid" || fail "daemon $pid ignored SIGTERM although not busy"
 [ ! -e "$BLOCKCRYPT_RUN_DIR/vol.json" ] || fail "runtime entry left after SIGTERM"

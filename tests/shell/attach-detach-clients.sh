@@ -4,9 +4,9 @@
 # requests in flight finish first) and the daemon is gone.  Once the
 # clients have left, a plain detach works.  SIGTERM (systemd stopping the
 # unit) does not wait for NBD clients.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires nbdinfo
-/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: $(basename "$0") needs python3-libnbd" >&2; exit 77; }
+requires_python_nbd
 new_volume vol.img key
 
 # client N: N connections held open until the file "release" appears; each

@@ -4,15 +4,12 @@
 # job on its own 8 MiB slice) all verify (crc32c), and still verify after
 # detach and re-attach, so they were persisted.  A block overwritten behind
 # fio's back must make the same verify job fail (the check has teeth).
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires fio python3
 # nbdsh is 'python3 -m nbd'; the python3 first on PATH may lack libnbd's module.
-/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: $(basename "$0") needs python3-libnbd" >&2; exit 77; }
+requires_python_nbd
 nbdsh() { /usr/bin/python3 -m nbd "$@"; }
-if ! fio --enghelp 2>/dev/null | grep -qx '[[:space:]]*nbd'; then
-	echo "SKIP: $(basename "$0"): this fio has no nbd ioengine (fio --enghelp)" >&2
-	exit 77
-fi
+requires_fio_nbd
 
 new_volume vol.img key
 bc attach vol.img --key-file key >/dev/null || fail "attach failed"

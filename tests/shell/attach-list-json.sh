@@ -6,7 +6,7 @@
 # detach of one leaves the other, a SIGKILLed daemon's entry is cleaned up
 # and its leftover socket (outside the runtime directory) and dead FUSE
 # mount do not block attaching it again; detach of an unknown name is exit 8.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires python3 nbdinfo
 
 SIZE=$((48 * 1024 * 1024))
@@ -117,8 +117,7 @@ check_list l1.json b
 # A daemon that dies without cleaning up: its entry disappears from list.
 kill -9 "$pid_b"
 # Wait until it is reaped (PID 1 may take a few seconds to reap the zombie).
-for _ in $(seq 100); do [ -e "/proc/$pid_b" ] || break; sleep 0.1; done
-[ ! -e "/proc/$pid_b" ] || fail "daemon $pid_b still exists 10 s after kill -9"
+wait_for 10 test ! -e "/proc/$pid_b" || fail "daemon $pid_b still exists 10 s after kill -9"
 listj lk.json
 [ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])))' lk.json)" = "[]" ] ||
 	fail "list --json still shows the killed daemon: $(cat lk.json)"

@@ -4,7 +4,7 @@
 # data copied in with nbdcopy reads back identical over NBD, is still there
 # after detach (checked offline with 'blockcrypt cat'), and is stored
 # encrypted: the backing's data area does not hold the plaintext.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires nbdinfo nbdcopy python3 cryptsetup cmp
 
 new_volume vol.img key

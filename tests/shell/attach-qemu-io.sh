@@ -5,7 +5,7 @@
 # --image-opts syntax and across separate connections; every byte outside
 # the written ranges stays zero (format wipes the data area), checked with
 # an nbdcopy dump and again offline after detach.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires qemu-io nbdcopy python3 cmp
 
 new_volume vol.img key

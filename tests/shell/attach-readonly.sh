@@ -4,11 +4,11 @@
 # client does not check the flag), qemu-io cannot write, the FUSE file
 # cannot be opened for writing, reads still return the data, and the
 # backing file is byte-identical after detach.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires nbdinfo nbdcopy qemu-io python3 cmp
 # nbdsh is 'python3 -m nbd'; the python3 first on PATH may lack libnbd's module.
 NBDPY=/usr/bin/python3
-$NBDPY -c 'import nbd' 2>/dev/null || { echo "SKIP: $(basename "$0") needs python3-libnbd" >&2; exit 77; }
+requires_python_nbd
 
 new_volume vol.img key
 random_file data.bin $((48 * 1024 * 1024))

@@ -3,7 +3,7 @@
 # though the daemon runs elsewhere: VOLUME, --socket and --fuse DIR.  The
 # socket is created there, and the printed URI, socket and FUSE path (and
 # list --json) are absolute, so they work from any directory.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires nbdinfo python3
 
 new_volume vol.img key

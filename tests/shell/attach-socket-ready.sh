@@ -5,7 +5,7 @@
 # refused".  strace stretches the gap between bind(2) and listen(2) to
 # 1.5 s; a poller connects the moment each file appears.  Afterwards no
 # temporary socket name is left in the runtime directory.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires strace python3 nbdinfo
 
 new_volume vol.img key

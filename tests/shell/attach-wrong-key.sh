@@ -2,7 +2,7 @@
 # attach with a wrong key fails with exit 3 and a one-line message, serves
 # nothing (no list entry, no socket, no FUSE mount, no daemon left) and
 # leaves the backing byte-identical; the right key then attaches.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires python3 mountpoint nbdinfo
 
 new_volume vol.img key
@@ -21,7 +21,7 @@ done
 
 out=$(bc list --json) || fail "list --json failed"
 python3 -c 'import json,sys; sys.exit(json.loads(sys.argv[1]) != [])' "$out" || fail "list after failed attaches: $out"
-left=$(ls -A "$BLOCKCRYPT_RUN_DIR" 2>/dev/null | grep -v '\.log$' || true)
+left=$(files_except "$BLOCKCRYPT_RUN_DIR" '\.log$')
 [ -z "$left" ] || fail "failed attaches left runtime files: $left"
 ! mountpoint -q mnt || fail "a failed attach left a FUSE mount on mnt"
 [ "$(sha vol.img)" = "$before" ] || fail "backing modified by failed attaches"

@@ -8,11 +8,8 @@
 # remove-key of the last slot, header-restore and format over data exit 10;
 # on a terminal, answering anything but YES exits 10 too.  The volume stays
 # byte-identical throughout.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires sha256sum setsid /usr/bin/python3
-
-problems=0
-problem() { echo "FAIL: $(basename "$0"): $*" >&2; problems=$((problems + 1)); }
 
 printf 'args key' >key
 printf 'args key 2' >key2
@@ -139,5 +136,5 @@ done
 [ "$(sha vol)" != "$VOL_SHA" ] || problem "tty, answer YES: erase did not change the volume"
 expect_exit 3 bc cat vol --key-file key
 
-[ "$problems" = 0 ] || fail "$problems problem(s), see above"
+check_problems
 exit 0

@@ -4,7 +4,7 @@
 # as /dev/zero, a directory, a socket -- is refused by every command at
 # once: exit 2, one line saying what it is; no command hangs, nothing is
 # created.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires timeout mkfifo
 printf 'pass' >key
 mkfifo fifo

@@ -9,11 +9,8 @@
 # nothing.  With both copies garbled every command exits 4 and nothing is
 # written.  LUKS1 (a single header) with a garbled magic exits 4, with a
 # garbled cipher name exits 4 or 11; never modified.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires cryptsetup sha256sum dd cmp
-
-problems=0
-problem() { echo "FAIL: $(basename "$0"): $*" >&2; problems=$((problems + 1)); }
 
 printf 'header damage' >key
 random_file data $((2 * 1048576))
@@ -135,5 +132,5 @@ for cmd in "cat c --key-file key" "write c --key-file key"; do
 done
 [ "$(sha c)" = "$before" ] || problem "LUKS1 with a garbled cipher name was modified"
 
-[ "$problems" = 0 ] || fail "$problems problem(s), see above"
+check_problems
 exit 0

@@ -6,7 +6,7 @@
 # libcryptsetup would have written a new salt and key material before
 # failing.  An impossible --size creates no file.  A stream larger than
 # the volume (from a pipe) writes nothing.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires mount umount cryptsetup
 printf 'the key' >key
 printf 'another key' >key2

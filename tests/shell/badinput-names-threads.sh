@@ -7,7 +7,7 @@
 # BLOCKCRYPT_RUN_DIR means the caller's directory, also for the daemon.
 # Tab files: CRLF line ends are accepted; a NUL byte is refused with
 # FILE:LINE instead of cutting the line short.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires setpriv python3
 
 new_volume vol.img key
@@ -38,7 +38,7 @@ done
 n64=$(printf 'n%.0s' $(seq 64)); n65=${n64}x
 expect_exit 2 bc attach vol.img --key-file key --name "$n65"
 case $ERR in *"longer than 64"*) ;; *) fail "65-byte --name: unexpected message: $ERR" ;; esac
-[ -z "$(ls -A "$BLOCKCRYPT_RUN_DIR" 2>/dev/null | grep -v '^vol\.log$' || true)" ] ||
+[ -z "$(files_except "$BLOCKCRYPT_RUN_DIR" '^vol\.log$')" ] ||
 	fail "a refused name left files (cut to 64?): $(ls -A "$BLOCKCRYPT_RUN_DIR")"
 bc attach vol.img --key-file key --name "$n64" >/dev/null 2>err || fail "a 64-byte name was refused: $(cat err)"
 bc detach "$n64" 2>/dev/null || fail "detach of the 64-byte name failed"

@@ -5,7 +5,7 @@
 # "too small" (5), never an I/O error; a missing backing gives exit 8 and is
 # not created; a missing key file (or new key file, or header backup) gives
 # exit 8 and changes nothing.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires sha256sum
 
 printf 'some passphrase' >key
@@ -16,8 +16,6 @@ head -c $((20 * 1048576)) /dev/zero >zero
 head -c 100 /dev/zero >tiny
 random_file data 4096
 # problem MSG: record a failure but keep checking the rest (reported at the end).
-problems=0
-problem() { echo "FAIL: $(basename "$0"): $*" >&2; problems=$((problems + 1)); }
 
 # run_all CODE VOLUME: every command that needs a header on VOLUME exits CODE.
 run_all() {
@@ -87,5 +85,5 @@ done
 note "missing key file: $ERR"
 expect_exit 8 bc format newvol --size 20M --batch --key-file nokey
 [ ! -e newvol ] || fail "format with a missing key file created the backing"
-[ "$problems" = 0 ] || fail "$problems problem(s), see above"
+check_problems
 exit 0

@@ -4,7 +4,7 @@
 # ignored: `write --offset 10` used to write at byte 0, `attach --size 1M`
 # to serve the whole device.  Nothing is written and nothing attached.
 # With --type plain the same options are used.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 new_volume vol.img key
 BEFORE=$(sha vol.img)
 head -c 4096 /dev/urandom >data

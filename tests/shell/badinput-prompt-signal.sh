@@ -4,7 +4,7 @@
 # command dies of that signal (as a shell expects), changes nothing, and
 # leaves no daemon.  Driven on a pseudo-terminal that becomes the
 # command's controlling terminal.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 new_volume vol.img key
 BEFORE=$(sha vol.img)
 for how in ctrl-c SIGTERM SIGHUP; do

@@ -6,11 +6,8 @@
 # files stay byte-identical and keep their size; missing files are not
 # created (blockcrypt(8): "fails with exit code 5 *before writing
 # anything*"; "Failures ... leave the backing unchanged").
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires sha256sum
-
-problems=0
-problem() { echo "FAIL: $(basename "$0"): $*" >&2; problems=$((problems + 1)); }
 
 printf 'small backing' >key
 
@@ -60,5 +57,5 @@ bc format fits --batch --key-file key "${FAST_KDF[@]}" >/dev/null 2>&1 ||
 bc cat fits --key-file key | cmp -s - <(head -c 4096 /dev/zero) ||
 	problem "the minimal LUKS2 volume does not read back as 4096 zero bytes"
 
-[ "$problems" = 0 ] || fail "$problems problem(s), see above"
+check_problems
 exit 0

@@ -7,15 +7,12 @@
 # a volume/damaged, 5 too small/truncated, 7 I/O error; never 1), exactly 5
 # where the header is intact but the data area is missing, and the file is
 # byte-identical afterwards (no command "repairs" or extends it).
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires sha256sum truncate
 
 printf 'truncation test' >key
 printf 'another key' >key2
 random_file data 8192
-
-problems=0
-problem() { echo "FAIL: $(basename "$0"): $*" >&2; problems=$((problems + 1)); }
 
 # try ALLOWED FILE CMD...: CMD fails with one of the ALLOWED codes ("4 5 7")
 # and a single line on stderr.
@@ -70,5 +67,5 @@ check_cut l1 300 "4 5 7" yes           # inside the 592-byte LUKS1 header
 check_cut l1 65536 "4 5 7" yes         # inside the key material
 check_cut l1 "$off" "5" no             # header intact, no data area
 
-[ "$problems" = 0 ] || fail "$problems problem(s), see above"
+check_problems
 exit 0

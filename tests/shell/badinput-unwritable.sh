@@ -9,11 +9,8 @@
 # (tmpfs), part 1 uses an ext4 file system on a loop device; a part the
 # machine cannot provide at all skips the whole test (exit 77), which the
 # suite counts as a failure -- never a pass with half the checks.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires sha256sum cp
-
-problems=0
-problem() { echo "FAIL: $(basename "$0"): $*" >&2; problems=$((problems + 1)); }
 
 printf 'read only key' >key
 printf 'new key' >key2
@@ -53,8 +50,6 @@ check_unwritable() {
 	cmp -s out ref || problem "$label: cat gives the wrong data at the end"
 }
 
-# skip_test WHY: this test cannot run here; say so and exit 77.
-skip_test() { echo "SKIP: $(basename "$0"): $*" >&2; exit 77; }
 
 # immutable_ok FILE: chattr +i works on FILE's file system.
 immutable_ok() {
@@ -75,7 +70,7 @@ if ! immutable_ok probe; then
 	truncate -s 64M ext4.img
 	mkfs.ext4 -q -F ext4.img || fail "mkfs.ext4 failed"
 	mkdir ext4
-	mount -o loop ext4.img ext4 2>mount.err || skip_test "needs an ext4 loop mount for chattr +i (not on $(df --output=fstype . | tail -n 1)): $(cat mount.err)"
+	mount -o loop ext4.img ext4 2>mount.err || skip "needs an ext4 loop mount for chattr +i (not on $(df --output=fstype . | tail -n 1)): $(cat mount.err)"
 	cleanup_fn "umount '$TEST_TMP/ext4'"
 	imm_dir=$TEST_TMP/ext4
 	immutable_ok "$imm_dir/probe" || fail "chattr +i does not work even on ext4"
@@ -102,9 +97,9 @@ if mount -t tmpfs -o size=48m tmpfs mnt 2>/dev/null; then
 	[ "$got" = 6 ] || problem "read-only mount: header-backup into it: expected exit 6, got $got: $(cat err)"
 	parts=$((parts + 1))
 else
-	skip_test "cannot mount a tmpfs here (not root, or no CAP_SYS_ADMIN)"
+	skip "cannot mount a tmpfs here (not root, or no CAP_SYS_ADMIN)"
 fi
 
 [ "$parts" = 2 ] || fail "only $parts of 2 parts ran"
-[ "$problems" = 0 ] || fail "$problems problem(s), see above"
+check_problems
 exit 0

@@ -6,11 +6,8 @@
 # the backing unchanged").  From a pipe the tool cannot know in advance;
 # there only the exit code and message are checked and what happened to the
 # backing is reported.  Input of exactly the volume size is fine.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires sha256sum
-
-problems=0
-problem() { echo "FAIL: $(basename "$0"): $*" >&2; problems=$((problems + 1)); }
 
 printf 'too much' >key
 bc format vol --batch --key-file key --size 20M "${FAST_KDF[@]}" >/dev/null 2>&1
@@ -61,5 +58,5 @@ random_file in "$size"
 bc write vol --key-file key <in >/dev/null 2>err || problem "write of exactly the volume size failed: $(cat err)"
 bc cat vol --key-file key | cmp -s - in || problem "write of exactly the volume size does not read back"
 
-[ "$problems" = 0 ] || fail "$problems problem(s), see above"
+check_problems
 exit 0

@@ -3,7 +3,7 @@
 # prefix of it) makes cat, write, add-key, change-key and remove-key fail
 # with exit 3 and a one-line message, and leaves the backing byte-identical,
 # on LUKS2 and LUKS1.  The right key still works afterwards.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires sha256sum
 
 printf 'correct horse' >good

@@ -22,7 +22,7 @@
 # slot 1 without a token (nobody knows its random secret): tolerated and
 # counted, and enroll must then still work.
 # CRASH_SEED=N repeats the random kill times.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/pkcs11-lib.bash"
 requires cryptsetup
 . "$TESTS_DIR/shell/crash-lib.bash"

@@ -22,7 +22,7 @@
 # header): tolerated as long as a passphrase opens the volume, and counted
 # in the summary line.
 # CRASH_SEED=N repeats the random kill times.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires cryptsetup
 . "$TESTS_DIR/shell/crash-lib.bash"
 printf 'old passphrase' >old

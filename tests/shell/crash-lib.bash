@@ -1,6 +1,6 @@
 # Shared by the crash-* tests: kill an operation at every write to the
 # volume, and at random moments, and judge what it leaves behind.
-# Source after functions.sh.  (Not a test itself.)
+# Source after functions.bash.  (Not a test itself.)
 #
 # Kill points are the write-class syscalls on the image file only
 # (strace -P).  Counting every write of the process made the test flaky:

@@ -20,9 +20,9 @@
 # independently (blockcrypt cat, and the python oracle with cryptsetup's
 # volume key) and must equal what NBD served; cryptsetup still opens it.
 # DURABILITY_SEED=N repeats a run.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires cryptsetup cmp
-/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: $(basename "$0") needs python3-libnbd" >&2; exit 77; }
+requires_python_nbd
 LOAD=(/usr/bin/python3 "$TESTS_DIR/shell/durability_load.py")
 SEED=${DURABILITY_SEED:-$(( $(od -An -N2 -tu2 /dev/urandom) ))}
 note "seed $SEED (DURABILITY_SEED=$SEED repeats this run)"
@@ -31,7 +31,7 @@ ROUNDS=${DURABILITY_ROUNDS:-2}
 
 # run_case NAME VOLUME_SIZE FORMAT_ARGS...
 run_case() {
-	local name=$1 size=$2 uri pid r ka key off
+	local name=$1 size=$2 uri pid r ka
 	shift 2
 	VOLUME_SIZE=$size new_volume "$name.img" key "$@"
 	uri=$(bc attach "$name.img" --key-file key --name "$name") || fail "$name: attach failed"
@@ -62,20 +62,8 @@ run_case() {
 	bc detach "$name" >/dev/null 2>detach.err || fail "$name: detach failed: $(cat detach.err)"
 
 	# Independent reads of the same image.
-	bc cat "$name.img" --key-file key >"$name.cat" 2>cat.err || fail "$name: cat failed: $(cat cat.err)"
-	cmp -s "$name.cat" "$name.nbd" || fail "$name: blockcrypt cat differs from what NBD served"
-	key=$(volume_key "$name.img" key)
-	off=$(data_offset "$name.img")
-	[ -n "$key" ] && [ -n "$off" ] || fail "$name: no volume key / data offset from cryptsetup"
-	$ORACLE decrypt --cipher aes-xts-plain64 --key-hex "$key" --sector-size "$(sector_size "$name.img")" \
-		--offset "$off" "$name.img" "$name.oracle" || fail "$name: oracle decryption failed"
-	cmp -s "$name.oracle" "$name.nbd" || fail "$name: the oracle's decryption differs from what NBD served"
-	cryptsetup open --test-passphrase --key-file key "$name.img" ||
-		fail "$name: cryptsetup no longer opens the volume"
-	rm -f "$name.img" "$name.cat" "$name.nbd" "$name.oracle"
+	served_image_ok "$name"
 }
-
-sector_size() { bc dump "$1" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["sector_size"])'; }
 
 run_case luks2-4k 48M --sector-size 4096
 run_case luks2-512 48M --sector-size 512

@@ -30,12 +30,12 @@
 # and on logs doctored around requests that passed) and that it checked
 # enough requests.  LUKS2 with 4096-byte sectors (unaligned writes are
 # read-modify-written) and LUKS1 (512-byte sectors, another data offset).
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires cryptsetup nbdkit nbdfuse fusermount3
-/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: $(basename "$0") needs python3-libnbd" >&2; exit 77; }
-[ -e /dev/fuse ] || { echo "SKIP: $(basename "$0") needs /dev/fuse" >&2; exit 77; }
+requires_python_nbd
+requires_fuse
 nbdkit --filter=log --filter=delay null 1M --run true >/dev/null 2>&1 ||
-	{ echo "SKIP: $(basename "$0") needs nbdkit's log and delay filters (nbdkit-plugin-... packages)" >&2; exit 77; }
+	skip "needs nbdkit's log and delay filters (nbdkit-plugin-... packages)"
 ORDER=(/usr/bin/python3 "$TESTS_DIR/shell/durability_order.py")
 SEED=${DURABILITY_SEED:-$(( $(od -An -N2 -tu2 /dev/urandom) ))}
 note "seed $SEED (DURABILITY_SEED=$SEED repeats this run's requests)"
@@ -44,54 +44,21 @@ note "seed $SEED (DURABILITY_SEED=$SEED repeats this run's requests)"
 # the test must miss it for a premature reply to go unseen.
 DELAY_MS=50
 
-# wait_for WHAT CMD...: up to 20 s for CMD to succeed.
-wait_for() {
-	local what=$1; shift
-	for _ in $(seq 200); do
-		"$@" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	fail "no $what after 20 s: $(cat nbdkit.out nbdfuse.out 2>/dev/null)"
-}
-
-MNT=$TEST_TMP/mnt
-NBDKIT_PID=''
-NBDFUSE_PID=''
-mkdir -p "$MNT"
-stop_disk() {
-	# Unmounting makes nbdfuse exit, which ends nbdkit's only client.
-	fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null || true
-	[ -z "$NBDFUSE_PID" ] || { gone "$NBDFUSE_PID" || kill -9 "$NBDFUSE_PID" 2>/dev/null || true; }
-	[ -z "$NBDKIT_PID" ] || kill "$NBDKIT_PID" 2>/dev/null || true
-	[ -z "$NBDKIT_PID" ] || { gone "$NBDKIT_PID" || kill -9 "$NBDKIT_PID" 2>/dev/null || true; }
-	NBDKIT_PID='' NBDFUSE_PID=''
-}
-cleanup_fn stop_disk
+. "$TESTS_DIR/shell/disk-lib.bash"
 
 # start_disk IMG LOG: $MNT/disk is IMG, every request logged to LOG, every
 # write delayed.  The log filter comes first, so it sees the requests as
 # nbdfuse sends them and logs a write's return after the delay.
 start_disk() {
-	rm -f "$TEST_TMP/nbdkit.sock" "$TEST_TMP/nbdkit.pid"
-	# nbdkit writes the pid file once it accepts connections.
-	nbdkit -f -U "$TEST_TMP/nbdkit.sock" -P "$TEST_TMP/nbdkit.pid" \
-		--filter=log --filter=delay file "$1" logfile="$2" delay-write="${DELAY_MS}ms" >nbdkit.out 2>&1 &
-	NBDKIT_PID=$!
-	wait_for "nbdkit pid file" test -s "$TEST_TMP/nbdkit.pid"
-	nbdfuse "$MNT/disk" --unix "$TEST_TMP/nbdkit.sock" >nbdfuse.out 2>&1 &
-	NBDFUSE_PID=$!
-	wait_for "nbdfuse mount" test -f "$MNT/disk"
+	disk_start --filter=log --filter=delay file "$1" logfile="$2" delay-write="${DELAY_MS}ms"
 }
 
 # daemon_state NAME: "PID alive" or "PID gone", for failure messages.
 daemon_state() {
 	local pid
-	pid=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' \
-		"$BLOCKCRYPT_RUN_DIR/$1.json" 2>/dev/null) || { echo "without a runtime entry"; return; }
+	pid=$(state_pid "$BLOCKCRYPT_RUN_DIR/$1.json" 2>/dev/null) || { echo "without a runtime entry"; return; }
 	kill -0 "$pid" 2>/dev/null && echo "$pid alive" || echo "$pid gone"
 }
-
-sector_size() { bc dump "$1" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["sector_size"])'; }
 
 TOTALS=(0 0 0)
 
@@ -115,7 +82,7 @@ run_case() {
 		fail "$name: $(cat py.err) (daemon $(daemon_state "$name"); its log: $(tail -5 "$BLOCKCRYPT_RUN_DIR/$name.log" 2>&1))"
 	grep '^#' py.err >&2 || true
 	bc detach "$name" >/dev/null 2>detach.err || fail "$name: detach failed: $(cat detach.err)"
-	stop_disk
+	disk_stop
 	stats=$(/usr/bin/python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["writes_checked"], s["fua_checked"], s["flushes_checked"])' "$name.json")
 	read -r w f l <<<"$stats"
 	TOTALS=($((TOTALS[0] + w)) $((TOTALS[1] + f)) $((TOTALS[2] + l)))

@@ -29,61 +29,32 @@
 # directly.)  Finally
 # blockcrypt cat and the python oracle (with cryptsetup's volume key) must
 # decrypt the image to what NBD served.  DURABILITY_SEED=N repeats a run.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires cryptsetup cmp nbdkit nbdfuse fusermount3 mountpoint
-/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: $(basename "$0") needs python3-libnbd" >&2; exit 77; }
-[ -e /dev/fuse ] || { echo "SKIP: $(basename "$0") needs /dev/fuse" >&2; exit 77; }
+requires_python_nbd
+requires_fuse
 LOAD=(/usr/bin/python3 "$TESTS_DIR/shell/durability_load.py")
 SEED=${DURABILITY_SEED:-$(( $(od -An -N2 -tu2 /dev/urandom) ))}
 note "seed $SEED (DURABILITY_SEED=$SEED repeats this run)"
 RANDOM=$SEED
 ROUNDS=${DURABILITY_ROUNDS:-2}
 
-MNT=$TEST_TMP/mnt
-NBDKIT_PID=''
-NBDFUSE_PID=''
-mkdir -p "$MNT" "$TEST_TMP/cache"
-stop_disk() {
-	# (a mount whose nbdfuse died fails `mountpoint`, so do not ask)
-	fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null || true
-	[ -z "$NBDKIT_PID" ] || kill -9 "$NBDKIT_PID" 2>/dev/null || true
-	[ -z "$NBDFUSE_PID" ] || { gone "$NBDFUSE_PID" || kill -9 "$NBDFUSE_PID" 2>/dev/null || true; }
-	NBDKIT_PID='' NBDFUSE_PID=''
-}
-cleanup_fn stop_disk
+. "$TESTS_DIR/shell/disk-lib.bash"
+# A power cut: the cache must never be flushed on the way out.
+DISK_STOP_SIGNAL=KILL
+mkdir -p "$TEST_TMP/cache"
 
 # start_disk IMG [MODE]: $MNT/disk is IMG behind a cache (default
 # writeback; "unsafe" ignores flushes).
 start_disk() {
-	rm -f "$TEST_TMP/nbdkit.sock" "$TEST_TMP/nbdkit.pid"
-	# nbdkit writes the pid file once it accepts connections; its socket
-	# file appears earlier, between bind(2) and listen(2).
-	TMPDIR=$TEST_TMP/cache nbdkit -f -U "$TEST_TMP/nbdkit.sock" -P "$TEST_TMP/nbdkit.pid" \
-		--filter=cache file "$1" cache="${2:-writeback}" >nbdkit.log 2>&1 &
-	NBDKIT_PID=$!
-	disown "$NBDKIT_PID" # it dies by SIGKILL: no "Killed" job notice
-	wait_for "nbdkit pid file" test -s "$TEST_TMP/nbdkit.pid"
-	nbdfuse "$MNT/disk" --unix "$TEST_TMP/nbdkit.sock" >nbdfuse.log 2>&1 &
-	NBDFUSE_PID=$!
-	disown "$NBDFUSE_PID"
-	wait_for "nbdfuse mount" test -f "$MNT/disk"
-}
-
-# wait_for WHAT CMD...: up to 20 s for CMD to succeed.
-wait_for() {
-	local what=$1; shift
-	for _ in $(seq 200); do
-		"$@" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	fail "no $what after 20 s: $(cat nbdkit.log nbdfuse.log 2>/dev/null)"
+	TMPDIR=$TEST_TMP/cache disk_start --filter=cache file "$1" cache="${2:-writeback}"
 }
 
 TOTAL_LOST=0
 
 # run_case NAME VOLUME_SIZE FORMAT_ARGS...
 run_case() {
-	local name=$1 size=$2 uri pid r ka key off lost mix seed
+	local name=$1 size=$2 uri pid r ka lost mix seed
 	shift 2
 	VOLUME_SIZE=$size new_volume "$name.img" key "$@"
 	uri=$(bc attach "$name.img" --key-file key --name "$name") || fail "$name: attach failed"
@@ -106,7 +77,7 @@ run_case() {
 			--kill-after "$ka" --kill "$NBDKIT_PID,$pid" 2>py.err || fail "$name round $r: load failed: $(cat py.err)"
 		grep '^#' py.err >&2 || true
 		gone "$pid" || fail "$name round $r: daemon $pid still alive 10 s after SIGKILL"
-		stop_disk
+		disk_stop
 		uri=$(bc attach "$name.img" --key-file key --name "$name" 2>attach.err) ||
 			fail "$name round $r: re-attach after the power cut failed: $(cat attach.err)"
 		if [ "$r" = control ]; then
@@ -128,20 +99,8 @@ run_case() {
 	done
 
 	# Independent reads of the same image.
-	bc cat "$name.img" --key-file key >"$name.cat" 2>cat.err || fail "$name: cat failed: $(cat cat.err)"
-	cmp -s "$name.cat" "$name.nbd" || fail "$name: blockcrypt cat differs from what NBD served"
-	key=$(volume_key "$name.img" key)
-	off=$(data_offset "$name.img")
-	[ -n "$key" ] && [ -n "$off" ] || fail "$name: no volume key / data offset from cryptsetup"
-	$ORACLE decrypt --cipher aes-xts-plain64 --key-hex "$key" --sector-size "$(sector_size "$name.img")" \
-		--offset "$off" "$name.img" "$name.oracle" || fail "$name: oracle decryption failed"
-	cmp -s "$name.oracle" "$name.nbd" || fail "$name: the oracle's decryption differs from what NBD served"
-	cryptsetup open --test-passphrase --key-file key "$name.img" ||
-		fail "$name: cryptsetup no longer opens the volume"
-	rm -f "$name.img" "$name.cat" "$name.nbd" "$name.oracle"
+	served_image_ok "$name"
 }
-
-sector_size() { bc dump "$1" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["sector_size"])'; }
 
 CONTROL=yes run_case luks2-4k 48M --sector-size 4096
 run_case luks2-512 48M --sector-size 512

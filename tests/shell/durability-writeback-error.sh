@@ -8,24 +8,18 @@
 # FLUSH and FUA write (NBD) and fsync (FUSE) until the volume is detached,
 # even after the disk works again, must log the failure, and must never
 # lose what was flushed before the failure.  A re-attach starts afresh.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires nbdkit nbdfuse fusermount3 losetup mkfs.ext4 mount umount
-/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: $(basename "$0") needs python3-libnbd" >&2; exit 77; }
-[ -e /dev/fuse ] || { echo "SKIP: $(basename "$0") needs /dev/fuse" >&2; exit 77; }
+requires_python_nbd
+requires_fuse
+
+. "$TESTS_DIR/shell/disk-lib.bash"
 
 INJECT=$TEST_TMP/inject
-mkdir -p mnt fs fusedir
-nbdkit -f -U "$TEST_TMP/nbdkit.sock" -P "$TEST_TMP/nbdkit.pid" --filter=error memory 256M \
-	error-pwrite=EIO error-pwrite-rate=100% error-pwrite-file="$INJECT" >nbdkit.log 2>&1 &
-NBDKIT_PID=$!
-cleanup_fn "kill $NBDKIT_PID 2>/dev/null"
-for _ in $(seq 200); do [ -s nbdkit.pid ] && break; sleep 0.1; done
-[ -s nbdkit.pid ] || fail "nbdkit did not start: $(cat nbdkit.log)"
-nbdfuse "$TEST_TMP/mnt/disk" --unix "$TEST_TMP/nbdkit.sock" >nbdfuse.log 2>&1 &
-cleanup_fn "fusermount3 -u '$TEST_TMP/mnt' 2>/dev/null || fusermount3 -uz '$TEST_TMP/mnt' 2>/dev/null"
-for _ in $(seq 200); do [ -f mnt/disk ] && break; sleep 0.1; done
-[ -f mnt/disk ] || fail "nbdfuse did not start: $(cat nbdfuse.log)"
-LOOP=$(losetup -f --show mnt/disk) || { echo "SKIP: $(basename "$0"): no loop device" >&2; exit 77; }
+mkdir -p fs fusedir
+disk_start --filter=error memory 256M \
+	error-pwrite=EIO error-pwrite-rate=100% error-pwrite-file="$INJECT"
+LOOP=$(losetup -f --show "$MNT/disk") || skip "no loop device"
 cleanup_fn "losetup -d $LOOP"
 mkfs.ext4 -q "$LOOP" || fail "mkfs.ext4 failed"
 mount "$LOOP" fs || fail "cannot mount ext4 on $LOOP"

@@ -47,13 +47,14 @@ import hashlib
 import json
 import os
 import random
-import select
 import signal
 import struct
 import sys
 import time
 
 import nbd
+
+from nbd_client import AioConn, connect, errno_of, fail, poll_conns, report_stats
 
 UNIT = 512
 MAGIC = b"BCDURA01"
@@ -66,12 +67,6 @@ def unit_bytes(off, gen):
     return h + f * 7 + f[:32]
 
 
-def connect(uri):
-    h = nbd.NBD()
-    h.connect_uri(uri)
-    return h
-
-
 def load_state(path):
     with open(path) as f:
         return json.load(f)
@@ -82,11 +77,6 @@ def save_state(path, st):
     with open(tmp, "w") as f:
         json.dump(st, f)
     os.replace(tmp, path)
-
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
 
 
 # ---- fill ------------------------------------------------------------------
@@ -112,13 +102,12 @@ def cmd_fill(a):
 
 # ---- run -------------------------------------------------------------------
 
-class Conn:
+class Conn(AioConn):
     def __init__(self, uri, idx):
-        self.h = connect(uri)
+        super().__init__(uri)
         self.idx = idx
-        self.fd = self.h.aio_get_fd()
         self.ops = {}      # op id -> op (still outstanding)
-        self.dead = False
+        self.gone = False  # retired: dead, its requests finished
 
 
 def cmd_run(a):
@@ -194,7 +183,7 @@ def cmd_run(a):
 
     def make_cb(c, oid):
         def cb(err):
-            e = err.value if hasattr(err, "value") else err
+            e = errno_of(err)
             finish(c, oid, e)
             return 1
         return cb
@@ -240,9 +229,9 @@ def cmd_run(a):
         return True
 
     def mark_dead(c):
-        if c.dead:
+        if c.gone:
             return
-        c.dead = True
+        c.gone = True
         for oid in list(c.ops):     # libnbd retires them; be sure anyway
             finish(c, oid, 107)     # ENOTCONN
 
@@ -259,9 +248,9 @@ def cmd_run(a):
             break
         if not killed:
             for c in conns:
-                while not c.dead and len(c.ops) < a.depth and issue(c):
+                while not c.gone and len(c.ops) < a.depth and issue(c):
                     pass
-        live = [c for c in conns if not c.dead and c.ops]
+        live = [c for c in conns if not c.gone and c.ops]
         if killed and not live:
             break
         if not killed and time.monotonic() - t0 > a.timeout:
@@ -269,30 +258,12 @@ def cmd_run(a):
                  % (completed, a.kill_after, a.timeout))
         if killed and time.monotonic() - kill_time > 30:
             fail("replies still outstanding 30 s after the kill")
-        p = select.poll()
-        byfd = {}
+        # (notification errors: the connection is then dead, seen below)
+        idle, _ = poll_conns(live)
+        for c in idle:
+            mark_dead(c)
         for c in live:
-            d = c.h.aio_get_direction()
-            ev = 0
-            if d & nbd.AIO_DIRECTION_READ:
-                ev |= select.POLLIN
-            if d & nbd.AIO_DIRECTION_WRITE:
-                ev |= select.POLLOUT
-            if ev:
-                p.register(c.fd, ev)
-                byfd[c.fd] = c
-            else:
-                mark_dead(c)
-        for fd, ev in p.poll(1000):
-            c = byfd[fd]
-            try:
-                if ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
-                    c.h.aio_notify_read()
-                if ev & select.POLLOUT and not c.h.aio_is_dead():
-                    c.h.aio_notify_write()
-            except nbd.Error:
-                pass
-            if c.h.aio_is_dead() or c.h.aio_is_closed():
+            if c.dead():
                 mark_dead(c)
 
     if errors:
@@ -308,7 +279,7 @@ def cmd_run(a):
     st["issued"] = {str(u): g for u, g in issued.items()}
     st["stats"] = stats
     save_state(a.state, st)
-    print("# run: " + " ".join("%s=%s" % kv for kv in sorted(stats.items())), file=sys.stderr)
+    report_stats("run", stats)
 
 
 # ---- check -----------------------------------------------------------------
@@ -374,10 +345,7 @@ def cmd_check(a):
     acked_new = sum(1 for u in range(n) if acked[u] != base[u])
     stats = dict(units=n, units_durable_this_round=durable_new, units_acked_this_round=acked_new,
                  lost_unflushed_units=lost, unacked_units_that_landed=newer)
-    print("# check: " + " ".join("%s=%s" % kv for kv in sorted(stats.items())), file=sys.stderr)
-    if a.stats:
-        with open(a.stats, "w") as f:
-            json.dump(stats, f)
+    report_stats("check", stats, a.stats)
     if bad:
         sys.exit(1)
 

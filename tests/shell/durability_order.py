@@ -53,15 +53,15 @@ Anything wrong is one "FAIL:" line per kind with examples, and exit 1.
 """
 
 import argparse
-import json
 import os
 import random
 import re
-import select
 import sys
 import time
 
 import nbd
+
+from nbd_client import AioConn, errno_of, fail, poll_conns, report_stats
 
 SLOT = 4096   # in-flight writes never share a 4096-byte slot (RMW of 4k sectors)
 
@@ -69,11 +69,6 @@ SLOT = 4096   # in-flight writes never share a 4096-byte slot (RMW of 4k sectors
 # 2026-12-02 05:11:29.920543 connection=1 ...Write id=1 return=0
 LINE = re.compile(rb"^\S+ \S+ connection=(\d+) (\.\.\.)?(Write|Flush) id=(\d+)(.*)$")
 FIELD = re.compile(rb"(\w+)=(\S+)")
-
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
 
 
 def parse_log(data):
@@ -231,11 +226,9 @@ def cmd_sanity(a):
 
 # ---- run -----------------------------------------------------------------------
 
-class Conn:
+class Conn(AioConn):
     def __init__(self, uri):
-        self.h = nbd.NBD()
-        self.h.connect_uri(uri)
-        self.fd = self.h.aio_get_fd()
+        super().__init__(uri)
         self.busy = 0
 
 
@@ -266,7 +259,7 @@ class Run:
         def cb(err):
             # First thing: where the log is now (see the module comment).
             r["p1"] = self.logpos()
-            e = err.value if hasattr(err, "value") else err
+            e = errno_of(err)
             r["err"] = e
             c.busy -= 1
             self.outstanding -= 1
@@ -328,27 +321,12 @@ class Run:
                 fail("; ".join(self.errors[:5]))
             if time.monotonic() - t0 > 60:
                 fail("replies still outstanding after 60 s (server hung?)")
-            p = select.poll()
-            byfd = {}
             for c in self.conns:
-                d = c.h.aio_get_direction()
-                ev = (select.POLLIN if d & nbd.AIO_DIRECTION_READ else 0) | \
-                     (select.POLLOUT if d & nbd.AIO_DIRECTION_WRITE else 0)
-                if c.h.aio_is_dead() or c.h.aio_is_closed():
+                if c.dead():
                     fail("connection %d died with %d request(s) outstanding, after %d request(s) (%s)"
                          % (self.conns.index(c), c.busy, len(self.reqs), self.last_error or "no error"))
-                if ev:
-                    p.register(c.fd, ev)
-                    byfd[c.fd] = c
-            for fd, ev in p.poll(1000):
-                c = byfd[fd]
-                try:
-                    if ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
-                        c.h.aio_notify_read()
-                    if ev & select.POLLOUT and not c.h.aio_is_dead():
-                        c.h.aio_notify_write()
-                except nbd.Error as e:
-                    self.last_error = str(e)   # reported once the handle is dead
+            for _, e in poll_conns(self.conns)[1]:
+                self.last_error = str(e)   # reported once the handle is dead
         if self.errors:
             fail("; ".join(self.errors[:5]))
 
@@ -441,10 +419,7 @@ def cmd_run(a):
             bad = True
     for c in run.conns:
         c.h.shutdown()
-    print("# order: " + " ".join("%s=%s" % kv for kv in sorted(counts.items())), file=sys.stderr)
-    if a.stats:
-        with open(a.stats, "w") as f:
-            json.dump(counts, f)
+    report_stats("order", counts, a.stats)
     if bad:
         sys.exit(1)
 

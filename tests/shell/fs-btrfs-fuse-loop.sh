@@ -11,7 +11,7 @@
 # umount, losetup -d, detach.  Also: a file's distinctive plaintext marker
 # is on the decrypted device (`blockcrypt cat` | grep finds it) but nowhere
 # in the backing file.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/tree-lib.bash"
 requires cryptsetup losetup mkfs.btrfs btrfs mount umount mountpoint fusermount3 sha256sum grep find /usr/bin/python3
 

@@ -12,7 +12,7 @@
 # `sha256sum -c` line OK, `btrfs scrub start -B` finds no errors ->
 # umount, losetup -d, fusermount3 -u, detach.  Also: a file's distinctive
 # plaintext marker is on the decrypted device but nowhere in the backing.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/tree-lib.bash"
 requires cryptsetup nbdfuse losetup mkfs.btrfs btrfs mount umount mountpoint fusermount3 sha256sum grep find /usr/bin/python3
 
@@ -27,16 +27,6 @@ LOOP=
 NBDFUSE_PID=
 mkdir -p "$NBD_DIR" "$MNT"
 
-# wait_gone PID: up to 10 s for a process of ours to exit.
-wait_gone() {
-	local i
-	for ((i = 0; i < 200; i++)); do
-		kill -0 "$1" 2>/dev/null || return 0
-		sleep 0.05
-	done
-	return 1
-}
-
 # clients: NBD clients of the attachment, per list --json.
 clients() { list_field clients; }
 
@@ -46,8 +36,8 @@ teardown() {
 	drop_mount_and_loop
 	if [ -n "$NBDFUSE_PID" ]; then
 		fusermount3 -u "$NBD_DIR" 2>/dev/null || fusermount3 -u -z "$NBD_DIR" 2>/dev/null || true
-		wait_gone "$NBDFUSE_PID" || kill "$NBDFUSE_PID" 2>/dev/null || true
-		wait_gone "$NBDFUSE_PID" || kill -9 "$NBDFUSE_PID" 2>/dev/null || true
+		gone "$NBDFUSE_PID" || kill "$NBDFUSE_PID" 2>/dev/null || true
+		gone "$NBDFUSE_PID" || kill -9 "$NBDFUSE_PID" 2>/dev/null || true
 		wait "$NBDFUSE_PID" 2>/dev/null || true
 		NBDFUSE_PID=
 	fi
@@ -87,7 +77,7 @@ release_and_detach() {
 	# after losetup -d: busy, so try again)
 	for _ in $(seq 50); do fusermount3 -u "$NBD_DIR" 2>umount.err && break; sleep 0.2; done
 	! mountpoint -q "$NBD_DIR" || fail "fusermount3 -u $NBD_DIR failed: $(cat umount.err)"
-	wait_gone "$NBDFUSE_PID" || fail "nbdfuse (pid $NBDFUSE_PID) still running 10 s after fusermount3 -u"
+	gone "$NBDFUSE_PID" || fail "nbdfuse (pid $NBDFUSE_PID) still running 10 s after fusermount3 -u"
 	wait "$NBDFUSE_PID" || rc=$?
 	NBDFUSE_PID=
 	[ "$rc" = 0 ] || fail "nbdfuse exited with status $rc: $(cat nbdfuse.log)"

@@ -13,15 +13,12 @@
 # known data errors" -> export, detach, stop zfs-fuse.  zfs-fuse serves one
 # system-wide socket (/var/run/zfs/zfs_socket): if one is already running
 # (not ours) the test skips rather than touch someone else's pools.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/tree-lib.bash"
 requires cryptsetup zfs-fuse zpool zfs mountpoint sha256sum grep find /usr/bin/python3
 
 requires_root_fuse zfs-fuse
-if pgrep -x zfs-fuse >/dev/null; then
-	echo "SKIP: $(basename "$0"): a zfs-fuse daemon is already running (pid $(pgrep -x zfs-fuse | tr '\n' ' ')), not ours; stop it to run this test" >&2
-	exit 77
-fi
+requires_no_zfs_fuse
 
 NAME=vol
 POOL=bcfs$$
@@ -31,13 +28,6 @@ DEV=$FUSE_DIR/$NAME
 DATA=$ZMNT/data
 ZFS_PID=
 mkdir -p "$FUSE_DIR"
-
-# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
-wait_for() {
-	local n=$(($1 * 10)) i; shift
-	for ((i = 0; i < n; i++)); do "$@" && return 0; sleep 0.1; done
-	return 1
-}
 
 fuse_closed() { c=$(fuse_open); [ "$c" = 0 ]; }
 

@@ -7,29 +7,10 @@
 # or the named key slot is unencrypted; add-key on the key slot cases exits
 # 11 naming the slot too; nothing is attached, the backing stays
 # byte-identical, and dump --json says "supported": false.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires cryptsetup sha256sum /usr/bin/python3
 
-FORGE="/usr/bin/python3 $TESTS_DIR/shell/luks2_forge.py"
-problems=0
-problem() { echo "FAIL: $(basename "$0"): $*" >&2; problems=$((problems + 1)); }
-
-# cryptsetup_valid FILE: cryptsetup luksDump accepts FILE and rewrites nothing.
-cryptsetup_valid() {
-	local before
-	before=$(sha "$1")
-	cryptsetup luksDump "$1" >"$1.dump" 2>&1 || fail "$1: cryptsetup luksDump rejects it: $(cat "$1.dump")"
-	[ "$(sha "$1")" = "$before" ] || fail "$1: cryptsetup luksDump rewrote the header"
-}
-# forge SRC DST EDIT...: DST = SRC with EDITs in both LUKS2 copies
-# (checksums recomputed; both verified), accepted by cryptsetup.
-forge() {
-	local src=$1 dst=$2; shift 2
-	cp "$src" "$dst"
-	$FORGE set "$dst" "$@" || fail "forging $dst failed"
-	$FORGE show "$dst" >/dev/null || fail "$dst: the forged header copies are not both valid"
-	cryptsetup_valid "$dst"
-}
+. "$TESTS_DIR/shell/forge-lib.bash"
 
 # refused LABEL FILE REGEX CMD...: the commands (cat, write, attach,
 # add-key) exit 11 with one line matching REGEX; FILE unchanged.
@@ -42,15 +23,11 @@ refused() {
 		got=0
 		timeout 60 "$BLOCKCRYPT" "${args[@]}" <data >out 2>err || got=$?
 		note "$label: $cmd: exit $got: $(cat err)"
-		[ "$got" = 11 ] || problem "$label: $cmd: expected exit 11, got $got: $(cat err)"
-		[ "$(wc -l <err)" = 1 ] || problem "$label: $cmd: expected one error line, got: $(cat err)"
-		grep -Eq -- "$re" err || problem "$label: $cmd: message does not match /$re/: $(cat err)"
+		refusal_checked "$label: $cmd" 11 "$got" "$re"
 		[ "$cmd" != cat ] || [ ! -s out ] || problem "$label: cat printed data"
 	done
-	[ -z "$(bc list)" ] || problem "$label: something is still attached: $(bc list)"
-	bc dump --json "$f" >dump.json 2>err || problem "$label: dump --json failed: $(cat err)"
-	/usr/bin/python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["supported"] is not False)' dump.json ||
-		problem "$label: dump --json does not say \"supported\": false"
+	nothing_attached "$label"
+	dump_says_unsupported "$label" "$f"
 	[ "$(sha "$f")" = "$before" ] || problem "$label: the backing was modified"
 }
 
@@ -78,10 +55,10 @@ done
 
 # LUKS1: one cipher for the data and the key slots.
 cp l1 l1null
-$FORGE luks1 l1null cipher_name=cipher_null cipher_mode=ecb
+forge_luks1 l1null cipher_name=cipher_null cipher_mode=ecb
 cryptsetup_valid l1null
 grep -q '^Cipher name:[[:space:]]*cipher_null$' l1null.dump || fail "could not set the LUKS1 cipher to cipher_null"
 refused "LUKS1 cipher_null" l1null 'data segment is not encrypted \(cipher cipher_null-ecb\)' cat write attach
 
-[ "$problems" = 0 ] || fail "$problems problem(s), see above"
+check_problems
 exit 0

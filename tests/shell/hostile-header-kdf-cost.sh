@@ -14,12 +14,10 @@
 # The limits themselves are admitted: exactly 2^28 PBKDF2 iterations, or
 # Argon2 time 16384 x 16 MiB, start deriving (still busy after 3 s, where
 # anything refused returns at once); one more is refused.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires cryptsetup sha256sum timeout prlimit /usr/bin/python3
 
-FORGE="/usr/bin/python3 $TESTS_DIR/shell/luks2_forge.py"
-problems=0
-problem() { echo "FAIL: $(basename "$0"): $*" >&2; problems=$((problems + 1)); }
+. "$TESTS_DIR/shell/forge-lib.bash"
 
 # maxrss FILE CMD...: run CMD; its peak RSS (KiB) goes to FILE; CMD's exit status.
 maxrss() {
@@ -29,23 +27,6 @@ import resource, subprocess, sys
 rc = subprocess.call(sys.argv[2:])
 open(sys.argv[1], "w").write("%d\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 sys.exit(rc if rc >= 0 else 128 - rc)' "$out" "$@"
-}
-
-# forge SRC DST EDIT...: DST = SRC with EDITs applied to both LUKS2 copies,
-# proven valid: both copies' checksums, and cryptsetup luksDump accepts it
-# without rewriting anything.
-forge() {
-	local src=$1 dst=$2; shift 2
-	cp "$src" "$dst"
-	$FORGE set "$dst" "$@" || fail "forging $dst failed"
-	$FORGE show "$dst" >/dev/null || fail "$dst: the forged header copies are not both valid"
-	cryptsetup_valid "$dst"
-}
-cryptsetup_valid() {
-	local before
-	before=$(sha "$1")
-	cryptsetup luksDump "$1" >"$1.dump" 2>&1 || fail "$1: cryptsetup luksDump rejects it: $(cat "$1.dump")"
-	[ "$(sha "$1")" = "$before" ] || fail "$1: cryptsetup luksDump rewrote the header"
 }
 
 # refused LABEL FILE REGEX: every command that would derive a key exits 11
@@ -63,17 +44,13 @@ refused() {
 		maxrss rss timeout 60 "$BLOCKCRYPT" "${args[@]}" <data >out 2>err || got=$?
 		rss=$(cat rss)
 		note "$label: $cmd: exit $got, peak RSS $rss KiB: $(cat err)"
-		[ "$got" = 11 ] || problem "$label: $cmd: expected exit 11, got $got: $(cat err)"
-		[ "$(wc -l <err)" = 1 ] || problem "$label: $cmd: expected one error line, got: $(cat err)"
-		grep -Eq -- "$re" err || problem "$label: $cmd: message does not match /$re/: $(cat err)"
+		refusal_checked "$label: $cmd" 11 "$got" "$re"
 		[ "$rss" -lt "$RSS_LIMIT" ] || problem "$label: $cmd: peak RSS $rss KiB (derivation memory allocated?)"
 		[ "$cmd" != cat ] || [ ! -s out ] || problem "$label: cat printed data"
 	done
-	[ -z "$(bc list)" ] || problem "$label: something is still attached: $(bc list)"
+	nothing_attached "$label"
 	bc dump "$f" >/dev/null 2>err || problem "$label: dump failed: $(cat err)"
-	bc dump --json "$f" >dump.json 2>err || problem "$label: dump --json failed: $(cat err)"
-	/usr/bin/python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["supported"] is not False)' dump.json ||
-		problem "$label: dump --json does not say \"supported\": false"
+	dump_says_unsupported "$label" "$f"
 	[ "$(sha "$f")" = "$before" ] || problem "$label: the backing was modified"
 }
 
@@ -148,12 +125,12 @@ forge l2 dig32 digests.0.iterations=4294967296
 refused "LUKS2 digest 2^32" dig32 'volume key digest 0: pbkdf2 iteration count 4294967296 '
 
 cp l1 l1slot
-$FORGE luks1 l1slot slot0.iterations=4294967295
+forge_luks1 l1slot slot0.iterations=4294967295
 cryptsetup_valid l1slot
 refused "LUKS1 pbkdf2 2^32-1" l1slot 'key slot 0: pbkdf2 iteration count 4294967295 '
 
 cp l1 l1dig
-$FORGE luks1 l1dig mk_digest_iterations=4294967295
+forge_luks1 l1dig mk_digest_iterations=4294967295
 cryptsetup_valid l1dig
 refused "LUKS1 digest 2^32-1" l1dig 'volume key digest: pbkdf2 iteration count 4294967295 '
 
@@ -167,5 +144,5 @@ admitted "argon2 16384 x 16 MiB" a2max
 forge l2 a2over keyslots.0.kdf="$(argon 16385 8 1)"
 refused "argon2 time 16385" a2over 'key slot 0: argon2id time cost 16385 '
 
-[ "$problems" = 0 ] || fail "$problems problem(s), see above"
+check_problems
 exit 0

@@ -9,12 +9,10 @@
 #    passphrase (which has to find the slot by deriving keys) exits 11
 #    naming the slot instead of deriving for hours (timeout: hang guard).
 # The backing stays byte-identical each time.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires cryptsetup sha256sum timeout /usr/bin/python3
 
-FORGE="/usr/bin/python3 $TESTS_DIR/shell/luks2_forge.py"
-problems=0
-problem() { echo "FAIL: $(basename "$0"): $*" >&2; problems=$((problems + 1)); }
+. "$TESTS_DIR/shell/forge-lib.bash"
 
 # refused LABEL FILE REGEX CMD...: exit 11, one line matching REGEX, FILE unchanged.
 refused() {
@@ -22,9 +20,7 @@ refused() {
 	before=$(sha "$f")
 	timeout 30 "$BLOCKCRYPT" "$@" >out 2>err </dev/null || got=$?
 	note "$label: exit $got: $(cat err)"
-	[ "$got" = 11 ] || problem "$label: expected exit 11, got $got: $(cat err)"
-	[ "$(wc -l <err)" = 1 ] || problem "$label: expected one error line, got: $(cat err)"
-	grep -Eq -- "$re" err || problem "$label: message does not match /$re/: $(cat err)"
+	refusal_checked "$label" 11 "$got" "$re"
 	[ "$(sha "$f")" = "$before" ] || problem "$label: the backing was modified"
 }
 
@@ -34,28 +30,17 @@ bc format vol --batch --key-file key --size 20M --no-wipe --no-progress "${FAST_
 	fail "format failed"
 bc add-key vol --key-file key --new-key-file key1 --key-slot 1 "${FAST_KDF[@]}" 2>/dev/null || fail "add-key failed"
 
-# forge DST EDIT...: a copy of vol with EDITs, valid for cryptsetup.
-forge() {
-	local dst=$1 before; shift
-	cp vol "$dst"
-	$FORGE set "$dst" "$@" || fail "forging $dst failed"
-	$FORGE show "$dst" >/dev/null || fail "$dst: the forged header copies are not both valid"
-	before=$(sha "$dst")
-	cryptsetup luksDump "$dst" >/dev/null 2>&1 || fail "$dst: cryptsetup luksDump rejects it"
-	[ "$(sha "$dst")" = "$before" ] || fail "$dst: cryptsetup luksDump rewrote it"
-}
-
 REQ='config.requirements={"mandatory":["x-future-feature"]}'
-forge req "$REQ"
+forge vol req "$REQ"
 refused "unknown requirement: remove-key" req 'x-future-feature' remove-key req --key-file key1 --batch
-forge req "$REQ"
+forge vol req "$REQ"
 refused "unknown requirement: remove-key --key-slot 1" req 'x-future-feature' remove-key req --key-slot 1 --batch
-forge req "$REQ"
+forge vol req "$REQ"
 refused "unknown requirement: erase" req 'x-future-feature' erase req --batch
 
-forge pb32 keyslots.0.kdf.iterations=4294967296
+forge vol pb32 keyslots.0.kdf.iterations=4294967296
 refused "pbkdf2 2^32 in slot 0: remove-key" pb32 'key slot 0: pbkdf2 iteration count 4294967296 ' \
 	remove-key pb32 --key-file key1 --batch
 
-[ "$problems" = 0 ] || fail "$problems problem(s), see above"
+check_problems
 exit 0

@@ -22,7 +22,7 @@
 # Informative only: how many key copies sit in mappings a core dump would
 # include (not MADV_DONTDUMP) -- the non-dumpable flag is what keeps them
 # out of core files.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires gdb cryptsetup nbdcopy od cmp mountpoint /usr/bin/python3
 . "$TESTS_DIR/shell/hygiene-lib.bash"
 # scan ARGS...: hygiene_scan.py, hits in scan.out; status 0 none, 1 some.
@@ -36,10 +36,6 @@ scan() {
 mkdir mnt
 cleanup_fn '_detach_all; ! mountpoint -q "$TEST_TMP/mnt" || umount -l "$TEST_TMP/mnt"'
 
-daemon_pid() {
-	/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' \
-		"$BLOCKCRYPT_RUN_DIR/$1.json" || fail "$1: no pid in $1.json"
-}
 
 # dumpable PID: PR_GET_DUMPABLE (3) as the process itself sees it.
 dumpable() {
@@ -74,7 +70,7 @@ printf 'wrong-%s' "$PASS_TEXT" >wrong
 expect_exit 3 bc attach luks.img --key-file wrong --name wrong
 printf '%s' "$ERR" >wrong.err
 scan --secret pass --secret wrong wrong.err ||
-	bad "the error of an attach with a wrong passphrase shows a passphrase: $(head -3 scan.out)"
+	problem "the error of an attach with a wrong passphrase shows a passphrase: $(head -3 scan.out)"
 
 bc attach luks.img --key-file pass --fuse mnt >attach-luks.out 2>&1 || fail "attach luks.img failed: $(cat attach-luks.out)"
 bc attach plain.img "${PLAIN[@]}" >attach-plain.out 2>&1 || fail "attach plain.img failed: $(cat attach-plain.out)"
@@ -107,30 +103,30 @@ check_daemon() {
 	kill -0 "$pid" || fail "$name: daemon $pid is not running"
 
 	lck=$(awk '/^VmLck:/ { print $2 }' "/proc/$pid/status")
-	[ -n "$lck" ] && [ "$lck" -gt 0 ] || bad "$name: VmLck is '${lck}' kB: no locked memory"
+	[ -n "$lck" ] && [ "$lck" -gt 0 ] || problem "$name: VmLck is '${lck}' kB: no locked memory"
 	note "$name: VmLck $lck kB"
 
 	d=$(dumpable "$pid")
-	[ "$d" = 0 ] || bad "$name: PR_GET_DUMPABLE in the daemon is '$d', expected 0 (gdb: $(tail -n 2 gdb.out))"
+	[ "$d" = 0 ] || problem "$name: PR_GET_DUMPABLE in the daemon is '$d', expected 0 (gdb: $(tail -n 2 gdb.out))"
 
 	# What the process shows of itself, and what it leaves around.
 	tr '\0' '\n' <"/proc/$pid/cmdline" >"$name.cmdline"
 	tr '\0' '\n' <"/proc/$pid/environ" >"$name.environ"
-	bc status "$name" --json >"$name.status" 2>&1 || bad "$name: status --json failed"
+	bc status "$name" --json >"$name.status" 2>&1 || problem "$name: status --json failed"
 	for f in "$name.cmdline" "$name.environ" "$name.status" list.json attach-*.out "$BLOCKCRYPT_RUN_DIR"/*; do
 		[ -f "$f" ] || continue
-		scan "$@" "$f" || bad "$name: key material in $(basename "$f"): $(head -3 scan.out)"
+		scan "$@" "$f" || problem "$name: key material in $(basename "$f"): $(head -3 scan.out)"
 	done
 
 	# Its memory: key copies only in locked mappings, no passphrase at all.
 	scan "$@" "pid:$pid" || true
 	mv scan.out "$name.mem"
-	[ -s "$name.mem" ] || bad "$name: no copy of the key found in the daemon's memory (the scan has no teeth?)"
+	[ -s "$name.mem" ] || problem "$name: no copy of the key found in the daemon's memory (the scan has no teeth?)"
 	if grep -q ' (NOT locked' "$name.mem"; then
-		bad "$name: key material in memory that is not locked: $(grep ' (NOT locked' "$name.mem" | head -3)"
+		problem "$name: key material in memory that is not locked: $(grep ' (NOT locked' "$name.mem" | head -3)"
 	fi
 	if grep -q ': secret ' "$name.mem"; then
-		bad "$name: the passphrase/key file is still in the daemon's memory: $(grep ': secret ' "$name.mem" | head -3)"
+		problem "$name: the passphrase/key file is still in the daemon's memory: $(grep ': secret ' "$name.mem" | head -3)"
 	fi
 	note "$name: $(wc -l <"$name.mem") key copies in memory, $(grep -c ', dumpable)' "$name.mem") of them in mappings a core dump includes (not MADV_DONTDUMP)"
 }
@@ -151,6 +147,5 @@ kill "$sleeper"
 check_daemon luks --key luks.vk --secret pass
 check_daemon plain --essiv-key plain.key --secret plain.tail
 
-[ ${#FAILS[@]} = 0 ] || fail "${#FAILS[@]} check(s) failed:
-$(printf '  %s\n' "${FAILS[@]}")"
+check_problems
 exit 0

@@ -17,7 +17,7 @@
 # Each daemon must exit with status 0.  The search has teeth: a core taken
 # the same way while the volume is open (A-C, E: attached; D: at the fork)
 # must contain the key.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires gdb cryptsetup nbdcopy od cmp mountpoint /usr/bin/python3
 . "$TESTS_DIR/shell/hygiene-lib.bash"
 
@@ -25,10 +25,6 @@ mkdir mnt
 fg_pid=
 cleanup_fn '[ -z "$fg_pid" ] || kill -9 "$fg_pid" 2>/dev/null; exec 7<&-; _detach_all; ! mountpoint -q "$TEST_TMP/mnt" || umount -l "$TEST_TMP/mnt"'
 
-daemon_pid() {
-	/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' \
-		"$BLOCKCRYPT_RUN_DIR/$1.json" || fail "$1: no pid in $1.json"
-}
 
 # scan_core CASE WHAT WANT CORE SCAN_ARGS...: search CORE (then delete it);
 # WANT=none: no hit allowed; WANT=key: the key must be there (teeth).
@@ -38,11 +34,11 @@ scan_core() {
 	rm -f "$core"
 	[ "$rc" -lt 2 ] || fail "$case: hygiene_scan.py: $(cat scan.err)"
 	if [ "$want" = none ]; then
-		[ "$rc" = 0 ] || bad "$case: $what: key material in the core: $(wc -l <"$core.hits") kinds, e.g.
+		[ "$rc" = 0 ] || problem "$case: $what: key material in the core: $(wc -l <"$core.hits") kinds, e.g.
 $(sed 's/^[^:]*: /    /' "$core.hits" | head -4)"
 	else
 		grep -q ': key ' "$core.hits" ||
-			bad "$case: $what: the key is not in a core taken while it is in use: the search has no teeth"
+			problem "$case: $what: the key is not in a core taken while it is in use: the search has no teeth"
 	fi
 }
 
@@ -78,7 +74,7 @@ EOF
 		sleep 0.1
 	done
 	[ -e gdb.ready ] || fail "$case: gdb did not get hold of the daemon: $(tail -n 3 "$core.gdb")"
-	"$@" >trigger.out 2>&1 || bad "$case: '$*' failed: $(cat trigger.out)"
+	"$@" >trigger.out 2>&1 || problem "$case: '$*' failed: $(cat trigger.out)"
 	wait "$gdbpid" || rc=$?
 	[ "$rc" = 0 ] || fail "$case: gdb exited with $rc: $(tail -n 3 "$core.gdb")"
 	# gdb attached to a thread that sits in a system call (poll) may count
@@ -89,7 +85,7 @@ EOF
 		fail "$case: the daemon did not stop at exit_group: $(grep -v '^\[' "$core.gdb" | tail -n 3)"
 	[ -s "$core" ] || fail "$case: no core written at exit: $(tail -n 3 "$core.gdb")"
 	grep -q 'exited normally' "$core.gdb" ||
-		bad "$case: the daemon did not exit with status 0: $(grep -E 'exited|signal' "$core.gdb" | tail -n 2)"
+		problem "$case: the daemon did not exit with status 0: $(grep -E 'exited|signal' "$core.gdb" | tail -n 2)"
 }
 
 PASS_TEXT="hygiene-passphrase-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -130,18 +126,15 @@ head -c 1048576 mnt/a | cmp -s - data || fail "A: the FUSE file reads wrong data
 printf 'fuse write' | dd of=mnt/a bs=4096 seek=50 conv=notrunc status=none || fail "A: FUSE write failed"
 # The kernel releases a closed FUSE file asynchronously: until it has, a
 # plain detach would say "busy".
-for _ in $(seq 200); do
-	bc status a --json 2>/dev/null | grep -q '"fuse_open": *0' && break
-	sleep 0.1
-done
-bc status a --json 2>/dev/null | grep -q '"fuse_open": *0' ||
+a_closed() { bc status a --json 2>/dev/null | grep -q '"fuse_open": *0'; }
+wait_for 20 a_closed ||
 	fail "A: the FUSE file still counts as open 20 s after it was closed"
 pid=$(daemon_pid a)
 live_core A "$pid" a-live.core
 scan_core A "while attached" key a-live.core --key a.vk --secret pass
 core_at_exit A "$pid" a-exit.core bc detach a
 scan_core A "at exit after detach" none a-exit.core --key a.vk --secret pass
-! mountpoint -q mnt || bad "A: FUSE mount left behind after detach"
+! mountpoint -q mnt || problem "A: FUSE mount left behind after detach"
 
 # ---- B. plain ESSIV, NBD, detach ----------------------------------------------
 head -c 32 /dev/urandom >b.key
@@ -172,7 +165,7 @@ core_at_exit C "$fg_pid" c-exit.core kill -TERM "$fg_pid"
 rc=0
 wait "$fg_pid" || rc=$?
 fg_pid=
-[ "$rc" = 0 ] || bad "C: attach --foreground exited with $rc after SIGTERM: $(tail -n 2 c.log)"
+[ "$rc" = 0 ] || problem "C: attach --foreground exited with $rc after SIGTERM: $(tail -n 2 c.log)"
 scan_core C "at exit after SIGTERM" none c-exit.core --key c.vk --secret pass
 
 # ---- D. the attach command itself ----------------------------------------------
@@ -197,12 +190,12 @@ timeout 120 gdb -batch -nx -ex "set args attach $TEST_TMP/d.img --key-file $TEST
 	-x gdb-d.cmds "$BLOCKCRYPT" >d.gdb 2>&1 || fail "D: gdb failed: $(tail -n 3 d.gdb)"
 grep -q 'Catchpoint 1 (forked process' d.gdb || fail "D: attach did not stop at its fork: $(grep -v '^\[' d.gdb | tail -n 3)"
 grep -Eq 'Catchpoint 2 \((call to|returned from) syscall exit_group\)' d.gdb || fail "D: attach did not stop at exit_group: $(grep -v '^\[' d.gdb | tail -n 3)"
-grep -q 'exited normally' d.gdb || bad "D: attach did not exit with status 0: $(cat d.out)"
+grep -q 'exited normally' d.gdb || problem "D: attach did not exit with status 0: $(cat d.out)"
 [ -s d-fork.core ] && [ -s d-exit.core ] || fail "D: gcore failed: $(tail -n 3 d.gdb)"
 scan_core D "at the fork" key d-fork.core --key d.vk --secret pass
 scan_core D "at exit of the attach command" none d-exit.core --key d.vk --secret pass
 nbd_io d
-bc detach d >/dev/null 2>&1 || bad "D: detach failed"
+bc detach d >/dev/null 2>&1 || problem "D: detach failed"
 
 # ---- E. detach --force while the FUSE file is open --------------------------------
 luks_volume e.img e.vk 64 luks2
@@ -217,6 +210,5 @@ exec 7<&-
 scan_core E "at exit after detach --force with the FUSE file open" none e-exit.core --key e.vk --secret pass
 ! mountpoint -q mnt || umount -l mnt
 
-[ ${#FAILS[@]} = 0 ] || fail "${#FAILS[@]} check(s) failed:
-$(printf '  %s\n' "${FAILS[@]}")"
+check_problems
 exit 0

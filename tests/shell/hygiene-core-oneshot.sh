@@ -15,7 +15,7 @@
 # be there (so the search has teeth), every copy of it in locked memory
 # (our standard: keys in mlock'd memory), and the passphrase (or the
 # unused tail of the key file) already gone.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires gdb cryptsetup od /usr/bin/python3
 . "$TESTS_DIR/shell/hygiene-lib.bash"
 
@@ -55,7 +55,7 @@ run_oneshot() {
 	[ "$rc" = 0 ] || fail "$case: gdb exited with $rc: $(grep -v '^\[' "$case.gdb" | tail -n 3)"
 	grep -q 'call to syscall exit_group' "$case.gdb" ||
 		fail "$case: did not stop at exit_group: $(grep -v '^\[' "$case.gdb" | tail -n 3) $(cat "$case.err")"
-	grep -q 'exited normally' "$case.gdb" || bad "$case: blockcrypt $* did not exit 0: $(cat "$case.err")"
+	grep -q 'exited normally' "$case.gdb" || problem "$case: blockcrypt $* did not exit 0: $(cat "$case.err")"
 	[ -s "$case.core" ] || fail "$case: no core written: $(tail -n 3 "$case.gdb")"
 	if [ -n "$mid" ]; then
 		grep -q "call to syscall $mid" "$case.gdb" || fail "$case: never stopped at $mid"
@@ -69,7 +69,7 @@ check_exit() {
 	"${SCAN[@]}" --summary --maps "$case.core.smaps" "$@" "$case.core" "$case.err" >"$case.hits" 2>scan.err || rc=$?
 	rm -f "$case.core"
 	[ "$rc" -lt 2 ] || fail "$case: hygiene_scan.py: $(cat scan.err)"
-	[ "$rc" = 0 ] || bad "$case: key material left at exit (core) or on stderr: $(wc -l <"$case.hits") kinds, e.g.
+	[ "$rc" = 0 ] || problem "$case: key material left at exit (core) or on stderr: $(wc -l <"$case.hits") kinds, e.g.
 $(sed 's/^\([^:]*\): /    \1: /' "$case.hits" | head -4)"
 }
 
@@ -77,12 +77,12 @@ $(sed 's/^\([^:]*\): /    \1: /' "$case.hits" | head -4)"
 check_mid() {
 	local case=$1
 	grep -q ': key ' "$case.mem" ||
-		bad "$case: no copy of the key in memory while it is in use: the search has no teeth"
+		problem "$case: no copy of the key in memory while it is in use: the search has no teeth"
 	! grep -q ' (NOT locked' "$case.mem" ||
-		bad "$case: key material in memory that is not locked (VmLck $(awk '/VmLck/ {print $2}' "$case.mem.status" 2>/dev/null)): $(grep -c ' (NOT locked' "$case.mem") copies, e.g.
+		problem "$case: key material in memory that is not locked (VmLck $(awk '/VmLck/ {print $2}' "$case.mem.status" 2>/dev/null)): $(grep -c ' (NOT locked' "$case.mem") copies, e.g.
 $(grep ' (NOT locked' "$case.mem" | sed 's/^pid:[0-9]*: /    /' | head -2)"
 	! grep -q ': secret ' "$case.mem" ||
-		bad "$case: the passphrase/key file is still in memory while streaming: $(grep ': secret ' "$case.mem" | head -2)"
+		problem "$case: the passphrase/key file is still in memory while streaming: $(grep ': secret ' "$case.mem" | head -2)"
 }
 
 PASS_TEXT="hygiene-passphrase-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -138,6 +138,5 @@ nvk=$(volume_key new.img pass)
 printf '%s' "$nvk" | /usr/bin/python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.stdin.read()))' >new.vk
 check_exit format --key new.vk --secret pass
 
-[ ${#FAILS[@]} = 0 ] || fail "${#FAILS[@]} check(s) failed:
-$(printf '  %s\n' "${FAILS[@]}")"
+check_problems
 exit 0

@@ -12,23 +12,11 @@
 #  - an NBD daemon (LUKS2) killed with SIGSEGV, an NBD + FUSE daemon killed
 #    with SIGABRT and a foreground daemon killed with SIGBUS (status
 #    128+signal) leave no core.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires flock mkfifo mountpoint timeout /usr/bin/python3
 . "$TESTS_DIR/shell/hygiene-lib.bash"
 PATTERN_FILE=/proc/sys/kernel/core_pattern
 
-daemon_pid() {
-	/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' \
-		"$BLOCKCRYPT_RUN_DIR/$1.json" || fail "$1: no pid in $1.json"
-}
-# gone PID: the process has exited (or is a zombie) within 20 s.
-gone() {
-	for _ in $(seq 200); do
-		[ -e "/proc/$1" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ] || return 0
-		sleep 0.1
-	done
-	return 1
-}
 # exec_done PID NAME: wait until background job PID runs NAME (a signal sent
 # earlier would hit the forked shell, which runs the EXIT trap: cleanup!).
 exec_done() {
@@ -96,8 +84,8 @@ crash() {
 	pid=$(daemon_pid "$name")
 	[ "$(core_limit "$pid")" = unlimited ] || fail "$name: daemon's core limit is $(core_limit "$pid"), not unlimited"
 	kill "-$sig" "$pid"
-	gone "$pid" || fail "$name: daemon $pid still running 20 s after SIG$sig"
-	[ -z "$(cores_of "$pid")" ] || bad "$name: daemon killed by SIG$sig (holding the volume key) dumped core: $(cores_of "$pid") ($(stat -c %s "cores/$(cores_of "$pid" | head -1)") bytes)"
+	gone "$pid" 20 || fail "$name: daemon $pid still running 20 s after SIG$sig"
+	[ -z "$(cores_of "$pid")" ] || problem "$name: daemon killed by SIG$sig (holding the volume key) dumped core: $(cores_of "$pid") ($(stat -c %s "cores/$(cores_of "$pid" | head -1)") bytes)"
 }
 
 bc attach vol.img --key-file key --name nbd >/dev/null || fail "attach (NBD) failed"
@@ -118,15 +106,14 @@ done
 [ "$(core_limit "$pid")" = unlimited ] || fail "fg: core limit is $(core_limit "$pid"), not unlimited"
 # (not SIGQUIT: a non-interactive shell starts background jobs with it ignored)
 kill -BUS "$pid"
-gone "$pid" || fail "fg: foreground daemon still running 20 s after SIGBUS"
+gone "$pid" 20 || fail "fg: foreground daemon still running 20 s after SIGBUS"
 rc=0
 wait "$pid" || rc=$?
-[ "$rc" = $((128 + 7)) ] || bad "fg: attach --foreground exited with $rc after SIGBUS, expected 135"
-[ -z "$(cores_of "$pid")" ] || bad "fg: foreground daemon killed by SIGBUS dumped core: $(cores_of "$pid")"
+[ "$rc" = $((128 + 7)) ] || problem "fg: attach --foreground exited with $rc after SIGBUS, expected 135"
+[ -z "$(cores_of "$pid")" ] || problem "fg: foreground daemon killed by SIGBUS dumped core: $(cores_of "$pid")"
 
 restore_pattern
 [ "$(cat "$PATTERN_FILE")" = "$saved_pattern" ] || fail "core_pattern not restored: $(cat "$PATTERN_FILE")"
 
-[ ${#FAILS[@]} = 0 ] || fail "${#FAILS[@]} check(s) failed:
-$(printf '  %s\n' "${FAILS[@]}")"
+check_problems
 exit 0

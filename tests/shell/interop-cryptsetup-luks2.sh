@@ -6,10 +6,9 @@
 # what `blockcrypt write` stored to the very bytes written, and data the
 # oracle encrypts into the data area comes back unchanged through
 # `blockcrypt cat`.  A wrong passphrase is refused with exit 3.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires cryptsetup /usr/bin/python3
-/usr/bin/python3 -c 'import cryptography' 2>/dev/null || {
-	echo "SKIP: $(basename "$0") needs python3-cryptography" >&2; exit 77; }
+requires_python_cryptography
 
 SIZE=$((32 * 1024 * 1024))   # 16 MiB of LUKS2 header, 16 MiB of data
 printf 'cryptsetup luks2 passphrase' >pass

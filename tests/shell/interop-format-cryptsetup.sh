@@ -7,10 +7,9 @@
 # to exactly the bytes written.  Also: format wipes the data area (old
 # backing contents gone, the new device reads as zeros), --no-wipe leaves
 # it untouched (so a fresh sparse file reads as pseudo-random bytes).
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires cryptsetup /usr/bin/python3
-/usr/bin/python3 -c 'import cryptography' 2>/dev/null || {
-	echo "SKIP: $(basename "$0") needs python3-cryptography" >&2; exit 77; }
+requires_python_cryptography
 
 SIZE=$((24 * 1024 * 1024))
 printf 'format interop passphrase' >pass

@@ -6,7 +6,7 @@
 # and `cryptsetup reencrypt --decrypt` (offline, exporting the header) must
 # turn the volume back into exactly that plaintext.  Covers aes-xts-plain64
 # with 512- and 4096-byte sectors and CBC (essiv:sha256, plain64).
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires cryptsetup
 
 SIZE=$((40 * 1024 * 1024))

@@ -7,10 +7,9 @@
 # `blockcrypt cat`.  Covers aes-cbc-essiv:sha256, aes-cbc-plain64 and
 # aes-xts-plain64, --offset/--skip, and 4096-byte sectors with and without
 # --iv-large-sectors.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires /usr/bin/python3 od
-/usr/bin/python3 -c 'import cryptography' 2>/dev/null || {
-	echo "SKIP: $(basename "$0") needs python3-cryptography" >&2; exit 77; }
+requires_python_cryptography
 
 SIZE=$((8 * 1024 * 1024))
 

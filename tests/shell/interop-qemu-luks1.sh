@@ -6,7 +6,7 @@
 # (whole device, then a partial overwrite ending mid-sector) reads back
 # through qemu-img byte for byte; and `blockcrypt dump --json` describes
 # the image as qemu-img info does (type, cipher, key size, offset, UUID).
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires qemu-img /usr/bin/python3
 
 SIZE=$((32 * 1024 * 1024))

@@ -7,7 +7,7 @@
 # header-backup refuses to overwrite a file; erase --batch kills every key
 # without touching the data area; header-restore --batch brings the keys and
 # the data back.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires cryptsetup dd sha256sum /usr/bin/python3
 
 # slots VOLUME: active key slots per `blockcrypt dump --json` (which must be

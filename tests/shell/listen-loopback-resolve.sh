@@ -7,9 +7,9 @@
 # traffic is ever sent to it) and 'bcmixed.test' to 127.0.0.1 and
 # 10.200.0.1: all refused, exit 2, nothing attached.  'localhost' and
 # 'bclocal.test' (127.0.0.2) are served.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires ip nbdinfo
-[ "$(id -u)" = 0 ] || { echo "SKIP: $(basename "$0") needs root" >&2; exit 77; }
+requires_root
 
 NS=bc-loop-$$
 [ -d /etc/netns ] || cleanup_fn "rmdir /etc/netns 2>/dev/null"

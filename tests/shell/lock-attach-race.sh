@@ -9,7 +9,7 @@
 # winners' files.  Also one volume per --fuse DIR: a second attach with the
 # same directory, or with a directory that is already a mount point, exits
 # 9 and the first volume's file stays reachable.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires nbdinfo mountpoint
 new_volume a.img key
 new_volume b.img key
@@ -64,7 +64,7 @@ bc detach --all >/dev/null 2>&1 || fail "detach --all failed"
 [ -z "$(ours)" ] || fail "a daemon outlived detach --all: $(ours)"
 
 # --- one volume per --fuse DIR -----------------------------------------------
-[ -e /dev/fuse ] || { echo "SKIP: $(basename "$0") needs /dev/fuse" >&2; exit 77; }
+requires_fuse
 mkdir fdir
 bc attach a.img --key-file key --name fa --fuse fdir >/dev/null || fail "attach --fuse failed"
 expect_exit 9 bc attach b.img --key-file key --name fb --fuse fdir

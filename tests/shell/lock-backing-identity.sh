@@ -8,7 +8,7 @@
 # with another read-only attach but not with a writer.  A kill -9 of the
 # holder frees the backing at once.  A block device also refuses another
 # device node of itself (O_EXCL).
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires mount umount losetup nbdcopy
 new_volume vol.img key
 random_file data $((1 << 20))
@@ -62,7 +62,7 @@ bc detach ro1 ro2 >/dev/null 2>&1 || fail "detach failed"
 
 # A block device: the same device through another path (a symlink to the
 # node) is the same backing.
-LOOP=$(losetup -f --show vol.img) || { echo "SKIP: $(basename "$0"): no loop device" >&2; exit 77; }
+LOOP=$(losetup -f --show vol.img) || skip "no loop device"
 cleanup_fn "losetup -d $LOOP"
 ln -s "$LOOP" loop-link
 bc attach "$LOOP" --key-file key --name blk >/dev/null || fail "attach of $LOOP failed"

@@ -7,7 +7,7 @@
 # image: while that lock is held, blockcrypt's add-key waits; while
 # blockcrypt is writing the header, cryptsetup's luksAddKey waits; both
 # keys work afterwards.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires cryptsetup flock strace
 
 parallel_add_keys() { # TYPE SIZE

@@ -6,7 +6,7 @@
 # reader) is refused too.  Key changes that keep the data reachable --
 # add-key, change-key -- work on a live volume, as with cryptsetup.
 # After detach the destructive commands work again.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires nbdcopy losetup cryptsetup
 new_volume vol.img key
 printf 'second key' >key2
@@ -46,7 +46,7 @@ live_checks() {
 }
 
 live_checks vol.img file
-LOOP=$(losetup -f --show vol.img) || { echo "SKIP: $(basename "$0"): no loop device" >&2; exit 77; }
+LOOP=$(losetup -f --show vol.img) || skip "no loop device"
 cleanup_fn "losetup -d $LOOP"
 live_checks "$LOOP" blk
 bc erase "$LOOP" --batch 2>err || fail "erase after detach failed: $(cat err)"

@@ -4,7 +4,7 @@
 # Unix socket without blocking; the listen backlog (SOMAXCONN) must take
 # them all -- a backlog of 64 used to refuse the 65th (EAGAIN).  Once the
 # daemon runs again, a normal client is served.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires nbdinfo
 new_volume vol.img key
 bc attach vol.img --key-file key >/dev/null || fail "attach failed"

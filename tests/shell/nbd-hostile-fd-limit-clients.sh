@@ -8,7 +8,7 @@
 # a plain `detach` refuses (clients are connected) and says so, and
 # `detach --force` stops the daemon.  (nbd-hostile-fd-limit.sh floods with
 # connections still in their handshake.)
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires /usr/bin/python3
 N=1100
 ulimit -Sn 1024 # the daemon inherits it (soft: the client raises its own)

@@ -9,7 +9,7 @@
 #     oldest connection still in its handshake makes room);
 #  4. `blockcrypt status`, then a plain `blockcrypt detach` (no --force),
 #     work within 10 s while the idle connections are still open.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/nbd-lib.bash"
 requires /usr/bin/python3
 requires_python_nbd
@@ -32,29 +32,29 @@ note "$N idle connections open; daemon has $(ls /proc/"$PID"/fd | wc -l) descrip
 
 cpu=$(cpu_percent "$PID" 3)
 note "daemon CPU at the descriptor limit: $cpu% of a CPU"
-[ "$cpu" -lt "$CPU_BUDGET" ] || bad "1: the daemon used $cpu% of a CPU at the descriptor limit (budget $CPU_BUDGET%)"
+[ "$cpu" -lt "$CPU_BUDGET" ] || problem "1: the daemon used $cpu% of a CPU at the descriptor limit (budget $CPU_BUDGET%)"
 grep -q 'accept: Too many open files' "$BLOCKCRYPT_RUN_DIR/fdlim.log" ||
-	bad "2: no log line about accept failing: $(tail -n 2 "$BLOCKCRYPT_RUN_DIR/fdlim.log")"
+	problem "2: no log line about accept failing: $(tail -n 2 "$BLOCKCRYPT_RUN_DIR/fdlim.log")"
 # The control socket at the limit.
 sleep 1
 note "daemon has $(ls /proc/"$PID"/fd | wc -l) descriptors"
 for i in 1 2 3; do
 	timeout 10 "$BLOCKCRYPT" status fdlim >status.out 2>&1 ||
-		bad "4: status $i at the descriptor limit failed: $(tail -n 1 status.out)"
+		problem "4: status $i at the descriptor limit failed: $(tail -n 1 status.out)"
 done
 
 secs=$(timed_read "nbd://127.0.0.1:$PORT/fdlim")
 note "legitimate client connected and read 4 KiB in $secs s"
-awk -v s="$secs" 'BEGIN { exit !(s < 2) }' || bad "3: the legitimate read took $secs s (limit 2 s)"
+awk -v s="$secs" 'BEGIN { exit !(s < 2) }' || problem "3: the legitimate read took $secs s (limit 2 s)"
 
 t0=$(date +%s.%N)
 rc=0
 timeout 10 "$BLOCKCRYPT" detach fdlim >detach.out 2>&1 || rc=$?
 t1=$(date +%s.%N)
 note "plain detach at the descriptor limit: exit $rc after $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s"
-[ "$rc" = 0 ] || bad "4: plain detach at the descriptor limit exited $rc: $(tail -n 1 detach.out)"
-gone "$PID" || bad "4: the daemon is still running after detach"
+[ "$rc" = 0 ] || problem "4: plain detach at the descriptor limit exited $rc: $(tail -n 1 detach.out)"
+gone "$PID" || problem "4: the daemon is still running after detach"
 touch flood.stop
 wait "$FLOOD" || true
-no_bad_cases
+check_problems
 exit 0

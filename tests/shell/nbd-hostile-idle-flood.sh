@@ -9,7 +9,7 @@
 #  2. the daemon uses little CPU meanwhile (under 20% of a CPU over 3 s; 80% for a sanitizer build);
 #  3. every idle connection is closed by the handshake timeout (4 s here);
 #  4. a plain `blockcrypt detach` (no --force) works.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/nbd-lib.bash"
 requires /usr/bin/python3 nbdinfo psktool
 requires_python_nbd
@@ -34,20 +34,20 @@ round() {
 	note "$name: $N idle connections open"
 
 	timeout 10 nbdinfo --size "$pre$port/$name$suf" >size.out 2>&1 ||
-		bad "$name 1: nbdinfo failed during the flood: $(tail -n 1 size.out)"
+		problem "$name 1: nbdinfo failed during the flood: $(tail -n 1 size.out)"
 	secs=$(timed_read "$pre$port/$name$suf")
 	note "$name: legitimate client connected and read 4 KiB in $secs s"
-	awk -v s="$secs" 'BEGIN { exit !(s < 2) }' || bad "$name 1: the legitimate read took $secs s (limit 2 s)"
+	awk -v s="$secs" 'BEGIN { exit !(s < 2) }' || problem "$name 1: the legitimate read took $secs s (limit 2 s)"
 
 	fds=$(ls "/proc/$PID/fd" | wc -l)
 	note "$name: the daemon holds $fds descriptors"
-	[ "$fds" -le $((128 + 64)) ] || bad "$name 1: the daemon holds $fds descriptors, more than the cap of 128 connections allows"
+	[ "$fds" -le $((128 + 64)) ] || problem "$name 1: the daemon holds $fds descriptors, more than the cap of 128 connections allows"
 	grep -q 'connections (--max-connections): closed the oldest' "$BLOCKCRYPT_RUN_DIR/$name.log" ||
-		bad "$name 1: no log line about the connection cap"
+		problem "$name 1: no log line about the connection cap"
 
 	cpu=$(cpu_percent "$PID" 3)
 	note "$name: daemon CPU during the flood: $cpu% of a CPU"
-	[ "$cpu" -lt "$CPU_BUDGET" ] || bad "$name 2: the daemon used $cpu% of a CPU while idle connections sat there (budget $CPU_BUDGET%)"
+	[ "$cpu" -lt "$CPU_BUDGET" ] || problem "$name 2: the daemon used $cpu% of a CPU while idle connections sat there (budget $CPU_BUDGET%)"
 
 	sleep $((TIMEOUT + 3))
 	touch flood.stop
@@ -56,17 +56,17 @@ round() {
 	note "$name: flood client: $res"
 	closed=$(echo "$res" | awk '{print $4}')
 	last=$(echo "$res" | awk '{print $6}')
-	[ "$closed" = "$N" ] || bad "$name 3: only $closed of $N idle connections were closed within $((TIMEOUT + 3)) s"
+	[ "$closed" = "$N" ] || problem "$name 3: only $closed of $N idle connections were closed within $((TIMEOUT + 3)) s"
 	awk -v s="$last" -v t="$TIMEOUT" 'BEGIN { exit !(s <= t + 2) }' ||
-		bad "$name 3: the last idle connection was closed after $last s (timeout $TIMEOUT s)"
+		problem "$name 3: the last idle connection was closed after $last s (timeout $TIMEOUT s)"
 	grep -q 'did not finish the handshake' "$BLOCKCRYPT_RUN_DIR/$name.log" ||
-		bad "$name 3: no log line about the handshake timeout"
+		problem "$name 3: no log line about the handshake timeout"
 
-	timeout 30 "$BLOCKCRYPT" detach "$name" >detach.out 2>&1 || bad "$name 4: detach failed: $(tail -n 1 detach.out)"
+	timeout 30 "$BLOCKCRYPT" detach "$name" >detach.out 2>&1 || problem "$name 4: detach failed: $(tail -n 1 detach.out)"
 	gone "$PID" || fail "$name: the daemon is still running after detach"
 }
 
 round plain nbd://127.0.0.1: ""
 round tls nbds://alice@127.0.0.1: "?tls-psk-file=$TEST_TMP/keys.psk" --tls-psk keys.psk
-no_bad_cases
+check_problems
 exit 0

@@ -6,7 +6,7 @@
 #  2. a legitimate client is served meanwhile: it connects and reads 4 KiB
 #     within 15 s (clients that take no reply data for 5 s while others
 #     wait for memory are cut off), and the cut is logged.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/nbd-lib.bash"
 # meson sets MALLOC_PERTURB_, and glibc then writes over every chunk it
 # frees: pages a real daemon would have handed back stay touched, locked
@@ -47,14 +47,14 @@ peak=$(cat peak.kib)
 note "daemon VmRSS: idle $((idle >> 10)) MiB, peak $((peak >> 10)) MiB (budget $BUDGET_MIB MiB)"
 note "legitimate client connected and read 4 KiB in $secs s"
 [ $((peak - idle)) -le $(((BUDGET_MIB + 16) << 10)) ] ||
-	bad "1: resident memory grew by $(((peak - idle) >> 10)) MiB, over the $BUDGET_MIB MiB budget (+16)"
-awk -v s="$secs" 'BEGIN { exit !(s < 15) }' || bad "2: the legitimate read took $secs s (limit 15 s)"
+	problem "1: resident memory grew by $(((peak - idle) >> 10)) MiB, over the $BUDGET_MIB MiB budget (+16)"
+awk -v s="$secs" 'BEGIN { exit !(s < 15) }' || problem "2: the legitimate read took $secs s (limit 15 s)"
 grep -q 'out of memory budget.*disconnected' "$BLOCKCRYPT_RUN_DIR/pin.log" ||
-	bad "2: no log line about cutting off stalled clients: $(tail -n 2 "$BLOCKCRYPT_RUN_DIR/pin.log")"
+	problem "2: no log line about cutting off stalled clients: $(tail -n 2 "$BLOCKCRYPT_RUN_DIR/pin.log")"
 
 touch stop
 for p in "${HOSTILE[@]}"; do wait "$p" || true; done
 HOSTILE=()
 detach_and_wait pin "$PID"
-no_bad_cases
+check_problems
 exit 0

@@ -25,7 +25,7 @@
 # After every case the daemon must be alive and the whole device must read
 # back as expected; after detach, `blockcrypt cat` must match the image of
 # everything the good clients wrote.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/nbd-lib.bash"
 requires /usr/bin/python3 nbdcopy cmp
 requires_python_nbd
@@ -65,9 +65,9 @@ raw() {
 	local rc=0
 	timeout 30 /usr/bin/python3 "$RAW" "$1" "$SOCK" "$NAME" "${@:2}" 2>raw.err || rc=$?
 	if [ "$rc" = 124 ]; then
-		bad "$*: the raw client hung for 30 s"
+		problem "$*: the raw client hung for 30 s"
 	elif [ "$rc" != 0 ]; then
-		bad "$*: $(tail -n 1 raw.err | sed 's/^FAIL: [^:]*: //')"
+		problem "$*: $(tail -n 1 raw.err | sed 's/^FAIL: [^:]*: //')"
 	fi
 	still_serving "$*"
 }
@@ -164,20 +164,20 @@ cleanup_fn '[ -z "$IDLE" ] || kill "$IDLE" 2>/dev/null'
 wait_ready idle.ready "$IDLE" || fail "(e) the idle connections could not all be set up: $(tail -n 1 idle.err)"
 random_file copy.raw "$SIZE"
 timeout 60 nbdcopy copy.raw "$URI" 2>nbdcopy.err ||
-	bad "(e) nbdcopy into the export failed beside 65 stalled clients: $(tail -n 1 nbdcopy.err)"
+	problem "(e) nbdcopy into the export failed beside 65 stalled clients: $(tail -n 1 nbdcopy.err)"
 timeout 60 nbdcopy "$URI" copied.raw 2>nbdcopy.err ||
-	bad "(e) nbdcopy out of the export failed beside 65 stalled clients: $(tail -n 1 nbdcopy.err)"
-cmp copy.raw copied.raw >/dev/null 2>&1 || bad "(e) nbdcopy read back other data than it wrote"
+	problem "(e) nbdcopy out of the export failed beside 65 stalled clients: $(tail -n 1 nbdcopy.err)"
+cmp copy.raw copied.raw >/dev/null 2>&1 || problem "(e) nbdcopy read back other data than it wrote"
 cp copy.raw expected.raw
 touch idle.stop
 rc=0
 wait "$IDLE" || rc=$?
 IDLE=
-[ "$rc" != 124 ] || bad "(e) the idle clients hung when woken up"
-[ "$rc" = 0 ] || [ "$rc" = 124 ] || bad "(e) $(tail -n 1 idle.err)"
+[ "$rc" != 124 ] || problem "(e) the idle clients hung when woken up"
+[ "$rc" = 0 ] || [ "$rc" = 124 ] || problem "(e) $(tail -n 1 idle.err)"
 still_serving "(e) idle clients"
 
-no_bad_cases
+check_problems
 
 kill -0 "$PID" 2>/dev/null || fail "the daemon died before detach"
 detach_and_wait "$NAME" "$PID"

@@ -6,7 +6,7 @@
 # 33 MiB WRITE; after every refused WRITE the connection is still in sync
 # (its payload was skipped) and reads the original data.  After detach the
 # backing file is bit for bit what it was before attach.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/nbd-lib.bash"
 requires /usr/bin/python3 cmp sha256sum
 requires_python_nbd
@@ -19,46 +19,16 @@ attach_as ro --read-only
 note "writes, write_zeroes and trims on a read-only export"
 rc=0
 timeout 120 /usr/bin/python3 - "$URI" expected.raw <<'EOF' 2>py.err || rc=$?
-import errno, sys
+import sys
 import nbd
+from nbd_client import Checks, connect, errname
 
 uri, exp = sys.argv[1], open(sys.argv[2], "rb").read()
 MiB = 1 << 20
-fails = []
+checks = Checks(exp)
+fail, expect_err, expect_data = checks.fail, checks.expect_err, checks.expect_data
 
-def fail(msg):
-    fails.append(msg)
-    print("FAIL: " + msg, file=sys.stderr, flush=True)
-
-def errname(e):
-    return e.errno if isinstance(e.errno, str) else errno.errorcode.get(e.errno, str(e.errno))
-
-def expect_err(case, want, fn):
-    """WANT: the acceptable errno names."""
-    try:
-        fn()
-    except nbd.Error as e:
-        got = errname(e)
-        if "command failed" not in (e.string or ""):
-            fail(f"{case}: expected the server to answer {'/'.join(want)}, but the request "
-                 f"failed before/without a server reply: {got} ({e.string})")
-        elif got not in want:
-            fail(f"{case}: expected {'/'.join(want)}, got {got} ({e.string})")
-        return
-    fail(f"{case}: expected {'/'.join(want)}, the server reported success")
-
-def expect_data(case, h, off, n):
-    try:
-        got = h.pread(n, off)
-    except nbd.Error as e:
-        fail(f"{case}: read of {n} bytes at {off} failed: {errname(e)} ({e.string})")
-        return
-    if bytes(got) != exp[off:off + n]:
-        fail(f"{case}: read of {n} bytes at {off} returned other data than the volume holds")
-
-h = nbd.NBD()
-h.set_strict_mode(0)
-h.connect_uri(uri)
+h = connect(uri, strict=0)
 size = h.get_size()
 if size != len(exp):
     print(f"FAIL: export size {size} != decrypted size {len(exp)}", file=sys.stderr)
@@ -106,7 +76,7 @@ try:
     h.shutdown()
 except nbd.Error:
     pass  # already reported
-sys.exit(1 if fails else 0)
+checks.exit()
 EOF
 py_verdict "$rc"
 

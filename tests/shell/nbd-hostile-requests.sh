@@ -16,7 +16,7 @@
 # The volume starts with random content; every change the good client makes
 # is tracked in an expected image, which `blockcrypt cat` must match
 # byte for byte after detach.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/nbd-lib.bash"
 requires /usr/bin/python3 cmp
 requires_python_nbd
@@ -30,50 +30,18 @@ attach_as hostile
 note "hostile requests on one connection, a good client on another"
 rc=0
 timeout 300 /usr/bin/python3 - "$URI" expected.raw <<'EOF' 2>py.err || rc=$?
-import errno, os, sys
+import os, sys
 import nbd
+from nbd_client import Checks, connect
 
 uri, exp_path = sys.argv[1], sys.argv[2]
 exp = bytearray(open(exp_path, "rb").read())
 MiB = 1 << 20
-fails = []
-
-def fail(msg):
-    fails.append(msg)
-    print("FAIL: " + msg, file=sys.stderr, flush=True)
-
-def errname(e):
-    return e.errno if isinstance(e.errno, str) else errno.errorcode.get(e.errno, str(e.errno))
-
-def expect_err(case, want, fn):
-    try:
-        fn()
-    except nbd.Error as e:
-        got = errname(e)
-        if "command failed" not in (e.string or ""):
-            fail(f"{case}: expected the server to answer {want}, but the request failed "
-                 f"before/without a server reply: {got} ({e.string})")
-        elif got != want:
-            fail(f"{case}: expected {want}, got {got} ({e.string})")
-        return
-    fail(f"{case}: expected {want}, the server reported success")
-
-def expect_ok(case, fn):
-    try:
-        return fn()
-    except nbd.Error as e:
-        fail(f"{case}: expected success, got {errname(e)} ({e.string})")
-        return None
-
-def expect_data(case, h, off, n):
-    """A normal read on H must succeed and return what the volume holds."""
-    got = expect_ok(case, lambda: h.pread(n, off))
-    if got is not None and bytes(got) != bytes(exp[off:off + n]):
-        fail(f"{case}: read of {n} bytes at {off} returned other data than the volume holds")
+checks = Checks(exp)
+fail, expect_err, expect_ok, expect_data = checks.fail, checks.expect_err, checks.expect_ok, checks.expect_data
 
 # The well-behaved client.
-good = nbd.NBD()
-good.connect_uri(uri)
+good = connect(uri)
 size = good.get_size()
 if size != len(exp):
     print(f"FAIL: export size {size} != decrypted size {len(exp)}", file=sys.stderr)
@@ -90,9 +58,7 @@ def good_roundtrip(case, off, n):
 good_roundtrip("before", MiB + 123, 64 * 1024 + 7)
 
 # The hostile client.
-bad = nbd.NBD()
-bad.set_strict_mode(0)
-bad.connect_uri(uri)
+bad = connect(uri, strict=0)
 if bad.can_trim():
     fail("the export advertises TRIM although discards were not allowed")
 
@@ -168,7 +134,7 @@ for h in (bad, good):
         pass  # already reported
 
 open(exp_path, "wb").write(exp)
-sys.exit(1 if fails else 0)
+checks.exit()
 EOF
 py_verdict "$rc"
 

@@ -7,7 +7,7 @@
 #     (exit 9: a client is connected), and `detach --force` completes (the
 #     server disconnects its clients) within 45 s;
 #  3. the data is intact.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/nbd-lib.bash"
 requires /usr/bin/python3 cmp
 requires_python_nbd
@@ -54,24 +54,24 @@ if "err" in res:
 if res["data"] != exp[12288:12288 + 4096]:
     sys.exit("another client's READ returned other data than the volume holds")
 EOF
-[ "$rc" = 0 ] || bad "1: $(tail -n 1 good.err)"
+[ "$rc" = 0 ] || problem "1: $(tail -n 1 good.err)"
 
 note "detach while the non-reading client is still connected"
 # A plain detach refuses while a client is connected (exit 9, quickly,
 # even though that client is stuck); --force must get through.
 rc=0
 timeout 45 "$BLOCKCRYPT" detach "$NAME" >detach.out 2>&1 || rc=$?
-[ "$rc" = 9 ] || bad "2: a plain detach with a client connected exited $rc, expected 9: $(tail -n 1 detach.out)"
-grep -q "1 NBD client connected" detach.out || bad "2: detach did not say a client is connected: $(tail -n 1 detach.out)"
+[ "$rc" = 9 ] || problem "2: a plain detach with a client connected exited $rc, expected 9: $(tail -n 1 detach.out)"
+grep -q "1 NBD client connected" detach.out || problem "2: detach did not say a client is connected: $(tail -n 1 detach.out)"
 rc=0
 timeout 45 "$BLOCKCRYPT" detach --force "$NAME" >detach.out 2>&1 || rc=$?
 if [ "$rc" = 124 ]; then
-	bad "2: detach did not complete within 45 s while a client does not read its replies"
+	problem "2: detach did not complete within 45 s while a client does not read its replies"
 elif [ "$rc" != 0 ] && kill -0 "$PID" 2>/dev/null; then
 	# (detach may also fail with "Broken pipe" on its control socket while
 	# the daemon goes anyway: that is not this test's business.)
 	for _ in $(seq 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-	kill -0 "$PID" 2>/dev/null && bad "2: detach failed and the daemon is still running: $(tail -n 1 detach.out)"
+	kill -0 "$PID" 2>/dev/null && problem "2: detach failed and the daemon is still running: $(tail -n 1 detach.out)"
 fi
 
 touch noread.stop
@@ -82,7 +82,7 @@ for _ in $(seq 300); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$PID" 2>/dev/null && fail "the daemon is still running 30 s after the hostile client left (log: $(tail -n 3 "$BLOCKCRYPT_RUN_DIR/$NAME.log"))"
 
 bc cat v.img --key-file key >after.raw || fail "cat after detach failed"
-cmp after.raw expected.raw >cmp.out 2>&1 || bad "3: the volume changed: $(head -n 1 cmp.out)"
+cmp after.raw expected.raw >cmp.out 2>&1 || problem "3: the volume changed: $(head -n 1 cmp.out)"
 
-no_bad_cases
+check_problems
 exit 0

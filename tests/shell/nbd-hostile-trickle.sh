@@ -29,7 +29,7 @@
 # scheduler does not decide.  Afterwards the
 # daemon still serves, and the data outside the client's complete 1 MiB
 # WRITE is intact (the cut WRITEs are never applied).
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/nbd-lib.bash"
 requires /usr/bin/python3 cmp nbdcopy
 find_raw_client
@@ -38,7 +38,7 @@ random_volume 'trickle passphrase' 64M $((40 << 20)) "the test writes 32 MiB"
 NAME=trickle
 attach_as "$NAME"
 [ "$(nproc)" -gt 1 ] || note "one CPU: the server never polls here, so this only checks that it sleeps"
-[ -r "/proc/$PID/schedstat" ] || { echo "SKIP: $(basename "$0") needs /proc/PID/schedstat (CONFIG_SCHED_INFO)" >&2; exit 77; }
+[ -r "/proc/$PID/schedstat" ] || skip "needs /proc/PID/schedstat (CONFIG_SCHED_INFO)"
 
 ROUNDS=13 ROUND_S=0.2 GAP_US=500 MAX_EXTRA_US=50 MIN_CHUNKS=700
 res=$(timeout 120 /usr/bin/python3 "$RAW" trickle-rounds "$SOCK" "$NAME" "$PID" "$ROUNDS" "$ROUND_S" "$GAP_US" 2>trickle.err) ||

@@ -1,17 +1,8 @@
 # Shared setup of the hostile-NBD-client shell tests (nbd-hostile-*.sh).
-# Source it after functions.sh:
-#   . "$(dirname "$0")/functions.sh"
-#   . "$TESTS_DIR/shell/nbd-lib.bash"       (functions.sh has cd-ed away)
+# Source it after functions.bash:
+#   . "$(dirname "$0")/functions.bash"
+#   . "$TESTS_DIR/shell/nbd-lib.bash"       (functions.bash has cd-ed away)
 # (Not a test itself: meson runs tests/shell/*.sh only.)
-
-# requires_python_nbd: skip (77) unless /usr/bin/python3 has libnbd's
-# bindings.
-requires_python_nbd() {
-	/usr/bin/python3 -c 'import nbd' 2>/dev/null || {
-		echo "SKIP: $(basename "$0") needs python3-libnbd (import nbd)" >&2
-		exit 77
-	}
-}
 
 # find_raw_client: RAW, the raw-socket NBD client nbd_raw_client.py.
 find_raw_client() {
@@ -42,8 +33,7 @@ attach_as() {
 	bc attach v.img --key-file key --name "$name" "$@" >/dev/null || fail "attach${*:+ $*} failed"
 	URI=$(nbd_uri "$name")
 	SOCK=$BLOCKCRYPT_RUN_DIR/$name.sock
-	PID=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' \
-		"$BLOCKCRYPT_RUN_DIR/$name.json") || fail "no pid in $name.json"
+	PID=$(daemon_pid "$name")
 }
 
 # detach_and_wait NAME PID: `blockcrypt detach NAME`, and the daemon gone.
@@ -67,15 +57,6 @@ detach_and_wait() {
 		note "detach try $try failed: $(tail -n 1 detach.out)"
 	done
 	fail "detach failed: $(tail -n 1 detach.out)"
-}
-
-# bad MESSAGE: record a failed case and go on; no_bad_cases fails the test
-# listing them, if there were any.
-FAILS=()
-bad() { FAILS+=("$*"); echo "FAIL: $*" >&2; }
-no_bad_cases() {
-	[ ${#FAILS[@]} = 0 ] || fail "${#FAILS[@]} case(s) failed:
-$(printf '  %s\n' "${FAILS[@]}")"
 }
 
 # wait_ready FILE PID: up to 20 s for background process PID to create
@@ -110,6 +91,7 @@ cpu_ticks() {
 # sit there.  A sanitizer build pays several times over for every thread
 # start and system call, so it gets a wider budget -- still well below the
 # ~100% of a loop that spins.
+# shellcheck disable=SC2034 # used by the tests that source this file
 if grep -q __asan_init "$BLOCKCRYPT"; then  # (no pipe: pipefail + grep -q)
 	CPU_BUDGET=80
 else

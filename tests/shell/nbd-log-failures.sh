@@ -5,10 +5,10 @@
 # reads past its new end fail with EIO).  Twenty failures in a row give one
 # line of each kind, not twenty; the client gets the error, and the daemon
 # keeps serving.  (Failed flushes: durability-writeback-error.sh.)
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/tls-lib.bash"
 requires nbdinfo psktool truncate
-/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: $(basename "$0") needs python3-libnbd" >&2; exit 77; }
+requires_python_nbd
 VOLUME_SIZE=24M new_volume vol.img key
 psktool -u alice -p keys.psk >/dev/null 2>&1 || fail "psktool failed"
 psktool -u alice -p other.psk >/dev/null 2>&1 || fail "psktool failed"

@@ -4,17 +4,14 @@
 # 4 MiB, reads and writes, one connection each) have come and gone must
 # come back, within 30 s, to twice what it was idle before them, and so
 # after a second run too (no growth from run to run).
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/nbd-lib.bash"
 # meson sets MALLOC_PERTURB_, and glibc then writes over every chunk it
 # frees: pages a real daemon would have handed back stay touched, locked
 # (mlockall) and resident.  The daemon's memory is measured as it runs.
 unset MALLOC_PERTURB_
 requires fio /usr/bin/python3
-if ! fio --enghelp 2>/dev/null | grep -qx '[[:space:]]*nbd'; then
-	echo "SKIP: $(basename "$0"): this fio has no nbd ioengine (fio --enghelp)" >&2
-	exit 77
-fi
+requires_fio_nbd
 
 random_volume 'after load passphrase' 128M
 attach_as load
@@ -61,8 +58,8 @@ for run in 1 2; do
 	done
 	note "run $run: VmRSS idle $((idle >> 10)) MiB ($idle KiB), peak under load $((peak >> 10)) MiB, after $((after >> 10)) MiB ($after KiB), $((waited / 2)) s after fio ended"
 	[ "$after" -le $((2 * idle)) ] ||
-		bad "run $run: resident memory after the clients left is $after KiB, more than twice the idle $idle KiB"
+		problem "run $run: resident memory after the clients left is $after KiB, more than twice the idle $idle KiB"
 done
 detach_and_wait load "$PID"
-no_bad_cases
+check_problems
 exit 0

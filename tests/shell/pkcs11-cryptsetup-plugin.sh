@@ -10,7 +10,7 @@
 #
 # The plugin is copied into cryptsetup's token directory for the test only
 # (a file already there under that name is put back afterwards).
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/pkcs11-lib.bash"
 requires cryptsetup install
 

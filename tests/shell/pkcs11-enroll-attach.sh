@@ -6,7 +6,7 @@
 # survives detach and a second PIN-only attach (this time with an explicit
 # --module); `cat --token-only --pin-file` gives the same bytes; and the
 # passphrase alone still opens the volume, even with the token gone.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/pkcs11-lib.bash"
 requires cryptsetup nbdcopy cmp
 p11_setup

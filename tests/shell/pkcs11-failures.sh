@@ -13,7 +13,7 @@
 #     all without adding a key slot or a token;
 #   the wrapped secret is bound to the volume UUID: a copy of the volume
 #     with a new UUID is not opened by the token (one line, non-zero).
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/pkcs11-lib.bash"
 requires cryptsetup mountpoint
 p11_setup
@@ -40,6 +40,7 @@ unchanged() {
 }
 # says WHAT PATTERN: the last error message matches the glob PATTERN.
 says() {
+	# shellcheck disable=SC2254 # PATTERN is a glob on purpose
 	case $ERR in $2) ;; *) fail "$1: unclear message: '$ERR' (expected $2)" ;; esac
 	note "$1: $ERR"
 }
@@ -56,7 +57,7 @@ unchanged "cat, wrong PIN"
 mkdir mnt
 expect_exit 3 bc attach vol.img --token-only --pin-file badpin --fuse mnt
 says "attach, wrong PIN" "*PIN*"
-[ -z "$(ls -A "$BLOCKCRYPT_RUN_DIR" 2>/dev/null | grep -v '\.log$' || true)" ] ||
+[ -z "$(files_except "$BLOCKCRYPT_RUN_DIR" '\.log$')" ] ||
 	fail "attach with a wrong PIN left runtime files: $(ls -A "$BLOCKCRYPT_RUN_DIR")"
 ! mountpoint -q mnt 2>/dev/null || fail "attach with a wrong PIN left a FUSE mount"
 unchanged "attach, wrong PIN"

@@ -8,7 +8,7 @@
 # PIN file (2) and a missing --label (2) create no object.  Labels that
 # need percent-encoding in a URI (space, ';') work, are usable through
 # lofi's ':::LABEL' spelling, and are protected from duplicates too.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/pkcs11-lib.bash"
 p11_setup
 

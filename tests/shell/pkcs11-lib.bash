@@ -1,6 +1,6 @@
-# Shared setup for the PKCS#11 shell tests.  Source it after functions.sh:
-#   . "$(dirname "$0")/functions.sh"
-#   . "$TESTS_DIR/shell/pkcs11-lib.bash"    (functions.sh has cd-ed away)
+# Shared setup for the PKCS#11 shell tests.  Source it after functions.bash:
+#   . "$(dirname "$0")/functions.bash"
+#   . "$TESTS_DIR/shell/pkcs11-lib.bash"    (functions.bash has cd-ed away)
 # (Not a test itself: meson runs tests/shell/*.sh only.)
 #
 # Every test gets its own SoftHSM v2 token "bctest" (user PIN 1234) in its
@@ -14,10 +14,7 @@
 requires softhsm2-util pkcs11-tool python3
 
 SOFTHSM_MODULE=/usr/lib/softhsm/libsofthsm2.so
-if [ ! -e "$SOFTHSM_MODULE" ]; then
-	echo "SKIP: $(basename "$0") needs the SoftHSM module $SOFTHSM_MODULE (package softhsm2)" >&2
-	exit 77
-fi
+[ -e "$SOFTHSM_MODULE" ] || skip "needs the SoftHSM module $SOFTHSM_MODULE (package softhsm2)"
 TOKEN_URI='pkcs11:token=bctest'
 
 # p11_setup: initialise this test's token and the PIN files.

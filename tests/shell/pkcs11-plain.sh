@@ -13,7 +13,7 @@
 # `--key-file` with the key computed by openssl, for 256- and 512-bit keys).
 # Failures: wrong PIN 3, no such key 12, --pkcs11 with --key-file 2; none
 # touches the backing.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/pkcs11-lib.bash"
 requires nbdcopy openssl od cmp
 p11_setup

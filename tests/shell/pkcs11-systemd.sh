@@ -7,7 +7,7 @@
 # (--token-only --pin-file), by cat and by attach; a wrong PIN is exit 3;
 # unenroll leaves systemd's token alone (exit 8 with nothing to remove, exit
 # 2 for --token-id of systemd's token) without touching the header.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/pkcs11-lib.bash"
 requires cryptsetup systemd-cryptenroll openssl nbdcopy cmp
 p11_setup

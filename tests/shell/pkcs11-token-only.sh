@@ -11,12 +11,10 @@
 #     unlocked through the other token).
 # No failed attempt modifies a volume.  All cases are checked; the test fails
 # at the end if any did not hold.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/pkcs11-lib.bash"
 requires cryptsetup cmp
 p11_setup
-problems=0
-problem() { echo "FAIL: $(basename "$0"): $*" >&2; problems=$((problems + 1)); }
 
 # refused CODE WHAT VOLUME CMD...: CMD must exit CODE with one line, write
 # nothing to stdout, and leave VOLUME byte-identical.
@@ -68,5 +66,5 @@ case $got in
 *) problem "cat tok.img --token-only --pin-file pin --pkcs11 '$TOKEN_URI;object=nosuchkey': exit $got and $(stat -c %s out) bytes of plaintext: the --pkcs11 URI was silently ignored" ;;
 esac
 
-[ "$problems" = 0 ] || exit 1
+check_problems
 exit 0

@@ -9,7 +9,7 @@
 # with '..' or '/' given to status, detach and resize.  The victim files,
 # outside the runtime directory, are hashed before and after.  State files
 # are 0600.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires sha256sum stat python3
 
 new_volume vol.img key
@@ -54,7 +54,7 @@ mkdir -m 700 real && ln -s real link
 refused "$TEST_TMP/link" "symlink"
 # ...while a sticky parent (as /tmp) and a directory created fresh are fine.
 mkdir -m 1777 tmpish
-out=$(BLOCKCRYPT_RUN_DIR="$TEST_TMP/tmpish/run" bc attach vol.img --key-file key --name s 2>err) ||
+BLOCKCRYPT_RUN_DIR="$TEST_TMP/tmpish/run" bc attach vol.img --key-file key --name s >/dev/null 2>err ||
 	fail "attach in a fresh run dir under a sticky parent failed: $(cat err)"
 [ "$(stat -c %a tmpish/run)" = 700 ] || fail "fresh run dir has mode $(stat -c %a tmpish/run), not 700"
 BLOCKCRYPT_RUN_DIR="$TEST_TMP/tmpish/run" bc detach s 2>/dev/null || fail "detach s failed"

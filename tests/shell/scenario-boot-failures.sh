@@ -13,7 +13,7 @@
 # the same message as attach --all; a
 # second `attach --all` leaves the good volume alone (same daemon, hook not
 # run again) and fails the same way.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/scenario-lib.bash"
 requires cryptsetup mountpoint
 need_root_fuse

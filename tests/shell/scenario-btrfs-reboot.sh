@@ -9,12 +9,12 @@
 # holds the FUSE file and changes nothing; after umount + losetup -d it
 # succeeds and leaves no FUSE mount, no list entry.  The last boot also
 # runs `btrfs scrub` (no errors) and `btrfs check --readonly` (clean).
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/scenario-lib.bash"
 requires cryptsetup losetup mkfs.btrfs btrfs mount umount
 need_root_fuse
 grep -qw btrfs /proc/filesystems || modprobe btrfs 2>/dev/null || true
-grep -qw btrfs /proc/filesystems || { echo "SKIP: $(basename "$0"): the kernel has no btrfs" >&2; exit 77; }
+requires_btrfs
 
 NAME=bt
 FUSE_DIR=$TEST_TMP/fuse
@@ -26,14 +26,7 @@ mkdir -p "$FUSE_DIR" "$MNT"
 scn_teardown_register
 
 # wait_loop_gone LOOP: the loop device no longer has our FUSE file.
-wait_loop_gone() {
-	local sys=/sys/block/${1#/dev/}/loop/backing_file i
-	for ((i = 0; i < 200; i++)); do
-		[ "$(cat "$sys" 2>/dev/null)" = "$DEV" ] || return 0
-		sleep 0.05
-	done
-	return 1
-}
+wait_loop_gone() { loop_released "$1" "$DEV"; }
 release() { # umount, drop the loop device; whatever state we are in
 	local loop
 	if mountpoint -q "$MNT"; then timeout 60 umount "$MNT" 2>/dev/null || umount -l "$MNT"; fi

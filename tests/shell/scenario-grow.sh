@@ -12,7 +12,7 @@
 # truncated below the volume: `resize NAME` is refused (non-zero, the
 # message says --size is needed) and the device keeps its size; the tail is
 # put back and the pool imports with every file intact, scrub clean.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/scenario-lib.bash"
 requires cryptsetup nbdinfo truncate dd cmp
 zfs_need
@@ -70,6 +70,7 @@ UPPER_POOLS+=("$CPOOL")
 truncate -s 128M control.img
 tmo 60 "control zpool create" zpool create -f -o cachefile=none -m none "$CPOOL" "$TEST_TMP/control.img" ||
 	fail "control zpool create failed: $(cat .tmo)"
+# shellcheck disable=SC2034 # c0 is read by the eval'ed condition below
 c0=$(pool_bytes "$CPOOL")
 truncate -s 256M control.img
 tmo 60 "control online -e" zpool online -e "$CPOOL" "$TEST_TMP/control.img" || true

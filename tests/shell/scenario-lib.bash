@@ -1,14 +1,14 @@
 # Shared helpers for the end-to-end scenario tests (tests/shell/scenario-*.sh).
-# Source it after functions.sh:
-#   . "$(dirname "$0")/functions.sh"
+# Source it after functions.bash:
+#   . "$(dirname "$0")/functions.bash"
 #   . "$TESTS_DIR/shell/scenario-lib.bash"
 # (Not a test itself: meson runs tests/shell/*.sh only.)
 #
 # What it gives:
-#   wait_for SECS CMD...     poll CMD every 0.1 s until it succeeds
 #   tmo SECS WHAT CMD...     run CMD under a timeout; a hang fails the test
 #                            with WHAT (stdout+stderr of CMD in $TEST_TMP/.tmo)
 #   need_root_fuse           skip unless root with /dev/fuse
+#   (wait_for, gone, requires_* and the rest: functions.bash)
 #   zfs_need                 skip unless zfs-fuse is installed and not running
 #   zfs_start                our own zfs-fuse daemon (the system-wide one,
 #                            socket /var/run/zfs/zfs_socket); ZFS_PID
@@ -40,12 +40,6 @@
 
 requires timeout mountpoint sha256sum python3
 
-wait_for() {
-	local n=$(($1 * 10)) i; shift
-	for ((i = 0; i < n; i++)); do "$@" && return 0; sleep 0.1; done
-	return 1
-}
-
 # tmo SECS WHAT CMD...: CMD must finish within SECS seconds.  Returns CMD's
 # exit status (so callers can assert it); a timeout fails the test at once.
 tmo() {
@@ -62,18 +56,12 @@ tmo() {
 	return "$rc"
 }
 
-need_root_fuse() {
-	[ "$(id -u)" = 0 ] || { echo "SKIP: $(basename "$0") needs root" >&2; exit 77; }
-	[ -c /dev/fuse ] || { echo "SKIP: $(basename "$0") needs /dev/fuse" >&2; exit 77; }
-}
+need_root_fuse() { requires_root_fuse "the scenario tests"; }
 
 zfs_need() {
 	requires zfs-fuse zpool zfs unshare nsenter
 	need_root_fuse
-	if pgrep -x zfs-fuse >/dev/null; then
-		echo "SKIP: $(basename "$0"): a zfs-fuse daemon is already running (pid $(pgrep -x zfs-fuse | tr '\n' ' ')), not ours; stop it to run this test" >&2
-		exit 77
-	fi
+	requires_no_zfs_fuse
 }
 
 ZFS_PID=
@@ -202,17 +190,9 @@ tree_check() {
 		fail "checksums differ under $1: $(cat "$TEST_TMP/.tmo")"
 }
 
-SOFTHSM_MODULE=/usr/lib/softhsm/libsofthsm2.so
 p11_token_setup() {
-	requires softhsm2-util pkcs11-tool
-	[ -e "$SOFTHSM_MODULE" ] || { echo "SKIP: $(basename "$0") needs $SOFTHSM_MODULE (softhsm2)" >&2; exit 77; }
-	mkdir -p "$TEST_TMP/tokens"
-	printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' \
-		"$TEST_TMP" >"$TEST_TMP/softhsm2.conf"
-	export SOFTHSM2_CONF="$TEST_TMP/softhsm2.conf"
-	softhsm2-util --init-token --free --label bctest --pin 1234 --so-pin 5678 >"$TEST_TMP/.init" 2>&1 ||
-		fail "softhsm2-util --init-token failed: $(cat "$TEST_TMP/.init")"
-	printf '1234\n' >"$TEST_TMP/pin"
+	. "$TESTS_DIR/shell/pkcs11-lib.bash"
+	p11_setup
 }
 
 list_names() {

@@ -12,7 +12,7 @@
 # readable and writable -> export, import from the first volume alone:
 # DEGRADED, files intact -> re-attach the second, import both: ONLINE after
 # a scrub, clean.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/scenario-lib.bash"
 requires cryptsetup dd cmp
 zfs_need

@@ -13,7 +13,7 @@
 #
 # The lower pool is served by its own zfs-fuse in a private mount namespace
 # (see scenario-lib.bash: one zfs-fuse serving both pools deadlocks).
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/scenario-lib.bash"
 requires cryptsetup grep find
 zfs_need

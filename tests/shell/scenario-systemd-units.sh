@@ -15,7 +15,7 @@
 #     stays in the foreground as the daemon; ExecStop (detach %i) ends it
 #     with status 0; SIGTERM does the same; an entry with a wrong key makes
 #     ExecStart exit 3 without sending READY=1.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/scenario-lib.bash"
 requires systemd-analyze nbdinfo
 need_root_fuse

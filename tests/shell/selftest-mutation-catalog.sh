@@ -4,11 +4,10 @@
 # an entry stale, and a renamed test leaves an entry guarded by nothing;
 # `mutate.py --check` finds both without building.  Prove it passes on the
 # tree and fails on a stale find text and on a missing test.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires python3
 
 MUTATE="$TESTS_DIR/mutation/mutate.py"
-CATALOG="$TESTS_DIR/mutation/mutations.toml"
 
 python3 "$MUTATE" --check >out 2>&1 || { cat out >&2; fail "the catalog does not match the tree"; }
 grep -q 'catalog entries match the tree' out || fail "no summary from --check: $(cat out)"

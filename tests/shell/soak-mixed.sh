@@ -20,13 +20,10 @@
 # --verify_only plus the python models verify every region again.  Finally
 # a 4 KiB block overwritten behind fio's back must make its verify fail, and
 # the python checker proves it catches a flipped byte.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires fio
-/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: $(basename "$0") needs python3-libnbd" >&2; exit 77; }
-if ! fio --enghelp 2>/dev/null | grep -qx '[[:space:]]*nbd'; then
-	echo "SKIP: $(basename "$0"): this fio has no nbd ioengine (fio --enghelp)" >&2
-	exit 77
-fi
+requires_python_nbd
+requires_fio_nbd
 CLIENT=(/usr/bin/python3 "$TESTS_DIR/shell/soak_client.py")
 SEED=${SOAK_SEED:-$(( $(od -An -N2 -tu2 /dev/urandom) ))}
 note "seed $SEED (SOAK_SEED=$SEED repeats the python clients' operations)"

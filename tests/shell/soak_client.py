@@ -32,12 +32,9 @@ import sys
 
 import nbd
 
+from nbd_client import connect, errno_of, fail, report_stats
+
 MAX_REQ = 1 << 20
-
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
 
 
 def mismatch(actual, expected, mask):
@@ -76,8 +73,7 @@ def self_test(actual, expected, mask, rng):
 
 def cmd_run(a):
     rng = random.Random(a.seed)
-    h = nbd.NBD()
-    h.connect_uri(a.uri)
+    h = connect(a.uri)
     if not (h.can_trim() and h.can_zero() and h.can_flush() and h.can_fua()):
         fail("the export lacks TRIM, WRITE_ZEROES, FLUSH or FUA (attached without --allow-discards?)")
     base, size = a.offset, a.length
@@ -113,7 +109,7 @@ def cmd_run(a):
 
     def done(oid):
         def cb(err):
-            e = err.value if hasattr(err, "value") else err
+            e = errno_of(err)
             kind, o, n, buf = inflight.pop(oid)
             if e:
                 errors.append("%s of %d bytes at region+%d failed: errno %d" % (kind, n, o, e))
@@ -204,10 +200,7 @@ def cmd_run(a):
         f.write(model)
         f.write(mask)
     st["undefined_at_end"] = size - mask.count(b"\xff")
-    print("# " + " ".join("%s=%s" % kv for kv in sorted(st.items())), file=sys.stderr)
-    if a.stats:
-        with open(a.stats, "w") as f:
-            json.dump(st, f)
+    report_stats(None, st, a.stats)
 
 
 def cmd_verify(a):
@@ -218,8 +211,7 @@ def cmd_verify(a):
         mask = f.read(size)
     if len(model) != size or len(mask) != size:
         fail("model file %s is truncated" % a.model)
-    h = nbd.NBD()
-    h.connect_uri(a.uri)
+    h = connect(a.uri)
     got = read_region(h, base, size)
     h.shutdown()
     bad = mismatch(got, model, mask)

@@ -5,9 +5,9 @@
 # another user, a 0666 or group-writable one, one in a world-writable
 # (even sticky) or another user's directory.  The same file, root's and
 # 0644 in a root 0755 directory, is used.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires sha256sum
-[ "$(id -u)" = 0 ] || { echo "SKIP: $(basename "$0") needs root" >&2; exit 77; }
+requires_root
 
 new_volume vol.img key
 # The hook leaves a mark outside every directory the test varies.

@@ -2,7 +2,7 @@
 # --listen on a non-loopback address requires TLS unless --insecure is
 # given.  Everything runs in a private network namespace whose only
 # interface is lo carrying 192.0.2.1 (TEST-NET-1): no traffic leaves it.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/tls-lib.bash"
 requires ip nbdinfo nbdcopy psktool cmp
 

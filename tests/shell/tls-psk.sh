@@ -3,7 +3,7 @@
 # reads and writes through TLS (nbdinfo reports TLS; nbdcopy both ways,
 # checked offline); a client without TLS, or with a different key, or an
 # unknown user, is refused and learns nothing: no export size, no data.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/tls-lib.bash"
 requires nbdinfo nbdcopy psktool cmp
 

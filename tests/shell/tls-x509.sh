@@ -6,7 +6,7 @@
 # CA, is refused, also when the client really sends that foreign
 # certificate (nbd_tls_client.py; libnbd's GnuTLS would not).  No
 # plaintext client gets in.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 . "$TESTS_DIR/shell/tls-lib.bash"
 requires nbdinfo nbdcopy certtool cmp python3
 
@@ -24,8 +24,7 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 # new port if another process took the one picked in the meantime; the
 # output goes to attach.out.
 attach_tcp() {
-	local i
-	for i in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		P=$(port)
 		bc attach vol.img --key-file key --listen "127.0.0.1:$P" "$@" >attach.out 2>attach.err && return 0
 		grep -qi 'in use' attach.err || break

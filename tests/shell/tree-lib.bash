@@ -1,26 +1,14 @@
 # Shared steps of the filesystem shell tests (a real filesystem on an
 # attached volume survives a detach/attach cycle).  Source it after
-# functions.sh:
-#   . "$(dirname "$0")/functions.sh"
-#   . "$TESTS_DIR/shell/tree-lib.bash"      (functions.sh has cd-ed away)
+# functions.bash:
+#   . "$(dirname "$0")/functions.bash"
+#   . "$TESTS_DIR/shell/tree-lib.bash"      (functions.bash has cd-ed away)
 # (Not a test itself: meson runs tests/shell/*.sh only.)
 #
 # The tests set NAME (the attachment), DEV (the file the filesystem lives
 # on: FUSE file or nbdfuse file), MNT (btrfs mount point), FUSE_DIR (for
 # --fuse), LOOP (loop device, empty when none).  The volume is vol.img with
 # key file "key"; working files (sums, tree.before, ...) are in $TEST_TMP.
-
-# requires_root_fuse WHY: skip (77) unless root (needed for WHY) with /dev/fuse.
-requires_root_fuse() {
-	[ "$(id -u)" = 0 ] || { echo "SKIP: $(basename "$0") needs root ($1)" >&2; exit 77; }
-	[ -c /dev/fuse ] || { echo "SKIP: $(basename "$0") needs /dev/fuse" >&2; exit 77; }
-}
-
-# requires_btrfs: skip (77) unless the kernel has btrfs (loads the module if it can).
-requires_btrfs() {
-	grep -qw btrfs /proc/filesystems || modprobe btrfs 2>/dev/null || true
-	grep -qw btrfs /proc/filesystems || { echo "SKIP: $(basename "$0"): the kernel has no btrfs (modprobe btrfs failed)" >&2; exit 77; }
-}
 
 # new_fs_volume: a 256 MiB volume vol.img (key file "key"); sets DATA_OFFSET.
 new_fs_volume() {
@@ -59,19 +47,8 @@ detach_ok() {
 		fail "detach $NAME failed (exit $?): $(cat detach.err); log: $(tail -5 "$BLOCKCRYPT_RUN_DIR/$NAME.log" 2>/dev/null)"
 }
 
-# wait_loop_gone LOOP: losetup -d only sets autoclear while someone (udev,
-# blkid) still has the device open; the file under it ($DEV) is released
-# only when the loop device really lets go of it.
-# (Compare the path: another test may already have reused the device.)
-wait_loop_gone() {
-	local sys=/sys/block/${1#/dev/}/loop/backing_file i real
-	real=$(readlink -f "$DEV")
-	for ((i = 0; i < 200; i++)); do
-		[ "$(cat "$sys" 2>/dev/null)" = "$real" ] || return 0
-		sleep 0.05
-	done
-	return 1
-}
+# wait_loop_gone LOOP: the loop device has let go of $DEV.
+wait_loop_gone() { loop_released "$1" "$DEV"; }
 
 # drop_mount_and_loop: for teardown; whatever state we are in, unmount
 # $MNT and let go of $LOOP, quietly and without failing.

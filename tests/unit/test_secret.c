@@ -23,14 +23,11 @@ static long status_kb(const char *field)
 	return p ? strtol(p + strlen(field) + 1, NULL, 10) : -1;
 }
 
-int main(void)
+/* A secret lives in locked memory; the process is not dumpable while any
+ * secret exists, and dumpable again once the last is freed. */
+static void secret_locked_not_dumpable(void)
 {
 	struct bc_secret *s = NULL, *t = NULL;
-	struct bc_volume *v = NULL;
-	struct bc_open_params p = { .type = BC_TYPE_PLAIN, .cipher = "aes-xts-plain64" };
-	char path[] = "/tmp/unit-secret-XXXXXX";
-	uint8_t key[64];
-	int fd;
 
 	CHECK(prctl(PR_GET_DUMPABLE) == 1);
 	CHECK_OK(bc_secret_from_bytes("hunter2", 7, &s));
@@ -51,8 +48,18 @@ int main(void)
 	bc_secret_free(s);
 	CHECK(prctl(PR_GET_DUMPABLE) == 1);
 	CHECK(status_kb("VmLck:") == 0);
+}
 
-	/* A volume keeps key schedules: not dumpable while it is open. */
+/* A volume keeps key schedules: not dumpable while it is open. */
+static void open_volume_not_dumpable(void)
+{
+	struct bc_secret *s = NULL;
+	struct bc_volume *v = NULL;
+	struct bc_open_params p = { .type = BC_TYPE_PLAIN, .cipher = "aes-xts-plain64" };
+	char path[] = "/tmp/unit-secret-XXXXXX";
+	uint8_t key[64];
+	int fd;
+
 	fd = mkstemp(path);
 	CHECK(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
 	close(fd);
@@ -66,5 +73,11 @@ int main(void)
 	bc_volume_close(v);
 	CHECK(prctl(PR_GET_DUMPABLE) == 1);
 	unlink(path);
+}
+
+int main(void)
+{
+	RUN(secret_locked_not_dumpable, "secrets are mlocked; not dumpable while one exists");
+	RUN(open_volume_not_dumpable, "not dumpable while a volume is open");
 	return unit_done();
 }

@@ -16,12 +16,12 @@ static int decode(const char *json, struct bc_token *t)
 	return bc_token_decode(json, strlen(json), t);
 }
 
-int main(void)
+/* Ours, as enroll writes it, and encoded back. */
+static void ours_round_trip(void)
 {
 	struct bc_token t, t2;
-	char *json = NULL, buf[1024];
+	char *json = NULL;
 
-	/* Ours, as enroll writes it. */
 	CHECK_OK(decode("{\"type\":\"blockcrypt-pkcs11\",\"keyslots\":[\"3\"],\"blockcrypt-pkcs11-uri\":\"" URI
 			"\",\"blockcrypt-wrap\":\"aes-gcm\",\"blockcrypt-iv\":\"" IV "\",\"blockcrypt-secret\":\"" SEC "\"}", &t));
 	CHECK(t.kind == BC_TOKEN_BLOCKCRYPT && t.keyslot == 3 && !strcmp(t.uri, URI));
@@ -30,18 +30,34 @@ int main(void)
 	CHECK_OK(decode(json, &t2));
 	CHECK(memcmp(&t, &t2, sizeof(t)) == 0);
 	free(json);
+}
 
-	/* systemd-cryptenroll's. */
+/* systemd-cryptenroll's: decoded, never encoded. */
+static void systemd_token(void)
+{
+	struct bc_token t;
+	char *json = NULL;
+
 	CHECK_OK(decode("{\"type\":\"systemd-pkcs11\",\"keyslots\":[\"12\"],\"pkcs11-uri\":\"" URI
 			"\",\"pkcs11-key\":\"" SEC "\"}", &t));
 	CHECK(t.kind == BC_TOKEN_SYSTEMD && t.keyslot == 12 && t.blob_len == 48);
 	CHECK(bc_token_encode(&t, &json) == -EINVAL);
+}
 
-	/* Not a PKCS#11 token: not ours to judge. */
+/* Not a PKCS#11 token: not ours to judge. */
+static void other_token_types(void)
+{
+	struct bc_token t;
+
 	CHECK(decode("{\"type\":\"systemd-tpm2\",\"keyslots\":[\"1\"]}", &t) == -ENOENT);
 	CHECK(decode("{\"keyslots\":[\"1\"]}", &t) == -ENOENT);
+}
 
-	/* Malformed: each of these must be refused. */
+/* Malformed JSON: each of these must be refused. */
+static void malformed_json(void)
+{
+	struct bc_token t;
+
 	static const char *bad[] = {
 		"", "[]", "nul", "{\"type\":\"blockcrypt-pkcs11\"", "\"blockcrypt-pkcs11\"",
 		"{\"type\":\"blockcrypt-pkcs11\",\"keyslots\":[\"3\"],\"blockcrypt-pkcs11-uri\":\"" URI
@@ -49,6 +65,14 @@ int main(void)
 	};
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		CHECK(bc_token_decode(bad[i], strlen(bad[i]), &t) == -EBADMSG);
+}
+
+/* A bad value in one field of our token: refused, saying so. */
+static void malformed_fields(void)
+{
+	struct bc_token t;
+	char buf[1024];
+
 	static const struct { const char *slots, *uri, *wrap, *iv, *sec; } field[] = {
 		{ "[\"abc\"]", URI, "aes-gcm", IV, SEC },      /* atoi would say 0 */
 		{ "[\"-1\"]", URI, "aes-gcm", IV, SEC },
@@ -78,19 +102,32 @@ int main(void)
 			CHECK(strstr(bc_last_error(), "malformed blockcrypt-pkcs11 token") != NULL);
 		}
 	}
-	/* A systemd key too large for any RSA key we handle. */
-	{
-		char big[2000 * 4 / 3 + 8];
+}
 
-		memset(big, 'A', sizeof(big) - 1);
-		big[sizeof(big) - 1] = 0;
-		big[(sizeof(big) - 1) / 4 * 4] = 0;
-		snprintf(buf, sizeof(buf), "x");
-		json = malloc(strlen(big) + 200);
-		sprintf(json, "{\"type\":\"systemd-pkcs11\",\"keyslots\":[\"1\"],\"pkcs11-uri\":\"" URI
-			"\",\"pkcs11-key\":\"%s\"}", big);
-		CHECK(decode(json, &t) == -EBADMSG);
-		free(json);
-	}
+/* A systemd key too large for any RSA key we handle. */
+static void systemd_key_too_large(void)
+{
+	struct bc_token t;
+	char big[2000 * 4 / 3 + 8], buf[1024], *json;
+
+	memset(big, 'A', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	big[(sizeof(big) - 1) / 4 * 4] = 0;
+	snprintf(buf, sizeof(buf), "x");
+	json = malloc(strlen(big) + 200);
+	sprintf(json, "{\"type\":\"systemd-pkcs11\",\"keyslots\":[\"1\"],\"pkcs11-uri\":\"" URI
+		"\",\"pkcs11-key\":\"%s\"}", big);
+	CHECK(decode(json, &t) == -EBADMSG);
+	free(json);
+}
+
+int main(void)
+{
+	RUN(ours_round_trip, "our token decodes, and encodes back to the same");
+	RUN(systemd_token, "a systemd-pkcs11 token decodes, is not encoded");
+	RUN(other_token_types, "other token types are left alone (-ENOENT)");
+	RUN(malformed_json, "malformed JSON is refused (-EBADMSG)");
+	RUN(malformed_fields, "a bad field of our token is refused (-EBADMSG)");
+	RUN(systemd_key_too_large, "an oversized systemd key is refused");
 	return unit_done();
 }

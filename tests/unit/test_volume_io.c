@@ -105,6 +105,10 @@ static void model_test(const char *cipher, uint32_t ss)
 	printf("# model test %s, %u-byte sectors: done\n", cipher, ss);
 }
 
+static void model_xts_512(void) { model_test("aes-xts-plain64", 512); }
+static void model_xts_4096(void) { model_test("aes-xts-plain64", 4096); }
+static void model_cbc_essiv_1024(void) { model_test("aes-cbc-essiv:sha256", 1024); }
+
 struct writer {
 	struct bc_volume *v;
 	int id;
@@ -207,11 +211,11 @@ int main(void)
 	}
 	close(fd);
 	RAND_bytes(key, sizeof(key));
-	model_test("aes-xts-plain64", 512);
-	model_test("aes-xts-plain64", 4096);
-	model_test("aes-cbc-essiv:sha256", 1024);
-	concurrency_test();
-	bounds_and_ro_test();
+	RUN(model_xts_512, "random I/O vs a model: aes-xts-plain64, 512-byte sectors");
+	RUN(model_xts_4096, "random I/O vs a model: aes-xts-plain64, 4096-byte sectors");
+	RUN(model_cbc_essiv_1024, "random I/O vs a model: aes-cbc-essiv:sha256, 1024-byte sectors");
+	RUN(concurrency_test, "concurrent partial-sector writers lose no update");
+	RUN(bounds_and_ro_test, "bounds, discard, read-only refusal");
 	unlink(path);
 	return unit_done();
 }
