@@ -5,7 +5,7 @@
 # checker passes here and fails on an injected include cycle, on a call
 # through a hand-written prototype (a link edge with no #include), on an
 # #include of nothing, and on rules that are themselves a cycle.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/functions.bash"
 requires python3 git nm cc
 
 TOP=$(cd "$TESTS_DIR/.." && pwd)
