@@ -57,7 +57,7 @@ static double raw_speed(const char *evp, const uint8_t *key, uint8_t *buf, doubl
 	return (double)bytes / t / (1 << 20);
 }
 
-static double engine_speed(struct bc_sector_engine *e, uint32_t ss, int enc, uint8_t *buf,
+static double engine_speed(struct bci_sector_engine *e, uint32_t ss, int enc, uint8_t *buf,
 			   double secs)
 {
 	double t0 = now(), t;
@@ -65,8 +65,8 @@ static double engine_speed(struct bc_sector_engine *e, uint32_t ss, int enc, uin
 	uint64_t sector = 0;
 
 	do {
-		int r = enc ? bc_sector_encrypt(e, buf, buf, sector, BUF_SIZE / ss)
-			    : bc_sector_decrypt(e, buf, buf, sector, BUF_SIZE / ss);
+		int r = enc ? bci_sector_encrypt(e, buf, buf, sector, BUF_SIZE / ss)
+			    : bci_sector_decrypt(e, buf, buf, sector, BUF_SIZE / ss);
 		if (r < 0)
 			return 0;
 		sector += BUF_SIZE / ss;
@@ -103,28 +103,28 @@ int main(int argc, char **argv)
 		for (unsigned k = 0; k < 3 * sizeof(sizes) / sizeof(sizes[0]); k++) {
 			static const unsigned variant[] = { 0, BC_ENGINE_NO_VAES, BC_ENGINE_EVP_ONLY };
 			unsigned s = k / 3;
-			struct bc_sector_params p = { .sector_size = sizes[s], .iv_large_sectors = false };
-			struct bc_sector_engine *e = NULL;
+			struct bci_sector_params p = { .sector_size = sizes[s], .iv_large_sectors = false };
+			struct bci_sector_engine *e = NULL;
 
-			if (bc_cipher_spec_parse(cases[c].spec, cases[c].key_bytes * 8, &p.spec) < 0 ||
-			    bc_sector_engine_new_ex(&p, key, variant[k % 3], &e) < 0) {
+			if (bci_cipher_spec_parse(cases[c].spec, cases[c].key_bytes * 8, &p.spec) < 0 ||
+			    bci_sector_engine_new_ex(&p, key, variant[k % 3], &e) < 0) {
 				fprintf(stderr, "%s: cannot set up the engine\n", cases[c].spec);
 				return 1;
 			}
 			/* Without VAES (or for CBC) the first two variants are one path. */
-			if (k % 3 == 1 && strcmp(bc_sector_engine_path(e), "direct") == 0 &&
+			if (k % 3 == 1 && strcmp(bci_sector_engine_path(e), "direct") == 0 &&
 			    strcmp(cases[c].spec, "aes-xts-plain64") != 0) {
-				bc_sector_engine_free(e);
+				bci_sector_engine_free(e);
 				continue;
 			}
 			for (int enc = 1; enc >= 0; enc--) {
 				double v = engine_speed(e, sizes[s], enc, buf, secs);
 
 				printf("%-22s %6u %-7s %-7s %10.0f %8.2f\n", cases[c].spec, sizes[s],
-				       bc_sector_engine_path(e), enc ? "encrypt" : "decrypt", v,
+				       bci_sector_engine_path(e), enc ? "encrypt" : "decrypt", v,
 				       raw > 0 ? v / raw : 0);
 			}
-			bc_sector_engine_free(e);
+			bci_sector_engine_free(e);
 		}
 	}
 	free(buf);

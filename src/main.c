@@ -67,18 +67,18 @@ static void usage(FILE *f)
  * command fail at once with exit 9, before it reads or writes anything. */
 static int run_command(const struct cli_command *c, struct cli_opts *o)
 {
-	struct bc_backing_lock *lock = NULL;
-	struct bc_header_guard *guard = NULL;
+	struct bci_backing_lock *lock = NULL;
+	struct bci_header_guard *guard = NULL;
 	int r;
 
 	if (c->takes_backing && o->nargs >= 1) {
-		r = bc_backing_check_type(o->args[0]);
+		r = bci_backing_check_type(o->args[0]);
 		/* format creates a backing that does not exist yet */
 		if (r < 0 && !(r == -ENOENT && c->run == cmd_format))
 			return r;
 	}
 	if (c->locks && o->nargs >= 1) {
-		r = bc_backing_lock(o->args[0], c->locks, rt_dir(), &lock);
+		r = bci_backing_lock(o->args[0], c->locks, rt_dir(), &lock);
 		if (r < 0)
 			return r;
 	}
@@ -86,7 +86,7 @@ static int run_command(const struct cli_command *c, struct cli_opts *o)
 	 * out: it replaces the header on purpose, and removes a file it
 	 * created if it fails). */
 	if ((c->locks & BC_LOCK_HEADER) && c->run != cmd_format) {
-		r = bc_header_guard_begin(o->args[0], &guard);
+		r = bci_header_guard_begin(o->args[0], &guard);
 		if (r < 0)
 			goto out;
 	}
@@ -96,20 +96,20 @@ static int run_command(const struct cli_command *c, struct cli_opts *o)
 		int g;
 
 		snprintf(why, sizeof(why), "%s", bc_last_error());
-		g = bc_header_guard_end(guard, r < 0);
+		g = bci_header_guard_end(guard, r < 0);
 		if (g > 0)
-			bc_error(r, "%s (header restored as it was)", why);
+			bci_error(r, "%s (header restored as it was)", why);
 		else if (g < 0) {
 			char restore[BC_ERROR_MAX];
 
 			snprintf(restore, sizeof(restore), "%s", bc_last_error());
-			r = bc_error(r < 0 ? r : g, "%s; %s", why, restore);
+			r = bci_error(r < 0 ? r : g, "%s; %s", why, restore);
 		}
 		else if (r < 0)
-			bc_error(r, "%s", why);
+			bci_error(r, "%s", why);
 	}
 out:
-	bc_backing_unlock(lock);
+	bci_backing_unlock(lock);
 	return r;
 }
 

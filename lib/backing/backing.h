@@ -18,59 +18,59 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct bc_backing;
+struct bci_backing;
 
 /* What a kind of backing implements.  Every operation returns 0 or a
- * negative errno with a message recorded (bc_error), except flush: it
+ * negative errno with a message recorded (bci_error), except flush: it
  * returns the bare negative errno (-ENOSPC for a full device or quota)
- * and bc_backing_flush() reports it. */
-struct bc_backing_ops {
+ * and bci_backing_flush() reports it. */
+struct bci_backing_ops {
 	/* Whole-range transfers: short reads past the end are -EIO. */
-	int (*pread)(struct bc_backing *b, void *buf, size_t len, uint64_t off);
-	int (*pwrite)(struct bc_backing *b, const void *buf, size_t len, uint64_t off);
+	int (*pread)(struct bci_backing *b, void *buf, size_t len, uint64_t off);
+	int (*pwrite)(struct bci_backing *b, const void *buf, size_t len, uint64_t off);
 	/* Make every completed write durable. */
-	int (*flush)(struct bc_backing *b);
+	int (*flush)(struct bci_backing *b);
 	/* Deallocate a range (LEN > 0); its contents are then undefined.
 	 * Where the backing cannot, 0: a discard is only a hint. */
-	int (*discard)(struct bc_backing *b, uint64_t len, uint64_t off);
-	int (*size)(struct bc_backing *b, uint64_t *size);
+	int (*discard)(struct bci_backing *b, uint64_t len, uint64_t off);
+	int (*size)(struct bci_backing *b, uint64_t *size);
 	/* Make the backing at least SIZE bytes long; -ENOTSUP where its size
 	 * is not ours to change (a block device). */
-	int (*grow)(struct bc_backing *b, uint64_t size);
+	int (*grow)(struct bci_backing *b, uint64_t size);
 	/* Release everything and free B. */
-	void (*close)(struct bc_backing *b);
+	void (*close)(struct bci_backing *b);
 };
 
 /* The part every kind shares; a kind embeds it in its own structure. */
-struct bc_backing {
-	const struct bc_backing_ops *ops;
+struct bci_backing {
+	const struct bci_backing_ops *ops;
 	bool read_only;
 	/* The first failed write-back, as a negative errno; 0 while none has
-	 * failed.  Sticky: see bc_backing_flush(). */
+	 * failed.  Sticky: see bci_backing_flush(). */
 	int writeback_error;
 };
 
 /* Open PATH (a regular file or a block device; a block device opened for
- * writing is opened O_EXCL).  *OUT is freed by bc_backing_close(). */
-int bc_backing_open(const char *path, bool read_only, struct bc_backing **out);
-void bc_backing_close(struct bc_backing *b);
-int bc_backing_size(struct bc_backing *b, uint64_t *size);
-int bc_backing_grow(struct bc_backing *b, uint64_t size);
+ * writing is opened O_EXCL).  *OUT is freed by bci_backing_close(). */
+int bci_backing_open(const char *path, bool read_only, struct bci_backing **out);
+void bci_backing_close(struct bci_backing *b);
+int bci_backing_size(struct bci_backing *b, uint64_t *size);
+int bci_backing_grow(struct bci_backing *b, uint64_t size);
 /* Whole-range transfers: short reads past the end are errors (-EIO). */
-int bc_backing_pread(struct bc_backing *b, void *buf, size_t len, uint64_t off);
-int bc_backing_pwrite(struct bc_backing *b, const void *buf, size_t len, uint64_t off);
+int bci_backing_pread(struct bci_backing *b, void *buf, size_t len, uint64_t off);
+int bci_backing_pwrite(struct bci_backing *b, const void *buf, size_t len, uint64_t off);
 /* Make writes durable.  Once this has failed, every later call fails too,
  * until the backing is closed: the kernel reports a lost write-back only
  * once per open file (and may have dropped the pages), so a later success
  * would claim durability for data that never reached the disk. */
-int bc_backing_flush(struct bc_backing *b);
+int bci_backing_flush(struct bci_backing *b);
 /* File: punch a hole; block device: BLKDISCARD.  LEN 0 does nothing. */
-int bc_backing_discard(struct bc_backing *b, uint64_t len, uint64_t off);
+int bci_backing_discard(struct bci_backing *b, uint64_t len, uint64_t off);
 
 /* Size of a file or block device without keeping it open. */
-int bc_path_size(const char *path, uint64_t *size, bool *is_blockdev);
+int bci_path_size(const char *path, uint64_t *size, bool *is_blockdev);
 
-/* The kinds, for bc_backing_open() only. */
-int bc_backing_file_open(const char *path, bool read_only, struct bc_backing **out);
+/* The kinds, for bci_backing_open() only. */
+int bci_backing_file_open(const char *path, bool read_only, struct bci_backing **out);
 
 #endif

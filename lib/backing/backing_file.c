@@ -24,12 +24,12 @@
 #include "core/macros.h"
 
 struct file_backing {
-	struct bc_backing b;
+	struct bci_backing b;
 	int fd;
 	bool is_blockdev;
 };
 
-static int file_fd(const struct bc_backing *b)
+static int file_fd(const struct bci_backing *b)
 {
 	return container_of(b, struct file_backing, b)->fd;
 }
@@ -47,44 +47,44 @@ static int fd_size(int fd, uint64_t *size, bool *is_blockdev)
 	return 0;
 }
 
-int bc_path_size(const char *path, uint64_t *size, bool *is_blockdev)
+int bci_path_size(const char *path, uint64_t *size, bool *is_blockdev)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	int r;
 
 	if (fd < 0)
-		return bc_error(bc_errno_access(errno), "%s: %s", path, strerror(errno));
+		return bci_error(bci_errno_access(errno), "%s: %s", path, strerror(errno));
 	r = fd_size(fd, size, is_blockdev);
 	close(fd);
-	return r < 0 ? bc_error(r, "%s: cannot get size: %s", path, strerror(-r)) : 0;
+	return r < 0 ? bci_error(r, "%s: cannot get size: %s", path, strerror(-r)) : 0;
 }
 
-static int file_size(struct bc_backing *b, uint64_t *size)
+static int file_size(struct bci_backing *b, uint64_t *size)
 {
 	bool blk;
 	int r = fd_size(file_fd(b), size, &blk);
 
-	return r < 0 ? bc_error(r, "backing: cannot get size: %s", strerror(-r)) : 0;
+	return r < 0 ? bci_error(r, "backing: cannot get size: %s", strerror(-r)) : 0;
 }
 
-static int file_grow(struct bc_backing *b, uint64_t size)
+static int file_grow(struct bci_backing *b, uint64_t size)
 {
 	struct file_backing *f = container_of(b, struct file_backing, b);
 	uint64_t now;
 	int r;
 
 	if (f->is_blockdev)
-		return bc_error(-ENOTSUP, "backing: a block device cannot be grown");
+		return bci_error(-ENOTSUP, "backing: a block device cannot be grown");
 	r = file_size(b, &now);
 	if (r < 0 || now >= size)
 		return r;
 	if (ftruncate(f->fd, (off_t)size) < 0)
-		return bc_error(errno == EFBIG ? -ENOSPC : -errno, "backing: cannot grow to %llu bytes: %s",
+		return bci_error(errno == EFBIG ? -ENOSPC : -errno, "backing: cannot grow to %llu bytes: %s",
 				(unsigned long long)size, strerror(errno));
 	return 0;
 }
 
-static int file_pread(struct bc_backing *b, void *buf, size_t len, uint64_t off)
+static int file_pread(struct bci_backing *b, void *buf, size_t len, uint64_t off)
 {
 	const int fd = file_fd(b);
 	uint8_t *p = buf;
@@ -95,9 +95,9 @@ static int file_pread(struct bc_backing *b, void *buf, size_t len, uint64_t off)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return bc_error(-errno, "backing: read at %llu: %s", (unsigned long long)off, strerror(errno));
+			return bci_error(-errno, "backing: read at %llu: %s", (unsigned long long)off, strerror(errno));
 		if (n == 0)
-			return bc_error(-EIO, "backing: read at %llu: unexpected end of file (truncated?)",
+			return bci_error(-EIO, "backing: read at %llu: unexpected end of file (truncated?)",
 					(unsigned long long)off);
 		p += n;
 		off += (uint64_t)n;
@@ -106,7 +106,7 @@ static int file_pread(struct bc_backing *b, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-static int file_pwrite(struct bc_backing *b, const void *buf, size_t len, uint64_t off)
+static int file_pwrite(struct bci_backing *b, const void *buf, size_t len, uint64_t off)
 {
 	const int fd = file_fd(b);
 	const uint8_t *p = buf;
@@ -117,7 +117,7 @@ static int file_pwrite(struct bc_backing *b, const void *buf, size_t len, uint64
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return bc_error(errno == ENOSPC || errno == EDQUOT ? -ENOSPC : -errno,
+			return bci_error(errno == ENOSPC || errno == EDQUOT ? -ENOSPC : -errno,
 					"backing: write at %llu: %s", (unsigned long long)off, strerror(errno));
 		p += n;
 		off += (uint64_t)n;
@@ -126,14 +126,14 @@ static int file_pwrite(struct bc_backing *b, const void *buf, size_t len, uint64
 	return 0;
 }
 
-static int file_flush(struct bc_backing *b)
+static int file_flush(struct bci_backing *b)
 {
 	if (fdatasync(file_fd(b)) == 0)
 		return 0;
 	return errno == ENOSPC || errno == EDQUOT ? -ENOSPC : -errno;
 }
 
-static int file_discard(struct bc_backing *b, uint64_t len, uint64_t off)
+static int file_discard(struct bci_backing *b, uint64_t len, uint64_t off)
 {
 	struct file_backing *f = container_of(b, struct file_backing, b);
 
@@ -141,16 +141,16 @@ static int file_discard(struct bc_backing *b, uint64_t len, uint64_t off)
 		uint64_t range[2] = { off, len };
 
 		if (ioctl(f->fd, BLKDISCARD, range) < 0 && errno != EOPNOTSUPP)
-			return bc_error(-errno, "backing: discard: %s", strerror(errno));
+			return bci_error(-errno, "backing: discard: %s", strerror(errno));
 		return 0;
 	}
 	if (fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) < 0 &&
 	    errno != EOPNOTSUPP)
-		return bc_error(-errno, "backing: discard: %s", strerror(errno));
+		return bci_error(-errno, "backing: discard: %s", strerror(errno));
 	return 0;
 }
 
-static void file_close(struct bc_backing *b)
+static void file_close(struct bci_backing *b)
 {
 	struct file_backing *f = container_of(b, struct file_backing, b);
 
@@ -159,7 +159,7 @@ static void file_close(struct bc_backing *b)
 	free(f);
 }
 
-static const struct bc_backing_ops file_ops = {
+static const struct bci_backing_ops file_ops = {
 	.pread = file_pread,
 	.pwrite = file_pwrite,
 	.flush = file_flush,
@@ -169,14 +169,14 @@ static const struct bc_backing_ops file_ops = {
 	.close = file_close,
 };
 
-int bc_backing_file_open(const char *path, bool read_only, struct bc_backing **out)
+int bci_backing_file_open(const char *path, bool read_only, struct bci_backing **out)
 {
 	struct file_backing *f;
 	struct stat st;
 	int fd, r;
 
 	*out = NULL;
-	r = bc_backing_check_type(path);
+	r = bci_backing_check_type(path);
 	if (r < 0)
 		return r;
 	/* O_EXCL on a block device for writing: the kernel's own in-use check
@@ -186,17 +186,17 @@ int bc_backing_file_open(const char *path, bool read_only, struct bc_backing **o
 		close(fd);
 		fd = open(path, O_RDWR | O_EXCL | O_CLOEXEC);
 		if (fd < 0 && errno == EBUSY)
-			return bc_error(-EBUSY, "%s: block device in use (mounted, mapped or opened exclusively)", path);
+			return bci_error(-EBUSY, "%s: block device in use (mounted, mapped or opened exclusively)", path);
 	}
 	if (fd < 0)
-		return bc_error(bc_errno_access(errno), "%s: %s", path, strerror(errno));
+		return bci_error(bci_errno_access(errno), "%s: %s", path, strerror(errno));
 	if (fstat(fd, &st) < 0 || (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))) {
-		r = bc_error(-EINVAL, "%s: not a regular file or block device", path);
+		r = bci_error(-EINVAL, "%s: not a regular file or block device", path);
 		goto out;
 	}
 	f = calloc(1, sizeof(*f));
 	if (!f) {
-		r = bc_error(-ENOMEM, "backing: out of memory");
+		r = bci_error(-ENOMEM, "backing: out of memory");
 		goto out;
 	}
 	f->b.ops = &file_ops;

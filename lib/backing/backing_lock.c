@@ -42,19 +42,19 @@
 #define LOCK_DATA_BYTE (LOCK_BASE + 0)
 #define LOCK_HEADER_BYTE (LOCK_BASE + 1)
 
-struct bc_backing_lock {
+struct bci_backing_lock {
 	int fd;
 };
 
-int bc_backing_check_type(const char *path)
+int bci_backing_check_type(const char *path)
 {
 	struct stat st;
 
 	/* stat() first: open() of a FIFO would wait for a writer forever. */
 	if (stat(path, &st) < 0)
-		return bc_error(bc_errno_access(errno), "%s: %s", path, strerror(errno));
+		return bci_error(bci_errno_access(errno), "%s: %s", path, strerror(errno));
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-		return bc_error(-EINVAL, "%s: not a regular file or block device (%s)", path,
+		return bci_error(-EINVAL, "%s: not a regular file or block device (%s)", path,
 				S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISCHR(st.st_mode) ? "a character device" :
 				S_ISDIR(st.st_mode) ? "a directory" : S_ISSOCK(st.st_mode) ? "a socket" :
 				"another kind of file");
@@ -150,16 +150,16 @@ static int busy_error(const char *path, const struct stat *st, long long byte, c
 	FILE *f;
 
 	if (!pid)
-		return bc_error(-EBUSY, "%s is in use by another process", path);
+		return bci_error(-EBUSY, "%s is in use by another process", path);
 	if (daemon_name(runtime_dir, pid, name, sizeof(name)))
-		return bc_error(-EBUSY, "%s is attached as '%s', pid %d", path, name, (int)pid);
+		return bci_error(-EBUSY, "%s is attached as '%s', pid %d", path, name, (int)pid);
 	snprintf(name, sizeof(name), "/proc/%d/comm", (int)pid);
 	if ((f = fopen(name, "r"))) {
 		if (fgets(comm, sizeof(comm), f))
 			comm[strcspn(comm, "\n")] = '\0';
 		fclose(f);
 	}
-	return bc_error(-EBUSY, "%s is in use by %s, pid %d", path, comm, (int)pid);
+	return bci_error(-EBUSY, "%s is in use by %s, pid %d", path, comm, (int)pid);
 }
 
 static int set_lock(int fd, short type, long long byte)
@@ -174,26 +174,26 @@ static int set_lock(int fd, short type, long long byte)
 	}
 }
 
-int bc_backing_lock(const char *path, unsigned what, const char *runtime_dir,
-		    struct bc_backing_lock **out)
+int bci_backing_lock(const char *path, unsigned what, const char *runtime_dir,
+		    struct bci_backing_lock **out)
 {
 	bool write = what & (BC_LOCK_DATA_WRITE | BC_LOCK_HEADER);
-	struct bc_backing_lock *l = NULL;
+	struct bci_backing_lock *l = NULL;
 	struct stat st;
 	int fd = -1, r;
 
 	*out = NULL;
-	r = bc_backing_check_type(path);
+	r = bci_backing_check_type(path);
 	if (r < 0)
 		return r;
 	/* A write lock needs a descriptor open for writing; one that cannot
 	 * be had is the same access error the write itself would meet. */
 	fd = open(path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
-		return bc_error(bc_errno_access(errno), "%s: cannot open%s: %s", path,
+		return bci_error(bci_errno_access(errno), "%s: cannot open%s: %s", path,
 				write ? " for writing" : "", strerror(errno));
 	if (fstat(fd, &st) < 0) {
-		r = bc_error(-errno, "%s: %s", path, strerror(errno));
+		r = bci_error(-errno, "%s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (what & (BC_LOCK_DATA_READ | BC_LOCK_DATA_WRITE)) {
@@ -203,7 +203,7 @@ int bc_backing_lock(const char *path, unsigned what, const char *runtime_dir,
 			goto out;
 		}
 		if (r < 0) {
-			r = bc_error(r, "%s: cannot lock: %s", path, strerror(-r));
+			r = bci_error(r, "%s: cannot lock: %s", path, strerror(-r));
 			goto out;
 		}
 	}
@@ -214,17 +214,17 @@ int bc_backing_lock(const char *path, unsigned what, const char *runtime_dir,
 
 			r = busy_error(path, &st, LOCK_HEADER_BYTE, runtime_dir);
 			snprintf(why, sizeof(why), "%s", bc_last_error());
-			bc_error(r, "%s (changing its header)", why);
+			bci_error(r, "%s (changing its header)", why);
 			goto out;
 		}
 		if (r < 0) {
-			r = bc_error(r, "%s: cannot lock: %s", path, strerror(-r));
+			r = bci_error(r, "%s: cannot lock: %s", path, strerror(-r));
 			goto out;
 		}
 	}
 	l = malloc(sizeof(*l));
 	if (!l) {
-		r = bc_error(-ENOMEM, "out of memory");
+		r = bci_error(-ENOMEM, "out of memory");
 		goto out;
 	}
 	l->fd = fd;
@@ -237,7 +237,7 @@ out:
 	return r;
 }
 
-void bc_backing_unlock(struct bc_backing_lock *l)
+void bci_backing_unlock(struct bci_backing_lock *l)
 {
 	if (!l)
 		return;

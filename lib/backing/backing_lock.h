@@ -20,7 +20,7 @@ enum {
 	BC_LOCK_HEADER = 1u << 2,
 };
 
-struct bc_backing_lock;
+struct bci_backing_lock;
 
 /* Take the locks in WHAT on PATH without waiting.  -EBUSY (message naming
  * the holder: "PATH is attached as 'NAME', pid N" or "PATH is in use by
@@ -32,12 +32,12 @@ struct bc_backing_lock;
  * fork() and end with the last descriptor, at the latest when the process
  * dies, kill -9 included.  RUNTIME_DIR (may be NULL) is searched for the
  * state file of a holding daemon to name it. */
-int bc_backing_lock(const char *path, unsigned what, const char *runtime_dir,
-		    struct bc_backing_lock **out);
-void bc_backing_unlock(struct bc_backing_lock *l);
+int bci_backing_lock(const char *path, unsigned what, const char *runtime_dir,
+		    struct bci_backing_lock **out);
+void bci_backing_unlock(struct bci_backing_lock *l);
 
 /* Check that PATH is a regular file or a block device (-EINVAL with a
  * one-line message otherwise; -ENOENT when it does not exist). */
-int bc_backing_check_type(const char *path);
+int bci_backing_check_type(const char *path);
 
 #endif

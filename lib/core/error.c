@@ -15,7 +15,7 @@
 
 static _Thread_local char last_error[BC_ERROR_MAX];
 
-int bc_error(int r, const char *fmt, ...)
+int bci_error(int r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -36,7 +36,7 @@ void bc_set_log_handler(void (*handler)(const char *line))
 	__atomic_store_n(&log_handler, handler, __ATOMIC_RELEASE);
 }
 
-void bc_log(const char *fmt, ...)
+void bci_log(const char *fmt, ...)
 {
 	void (*h)(const char *) = __atomic_load_n(&log_handler, __ATOMIC_ACQUIRE);
 	char line[BC_ERROR_MAX];
@@ -53,7 +53,7 @@ void bc_log(const char *fmt, ...)
 	h(line);
 }
 
-void bc_error_clear(void)
+void bci_error_clear(void)
 {
 	last_error[0] = '\0';
 }

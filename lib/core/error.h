@@ -11,17 +11,17 @@
 #define BC_ERROR_MAX 512
 
 /* Record a message for this thread and return R (a negative errno). */
-int bc_error(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void bc_error_clear(void);
+int bci_error(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void bci_error_clear(void);
 /* A negative errno for the kernel's E: EPERM ("operation not permitted",
  * e.g. an immutable file) becomes -EACCES, since this library reserves
  * -EPERM for "wrong key" (exit code 3); everything else as it is. */
-static inline int bc_errno_access(int e)
+static inline int bci_errno_access(int e)
 {
 	return e == EPERM ? -EACCES : -e;
 }
 
 /* Pass one line to the log handler (bc_set_log_handler), if any. */
-void bc_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void bci_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -23,15 +23,15 @@
 static int grow(struct bc_secret **s)
 {
 	struct bc_secret *n;
-	size_t cap = bc_secret_capacity(*s);
+	size_t cap = bci_secret_capacity(*s);
 	int r;
 
 	cap = cap * 2 > KEYFILE_MAX ? KEYFILE_MAX : cap * 2;
-	r = bc_secret_new(cap, &n);
+	r = bci_secret_new(cap, &n);
 	if (r < 0)
 		return r;
-	memcpy(bc_secret_buf(n), bc_secret_data(*s), bc_secret_len(*s));
-	bc_secret_set_len(n, bc_secret_len(*s));
+	memcpy(bci_secret_buf(n), bc_secret_data(*s), bc_secret_len(*s));
+	bci_secret_set_len(n, bc_secret_len(*s));
 	bc_secret_free(*s);
 	*s = n;
 	return 0;
@@ -50,43 +50,43 @@ int bc_secret_from_file(const char *path, struct bc_secret **out)
 	else
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return bc_error(-errno, "key file %s: %s", path, strerror(errno));
+		return bci_error(-errno, "key file %s: %s", path, strerror(errno));
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
 		if ((uint64_t)st.st_size > KEYFILE_MAX) {
-			r = bc_error(-EINVAL, "key file %s: larger than %u bytes", path, KEYFILE_MAX);
+			r = bci_error(-EINVAL, "key file %s: larger than %u bytes", path, KEYFILE_MAX);
 			goto out;
 		}
 		cap = st.st_size ? (size_t)st.st_size : 1;
 	}
-	r = bc_secret_new(cap, &s);
+	r = bci_secret_new(cap, &s);
 	if (r < 0)
 		goto out;
 	for (;;) {
 		size_t len = bc_secret_len(s);
 		ssize_t n;
 
-		if (len == bc_secret_capacity(s)) {
+		if (len == bci_secret_capacity(s)) {
 			if (len == KEYFILE_MAX) {
-				r = bc_error(-EINVAL, "key file %s: larger than %u bytes", path, KEYFILE_MAX);
+				r = bci_error(-EINVAL, "key file %s: larger than %u bytes", path, KEYFILE_MAX);
 				goto out;
 			}
 			r = grow(&s);
 			if (r < 0)
 				goto out;
 		}
-		n = read(fd, bc_secret_buf(s) + len, bc_secret_capacity(s) - len);
+		n = read(fd, bci_secret_buf(s) + len, bci_secret_capacity(s) - len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			r = bc_error(-errno, "key file %s: %s", path, strerror(errno));
+			r = bci_error(-errno, "key file %s: %s", path, strerror(errno));
 			goto out;
 		}
 		if (n == 0)
 			break;
-		bc_secret_set_len(s, len + (size_t)n);
+		bci_secret_set_len(s, len + (size_t)n);
 	}
 	if (bc_secret_len(s) == 0) {
-		r = bc_error(-EINVAL, "key file %s: empty", path);
+		r = bci_error(-EINVAL, "key file %s: empty", path);
 		goto out;
 	}
 	*out = s;
@@ -120,8 +120,8 @@ int bc_secret_prompt(const char *prompt, struct bc_secret **out)
 	*out = NULL;
 	fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
-		return bc_error(-EINVAL, "passphrase: no terminal to ask on (use --key-file)");
-	r = bc_secret_new(PASSPHRASE_MAX, &s);
+		return bci_error(-EINVAL, "passphrase: no terminal to ask on (use --key-file)");
+	r = bci_secret_new(PASSPHRASE_MAX, &s);
 	if (r < 0)
 		goto out;
 	/* No SA_RESTART: a signal interrupts read() below, which then puts
@@ -138,7 +138,7 @@ int bc_secret_prompt(const char *prompt, struct bc_secret **out)
 		restore = tcsetattr(fd, TCSAFLUSH, &noecho) == 0;
 	}
 	if (write(fd, prompt, strlen(prompt)) < 0) {
-		r = bc_error(-errno, "passphrase: %s", strerror(errno));
+		r = bci_error(-errno, "passphrase: %s", strerror(errno));
 		goto out;
 	}
 	for (;;) {
@@ -146,27 +146,27 @@ int bc_secret_prompt(const char *prompt, struct bc_secret **out)
 		ssize_t n = prompt_signal ? -1 : read(fd, &c, 1);
 
 		if (prompt_signal) {
-			r = bc_error(-ECANCELED, "passphrase: interrupted");
+			r = bci_error(-ECANCELED, "passphrase: interrupted");
 			goto out;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			r = bc_error(-errno, "passphrase: %s", strerror(errno));
+			r = bci_error(-errno, "passphrase: %s", strerror(errno));
 			goto out;
 		}
 		if (n == 0 || c == '\n')
 			break;
 		if (bc_secret_len(s) == PASSPHRASE_MAX) {
-			r = bc_error(-EINVAL, "passphrase: longer than %d characters", PASSPHRASE_MAX);
+			r = bci_error(-EINVAL, "passphrase: longer than %d characters", PASSPHRASE_MAX);
 			goto out;
 		}
-		bc_secret_buf(s)[bc_secret_len(s)] = (uint8_t)c;
-		bc_secret_set_len(s, bc_secret_len(s) + 1);
+		bci_secret_buf(s)[bc_secret_len(s)] = (uint8_t)c;
+		bci_secret_set_len(s, bc_secret_len(s) + 1);
 		explicit_bzero(&c, sizeof(c));
 	}
 	if (bc_secret_len(s) == 0) {
-		r = bc_error(-EINVAL, "passphrase: empty");
+		r = bci_error(-EINVAL, "passphrase: empty");
 		goto out;
 	}
 	*out = s;

@@ -42,22 +42,22 @@ static void secrets_held(int delta)
 	pthread_mutex_unlock(&dumpable_lock);
 }
 
-void bc_secure_hold(void)
+void bci_secure_hold(void)
 {
 	secrets_held(+1);
 }
 
-void bc_secure_release(void)
+void bci_secure_release(void)
 {
 	secrets_held(-1);
 }
 
-int bc_memory_lock_all(void)
+int bci_memory_lock_all(void)
 {
 	return mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0 ? -errno : 0;
 }
 
-void *bc_secure_alloc(size_t size)
+void *bci_secure_alloc(size_t size)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	size_t map_size;
@@ -80,7 +80,7 @@ void *bc_secure_alloc(size_t size)
 	return h + 1;
 }
 
-void bc_secure_free(void *p)
+void bci_secure_free(void *p)
 {
 	struct secure_hdr *h;
 	size_t map_size;
@@ -101,17 +101,17 @@ struct bc_secret {
 	uint8_t data[];
 };
 
-int bc_secret_new(size_t capacity, struct bc_secret **out)
+int bci_secret_new(size_t capacity, struct bc_secret **out)
 {
 	struct bc_secret *s;
 
 	*out = NULL;
 	if (capacity > SIZE_MAX - sizeof(*s) - 1)
-		return bc_error(-ENOMEM, "secret: too large");
+		return bci_error(-ENOMEM, "secret: too large");
 	/* One spare byte so text consumers can rely on a NUL terminator. */
-	s = bc_secure_alloc(sizeof(*s) + capacity + 1);
+	s = bci_secure_alloc(sizeof(*s) + capacity + 1);
 	if (!s)
-		return bc_error(-ENOMEM, "secret: cannot allocate locked memory");
+		return bci_error(-ENOMEM, "secret: cannot allocate locked memory");
 	s->len = 0;
 	s->capacity = capacity;
 	*out = s;
@@ -120,7 +120,7 @@ int bc_secret_new(size_t capacity, struct bc_secret **out)
 
 int bc_secret_from_bytes(const void *data, size_t len, struct bc_secret **out)
 {
-	int r = bc_secret_new(len, out);
+	int r = bci_secret_new(len, out);
 
 	if (r < 0)
 		return r;
@@ -134,7 +134,7 @@ const uint8_t *bc_secret_data(const struct bc_secret *s)
 	return s->data;
 }
 
-uint8_t *bc_secret_buf(struct bc_secret *s)
+uint8_t *bci_secret_buf(struct bc_secret *s)
 {
 	return s->data;
 }
@@ -144,17 +144,17 @@ size_t bc_secret_len(const struct bc_secret *s)
 	return s->len;
 }
 
-size_t bc_secret_capacity(const struct bc_secret *s)
+size_t bci_secret_capacity(const struct bc_secret *s)
 {
 	return s->capacity;
 }
 
-void bc_secret_set_len(struct bc_secret *s, size_t len)
+void bci_secret_set_len(struct bc_secret *s, size_t len)
 {
 	s->len = len <= s->capacity ? len : s->capacity;
 }
 
-void bc_secret_truncate(struct bc_secret *s, size_t len)
+void bci_secret_truncate(struct bc_secret *s, size_t len)
 {
 	if (len < s->len) {
 		explicit_bzero(s->data + len, s->len - len);
@@ -162,7 +162,7 @@ void bc_secret_truncate(struct bc_secret *s, size_t len)
 	}
 }
 
-int bc_secret_equal(const struct bc_secret *a, const struct bc_secret *b)
+int bci_secret_equal(const struct bc_secret *a, const struct bc_secret *b)
 {
 	if (a->len != b->len)
 		return 0;
@@ -171,5 +171,5 @@ int bc_secret_equal(const struct bc_secret *a, const struct bc_secret *b)
 
 void bc_secret_free(struct bc_secret *s)
 {
-	bc_secure_free(s);
+	bci_secure_free(s);
 }

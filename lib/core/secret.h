@@ -9,29 +9,29 @@
 
 #include "blockcrypt.h"
 
-void *bc_secure_alloc(size_t size);
+void *bci_secure_alloc(size_t size);
 /* Mark key material held outside secure allocations (e.g. key schedules
  * inside OpenSSL contexts): the process stays non-dumpable until released. */
-void bc_secure_hold(void);
-void bc_secure_release(void);
+void bci_secure_hold(void);
+void bci_secure_release(void);
 /* Lock every page of the process, now and later (touched pages only, so
  * thread stacks are not pre-faulted): for processes whose heap holds key
  * schedules or plaintext.  0 or -errno (e.g. over RLIMIT_MEMLOCK). */
-int bc_memory_lock_all(void);
-void bc_secure_free(void *p);
+int bci_memory_lock_all(void);
+void bci_secure_free(void *p);
 /* Shrink the recorded length of a secret (bytes past it are wiped). */
-void bc_secret_truncate(struct bc_secret *s, size_t len);
+void bci_secret_truncate(struct bc_secret *s, size_t len);
 /* Allocate an empty secret with room for CAPACITY bytes (length 0). */
-int bc_secret_new(size_t capacity, struct bc_secret **out);
-uint8_t *bc_secret_buf(struct bc_secret *s);
-size_t bc_secret_capacity(const struct bc_secret *s);
-void bc_secret_set_len(struct bc_secret *s, size_t len);
+int bci_secret_new(size_t capacity, struct bc_secret **out);
+uint8_t *bci_secret_buf(struct bc_secret *s);
+size_t bci_secret_capacity(const struct bc_secret *s);
+void bci_secret_set_len(struct bc_secret *s, size_t len);
 
 /* Constant-time equality of two secrets. */
-int bc_secret_equal(const struct bc_secret *a, const struct bc_secret *b);
+int bci_secret_equal(const struct bc_secret *a, const struct bc_secret *b);
 
-#define _cleanup_secret_ __attribute__((cleanup(bc_secret_freep)))
-static inline void bc_secret_freep(struct bc_secret **s)
+#define _cleanup_secret_ __attribute__((cleanup(bci_secret_freep)))
+static inline void bci_secret_freep(struct bc_secret **s)
 {
 	bc_secret_free(*s);
 }

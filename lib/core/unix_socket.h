@@ -12,6 +12,6 @@
  * between).  If REPLACE is false an existing PATH is an error (-EBUSY);
  * otherwise it is replaced.  Returns the descriptor or a negative errno
  * (with bc_last_error() set, "WHAT PATH: reason"). */
-int bc_unix_listen(const char *path, int backlog, bool replace, const char *what);
+int bci_unix_listen(const char *path, int backlog, bool replace, const char *what);
 
 #endif

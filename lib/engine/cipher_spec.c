@@ -8,7 +8,7 @@
 #include "core/error.h"
 #include "engine/cipher_spec.h"
 
-int bc_cipher_spec_parse(const char *spec, uint32_t key_bits, struct bc_cipher_spec *out)
+int bci_cipher_spec_parse(const char *spec, uint32_t key_bits, struct bci_cipher_spec *out)
 {
 	char buf[sizeof(out->name)], *cipher, *chain, *iv, *save = NULL;
 
@@ -16,21 +16,21 @@ int bc_cipher_spec_parse(const char *spec, uint32_t key_bits, struct bc_cipher_s
 	if (!spec)
 		spec = BC_DEFAULT_CIPHER;
 	if (strlen(spec) >= sizeof(buf))
-		return bc_error(-EINVAL, "cipher: invalid specification");
+		return bci_error(-EINVAL, "cipher: invalid specification");
 	strcpy(buf, spec);
 	cipher = strtok_r(buf, "-", &save);
 	chain = strtok_r(NULL, "-", &save);
 	iv = strtok_r(NULL, "", &save);
 	if (!cipher || !chain || !iv)
-		return bc_error(-EINVAL, "cipher %s: expected CIPHER-MODE-IV, e.g. aes-xts-plain64", spec);
+		return bci_error(-EINVAL, "cipher %s: expected CIPHER-MODE-IV, e.g. aes-xts-plain64", spec);
 	if (strcmp(cipher, "aes"))
-		return bc_error(-ENOTSUP, "cipher %s: only aes is supported", spec);
+		return bci_error(-ENOTSUP, "cipher %s: only aes is supported", spec);
 	if (!strcmp(chain, "xts"))
 		out->chain = BC_MODE_XTS;
 	else if (!strcmp(chain, "cbc"))
 		out->chain = BC_MODE_CBC;
 	else
-		return bc_error(-ENOTSUP, "cipher %s: chaining mode %s is not supported (xts, cbc)", spec, chain);
+		return bci_error(-ENOTSUP, "cipher %s: chaining mode %s is not supported (xts, cbc)", spec, chain);
 	if (!strcmp(iv, "plain64"))
 		out->iv = BC_IV_PLAIN64;
 	else if (!strcmp(iv, "plain"))
@@ -39,14 +39,14 @@ int bc_cipher_spec_parse(const char *spec, uint32_t key_bits, struct bc_cipher_s
 		out->iv = BC_IV_ESSIV;
 		strcpy(out->essiv_hash, "sha256");
 	} else
-		return bc_error(-ENOTSUP, "cipher %s: IV mode %s is not supported (plain64, plain, essiv:sha256)", spec, iv);
+		return bci_error(-ENOTSUP, "cipher %s: IV mode %s is not supported (plain64, plain, essiv:sha256)", spec, iv);
 
 	if (!key_bits)
 		key_bits = out->chain == BC_MODE_XTS ? BC_DEFAULT_XTS_KEY_BITS : BC_DEFAULT_CBC_KEY_BITS;
 	if (out->chain == BC_MODE_XTS && key_bits != 256 && key_bits != 512)
-		return bc_error(-EINVAL, "cipher %s: XTS key size must be 256 or 512 bits, not %u", spec, key_bits);
+		return bci_error(-EINVAL, "cipher %s: XTS key size must be 256 or 512 bits, not %u", spec, key_bits);
 	if (out->chain == BC_MODE_CBC && key_bits != 128 && key_bits != 192 && key_bits != 256)
-		return bc_error(-EINVAL, "cipher %s: CBC key size must be 128, 192 or 256 bits, not %u", spec, key_bits);
+		return bci_error(-EINVAL, "cipher %s: CBC key size must be 128, 192 or 256 bits, not %u", spec, key_bits);
 	out->key_bytes = key_bits / 8;
 	snprintf(out->cipher, sizeof(out->cipher), "%s", cipher);
 	snprintf(out->mode, sizeof(out->mode), "%s-%s", chain, iv);
@@ -56,8 +56,8 @@ int bc_cipher_spec_parse(const char *spec, uint32_t key_bits, struct bc_cipher_s
 
 int bc_cipher_key_bits(const char *cipher, uint32_t key_bits)
 {
-	struct bc_cipher_spec spec;
-	int r = bc_cipher_spec_parse(cipher, key_bits, &spec);
+	struct bci_cipher_spec spec;
+	int r = bci_cipher_spec_parse(cipher, key_bits, &spec);
 
 	return r < 0 ? r : (int)(spec.key_bytes * 8);
 }

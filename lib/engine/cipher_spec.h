@@ -7,21 +7,21 @@
 
 #include "blockcrypt.h"
 
-enum bc_chain_mode { BC_MODE_XTS, BC_MODE_CBC };
-enum bc_iv_mode { BC_IV_PLAIN, BC_IV_PLAIN64, BC_IV_ESSIV };
+enum bci_chain_mode { BC_MODE_XTS, BC_MODE_CBC };
+enum bci_iv_mode { BC_IV_PLAIN, BC_IV_PLAIN64, BC_IV_ESSIV };
 
-struct bc_cipher_spec {
+struct bci_cipher_spec {
 	char name[64];          /* canonical "aes-xts-plain64" */
 	char cipher[16];        /* "aes" */
 	char mode[48];          /* "xts-plain64", as libcryptsetup names it */
-	enum bc_chain_mode chain;
-	enum bc_iv_mode iv;
+	enum bci_chain_mode chain;
+	enum bci_iv_mode iv;
 	char essiv_hash[16];    /* "sha256" for essiv */
 	uint32_t key_bytes;     /* whole volume key */
 };
 
 /* Parse SPEC (NULL = BC_DEFAULT_CIPHER); KEY_BITS 0 picks the cipher's
  * default (BC_DEFAULT_XTS_KEY_BITS, BC_DEFAULT_CBC_KEY_BITS). */
-int bc_cipher_spec_parse(const char *spec, uint32_t key_bits, struct bc_cipher_spec *out);
+int bci_cipher_spec_parse(const char *spec, uint32_t key_bits, struct bci_cipher_spec *out);
 
 #endif

@@ -5,7 +5,7 @@
  * an IV derived from s = i * (sector_size / 512) + iv_offset, or from
  * s >> log2(sector_size / 512) when iv_large_sectors is set (only plain
  * volumes opened with --iv-large-sectors; LUKS1 and LUKS2 always count
- * 512-byte units, see bc_luks_layout()):
+ * 512-byte units, see bci_luks_layout()):
  *   plain    s mod 2^32, little endian, zero padded to the block size
  *   plain64  s, 64-bit little endian, zero padded
  *   essiv    E_salt(plain64 IV) with salt = H(volume key), AES-ECB
@@ -31,7 +31,7 @@
  * only in place of the default provider, and compared byte for byte).
  *
  * Threading: an engine is used by one thread at a time; callers keep a pool
- * of engines made with bc_sector_engine_dup().
+ * of engines made with bci_sector_engine_dup().
  */
 #include <endian.h>
 #include <errno.h>
@@ -64,17 +64,17 @@ struct prov_cipher {
 	OSSL_FUNC_cipher_set_ctx_params_fn *set_ctx_params;
 };
 
-struct bc_sector_engine {
-	struct bc_sector_params p;
+struct bci_sector_engine {
+	struct bci_sector_params p;
 	unsigned iv_shift;          /* log2(sector_size / 512) */
 	EVP_CIPHER_CTX *enc, *dec;  /* keyed with the volume key (EVP path only) */
 	EVP_CIPHER_CTX *essiv;      /* keyed with H(volume key), ECB */
 	struct prov_cipher prov;    /* prov.cipher NULL: EVP path only */
 	void *penc, *pdec;          /* provider contexts, keyed like enc/dec */
-	struct bc_xts_vaes *vaes;   /* XTS keys for xts_vaes.c, or NULL */
+	struct bci_xts_vaes *vaes;   /* XTS keys for xts_vaes.c, or NULL */
 };
 
-static const char *evp_name(const struct bc_cipher_spec *s)
+static const char *evp_name(const struct bci_cipher_spec *s)
 {
 	if (s->chain == BC_MODE_XTS)
 		return s->key_bytes == 64 ? "AES-256-XTS" : "AES-128-XTS";
@@ -183,7 +183,7 @@ static void *prov_keyed_ctx(const struct prov_cipher *pc, const uint8_t *key, si
 }
 
 /* Drop the provider path (the EVP contexts stay). */
-static void prov_path_free(struct bc_sector_engine *e)
+static void prov_path_free(struct bci_sector_engine *e)
 {
 	if (e->prov.cipher) {
 		if (e->penc)
@@ -195,41 +195,41 @@ static void prov_path_free(struct bc_sector_engine *e)
 	prov_cipher_release(&e->prov);
 }
 
-void bc_sector_engine_free(struct bc_sector_engine *e)
+void bci_sector_engine_free(struct bci_sector_engine *e)
 {
 	if (!e)
 		return;
 	prov_path_free(e);
-	bc_xts_vaes_free(e->vaes);
+	bci_xts_vaes_free(e->vaes);
 	EVP_CIPHER_CTX_free(e->enc);  /* OpenSSL cleanses key schedules */
 	EVP_CIPHER_CTX_free(e->dec);
 	EVP_CIPHER_CTX_free(e->essiv);
 	free(e);
 }
 
-static int check_params(const struct bc_sector_params *p, unsigned *shift)
+static int check_params(const struct bci_sector_params *p, unsigned *shift)
 {
 	uint32_t ss = p->sector_size;
 
 	if (ss < 512 || ss > 4096 || (ss & (ss - 1)))
-		return bc_error(-EINVAL, "sector size %u: must be 512, 1024, 2048 or 4096", ss);
+		return bci_error(-EINVAL, "sector size %u: must be 512, 1024, 2048 or 4096", ss);
 	*shift = (unsigned)__builtin_ctz(ss / 512);
 	if (p->iv_large_sectors && (p->iv_offset & ((1u << *shift) - 1)))
-		return bc_error(-EINVAL, "IV offset %llu: must be a multiple of the sector size with large IVs",
+		return bci_error(-EINVAL, "IV offset %llu: must be a multiple of the sector size with large IVs",
 				(unsigned long long)p->iv_offset);
 	return 0;
 }
 
-int bc_sector_engine_new(const struct bc_sector_params *p, const uint8_t *key,
-			 struct bc_sector_engine **out)
+int bci_sector_engine_new(const struct bci_sector_params *p, const uint8_t *key,
+			 struct bci_sector_engine **out)
 {
-	return bc_sector_engine_new_ex(p, key, 0, out);
+	return bci_sector_engine_new_ex(p, key, 0, out);
 }
 
-int bc_sector_engine_new_ex(const struct bc_sector_params *p, const uint8_t *key,
-			    unsigned flags, struct bc_sector_engine **out)
+int bci_sector_engine_new_ex(const struct bci_sector_params *p, const uint8_t *key,
+			    unsigned flags, struct bci_sector_engine **out)
 {
-	struct bc_sector_engine *e;
+	struct bci_sector_engine *e;
 	unsigned shift = 0;
 	int r;
 
@@ -239,14 +239,14 @@ int bc_sector_engine_new_ex(const struct bc_sector_params *p, const uint8_t *key
 		return r;
 	e = calloc(1, sizeof(*e));
 	if (!e)
-		return bc_error(-ENOMEM, "sector engine: out of memory");
+		return bci_error(-ENOMEM, "sector engine: out of memory");
 	e->p = *p;
 	e->iv_shift = shift;
 	e->enc = keyed_ctx(evp_name(&p->spec), key, 1);
 	e->dec = keyed_ctx(evp_name(&p->spec), key, 0);
 	if (!e->enc || !e->dec) {
 		/* OpenSSL 3 refuses XTS keys whose two halves are equal. */
-		r = bc_error(-EINVAL, "sector engine: OpenSSL rejected the %s key", p->spec.name);
+		r = bci_error(-EINVAL, "sector engine: OpenSSL rejected the %s key", p->spec.name);
 		goto fail;
 	}
 	if (p->spec.iv == BC_IV_ESSIV) {
@@ -254,13 +254,13 @@ int bc_sector_engine_new_ex(const struct bc_sector_params *p, const uint8_t *key
 		unsigned salt_len = 0;
 
 		if (!EVP_Digest(key, p->spec.key_bytes, salt, &salt_len, EVP_sha256(), NULL)) {
-			r = bc_error(-EINVAL, "sector engine: ESSIV hash failed");
+			r = bci_error(-EINVAL, "sector engine: ESSIV hash failed");
 			goto fail;
 		}
 		e->essiv = keyed_ctx("AES-256-ECB", salt, 1);
 		explicit_bzero(salt, sizeof(salt));
 		if (!e->essiv) {
-			r = bc_error(-EINVAL, "sector engine: ESSIV cipher setup failed");
+			r = bci_error(-EINVAL, "sector engine: ESSIV cipher setup failed");
 			goto fail;
 		}
 	}
@@ -278,16 +278,16 @@ int bc_sector_engine_new_ex(const struct bc_sector_params *p, const uint8_t *key
 	}
 	/* Vector AES for XTS, in place of the default provider only. */
 	if (p->spec.chain == BC_MODE_XTS && e->prov.cipher && !(flags & BC_ENGINE_NO_VAES) &&
-	    bc_xts_vaes_new(key, p->spec.key_bytes, &e->vaes) == 0)
+	    bci_xts_vaes_new(key, p->spec.key_bytes, &e->vaes) == 0)
 		prov_path_free(e);
 	*out = e;
 	return 0;
 fail:
-	bc_sector_engine_free(e);
+	bci_sector_engine_free(e);
 	return r;
 }
 
-const char *bc_sector_engine_path(const struct bc_sector_engine *e)
+const char *bci_sector_engine_path(const struct bci_sector_engine *e)
 {
 	return e->vaes ? "vaes" : e->prov.cipher ? "direct" : "evp";
 }
@@ -306,17 +306,17 @@ static EVP_CIPHER_CTX *dup_ctx(const EVP_CIPHER_CTX *src)
 	return c;
 }
 
-int bc_sector_engine_dup(const struct bc_sector_engine *src, struct bc_sector_engine **out)
+int bci_sector_engine_dup(const struct bci_sector_engine *src, struct bci_sector_engine **out)
 {
-	struct bc_sector_engine *e = calloc(1, sizeof(*e));
+	struct bci_sector_engine *e = calloc(1, sizeof(*e));
 
 	*out = NULL;
 	if (!e)
-		return bc_error(-ENOMEM, "sector engine: out of memory");
+		return bci_error(-ENOMEM, "sector engine: out of memory");
 	e->p = src->p;
 	e->iv_shift = src->iv_shift;
 	if (src->vaes) {
-		if (bc_xts_vaes_dup(src->vaes, &e->vaes) < 0)
+		if (bci_xts_vaes_dup(src->vaes, &e->vaes) < 0)
 			e->vaes = NULL;
 	} else if (src->prov.cipher && EVP_CIPHER_up_ref(src->prov.cipher)) {
 		e->prov = src->prov;
@@ -329,8 +329,8 @@ int bc_sector_engine_dup(const struct bc_sector_engine *src, struct bc_sector_en
 	e->essiv = dup_ctx(src->essiv);
 	if (!(src->vaes ? e->vaes != NULL : e->prov.cipher ? e->penc && e->pdec : e->enc && e->dec) ||
 	    (src->essiv && !e->essiv)) {
-		bc_sector_engine_free(e);
-		return bc_error(-ENOMEM, "sector engine: cannot copy cipher context");
+		bci_sector_engine_free(e);
+		return bci_error(-ENOMEM, "sector engine: cannot copy cipher context");
 	}
 	*out = e;
 	return 0;
@@ -340,7 +340,7 @@ int bc_sector_engine_dup(const struct bc_sector_engine *src, struct bc_sector_en
  * number in 512-byte units (or sector-size units with iv_large_sectors)
  * plus the IV offset, as a 64-bit little-endian number (plain: 32 bits),
  * then zeros. */
-static inline void plain_iv(const struct bc_sector_engine *e, uint64_t sector, uint8_t iv[IV_SIZE])
+static inline void plain_iv(const struct bci_sector_engine *e, uint64_t sector, uint8_t iv[IV_SIZE])
 {
 	uint64_t s = (sector << e->iv_shift) + e->p.iv_offset;
 	const uint64_t zero = 0;
@@ -354,7 +354,7 @@ static inline void plain_iv(const struct bc_sector_engine *e, uint64_t sector, u
 	memcpy(iv + 8, &zero, 8);
 }
 
-static int make_iv(struct bc_sector_engine *e, uint64_t sector, uint8_t iv[IV_SIZE])
+static int make_iv(struct bci_sector_engine *e, uint64_t sector, uint8_t iv[IV_SIZE])
 {
 	int outl;
 
@@ -366,7 +366,7 @@ static int make_iv(struct bc_sector_engine *e, uint64_t sector, uint8_t iv[IV_SI
 }
 
 /* One sector through the provider's own functions (see the top comment). */
-static bool crypt_one_direct(struct bc_sector_engine *e, int enc, uint8_t *dst,
+static bool crypt_one_direct(struct bci_sector_engine *e, int enc, uint8_t *dst,
 			     const uint8_t *src, const uint8_t iv[IV_SIZE])
 {
 	const size_t ss = e->p.sector_size;
@@ -377,7 +377,7 @@ static bool crypt_one_direct(struct bc_sector_engine *e, int enc, uint8_t *dst,
 	       e->prov.update(ctx, dst, &outl, ss, src, ss) && outl == ss;
 }
 
-static bool crypt_one_evp(struct bc_sector_engine *e, int enc, uint8_t *dst, const uint8_t *src,
+static bool crypt_one_evp(struct bci_sector_engine *e, int enc, uint8_t *dst, const uint8_t *src,
 			  const uint8_t iv[IV_SIZE])
 {
 	EVP_CIPHER_CTX *ctx = enc ? e->enc : e->dec;
@@ -390,12 +390,12 @@ static bool crypt_one_evp(struct bc_sector_engine *e, int enc, uint8_t *dst, con
 
 static int cipher_failure(uint64_t sector)
 {
-	return bc_error(-EIO, "sector engine: cipher failure at sector %llu", (unsigned long long)sector);
+	return bci_error(-EIO, "sector engine: cipher failure at sector %llu", (unsigned long long)sector);
 }
 
 /* XTS through xts_vaes.c: IVs for a run of sectors, then one call. */
 #define IV_BATCH 64
-static int crypt_sectors_vaes(struct bc_sector_engine *e, int enc, uint8_t *dst,
+static int crypt_sectors_vaes(struct bci_sector_engine *e, int enc, uint8_t *dst,
 			      const uint8_t *src, uint64_t sector, size_t count)
 {
 	const size_t ss = e->p.sector_size;
@@ -420,7 +420,7 @@ static int crypt_sectors_vaes(struct bc_sector_engine *e, int enc, uint8_t *dst,
 		}
 		if (r < 0)
 			break;
-		bc_xts_vaes_crypt(e->vaes, enc, dst, src, ss, (const uint8_t (*)[IV_SIZE])ivs, n);
+		bci_xts_vaes_crypt(e->vaes, enc, dst, src, ss, (const uint8_t (*)[IV_SIZE])ivs, n);
 		sector += n;
 		count -= n;
 		src += n * ss;
@@ -430,7 +430,7 @@ static int crypt_sectors_vaes(struct bc_sector_engine *e, int enc, uint8_t *dst,
 	return r;
 }
 
-static int crypt_sectors(struct bc_sector_engine *e, int enc, uint8_t *dst, const uint8_t *src,
+static int crypt_sectors(struct bci_sector_engine *e, int enc, uint8_t *dst, const uint8_t *src,
 			 uint64_t sector, size_t count)
 {
 	const size_t ss = e->p.sector_size;
@@ -451,13 +451,13 @@ static int crypt_sectors(struct bc_sector_engine *e, int enc, uint8_t *dst, cons
 	return r;
 }
 
-int bc_sector_encrypt(struct bc_sector_engine *e, uint8_t *dst, const uint8_t *src,
+int bci_sector_encrypt(struct bci_sector_engine *e, uint8_t *dst, const uint8_t *src,
 		      uint64_t sector, size_t count)
 {
 	return crypt_sectors(e, 1, dst, src, sector, count);
 }
 
-int bc_sector_decrypt(struct bc_sector_engine *e, uint8_t *dst, const uint8_t *src,
+int bci_sector_decrypt(struct bci_sector_engine *e, uint8_t *dst, const uint8_t *src,
 		      uint64_t sector, size_t count)
 {
 	return crypt_sectors(e, 0, dst, src, sector, count);

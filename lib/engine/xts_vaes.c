@@ -33,7 +33,7 @@
  * dynamic linker's lazy binding saves all vector registers on the stack
  * (XSAVEC), and the hygiene tests found round keys in a core file that way.
  *
- * Threading: keys are read-only after bc_xts_vaes_new(); calls share them.
+ * Threading: keys are read-only after bci_xts_vaes_new(); calls share them.
  */
 #include <assert.h>
 #include <cpuid.h>
@@ -62,28 +62,28 @@
 #define SCRUB_BYTES 16384
 #endif
 
-struct bc_xts_vaes {
+struct bci_xts_vaes {
 	__m256i enc[MAX_ROUNDS + 1];   /* K1 round keys, the same in both lanes */
 	__m256i dec[MAX_ROUNDS + 1];   /* K1 decryption round keys */
 	__m256i tweak[MAX_ROUNDS + 1]; /* K2 round keys */
 	unsigned rounds;               /* 10 (AES-128) or 14 (AES-256) */
-	void *alloc;                   /* what bc_secure_alloc returned */
+	void *alloc;                   /* what bci_secure_alloc returned */
 };
 
 /* Secure memory for one key set, aligned for the 32-byte registers. */
-static struct bc_xts_vaes *keys_alloc(void)
+static struct bci_xts_vaes *keys_alloc(void)
 {
-	void *p = bc_secure_alloc(sizeof(struct bc_xts_vaes) + 32);
-	struct bc_xts_vaes *k;
+	void *p = bci_secure_alloc(sizeof(struct bci_xts_vaes) + 32);
+	struct bci_xts_vaes *k;
 
 	if (!p)
 		return NULL;
-	k = (struct bc_xts_vaes *)(((uintptr_t)p + 31) & ~(uintptr_t)31);
+	k = (struct bci_xts_vaes *)(((uintptr_t)p + 31) & ~(uintptr_t)31);
 	k->alloc = p;
 	return k;
 }
 
-bool bc_xts_vaes_usable(void)
+bool bci_xts_vaes_usable(void)
 {
 	unsigned a, b, c, d, xcr0_lo, xcr0_hi;
 
@@ -156,7 +156,7 @@ static void TARGET broadcast(__m256i *dst, const __m128i *src, unsigned n)
 		dst[i] = _mm256_broadcastsi128_si256(src[i]);
 }
 
-static void __attribute__((noinline)) TARGET keys_init(struct bc_xts_vaes *k, const uint8_t *key,
+static void __attribute__((noinline)) TARGET keys_init(struct bci_xts_vaes *k, const uint8_t *key,
 							size_t key_bytes)
 {
 	__m128i rk[MAX_ROUNDS + 1], dk[MAX_ROUNDS + 1];
@@ -188,12 +188,12 @@ static void __attribute__((noinline)) scrub_stack(void)
 	__asm__ volatile("" : : "r"(area) : "memory");
 }
 
-int bc_xts_vaes_new(const uint8_t *key, size_t key_bytes, struct bc_xts_vaes **out)
+int bci_xts_vaes_new(const uint8_t *key, size_t key_bytes, struct bci_xts_vaes **out)
 {
-	struct bc_xts_vaes *k;
+	struct bci_xts_vaes *k;
 
 	*out = NULL;
-	if ((key_bytes != 32 && key_bytes != 64) || !bc_xts_vaes_usable())
+	if ((key_bytes != 32 && key_bytes != 64) || !bci_xts_vaes_usable())
 		return -ENOTSUP;
 	k = keys_alloc();
 	if (!k)
@@ -204,10 +204,10 @@ int bc_xts_vaes_new(const uint8_t *key, size_t key_bytes, struct bc_xts_vaes **o
 	return 0;
 }
 
-void bc_xts_vaes_free(struct bc_xts_vaes *k)
+void bci_xts_vaes_free(struct bci_xts_vaes *k)
 {
 	if (k)
-		bc_secure_free(k->alloc);  /* wipes */
+		bci_secure_free(k->alloc);  /* wipes */
 }
 
 /* ------------------------------------------------------------------- XTS */
@@ -272,7 +272,7 @@ INLINE void crypt_unit(const __m256i *rk, unsigned nr, int enc, uint8_t *dst, co
 }
 
 /* First tweaks of up to TWEAK_BATCH units: AES_K2(IV), eight at a time. */
-INLINE void first_tweaks(const struct bc_xts_vaes *k, const uint8_t (*ivs)[16], size_t n,
+INLINE void first_tweaks(const struct bci_xts_vaes *k, const uint8_t (*ivs)[16], size_t n,
 			 __m128i out[TWEAK_BATCH])
 {
 	uint8_t in[TWEAK_BATCH][BLOCK] __attribute__((aligned(32))) = { { 0 } };
@@ -291,7 +291,7 @@ INLINE void first_tweaks(const struct bc_xts_vaes *k, const uint8_t (*ivs)[16], 
 	}
 }
 
-static void __attribute__((noinline)) TARGET crypt_units(const struct bc_xts_vaes *k, int enc,
+static void __attribute__((noinline)) TARGET crypt_units(const struct bci_xts_vaes *k, int enc,
 							  uint8_t *dst, const uint8_t *src,
 							  size_t unit, const uint8_t (*ivs)[16],
 							  size_t count)
@@ -317,7 +317,7 @@ static void __attribute__((noinline)) TARGET crypt_units(const struct bc_xts_vae
 	_mm256_zeroall();  /* before any call: see "Key hygiene" */
 }
 
-void bc_xts_vaes_crypt(const struct bc_xts_vaes *k, int enc, uint8_t *dst, const uint8_t *src,
+void bci_xts_vaes_crypt(const struct bci_xts_vaes *k, int enc, uint8_t *dst, const uint8_t *src,
 		       size_t unit, const uint8_t (*ivs)[16], size_t count)
 {
 	assert(unit % STEP == 0);
@@ -327,8 +327,8 @@ void bc_xts_vaes_crypt(const struct bc_xts_vaes *k, int enc, uint8_t *dst, const
 
 /* Our own copy loop: glibc's memcpy may go through ymm16-31, which
  * vzeroall leaves alone. */
-static void __attribute__((noinline)) TARGET copy_keys(struct bc_xts_vaes *dst,
-						       const struct bc_xts_vaes *src)
+static void __attribute__((noinline)) TARGET copy_keys(struct bci_xts_vaes *dst,
+						       const struct bci_xts_vaes *src)
 {
 	for (unsigned i = 0; i <= MAX_ROUNDS; i++) {
 		dst->enc[i] = src->enc[i];
@@ -340,9 +340,9 @@ static void __attribute__((noinline)) TARGET copy_keys(struct bc_xts_vaes *dst,
 	_mm256_zeroall();
 }
 
-int bc_xts_vaes_dup(const struct bc_xts_vaes *src, struct bc_xts_vaes **out)
+int bci_xts_vaes_dup(const struct bci_xts_vaes *src, struct bci_xts_vaes **out)
 {
-	struct bc_xts_vaes *k = keys_alloc();
+	struct bci_xts_vaes *k = keys_alloc();
 
 	*out = k;
 	if (!k)

@@ -8,23 +8,23 @@
 
 /* Expanded keys for one XTS key (K1 for data, K2 for tweaks), in secure
  * memory.  Read-only once made, so any number of threads may share one. */
-struct bc_xts_vaes;
+struct bci_xts_vaes;
 
 /* True when the CPU and the kernel support what this code needs: AES-NI,
  * AVX2 with the YMM state enabled by the OS, VAES and VPCLMULQDQ. */
-bool bc_xts_vaes_usable(void);
+bool bci_xts_vaes_usable(void);
 
 /* KEY is K1 || K2, KEY_BYTES 32 (AES-128-XTS) or 64 (AES-256-XTS).
  * 0, -ENOTSUP (CPU, key size) or -ENOMEM. */
-int bc_xts_vaes_new(const uint8_t *key, size_t key_bytes, struct bc_xts_vaes **out);
+int bci_xts_vaes_new(const uint8_t *key, size_t key_bytes, struct bci_xts_vaes **out);
 /* A copy of K in its own secure memory. */
-int bc_xts_vaes_dup(const struct bc_xts_vaes *k, struct bc_xts_vaes **out);
-void bc_xts_vaes_free(struct bc_xts_vaes *k);
+int bci_xts_vaes_dup(const struct bci_xts_vaes *k, struct bci_xts_vaes **out);
+void bci_xts_vaes_free(struct bci_xts_vaes *k);
 
 /* Encrypt (ENC != 0) or decrypt COUNT data units of UNIT bytes each (a
  * multiple of 128), unit i with the 16-byte tweak input IVS[i].  DST may
  * equal SRC but not overlap it otherwise. */
-void bc_xts_vaes_crypt(const struct bc_xts_vaes *k, int enc, uint8_t *dst, const uint8_t *src,
+void bci_xts_vaes_crypt(const struct bci_xts_vaes *k, int enc, uint8_t *dst, const uint8_t *src,
 		       size_t unit, const uint8_t (*ivs)[16], size_t count);
 
 #endif

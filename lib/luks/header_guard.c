@@ -29,7 +29,7 @@
 #define GUARD_MAX (64u << 20)
 #define GUARD_BLOCK 4096u
 
-struct bc_header_guard {
+struct bci_header_guard {
 	char *path;
 	uint8_t *copy;
 	size_t len;
@@ -51,7 +51,7 @@ static int read_all(int fd, uint8_t *buf, size_t len)
 	return 0;
 }
 
-static void guard_free(struct bc_header_guard *g)
+static void guard_free(struct bci_header_guard *g)
 {
 	if (!g)
 		return;
@@ -62,18 +62,18 @@ static void guard_free(struct bc_header_guard *g)
 	free(g);
 }
 
-int bc_header_guard_begin(const char *path, struct bc_header_guard **out)
+int bci_header_guard_begin(const char *path, struct bci_header_guard **out)
 {
 	struct crypt_device *cd = NULL;
-	struct bc_header_guard *g = NULL;
+	struct bci_header_guard *g = NULL;
 	uint64_t len;
 	struct stat st;
 	int fd = -1, r;
 
 	*out = NULL;
-	bc_luks_init();
-	if (bc_luks_load_cd(path, BC_TYPE_AUTO, &cd) < 0) {
-		bc_error_clear();
+	bci_luks_init();
+	if (bci_luks_load_cd(path, BC_TYPE_AUTO, &cd) < 0) {
+		bci_error_clear();
 		return 0;
 	}
 	len = crypt_get_data_offset(cd) * 512;
@@ -85,21 +85,21 @@ int bc_header_guard_begin(const char *path, struct bc_header_guard **out)
 		return 0; /* the change will meet (and report) the same */
 	g = calloc(1, sizeof(*g));
 	if (!g || !(g->copy = malloc(len)) || !(g->path = strdup(path))) {
-		r = bc_error(-ENOMEM, "out of memory");
+		r = bci_error(-ENOMEM, "out of memory");
 		goto out;
 	}
 	g->len = len;
 	r = read_all(fd, g->copy, len);
 	if (r < 0) {
-		r = bc_error(r == -EIO ? -EIO : r, "%s: cannot read the header area: %s", path, strerror(-r));
+		r = bci_error(r == -EIO ? -EIO : r, "%s: cannot read the header area: %s", path, strerror(-r));
 		goto out;
 	}
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
 	    fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)len) < 0 && errno != EOPNOTSUPP) {
 		r = errno == ENOSPC || errno == EDQUOT ?
-			bc_error(-ENOSPC, "%s: no space left on the file system for the header's key slot area "
+			bci_error(-ENOSPC, "%s: no space left on the file system for the header's key slot area "
 				 "(%llu bytes); nothing was changed", path, (unsigned long long)len) :
-			bc_error(-errno, "%s: cannot allocate the header area: %s", path, strerror(errno));
+			bci_error(-errno, "%s: cannot allocate the header area: %s", path, strerror(errno));
 		goto out;
 	}
 	*out = g;
@@ -112,7 +112,7 @@ out:
 	return r;
 }
 
-int bc_header_guard_end(struct bc_header_guard *g, bool failed)
+int bci_header_guard_end(struct bci_header_guard *g, bool failed)
 {
 	uint8_t *now = NULL;
 	int fd = -1, r = 0, restored = 0;
@@ -122,7 +122,7 @@ int bc_header_guard_end(struct bc_header_guard *g, bool failed)
 	now = malloc(g->len);
 	fd = open(g->path, O_RDWR | O_CLOEXEC);
 	if (!now || fd < 0) {
-		r = bc_error(fd < 0 ? -errno : -ENOMEM, "%s: cannot restore the header: %s", g->path,
+		r = bci_error(fd < 0 ? -errno : -ENOMEM, "%s: cannot restore the header: %s", g->path,
 			     strerror(fd < 0 ? errno : ENOMEM));
 		goto out;
 	}
@@ -142,7 +142,7 @@ int bc_header_guard_end(struct bc_header_guard *g, bool failed)
 	if (r == 0 && restored && fdatasync(fd) < 0)
 		r = -errno;
 	if (r < 0)
-		r = bc_error(r, "%s: the change failed, and restoring the header failed too: %s", g->path,
+		r = bci_error(r, "%s: the change failed, and restoring the header failed too: %s", g->path,
 			     strerror(-r));
 	else
 		r = restored;

@@ -13,10 +13,10 @@
 
 /* Unlock a LUKS1/LUKS2 volume (P->type AUTO: either) with a token or
  * PASS, as P->unlock says, and build the volume. */
-int bc_luks_open_volume(const char *backing, const struct bc_open_params *p,
+int bci_luks_open_volume(const char *backing, const struct bc_open_params *p,
 			const struct bc_secret *pass, struct bc_volume **out);
 /* bc_format() for LUKS1 and LUKS2 (P->type AUTO = LUKS2). */
-int bc_luks_format(const char *backing, const struct bc_format_params *p,
+int bci_luks_format(const char *backing, const struct bc_format_params *p,
 		   const struct bc_secret *pass);
 
 struct bc_luks {
@@ -25,39 +25,39 @@ struct bc_luks {
 };
 
 /* Install the log callback (once per process). */
-void bc_luks_init(void);
+void bci_luks_init(void);
 /* Turn a libcryptsetup failure into an error record; the message combines
  * CONTEXT with libcryptsetup's own last error line when it gave one. */
-int bc_luks_fail(int r, const char *path, const char *context);
+int bci_luks_fail(int r, const char *path, const char *context);
 /* crypt_init with our error meanings (a missing path is -ENOENT). */
-int bc_luks_init_cd(const char *path, struct crypt_device **out);
+int bci_luks_init_cd(const char *path, struct crypt_device **out);
 /* crypt_init + crypt_load of a LUKS1/LUKS2 header (TYPE AUTO = either). */
-int bc_luks_load_cd(const char *path, enum bc_volume_type type, struct crypt_device **out);
+int bci_luks_load_cd(const char *path, enum bc_volume_type type, struct crypt_device **out);
 /* Fill a volume's layout from a loaded header; -ENOTSUP (with INFO still
  * filled) if blockcrypt must not use it: unsupported cipher or features,
  * an unencrypted data segment or key slot, a data segment inside the
- * header area, or key slots failing bc_luks_check_keyslots. */
-int bc_luks_layout(struct crypt_device *cd, struct bc_volume_info *info);
+ * header area, or key slots failing bci_luks_check_keyslots. */
+int bci_luks_layout(struct crypt_device *cd, struct bc_volume_info *info);
 /* Before anything derives a key from a loaded header: -ENOTSUP if a key
  * slot stores its key unencrypted (cipher_null) or a key slot or volume
  * key digest asks for more key derivation work or memory than allowed
  * (limits in luks_common.c).  Nothing is derived. */
-int bc_luks_check_keyslots(struct crypt_device *cd, const char *path);
+int bci_luks_check_keyslots(struct crypt_device *cd, const char *path);
 /* -ENOTSUP if the header has requirements this libcryptsetup does not
  * know: such a header is read-only (LUKS2 specification), so DOING (a
  * header change, or writing data) is refused. */
-int bc_luks_check_header_change(struct crypt_device *cd, const char *path, const char *doing);
+int bci_luks_check_header_change(struct crypt_device *cd, const char *path, const char *doing);
 /* Slots currently holding a key. */
-int bc_luks_count_slots(struct crypt_device *cd);
+int bci_luks_count_slots(struct crypt_device *cd);
 /* Fail with -EACCES/-EROFS (exit 6) unless PATH can be opened for
  * writing: checked before any header change so a read-only backing is
  * reported as such, not as whatever libcryptsetup's write failure says. */
-int bc_check_writable(const char *path);
+int bci_check_writable(const char *path);
 /* Validate PBKDF choices for TYPE before anything is written. */
-int bc_luks_check_pbkdf(const char *type, const struct bc_pbkdf_params *p);
+int bci_luks_check_pbkdf(const char *type, const struct bc_pbkdf_params *p);
 /* Apply PBKDF parameters (NULL or zero fields = defaults).  TYPE NULL means
  * CD is a loaded header about to get a new or changed key slot: refused
- * as bc_luks_check_keyslots says (the existing slots' KDFs run first). */
-int bc_luks_set_pbkdf(struct crypt_device *cd, const char *type, const struct bc_pbkdf_params *p);
+ * as bci_luks_check_keyslots says (the existing slots' KDFs run first). */
+int bci_luks_set_pbkdf(struct crypt_device *cd, const char *type, const struct bc_pbkdf_params *p);
 
 #endif

@@ -55,34 +55,34 @@ static void do_init(void)
 	crypt_set_log_callback(NULL, log_cb, NULL);
 }
 
-void bc_luks_init(void)
+void bci_luks_init(void)
 {
 	pthread_once(&init_once, do_init);
 	last_cs_error[0] = '\0';
 }
 
-int bc_luks_fail(int r, const char *path, const char *context)
+int bci_luks_fail(int r, const char *path, const char *context)
 {
 	if (last_cs_error[0])
-		return bc_error(r, "%s: %s: %s", path, context, last_cs_error);
-	return bc_error(r, "%s: %s: %s", path, context, strerror(-r));
+		return bci_error(r, "%s: %s: %s", path, context, last_cs_error);
+	return bci_error(r, "%s: %s: %s", path, context, strerror(-r));
 }
 
-int bc_luks_init_cd(const char *path, struct crypt_device **out)
+int bci_luks_init_cd(const char *path, struct crypt_device **out)
 {
 	int r;
 
-	bc_luks_init();
+	bci_luks_init();
 	*out = NULL;
 	r = crypt_init(out, path);
 	if (r == -ENOTBLK || r == -ENOENT)
-		return bc_error(-ENOENT, "%s: no such file or device", path);
+		return bci_error(-ENOENT, "%s: no such file or device", path);
 	if (r < 0)
-		return bc_luks_fail(bc_errno_access(-r), path, "cannot open");
+		return bci_luks_fail(bci_errno_access(-r), path, "cannot open");
 	return 0;
 }
 
-int bc_luks_load_cd(const char *path, enum bc_volume_type type, struct crypt_device **out)
+int bci_luks_load_cd(const char *path, enum bc_volume_type type, struct crypt_device **out)
 {
 	const char *want = type == BC_TYPE_LUKS1 ? CRYPT_LUKS1 :
 			   type == BC_TYPE_LUKS2 ? CRYPT_LUKS2 : CRYPT_LUKS;
@@ -90,7 +90,7 @@ int bc_luks_load_cd(const char *path, enum bc_volume_type type, struct crypt_dev
 	int r;
 
 	*out = NULL;
-	r = bc_luks_init_cd(path, &cd);
+	r = bci_luks_init_cd(path, &cd);
 	if (r < 0)
 		return r;
 	r = crypt_load(cd, want, NULL);
@@ -99,17 +99,17 @@ int bc_luks_load_cd(const char *path, enum bc_volume_type type, struct crypt_dev
 
 		crypt_free(cd);
 		if (strstr(last_cs_error, "too small"))
-			return bc_error(-ENOSPC, "%s: too small for its LUKS header (truncated?)", path);
+			return bci_error(-ENOSPC, "%s: too small for its LUKS header (truncated?)", path);
 		/* A short read of a regular file is a truncated or absent
 		 * header, not a failing disk. */
 		if (r == -EINVAL || r == -ENXIO || (r == -EIO && regular))
 			/* libcryptsetup found no header it could use */
-			return bc_error(-EBADMSG, "%s: not a %s volume, or its headers are damaged%s%s",
+			return bci_error(-EBADMSG, "%s: not a %s volume, or its headers are damaged%s%s",
 					path, type == BC_TYPE_AUTO ? "LUKS" : bc_volume_type_name(type),
 					last_cs_error[0] ? ": " : "", last_cs_error);
 		if (r == -EPERM || r == -EACCES)
-			return bc_luks_fail(-EACCES, path, "cannot read header");
-		return bc_luks_fail(r, path, "cannot load header");
+			return bci_luks_fail(-EACCES, path, "cannot read header");
+		return bci_luks_fail(r, path, "cannot load header");
 	}
 	*out = cd;
 	return 0;
@@ -273,7 +273,7 @@ static int check_kdf(const char *path, const char *what, const char *type, int64
 {
 	if (!strcmp(type, CRYPT_KDF_PBKDF2)) {
 		if (iterations < 0 || (uint64_t)iterations > KDF_PBKDF2_MAX_ITERATIONS)
-			return bc_error(-ENOTSUP, "%s: %s: pbkdf2 iteration count %lld is above the limit of %llu"
+			return bci_error(-ENOTSUP, "%s: %s: pbkdf2 iteration count %lld is above the limit of %llu"
 					REFUSE, path, what, (long long)iterations,
 					(unsigned long long)KDF_PBKDF2_MAX_ITERATIONS);
 		return 0;
@@ -281,19 +281,19 @@ static int check_kdf(const char *path, const char *what, const char *type, int64
 	if (strcmp(type, CRYPT_KDF_ARGON2I) && strcmp(type, CRYPT_KDF_ARGON2ID))
 		return 0; /* libcryptsetup fails on it at once */
 	if (memory_kb < 0 || (uint64_t)memory_kb > mem->kb)
-		return bc_error(-ENOTSUP, "%s: %s: %s memory cost %lld KiB is more than %llu KiB, %s"
+		return bci_error(-ENOTSUP, "%s: %s: %s memory cost %lld KiB is more than %llu KiB, %s"
 				REFUSE, path, what, type, (long long)memory_kb,
 				(unsigned long long)mem->kb, mem->why);
 	if (iterations < 0 || (uint64_t)iterations > KDF_ARGON2_MAX_TIME)
-		return bc_error(-ENOTSUP, "%s: %s: %s time cost %lld is above the limit of %llu" REFUSE,
+		return bci_error(-ENOTSUP, "%s: %s: %s time cost %lld is above the limit of %llu" REFUSE,
 				path, what, type, (long long)iterations,
 				(unsigned long long)KDF_ARGON2_MAX_TIME);
 	if ((uint64_t)iterations * (uint64_t)memory_kb > KDF_ARGON2_MAX_WORK_KB)
-		return bc_error(-ENOTSUP, "%s: %s: %s cost %lld passes over %lld KiB is above the limit of %llu KiB processed (256 GiB)"
+		return bci_error(-ENOTSUP, "%s: %s: %s cost %lld passes over %lld KiB is above the limit of %llu KiB processed (256 GiB)"
 				REFUSE, path, what, type, (long long)iterations, (long long)memory_kb,
 				(unsigned long long)KDF_ARGON2_MAX_WORK_KB);
 	if (threads < 0 || threads > KDF_ARGON2_MAX_THREADS)
-		return bc_error(-ENOTSUP, "%s: %s: %s wants %lld threads, above the limit of %d" REFUSE,
+		return bci_error(-ENOTSUP, "%s: %s: %s wants %lld threads, above the limit of %d" REFUSE,
 				path, what, type, (long long)threads, KDF_ARGON2_MAX_THREADS);
 	return 0;
 }
@@ -335,14 +335,14 @@ static int check_luks2_slots(const char *path, json_object *meta)
 	int r;
 
 	if (!json_object_is_type(keyslots, json_type_object) || !json_object_is_type(digests, json_type_object))
-		return bc_error(-EBADMSG, "%s: LUKS2 metadata without keyslots or digests", path);
+		return bci_error(-EBADMSG, "%s: LUKS2 metadata without keyslots or digests", path);
 	json_object_object_foreach(keyslots, id, ks) {
 		json_object *kdf = jobj(ks, "kdf"), *area = jobj(ks, "area");
 		const char *enc = area ? jstr(area, "encryption") : NULL;
 		const char *type = kdf ? jstr(kdf, "type") : NULL;
 
 		if (enc && null_cipher(enc))
-			return bc_error(-ENOTSUP, "%s: key slot %s stores the volume key unencrypted (area encryption %s); refusing",
+			return bci_error(-ENOTSUP, "%s: key slot %s stores the volume key unencrypted (area encryption %s); refusing",
 					path, id, enc);
 		if (!type)
 			continue; /* not a key (a reencryption slot) */
@@ -397,7 +397,7 @@ static int check_luks1_slots(struct crypt_device *cd, const char *path)
 			 0, 0, &mem);
 }
 
-int bc_luks_check_keyslots(struct crypt_device *cd, const char *path)
+int bci_luks_check_keyslots(struct crypt_device *cd, const char *path)
 {
 	json_object *meta;
 	int r;
@@ -405,7 +405,7 @@ int bc_luks_check_keyslots(struct crypt_device *cd, const char *path)
 	if (!strcmp(crypt_get_type(cd), CRYPT_LUKS1))
 		return check_luks1_slots(cd, path);
 	if (!(meta = luks2_meta(cd)))
-		return bc_error(-EBADMSG, "%s: cannot read the LUKS2 metadata", path);
+		return bci_error(-EBADMSG, "%s: cannot read the LUKS2 metadata", path);
 	r = check_luks2_slots(path, meta);
 	json_object_put(meta);
 	return r;
@@ -427,7 +427,7 @@ static void requirement_names(struct crypt_device *cd, char *buf, size_t size)
 	json_object_put(meta);
 }
 
-int bc_luks_check_header_change(struct crypt_device *cd, const char *path, const char *doing)
+int bci_luks_check_header_change(struct crypt_device *cd, const char *path, const char *doing)
 {
 	uint32_t req = 0;
 	char names[REQUIREMENT_NAMES_MAX];
@@ -436,16 +436,16 @@ int bc_luks_check_header_change(struct crypt_device *cd, const char *path, const
 	    !(req & CRYPT_REQUIREMENT_UNKNOWN))
 		return 0;
 	requirement_names(cd, names, sizeof(names));
-	return bc_error(-ENOTSUP, "%s: header requires a feature unknown to this libcryptsetup (%s), so it is read-only: %s is refused",
+	return bci_error(-ENOTSUP, "%s: header requires a feature unknown to this libcryptsetup (%s), so it is read-only: %s is refused",
 			path, names[0] ? names : "?", doing);
 }
 
-int bc_luks_layout(struct crypt_device *cd, struct bc_volume_info *info)
+int bci_luks_layout(struct crypt_device *cd, struct bc_volume_info *info)
 {
 	const char *type = crypt_get_type(cd), *uuid, *label, *path = crypt_get_device_name(cd);
 	const char *cipher = crypt_get_cipher(cd), *mode = crypt_get_cipher_mode(cd);
 	struct crypt_params_integrity ip = { 0 };
-	struct bc_cipher_spec spec;
+	struct bci_cipher_spec spec;
 	uint64_t meta_size = 0, slots_size = 0, header_end;
 	uint32_t req = 0;
 	json_object *meta;
@@ -477,17 +477,17 @@ int bc_luks_layout(struct crypt_device *cd, struct bc_volume_info *info)
 		char names[REQUIREMENT_NAMES_MAX];
 
 		requirement_names(cd, names, sizeof(names));
-		return bc_error(-ENOTSUP, "%s: header requires %s (0x%x: reencryption in progress?); refusing",
+		return bci_error(-ENOTSUP, "%s: header requires %s (0x%x: reencryption in progress?); refusing",
 				path, names[0] ? names : "features blockcrypt lacks", req);
 	}
 	if (crypt_get_integrity_info(cd, &ip) == 0 && ip.tag_size)
-		return bc_error(-ENOTSUP, "%s: authenticated (integrity) volumes are not supported", path);
+		return bci_error(-ENOTSUP, "%s: authenticated (integrity) volumes are not supported", path);
 	if (null_cipher(info->cipher))
-		return bc_error(-ENOTSUP, "%s: the data segment is not encrypted (cipher %s); refusing",
+		return bci_error(-ENOTSUP, "%s: the data segment is not encrypted (cipher %s); refusing",
 				path, info->cipher);
 	/* Refuse up front what the sector engine cannot do byte-exactly. */
-	if (bc_cipher_spec_parse(info->cipher, info->key_bits, &spec) < 0)
-		return bc_error(-ENOTSUP, "%s: cipher %s (%u-bit key) is not supported (aes xts/cbc only)",
+	if (bci_cipher_spec_parse(info->cipher, info->key_bits, &spec) < 0)
+		return bci_error(-ENOTSUP, "%s: cipher %s (%u-bit key) is not supported (aes xts/cbc only)",
 				path, info->cipher, info->key_bits);
 	/* libcryptsetup rejects a data offset inside the header area, except
 	 * 0: the layout of a detached header, where the data is elsewhere.
@@ -495,7 +495,7 @@ int bc_luks_layout(struct crypt_device *cd, struct bc_volume_info *info)
 	if (crypt_get_metadata_size(cd, &meta_size, &slots_size) == 0) {
 		header_end = (info->type == BC_TYPE_LUKS2 ? 2 * meta_size : meta_size) + slots_size;
 		if (info->data_offset < header_end)
-			return bc_error(-ENOTSUP, "%s: the data segment starts at byte %llu, inside the header and key slot area (bytes 0..%llu; a detached-header layout?); refusing",
+			return bci_error(-ENOTSUP, "%s: the data segment starts at byte %llu, inside the header and key slot area (bytes 0..%llu; a detached-header layout?); refusing",
 					path, (unsigned long long)info->data_offset,
 					(unsigned long long)header_end - 1);
 	}
@@ -505,7 +505,7 @@ int bc_luks_layout(struct crypt_device *cd, struct bc_volume_info *info)
 	 * key slot checks.  A fixed-size data segment (not "dynamic") ends
 	 * where it says. */
 	if (!(meta = luks2_meta(cd)))
-		return bc_error(-EBADMSG, "%s: cannot read the LUKS2 metadata", path);
+		return bci_error(-EBADMSG, "%s: cannot read the LUKS2 metadata", path);
 	size = jstr(jobj(jobj(meta, "segments"), "0"), "size");
 	if (size && strcmp(size, "dynamic")) {
 		info->size = strtoull(size, NULL, 10);
@@ -516,7 +516,7 @@ int bc_luks_layout(struct crypt_device *cd, struct bc_volume_info *info)
 	return r;
 }
 
-int bc_luks_count_slots(struct crypt_device *cd)
+int bci_luks_count_slots(struct crypt_device *cd)
 {
 	int n = 0, max = crypt_keyslot_max(crypt_get_type(cd));
 
@@ -529,26 +529,26 @@ int bc_luks_count_slots(struct crypt_device *cd)
 	return n;
 }
 
-int bc_luks_check_pbkdf(const char *type, const struct bc_pbkdf_params *p)
+int bci_luks_check_pbkdf(const char *type, const struct bc_pbkdf_params *p)
 {
 	const char *kdf = p && p->type ? p->type : NULL;
 
 	if (kdf && strcmp(kdf, CRYPT_KDF_PBKDF2) && strcmp(kdf, CRYPT_KDF_ARGON2I) &&
 	    strcmp(kdf, CRYPT_KDF_ARGON2ID))
-		return bc_error(-EINVAL, "pbkdf %s: expected argon2id, argon2i or pbkdf2", kdf);
+		return bci_error(-EINVAL, "pbkdf %s: expected argon2id, argon2i or pbkdf2", kdf);
 	if (kdf && !strcmp(type, CRYPT_LUKS1) && strcmp(kdf, CRYPT_KDF_PBKDF2))
-		return bc_error(-EINVAL, "pbkdf %s: LUKS1 supports only pbkdf2", kdf);
+		return bci_error(-EINVAL, "pbkdf %s: LUKS1 supports only pbkdf2", kdf);
 	/* Never write a key slot that blockcrypt itself would refuse. */
 	if (p && p->iterations) {
 		bool pbkdf2 = kdf ? !strcmp(kdf, CRYPT_KDF_PBKDF2) : !strcmp(type, CRYPT_LUKS1);
 		uint64_t mem = p->max_memory_kb ? p->max_memory_kb : 32768;
 
 		if (pbkdf2 && p->iterations > KDF_PBKDF2_MAX_ITERATIONS)
-			return bc_error(-EINVAL, "pbkdf2: %u iterations: blockcrypt opens at most %llu",
+			return bci_error(-EINVAL, "pbkdf2: %u iterations: blockcrypt opens at most %llu",
 					p->iterations, (unsigned long long)KDF_PBKDF2_MAX_ITERATIONS);
 		if (!pbkdf2 && (p->iterations > KDF_ARGON2_MAX_TIME ||
 				p->iterations * mem > KDF_ARGON2_MAX_WORK_KB))
-			return bc_error(-EINVAL, "argon2: time cost %u with %llu KiB: blockcrypt opens at most time %llu and time x memory %llu KiB",
+			return bci_error(-EINVAL, "argon2: time cost %u with %llu KiB: blockcrypt opens at most time %llu and time x memory %llu KiB",
 					p->iterations, (unsigned long long)mem,
 					(unsigned long long)KDF_ARGON2_MAX_TIME,
 					(unsigned long long)KDF_ARGON2_MAX_WORK_KB);
@@ -556,7 +556,7 @@ int bc_luks_check_pbkdf(const char *type, const struct bc_pbkdf_params *p)
 	return 0;
 }
 
-int bc_luks_set_pbkdf(struct crypt_device *cd, const char *type, const struct bc_pbkdf_params *p)
+int bci_luks_set_pbkdf(struct crypt_device *cd, const char *type, const struct bc_pbkdf_params *p)
 {
 	const struct crypt_pbkdf_type *def;
 	struct crypt_pbkdf_type pbkdf;
@@ -568,15 +568,15 @@ int bc_luks_set_pbkdf(struct crypt_device *cd, const char *type, const struct bc
 		type = crypt_get_type(cd);
 		/* (Header changes on a read-only header were refused when it
 		 * was loaded writable: bc_luks_load.) */
-		r = bc_luks_check_keyslots(cd, path);
+		r = bci_luks_check_keyslots(cd, path);
 		if (r == 0)
-			r = bc_luks_check_pbkdf(type, p);
+			r = bci_luks_check_pbkdf(type, p);
 		if (r < 0)
 			return r;
 	}
 	def = crypt_get_pbkdf_default(type);
 	if (!def)
-		return bc_error(-EINVAL, "pbkdf: no default for this volume type");
+		return bci_error(-EINVAL, "pbkdf: no default for this volume type");
 	pbkdf = *def;
 	if (p) {
 		if (p->type)
@@ -597,20 +597,20 @@ int bc_luks_set_pbkdf(struct crypt_device *cd, const char *type, const struct bc
 		}
 	}
 	if (!strcmp(type, CRYPT_LUKS1) && strcmp(pbkdf.type, CRYPT_KDF_PBKDF2))
-		return bc_error(-EINVAL, "pbkdf %s: LUKS1 supports only pbkdf2", pbkdf.type);
+		return bci_error(-EINVAL, "pbkdf %s: LUKS1 supports only pbkdf2", pbkdf.type);
 	if (!strcmp(pbkdf.type, CRYPT_KDF_PBKDF2)) {
 		pbkdf.max_memory_kb = 0;
 		pbkdf.parallel_threads = 0;
 	} else if (strcmp(pbkdf.type, CRYPT_KDF_ARGON2I) && strcmp(pbkdf.type, CRYPT_KDF_ARGON2ID)) {
-		return bc_error(-EINVAL, "pbkdf %s: expected argon2id, argon2i or pbkdf2", pbkdf.type);
+		return bci_error(-EINVAL, "pbkdf %s: expected argon2id, argon2i or pbkdf2", pbkdf.type);
 	}
 	r = crypt_set_pbkdf_type(cd, &pbkdf);
 	if (r < 0)
-		return bc_luks_fail(-EINVAL, crypt_get_device_name(cd), "pbkdf parameters");
+		return bci_luks_fail(-EINVAL, crypt_get_device_name(cd), "pbkdf parameters");
 	return 0;
 }
 
-int bc_check_writable(const char *path)
+int bci_check_writable(const char *path)
 {
 	int fd = open(path, O_RDWR | O_CLOEXEC);
 
@@ -618,8 +618,8 @@ int bc_check_writable(const char *path)
 		int e = errno;
 
 		if (e == ENOENT)
-			return bc_error(-ENOENT, "%s: no such file or device", path);
-		return bc_error(e == EPERM || e == EACCES ? -EACCES : e == EROFS ? -EROFS : -e,
+			return bci_error(-ENOENT, "%s: no such file or device", path);
+		return bci_error(e == EPERM || e == EACCES ? -EACCES : e == EROFS ? -EROFS : -e,
 				"%s: cannot open for writing: %s", path, strerror(e));
 	}
 	close(fd);

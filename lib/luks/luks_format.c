@@ -27,10 +27,10 @@ static int create_file(const char *path, uint64_t size)
 	int r = 0;
 
 	if (fd < 0)
-		return bc_error(bc_errno_access(errno), "%s: %s", path, strerror(errno));
+		return bci_error(bci_errno_access(errno), "%s: %s", path, strerror(errno));
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size < size &&
 	    ftruncate(fd, (off_t)size) < 0)
-		r = bc_error(errno == EFBIG ? -ENOSPC : -errno, "%s: cannot grow to %llu bytes: %s",
+		r = bci_error(errno == EFBIG ? -ENOSPC : -errno, "%s: cannot grow to %llu bytes: %s",
 			     path, (unsigned long long)size, strerror(errno));
 	close(fd);
 	return r;
@@ -47,9 +47,9 @@ static int reserve_header(const char *path, uint64_t len)
 		return 0; /* libcryptsetup will meet (and report) the same */
 	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)len) < 0 && errno != EOPNOTSUPP)
 		r = errno == ENOSPC || errno == EDQUOT ?
-			bc_error(-ENOSPC, "%s: no space left on the file system for the header (%llu bytes)",
+			bci_error(-ENOSPC, "%s: no space left on the file system for the header (%llu bytes)",
 				 path, (unsigned long long)len) :
-			bc_error(-errno, "%s: cannot allocate the header area: %s", path, strerror(errno));
+			bci_error(-errno, "%s: cannot allocate the header area: %s", path, strerror(errno));
 	close(fd);
 	return r;
 }
@@ -61,7 +61,7 @@ static int wipe_data_area(const char *backing, const struct bc_volume_info *layo
 	uint64_t size, done = 0;
 	int r;
 
-	r = bc_volume_create(backing, layout, key, &v);
+	r = bci_volume_create(backing, layout, key, &v);
 	if (r < 0)
 		return r;
 	size = bc_volume_size(v);
@@ -73,7 +73,7 @@ static int wipe_data_area(const char *backing, const struct bc_volume_info *layo
 			goto out;
 		done += n;
 		if (p->progress && p->progress(done, size, p->progress_user)) {
-			r = bc_error(-ECANCELED, "format: wipe interrupted");
+			r = bci_error(-ECANCELED, "format: wipe interrupted");
 			goto out;
 		}
 	}
@@ -83,7 +83,7 @@ out:
 	return r;
 }
 
-int bc_luks_format(const char *backing, const struct bc_format_params *p,
+int bci_luks_format(const char *backing, const struct bc_format_params *p,
 		   const struct bc_secret *pass)
 {
 	const bool luks1 = p->type == BC_TYPE_LUKS1;
@@ -92,53 +92,53 @@ int bc_luks_format(const char *backing, const struct bc_format_params *p,
 	struct crypt_params_luks2 params2 = { .label = p->label };
 	struct crypt_device *cd = NULL;
 	struct bc_volume_info layout = { 0 };
-	struct bc_cipher_spec spec;
+	struct bci_cipher_spec spec;
 	_cleanup_secret_ struct bc_secret *key = NULL;
 	uint64_t size, need;
 	uint32_t ss;
 	bool blk = false;  /* stays false when the file does not exist yet */
 	int r;
 
-	bc_luks_init();
+	bci_luks_init();
 	if (luks1 && p->label)
-		return bc_error(-EINVAL, "format: LUKS1 has no label");
-	r = bc_cipher_spec_parse(p->cipher, p->key_bits, &spec);
+		return bci_error(-EINVAL, "format: LUKS1 has no label");
+	r = bci_cipher_spec_parse(p->cipher, p->key_bits, &spec);
 	if (r < 0)
 		return r;
-	r = bc_luks_check_pbkdf(type, &p->pbkdf);
+	r = bci_luks_check_pbkdf(type, &p->pbkdf);
 	if (r < 0)
 		return r;
 	ss = p->sector_size;
 	if (ss && (ss < 512 || ss > 4096 || (ss & (ss - 1))))
-		return bc_error(-EINVAL, "format: sector size %u: must be 512, 1024, 2048 or 4096", ss);
+		return bci_error(-EINVAL, "format: sector size %u: must be 512, 1024, 2048 or 4096", ss);
 	if (luks1 && ss > 512)
-		return bc_error(-EINVAL, "format: LUKS1 supports only 512-byte sectors");
+		return bci_error(-EINVAL, "format: LUKS1 supports only 512-byte sectors");
 
 	/* Work out the final size before creating or growing anything. */
-	r = bc_path_size(backing, &size, &blk);
+	r = bci_path_size(backing, &size, &blk);
 	if (r == -ENOENT && p->create_size)
 		size = 0;
 	else if (r < 0)
 		return r;
 	else if (!blk) {
-		r = bc_check_writable(backing);
+		r = bci_check_writable(backing);
 		if (r < 0)
 			return r;
 	}
 	if (p->create_size > size) {
 		if (blk)
-			return bc_error(-EINVAL, "format: --size applies to files, %s is a block device", backing);
+			return bci_error(-EINVAL, "format: --size applies to files, %s is a block device", backing);
 		size = p->create_size;
 	}
 	if (!ss)
 		ss = !luks1 && size % 4096 == 0 ? 4096 : 512;
 	if (size % ss)
-		return bc_error(-EINVAL, "format: backing size %llu is not a multiple of the %u-byte sector size",
+		return bci_error(-EINVAL, "format: backing size %llu is not a multiple of the %u-byte sector size",
 				(unsigned long long)size, ss);
 	/* Refuse before writing anything: libcryptsetup would only warn. */
 	need = (luks1 ? LUKS1_MAX_DATA_OFFSET : LUKS2_DEFAULT_DATA_OFFSET) + ss;
 	if (size < need)
-		return bc_error(-ENOSPC, "%s: backing is %llu bytes; a %s volume needs at least %llu (header + one sector)",
+		return bci_error(-ENOSPC, "%s: backing is %llu bytes; a %s volume needs at least %llu (header + one sector)",
 				backing, (unsigned long long)size, luks1 ? "LUKS1" : "LUKS2",
 				(unsigned long long)need);
 	if (p->create_size) {
@@ -153,36 +153,36 @@ int bc_luks_format(const char *backing, const struct bc_format_params *p,
 	}
 	params2.sector_size = ss;
 
-	r = bc_secret_new(spec.key_bytes, &key);
+	r = bci_secret_new(spec.key_bytes, &key);
 	if (r < 0)
 		return r;
-	if (RAND_priv_bytes(bc_secret_buf(key), (int)spec.key_bytes) != 1)
-		return bc_error(-EIO, "format: random number generator failed");
-	bc_secret_set_len(key, spec.key_bytes);
+	if (RAND_priv_bytes(bci_secret_buf(key), (int)spec.key_bytes) != 1)
+		return bci_error(-EIO, "format: random number generator failed");
+	bci_secret_set_len(key, spec.key_bytes);
 	if (spec.chain == BC_MODE_XTS &&
 	    !memcmp(bc_secret_data(key), bc_secret_data(key) + spec.key_bytes / 2, spec.key_bytes / 2))
-		return bc_error(-EIO, "format: random number generator returned a degenerate key");
+		return bci_error(-EIO, "format: random number generator returned a degenerate key");
 
-	r = bc_luks_init_cd(backing, &cd);
+	r = bci_luks_init_cd(backing, &cd);
 	if (r < 0)
 		return r;
-	r = bc_luks_set_pbkdf(cd, type, &p->pbkdf);
+	r = bci_luks_set_pbkdf(cd, type, &p->pbkdf);
 	if (r < 0)
 		goto out;
 	r = crypt_format(cd, type, spec.cipher, spec.mode, NULL, (const char *)bc_secret_data(key),
 			 spec.key_bytes, luks1 ? (void *)&params1 : (void *)&params2);
 	if (r < 0) {
-		r = bc_luks_fail(bc_errno_access(-r), backing, "cannot write header");
+		r = bci_luks_fail(bci_errno_access(-r), backing, "cannot write header");
 		goto out;
 	}
 	r = crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, (const char *)bc_secret_data(key),
 					    spec.key_bytes, (const char *)bc_secret_data(pass),
 					    bc_secret_len(pass));
 	if (r < 0) {
-		r = bc_luks_fail(r, backing, "cannot add key slot");
+		r = bci_luks_fail(r, backing, "cannot add key slot");
 		goto out;
 	}
-	r = bc_luks_layout(cd, &layout);
+	r = bci_luks_layout(cd, &layout);
 	if (r < 0)
 		goto out;
 	crypt_free(cd);

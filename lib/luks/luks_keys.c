@@ -22,20 +22,20 @@ int bc_luks_load(const char *backing, bool read_only, struct bc_luks **out)
 
 	*out = NULL;
 	if (!read_only) {
-		r = bc_check_writable(backing);
+		r = bci_check_writable(backing);
 		if (r < 0)
 			return r;
 	}
 	l = calloc(1, sizeof(*l));
 	if (!l || !(l->path = strdup(backing))) {
 		free(l);
-		return bc_error(-ENOMEM, "out of memory");
+		return bci_error(-ENOMEM, "out of memory");
 	}
-	r = bc_luks_load_cd(backing, BC_TYPE_AUTO, &l->cd);
+	r = bci_luks_load_cd(backing, BC_TYPE_AUTO, &l->cd);
 	/* Header changes are refused on headers we must not write (unknown
 	 * requirements, unsupported layouts) before anything is derived. */
 	if (r == 0 && !read_only)
-		r = bc_luks_check_header_change(l->cd, backing, "changing the header");
+		r = bci_luks_check_header_change(l->cd, backing, "changing the header");
 	if (r < 0) {
 		bc_luks_free(l);
 		return r;
@@ -56,16 +56,16 @@ void bc_luks_free(struct bc_luks *l)
 static int wrong_key(int r, struct bc_luks *l, const char *context)
 {
 	if (r == -EPERM || r == -ENOENT)
-		return bc_error(-EPERM, "%s: no key slot accepts this passphrase", l->path);
-	return bc_luks_fail(r, l->path, context);
+		return bci_error(-EPERM, "%s: no key slot accepts this passphrase", l->path);
+	return bci_luks_fail(r, l->path, context);
 }
 
 int bc_luks_check_key(struct bc_luks *l, const struct bc_secret *pass)
 {
 	int r;
 
-	bc_luks_init();
-	r = bc_luks_check_keyslots(l->cd, l->path);  /* absurd KDF costs */
+	bci_luks_init();
+	r = bci_luks_check_keyslots(l->cd, l->path);  /* absurd KDF costs */
 	if (r < 0)
 		return r;
 	r = crypt_activate_by_passphrase(l->cd, NULL, CRYPT_ANY_SLOT, PASS(pass), 0);
@@ -78,12 +78,12 @@ int bc_luks_add_key(struct bc_luks *l, const struct bc_secret *existing,
 {
 	int r;
 
-	bc_luks_init();
+	bci_luks_init();
 	if (slot >= crypt_keyslot_max(crypt_get_type(l->cd)))
-		return bc_error(-EINVAL, "%s: key slot %d does not exist", l->path, slot);
+		return bci_error(-EINVAL, "%s: key slot %d does not exist", l->path, slot);
 	if (slot >= 0 && crypt_keyslot_status(l->cd, slot) != CRYPT_SLOT_INACTIVE)
-		return bc_error(-EBUSY, "%s: key slot %d is in use", l->path, slot);
-	r = bc_luks_set_pbkdf(l->cd, NULL, pbkdf);
+		return bci_error(-EBUSY, "%s: key slot %d is in use", l->path, slot);
+	r = bci_luks_set_pbkdf(l->cd, NULL, pbkdf);
 	if (r < 0)
 		return r;
 	r = crypt_keyslot_add_by_passphrase(l->cd, slot < 0 ? CRYPT_ANY_SLOT : slot,
@@ -96,8 +96,8 @@ int bc_luks_change_key(struct bc_luks *l, const struct bc_secret *old_pass,
 {
 	int r;
 
-	bc_luks_init();
-	r = bc_luks_set_pbkdf(l->cd, NULL, pbkdf);
+	bci_luks_init();
+	r = bci_luks_set_pbkdf(l->cd, NULL, pbkdf);
 	if (r < 0)
 		return r;
 	/* libcryptsetup stores the new key in a free slot, commits the header,
@@ -115,14 +115,14 @@ int bc_luks_kill_slot(struct bc_luks *l, int slot)
 	crypt_keyslot_info ki;
 	int r;
 
-	bc_luks_init();
+	bci_luks_init();
 	if (slot < 0 || slot >= crypt_keyslot_max(crypt_get_type(l->cd)))
-		return bc_error(-EINVAL, "%s: key slot %d does not exist", l->path, slot);
+		return bci_error(-EINVAL, "%s: key slot %d does not exist", l->path, slot);
 	ki = crypt_keyslot_status(l->cd, slot);
 	if (ki != CRYPT_SLOT_ACTIVE && ki != CRYPT_SLOT_ACTIVE_LAST && ki != CRYPT_SLOT_UNBOUND)
-		return bc_error(-ENOENT, "%s: key slot %d is not in use", l->path, slot);
+		return bci_error(-ENOENT, "%s: key slot %d is not in use", l->path, slot);
 	r = crypt_keyslot_destroy(l->cd, slot);
-	return r < 0 ? bc_luks_fail(r, l->path, "cannot destroy key slot") : 0;
+	return r < 0 ? bci_luks_fail(r, l->path, "cannot destroy key slot") : 0;
 }
 
 int bc_luks_remove_key(struct bc_luks *l, const struct bc_secret *pass)
@@ -134,7 +134,7 @@ int bc_luks_remove_key(struct bc_luks *l, const struct bc_secret *pass)
 
 int bc_luks_active_slots(struct bc_luks *l)
 {
-	return bc_luks_count_slots(l->cd);
+	return bci_luks_count_slots(l->cd);
 }
 
 int bc_luks_erase(struct bc_luks *l)
@@ -158,10 +158,10 @@ int bc_luks_dump_text(struct bc_luks *l)
 {
 	int r;
 
-	bc_luks_init();
+	bci_luks_init();
 	r = crypt_dump(l->cd);
 	fflush(stdout);
-	return r < 0 ? bc_luks_fail(r, l->path, "dump") : 0;
+	return r < 0 ? bci_luks_fail(r, l->path, "dump") : 0;
 }
 
 static const char *slot_state(crypt_keyslot_info ki)
@@ -184,8 +184,8 @@ int bc_luks_dump_json(struct bc_luks *l, char **json_out)
 	int r, max;
 
 	*json_out = NULL;
-	bc_luks_init();
-	r = bc_luks_layout(cd, &info);
+	bci_luks_init();
+	r = bci_luks_layout(cd, &info);
 	if (r < 0 && r != -ENOTSUP)
 		return r;
 	root = json_object_new_object();
@@ -223,25 +223,25 @@ int bc_luks_dump_json(struct bc_luks *l, char **json_out)
 	*json_out = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
 							  JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(root);
-	return *json_out ? 0 : bc_error(-ENOMEM, "out of memory");
+	return *json_out ? 0 : bci_error(-ENOMEM, "out of memory");
 }
 
 int bc_luks_header_backup(struct bc_luks *l, const char *file)
 {
 	int r;
 
-	bc_luks_init();
+	bci_luks_init();
 	if (access(file, F_OK) == 0)
-		return bc_error(-EEXIST, "%s: already exists; refusing to overwrite a backup", file);
+		return bci_error(-EEXIST, "%s: already exists; refusing to overwrite a backup", file);
 	/* Find out now whether FILE can be created, with a clear error. */
 	r = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (r < 0)
-		return bc_error(bc_errno_access(errno),
+		return bci_error(bci_errno_access(errno),
 				"%s: cannot create: %s", file, strerror(errno));
 	close(r);
 	unlink(file);
 	r = crypt_header_backup(l->cd, NULL, file);
-	return r < 0 ? bc_luks_fail(r, l->path, "header backup") : 0;
+	return r < 0 ? bci_luks_fail(r, l->path, "header backup") : 0;
 }
 
 /* Run OP on a backing without loading its (possibly damaged) header. */
@@ -249,13 +249,13 @@ static int on_raw_backing(const char *backing, const char *what,
 			  int (*op)(struct crypt_device *cd, const void *arg), const void *arg)
 {
 	struct crypt_device *cd = NULL;
-	int r = bc_luks_init_cd(backing, &cd);
+	int r = bci_luks_init_cd(backing, &cd);
 
 	if (r < 0)
 		return r;
 	r = op(cd, arg);
 	if (r < 0)
-		r = bc_luks_fail(r == -EINVAL ? -EBADMSG : r, backing, what);
+		r = bci_luks_fail(r == -EINVAL ? -EBADMSG : r, backing, what);
 	crypt_free(cd);
 	return r;
 }
@@ -276,8 +276,8 @@ int bc_header_restore(const char *backing, const char *file)
 	int r;
 
 	if (access(file, R_OK) < 0)
-		return bc_error(-errno, "%s: %s", file, strerror(errno));
-	r = bc_check_writable(backing);
+		return bci_error(-errno, "%s: %s", file, strerror(errno));
+	r = bci_check_writable(backing);
 	if (r < 0)
 		return r;
 	return on_raw_backing(backing, "header restore", restore_op, file);
@@ -285,7 +285,7 @@ int bc_header_restore(const char *backing, const char *file)
 
 int bc_header_repair(const char *backing)
 {
-	int r = bc_check_writable(backing);
+	int r = bci_check_writable(backing);
 
 	if (r < 0)
 		return r;

@@ -16,21 +16,21 @@ static int unlock_key(struct crypt_device *cd, const char *path, const struct bc
 {
 	int r;
 
-	if (bc_luks_count_slots(cd) == 0)
-		return bc_error(-EPERM, "%s: no key slot is in use (volume erased?)", path);
-	r = crypt_volume_key_get(cd, CRYPT_ANY_SLOT, (char *)bc_secret_buf(key), key_size,
+	if (bci_luks_count_slots(cd) == 0)
+		return bci_error(-EPERM, "%s: no key slot is in use (volume erased?)", path);
+	r = crypt_volume_key_get(cd, CRYPT_ANY_SLOT, (char *)bci_secret_buf(key), key_size,
 				 (const char *)bc_secret_data(pass), bc_secret_len(pass));
 	if (r < 0) {
 		if (r == -EPERM || r == -ENOENT)
-			return bc_error(-EPERM, "%s: no key slot accepts this passphrase", path);
+			return bci_error(-EPERM, "%s: no key slot accepts this passphrase", path);
 		if (r == -ENOMEM)
-			return bc_luks_fail(-ENOMEM, path, "key derivation needs more memory than allowed");
-		return bc_luks_fail(r == -EINVAL ? -EBADMSG : r, path, "cannot unlock key slot");
+			return bci_luks_fail(-ENOMEM, path, "key derivation needs more memory than allowed");
+		return bci_luks_fail(r == -EINVAL ? -EBADMSG : r, path, "cannot unlock key slot");
 	}
 	return r;
 }
 
-int bc_luks_open_volume(const char *backing, const struct bc_open_params *p,
+int bci_luks_open_volume(const char *backing, const struct bc_open_params *p,
 			const struct bc_secret *pass, struct bc_volume **out)
 {
 	const struct bc_unlock *u = p->unlock;
@@ -41,28 +41,28 @@ int bc_luks_open_volume(const char *backing, const struct bc_open_params *p,
 	int r, slot = -ENOENT;
 
 	*out = NULL;
-	r = bc_luks_load_cd(backing, p->type, &cd);
+	r = bci_luks_load_cd(backing, p->type, &cd);
 	if (r < 0)
 		return r;
-	r = bc_luks_layout(cd, &info);
+	r = bci_luks_layout(cd, &info);
 	if (r < 0)
 		goto out;
 	if (!p->read_only) {
-		r = bc_luks_check_header_change(cd, backing, "writing data (attach --read-only works)");
+		r = bci_luks_check_header_change(cd, backing, "writing data (attach --read-only works)");
 		if (r < 0)
 			goto out;
 	}
 	key_size = (size_t)crypt_get_volume_key_size(cd);
-	r = bc_secret_new(key_size, &key);
+	r = bci_secret_new(key_size, &key);
 	if (r < 0)
 		goto out;
 	if (u && u->token_only && info.type != BC_TYPE_LUKS2) {
-		r = bc_error(-ENOENT, "%s: a %s volume cannot hold tokens (--token-only)", backing,
+		r = bci_error(-ENOENT, "%s: a %s volume cannot hold tokens (--token-only)", backing,
 			     bc_volume_type_name(info.type));
 		goto out;
 	}
 	if (u && u->use_tokens && info.type == BC_TYPE_LUKS2) {
-		slot = bc_luks_token_unlock(cd, backing, u, key, &key_size);
+		slot = bci_luks_token_unlock(cd, backing, u, key, &key_size);
 		if (slot < 0 && (u->token_only || (!pass && !u->get_passphrase))) {
 			r = slot;
 			goto out;
@@ -76,7 +76,7 @@ int bc_luks_open_volume(const char *backing, const struct bc_open_params *p,
 			pass = asked;
 		}
 		if (!pass) {
-			r = bc_error(-EINVAL, "%s: no passphrase given", backing);
+			r = bci_error(-EINVAL, "%s: no passphrase given", backing);
 			goto out;
 		}
 		slot = unlock_key(cd, backing, pass, key, &key_size);
@@ -85,12 +85,12 @@ int bc_luks_open_volume(const char *backing, const struct bc_open_params *p,
 			goto out;
 		}
 	}
-	bc_secret_set_len(key, key_size);
+	bci_secret_set_len(key, key_size);
 	info.keyslot = slot;
 	info.read_only = p->read_only;
 	crypt_free(cd);
 	cd = NULL;
-	r = bc_volume_create(backing, &info, bc_secret_data(key), out);
+	r = bci_volume_create(backing, &info, bc_secret_data(key), out);
 out:
 	crypt_free(cd);
 	return r;

@@ -62,57 +62,57 @@ int bc_luks_enroll_pkcs11(struct bc_luks *l, const struct bc_secret *existing, c
 	struct crypt_pbkdf_type fast = { .type = CRYPT_KDF_PBKDF2, .hash = "sha256", .iterations = 1000,
 					 .flags = CRYPT_PBKDF_NO_BENCHMARK };
 	_cleanup_secret_ struct bc_secret *secret = NULL, *pass = NULL;
-	struct bc_p11 *p = NULL;
-	struct bc_token t = { .kind = BC_TOKEN_BLOCKCRYPT };
+	struct bci_p11 *p = NULL;
+	struct bci_token t = { .kind = BC_TOKEN_BLOCKCRYPT };
 	size_t wrapped_len = sizeof(t.blob);
 	char aad[AAD_MAX], *uri = NULL, *json = NULL;
 	int r, slot = -1, token;
 
 	if (strcmp(crypt_get_type(l->cd), CRYPT_LUKS2))
-		return bc_error(-ENOTSUP, "%s: token enrolment needs LUKS2", l->path);
-	r = bc_p11_normalize_uri(uri_in, &uri);
+		return bci_error(-ENOTSUP, "%s: token enrolment needs LUKS2", l->path);
+	r = bci_p11_normalize_uri(uri_in, &uri);
 	if (r < 0)
 		return r;
 	if (strlen(uri) >= sizeof(t.uri)) {
-		r = bc_error(-EINVAL, "enroll: PKCS#11 URI too long");
+		r = bci_error(-EINVAL, "enroll: PKCS#11 URI too long");
 		goto out;
 	}
 	strcpy(t.uri, uri);
-	r = bc_p11_open_key(uri, &u, pin, BC_P11_AES_KEY, &p);
+	r = bci_p11_open_key(uri, &u, pin, BC_P11_AES_KEY, &p);
 	if (r < 0)
 		goto out;
-	r = bc_secret_new(SECRET_BYTES, &secret);
+	r = bci_secret_new(SECRET_BYTES, &secret);
 	if (r == 0)
-		r = bc_secret_new(2 * SECRET_BYTES, &pass);
+		r = bci_secret_new(2 * SECRET_BYTES, &pass);
 	if (r < 0)
 		goto out;
-	if (RAND_priv_bytes(bc_secret_buf(secret), SECRET_BYTES) != 1 || RAND_bytes(t.iv, sizeof(t.iv)) != 1) {
-		r = bc_error(-EIO, "enroll: random number generator failed");
+	if (RAND_priv_bytes(bci_secret_buf(secret), SECRET_BYTES) != 1 || RAND_bytes(t.iv, sizeof(t.iv)) != 1) {
+		r = bci_error(-EIO, "enroll: random number generator failed");
 		goto out;
 	}
-	bc_secret_set_len(secret, SECRET_BYTES);
-	to_hex(bc_secret_data(secret), SECRET_BYTES, bc_secret_buf(pass));
-	bc_secret_set_len(pass, 2 * SECRET_BYTES);
+	bci_secret_set_len(secret, SECRET_BYTES);
+	to_hex(bc_secret_data(secret), SECRET_BYTES, bci_secret_buf(pass));
+	bci_secret_set_len(pass, 2 * SECRET_BYTES);
 
 	make_aad(l->cd, aad, sizeof(aad));
-	r = bc_p11_gcm(p, true, t.iv, aad, strlen(aad), bc_secret_data(secret), SECRET_BYTES,
+	r = bci_p11_gcm(p, true, t.iv, aad, strlen(aad), bc_secret_data(secret), SECRET_BYTES,
 		       t.blob, &wrapped_len);
 	if (r < 0)
 		goto out;
 	t.blob_len = wrapped_len;
 	if (wrapped_len != BC_TOKEN_WRAPPED_BYTES) {
-		r = bc_error(-EIO, "enroll: token returned %zu bytes for AES-GCM", wrapped_len);
+		r = bci_error(-EIO, "enroll: token returned %zu bytes for AES-GCM", wrapped_len);
 		goto out;
 	}
 	/* Unlocking with EXISTING runs the existing slots' KDFs: refuse
 	 * absurd costs first.  Then touch the header: the key slot, then
 	 * its token. */
-	r = bc_luks_check_keyslots(l->cd, l->path);
+	r = bci_luks_check_keyslots(l->cd, l->path);
 	if (r < 0)
 		goto out;
 	r = crypt_set_pbkdf_type(l->cd, &fast);
 	if (r < 0) {
-		r = bc_luks_fail(r, l->path, "pbkdf");
+		r = bci_luks_fail(r, l->path, "pbkdf");
 		goto out;
 	}
 	slot = crypt_keyslot_add_by_passphrase(l->cd, CRYPT_ANY_SLOT,
@@ -120,18 +120,18 @@ int bc_luks_enroll_pkcs11(struct bc_luks *l, const struct bc_secret *existing, c
 					       (const char *)bc_secret_data(pass), bc_secret_len(pass));
 	if (slot < 0) {
 		r = slot == -EPERM || slot == -ENOENT ?
-			bc_error(-EPERM, "%s: no key slot accepts this passphrase", l->path) :
-			bc_luks_fail(slot, l->path, "cannot add key slot");
+			bci_error(-EPERM, "%s: no key slot accepts this passphrase", l->path) :
+			bci_luks_fail(slot, l->path, "cannot add key slot");
 		slot = -1;
 		goto out;
 	}
 	t.keyslot = slot;
-	r = bc_token_encode(&t, &json);
+	r = bci_token_encode(&t, &json);
 	if (r < 0)
 		goto out;
 	token = crypt_token_json_set(l->cd, CRYPT_ANY_TOKEN, json);
 	if (token < 0) {
-		r = bc_luks_fail(token, l->path, "cannot store token");
+		r = bci_luks_fail(token, l->path, "cannot store token");
 		goto out;
 	}
 	slot = -1; /* kept */
@@ -140,7 +140,7 @@ out:
 	if (slot >= 0)
 		crypt_keyslot_destroy(l->cd, slot); /* roll back a slot without its token */
 	free(json);
-	bc_p11_close(p);
+	bci_p11_close(p);
 	explicit_bzero(&t, sizeof(t));
 	free(uri);
 	return r;
@@ -152,90 +152,90 @@ int bc_luks_unenroll_pkcs11(struct bc_luks *l, int token_id)
 
 	for (int id = 0; id < BC_LUKS2_TOKENS; id++) {
 		const char *json = NULL;
-		struct bc_token t;
+		struct bci_token t;
 		int r;
 
 		if ((token_id >= 0 && id != token_id) || crypt_token_json_get(l->cd, id, &json) < 0)
 			continue;
-		r = bc_token_decode(json, strlen(json), &t);
+		r = bci_token_decode(json, strlen(json), &t);
 		if (r == -EBADMSG)
-			return bc_error(r, "%s: token %d: %s (remove it with cryptsetup token remove)",
+			return bci_error(r, "%s: token %d: %s (remove it with cryptsetup token remove)",
 					l->path, id, bc_last_error());
 		if (r < 0 || t.kind != BC_TOKEN_BLOCKCRYPT) {
 			if (token_id >= 0)
-				return bc_error(-EINVAL, "%s: token %d is not a %s token", l->path, id, BC_TOKEN_TYPE);
+				return bci_error(-EINVAL, "%s: token %d is not a %s token", l->path, id, BC_TOKEN_TYPE);
 			continue;
 		}
 		if (crypt_token_json_set(l->cd, id, NULL) < 0)
-			return bc_luks_fail(-EIO, l->path, "cannot remove token");
+			return bci_luks_fail(-EIO, l->path, "cannot remove token");
 		if (crypt_keyslot_destroy(l->cd, t.keyslot) < 0)
-			return bc_luks_fail(-EIO, l->path, "cannot destroy the token's key slot");
+			return bci_luks_fail(-EIO, l->path, "cannot destroy the token's key slot");
 		removed++;
 	}
 	if (!removed)
-		return bc_error(-ENOENT, "%s: no %s token%s", l->path, BC_TOKEN_TYPE,
+		return bci_error(-ENOENT, "%s: no %s token%s", l->path, BC_TOKEN_TYPE,
 				token_id >= 0 ? " with that id" : "s enrolled");
 	return removed;
 }
 
-int bc_luks_token_passphrase(struct crypt_device *cd, const struct bc_token *t,
+int bci_luks_token_passphrase(struct crypt_device *cd, const struct bci_token *t,
 			     const struct bc_unlock *u, struct bc_secret **pass_out)
 {
-	struct bc_p11 *p = NULL;
+	struct bci_p11 *p = NULL;
 	_cleanup_secret_ struct bc_secret *plain = NULL;
 	struct bc_secret *pass = NULL;
 	size_t plain_len = BC_TOKEN_BLOB_MAX;
 	int r;
 
 	*pass_out = NULL;
-	r = bc_secret_new(plain_len, &plain);
+	r = bci_secret_new(plain_len, &plain);
 	if (r < 0)
 		return r;
 	if (t->kind == BC_TOKEN_BLOCKCRYPT) {
 		char aad[AAD_MAX];
 
-		r = bc_p11_open_key(t->uri, u, NULL, BC_P11_AES_KEY, &p);
+		r = bci_p11_open_key(t->uri, u, NULL, BC_P11_AES_KEY, &p);
 		if (r < 0)
 			return r;
 		make_aad(cd, aad, sizeof(aad));
-		r = bc_p11_gcm(p, false, t->iv, aad, strlen(aad), t->blob, t->blob_len,
-			       bc_secret_buf(plain), &plain_len);
-		bc_p11_close(p);
+		r = bci_p11_gcm(p, false, t->iv, aad, strlen(aad), t->blob, t->blob_len,
+			       bci_secret_buf(plain), &plain_len);
+		bci_p11_close(p);
 		/* Tokens report a failed GCM tag in different ways (softhsm2:
 		 * CKR_GENERAL_ERROR): any unwrap failure means a wrong key. */
 		if (r < 0 && r != -ENODEV)
-			return bc_error(-EPERM, "token: the key %s does not unwrap this volume's secret (another key, or a copied header)",
+			return bci_error(-EPERM, "token: the key %s does not unwrap this volume's secret (another key, or a copied header)",
 					t->uri);
 		if (r < 0)
 			return r;
 		if (plain_len != SECRET_BYTES)
-			return bc_error(-EBADMSG, "token: unwrapped secret has the wrong size");
-		r = bc_secret_new(2 * SECRET_BYTES, &pass);
+			return bci_error(-EBADMSG, "token: unwrapped secret has the wrong size");
+		r = bci_secret_new(2 * SECRET_BYTES, &pass);
 		if (r < 0)
 			return r;
-		to_hex(bc_secret_data(plain), SECRET_BYTES, bc_secret_buf(pass));
-		bc_secret_set_len(pass, 2 * SECRET_BYTES);
+		to_hex(bc_secret_data(plain), SECRET_BYTES, bci_secret_buf(pass));
+		bci_secret_set_len(pass, 2 * SECRET_BYTES);
 	} else {
 		/* systemd-pkcs11: RSA-encrypted key; the slot passphrase is
 		 * its base64 encoding. */
-		r = bc_p11_open_key(t->uri, u, NULL, BC_P11_RSA_PRIVATE_KEY, &p);
+		r = bci_p11_open_key(t->uri, u, NULL, BC_P11_RSA_PRIVATE_KEY, &p);
 		if (r < 0)
 			return r;
-		r = bc_p11_rsa_decrypt(p, t->blob, t->blob_len, bc_secret_buf(plain), &plain_len);
-		bc_p11_close(p);
+		r = bci_p11_rsa_decrypt(p, t->blob, t->blob_len, bci_secret_buf(plain), &plain_len);
+		bci_p11_close(p);
 		if (r < 0)
 			return r;
-		r = bc_secret_new(4 * ((plain_len + 2) / 3) + 1, &pass);
+		r = bci_secret_new(4 * ((plain_len + 2) / 3) + 1, &pass);
 		if (r < 0)
 			return r;
-		b64_encode(bc_secret_data(plain), plain_len, (char *)bc_secret_buf(pass), bc_secret_capacity(pass) + 1);
-		bc_secret_set_len(pass, strlen((const char *)bc_secret_data(pass)));
+		b64_encode(bc_secret_data(plain), plain_len, (char *)bci_secret_buf(pass), bci_secret_capacity(pass) + 1);
+		bci_secret_set_len(pass, strlen((const char *)bc_secret_data(pass)));
 	}
 	*pass_out = pass;
 	return 0;
 }
 
-int bc_luks_token_unlock(struct crypt_device *cd, const char *path, const struct bc_unlock *u,
+int bci_luks_token_unlock(struct crypt_device *cd, const char *path, const struct bc_unlock *u,
 			 struct bc_secret *key, size_t *key_size)
 {
 	int r = -ENOENT, tried = 0;
@@ -243,27 +243,27 @@ int bc_luks_token_unlock(struct crypt_device *cd, const char *path, const struct
 	for (int id = 0; id < BC_LUKS2_TOKENS; id++) {
 		_cleanup_secret_ struct bc_secret *pass = NULL;
 		const char *json = NULL;
-		struct bc_token t;
+		struct bci_token t;
 		int d, slot;
 
 		if (crypt_token_json_get(cd, id, &json) < 0)
 			continue;
-		d = bc_token_decode(json, strlen(json), &t);
+		d = bci_token_decode(json, strlen(json), &t);
 		if (d == -ENOENT)
 			continue;  /* some other kind of token */
 		tried++;
-		r = d < 0 ? d : bc_luks_token_passphrase(cd, &t, u, &pass);
+		r = d < 0 ? d : bci_luks_token_passphrase(cd, &t, u, &pass);
 		slot = t.keyslot;
 		explicit_bzero(&t, sizeof(t));
 		if (r < 0)
 			continue; /* keep the error; another token may work */
-		r = crypt_volume_key_get(cd, slot, (char *)bc_secret_buf(key), key_size,
+		r = crypt_volume_key_get(cd, slot, (char *)bci_secret_buf(key), key_size,
 					 (const char *)bc_secret_data(pass), bc_secret_len(pass));
 		if (r >= 0)
 			return r;
-		r = bc_error(-EPERM, "%s: token %d did not open key slot %d", path, id, slot);
+		r = bci_error(-EPERM, "%s: token %d did not open key slot %d", path, id, slot);
 	}
 	if (!tried)
-		return bc_error(-ENOENT, "%s: no PKCS#11 token is enrolled", path);
+		return bci_error(-ENOENT, "%s: no PKCS#11 token is enrolled", path);
 	return r;
 }

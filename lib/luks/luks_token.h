@@ -9,12 +9,12 @@
 
 /* Try every supported token; on success KEY holds the volume key
  * (*KEY_SIZE bytes) and the key slot is returned. */
-int bc_luks_token_unlock(struct crypt_device *cd, const char *path, const struct bc_unlock *u,
+int bci_luks_token_unlock(struct crypt_device *cd, const char *path, const struct bc_unlock *u,
 			 struct bc_secret *key, size_t *key_size);
 
 /* Recover the key slot passphrase of token T (ours or systemd-pkcs11),
  * asking U->get_pin for a PIN when the token needs one. */
-int bc_luks_token_passphrase(struct crypt_device *cd, const struct bc_token *t,
+int bci_luks_token_passphrase(struct crypt_device *cd, const struct bci_token *t,
 			     const struct bc_unlock *u, struct bc_secret **pass_out);
 
 #endif

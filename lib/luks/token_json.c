@@ -1,9 +1,9 @@
 /*
- * Token JSON <-> struct bc_token.
+ * Token JSON <-> struct bci_token.
  *
  * The JSON comes from a LUKS2 header, i.e. from whoever last wrote the
  * disk: every field is checked for type, length and range here, so the
- * code that uses a struct bc_token never sees anything unchecked.
+ * code that uses a struct bci_token never sees anything unchecked.
  *
  * Ours (binary values base64, RFC 4648 with padding):
  *   { "type": "blockcrypt-pkcs11", "keyslots": ["N"],
@@ -91,7 +91,7 @@ static int copy_uri(const char *uri, char *out)
 	return 0;
 }
 
-int bc_token_decode(const char *json, size_t len, struct bc_token *out)
+int bci_token_decode(const char *json, size_t len, struct bci_token *out)
 {
 	json_tokener *tok = json_tokener_new();
 	json_object *o = NULL;
@@ -100,7 +100,7 @@ int bc_token_decode(const char *json, size_t len, struct bc_token *out)
 
 	memset(out, 0, sizeof(*out));
 	if (!tok)
-		return bc_error(-ENOMEM, "token: out of memory");
+		return bci_error(-ENOMEM, "token: out of memory");
 	if (len > 0 && len <= INT32_MAX)
 		o = json_tokener_parse_ex(tok, json, (int)len);
 	/* Trailing bytes after the object are malformed too. */
@@ -146,7 +146,7 @@ int bc_token_decode(const char *json, size_t len, struct bc_token *out)
 	}
 out:
 	if (what && r == 0)
-		r = bc_error(-EBADMSG, "token: malformed %s token: %s", out->kind == BC_TOKEN_SYSTEMD ?
+		r = bci_error(-EBADMSG, "token: malformed %s token: %s", out->kind == BC_TOKEN_SYSTEMD ?
 			     BC_TOKEN_SYSTEMD_TYPE : BC_TOKEN_TYPE, what);
 	json_object_put(o);
 	json_tokener_free(tok);
@@ -155,7 +155,7 @@ out:
 	return r;
 }
 
-int bc_token_encode(const struct bc_token *t, char **json_out)
+int bci_token_encode(const struct bci_token *t, char **json_out)
 {
 	char iv64[4 * ((BC_TOKEN_IV_BYTES + 2) / 3) + 1];
 	char sec64[4 * ((BC_TOKEN_WRAPPED_BYTES + 2) / 3) + 1];
@@ -166,7 +166,7 @@ int bc_token_encode(const struct bc_token *t, char **json_out)
 	*json_out = NULL;
 	if (t->kind != BC_TOKEN_BLOCKCRYPT || t->blob_len != BC_TOKEN_WRAPPED_BYTES ||
 	    t->keyslot < 0 || t->keyslot > BC_LUKS2_KEYSLOT_LAST)
-		return bc_error(-EINVAL, "token: cannot encode this token");
+		return bci_error(-EINVAL, "token: cannot encode this token");
 	EVP_EncodeBlock((unsigned char *)iv64, t->iv, BC_TOKEN_IV_BYTES);
 	EVP_EncodeBlock((unsigned char *)sec64, t->blob, BC_TOKEN_WRAPPED_BYTES);
 	snprintf(slot, sizeof(slot), "%d", t->keyslot);
@@ -174,7 +174,7 @@ int bc_token_encode(const struct bc_token *t, char **json_out)
 	slots = json_object_new_array();
 	if (!o || !slots) {
 		json_object_put(slots);
-		r = bc_error(-ENOMEM, "token: out of memory");
+		r = bci_error(-ENOMEM, "token: out of memory");
 		goto out;
 	}
 	json_object_object_add(o, "type", json_object_new_string(BC_TOKEN_TYPE));
@@ -187,7 +187,7 @@ int bc_token_encode(const struct bc_token *t, char **json_out)
 	*json_out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 							  JSON_C_TO_STRING_NOSLASHESCAPE));
 	if (!*json_out)
-		r = bc_error(-ENOMEM, "token: out of memory");
+		r = bci_error(-ENOMEM, "token: out of memory");
 out:
 	json_object_put(o);
 	return r;

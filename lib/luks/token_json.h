@@ -1,5 +1,5 @@
 /* LUKS2 token JSON for PKCS#11 key slots: the on-disk form, converted to
- * and from struct bc_token in this one place (and fuzzed: tests/fuzz). */
+ * and from struct bci_token in this one place (and fuzzed: tests/fuzz). */
 #ifndef BC_LUKS_TOKEN_JSON_H
 #define BC_LUKS_TOKEN_JSON_H
 
@@ -17,13 +17,13 @@
 #define BC_LUKS2_KEYSLOT_LAST 31
 #define BC_LUKS2_TOKENS 32
 
-enum bc_token_kind {
+enum bci_token_kind {
 	BC_TOKEN_BLOCKCRYPT,  /* ours: AES-GCM secret wrapped by a token AES key */
 	BC_TOKEN_SYSTEMD,     /* systemd-cryptenroll: RSA-encrypted key */
 };
 
-struct bc_token {
-	enum bc_token_kind kind;
+struct bci_token {
+	enum bci_token_kind kind;
 	int keyslot;                      /* 0..BC_LUKS2_KEYSLOT_LAST */
 	char uri[BC_TOKEN_URI_MAX];       /* PKCS#11 URI, NUL terminated */
 	uint8_t iv[BC_TOKEN_IV_BYTES];    /* ours only */
@@ -33,8 +33,8 @@ struct bc_token {
 
 /* Parse token JSON.  0; -ENOENT for a token type that is not PKCS#11
  * (not ours to judge); -EBADMSG for a malformed one, with a message. */
-int bc_token_decode(const char *json, size_t len, struct bc_token *out);
+int bci_token_decode(const char *json, size_t len, struct bci_token *out);
 /* Our token as JSON (malloc'd string).  Only BC_TOKEN_BLOCKCRYPT. */
-int bc_token_encode(const struct bc_token *t, char **json_out);
+int bci_token_encode(const struct bci_token *t, char **json_out);
 
 #endif

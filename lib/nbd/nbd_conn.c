@@ -24,18 +24,18 @@
  * more threads sleep than requests wait, so every queued request has a
  * thread, and the queue never holds more than threads - 1.
  *
- * Memory: a request holds a buffer from the server's pool (nbd_buf_get)
+ * Memory: a request holds a buffer from the server's pool (bci_nbd_buf_get)
  * from the moment its header is read until its reply is sent, and gives
  * it back then; idle threads, and a reader waiting for the next header,
  * hold none.  So a connection holds at most THREADS buffers (each request
  * rounded up to a power of two), plus the 64 KiB read-ahead, and all
  * connections together at most the server's budget: a reader that needs
- * more than is left waits in nbd_buf_get, without reading further
+ * more than is left waits in bci_nbd_buf_get, without reading further
  * requests (backpressure), until another request gives memory back.
  * While a thread sends a reply or receives a WRITE payload with a buffer,
  * it notes the time of each bit of progress in tx_busy_ns / rx_busy_ns,
  * so the server can cut off a client that stalls while others wait for
- * memory (nbd_cut_stalled).  Replies go out under write_lock, in any
+ * memory (bci_nbd_cut_stalled).  Replies go out under write_lock, in any
  * order, as the protocol allows; a client that stops reading them only
  * blocks its own threads.
  *
@@ -114,7 +114,7 @@ static int64_t elapsed_ns(const struct timespec *t0)
 	return (t.tv_sec - t0->tv_sec) * 1000000000LL + (t.tv_nsec - t0->tv_nsec);
 }
 
-static void earn_poll_credit(struct nbd_conn *c, ssize_t n)
+static void earn_poll_credit(struct bci_nbd_conn *c, ssize_t n)
 {
 	int64_t credit = c->poll_credit_ns + (int64_t)n * NBD_POLL_NS_PER_BYTE;
 
@@ -123,7 +123,7 @@ static void earn_poll_credit(struct nbd_conn *c, ssize_t n)
 
 /* read_some() that, while the client streams big WRITEs, first polls for
  * as long as the credit allows (see above). */
-static ssize_t read_streaming(struct nbd_conn *c, void *buf, size_t len)
+static ssize_t read_streaming(struct bci_nbd_conn *c, void *buf, size_t len)
 {
 	struct timespec t0;
 	ssize_t n;
@@ -154,7 +154,7 @@ static ssize_t read_streaming(struct nbd_conn *c, void *buf, size_t len)
 	return n;
 }
 
-static int read_buffered(struct nbd_conn *c, uint8_t *p, size_t len)
+static int read_buffered(struct bci_nbd_conn *c, uint8_t *p, size_t len)
 {
 	while (len) {
 		size_t have = c->rlen - c->rpos;
@@ -175,7 +175,7 @@ static int read_buffered(struct nbd_conn *c, uint8_t *p, size_t len)
 				return (int)n;
 			p += n;
 			len -= (size_t)n;
-			nbd_busy_progress(&c->rx_busy_ns);
+			bci_nbd_busy_progress(&c->rx_busy_ns);
 			continue;
 		}
 		n = read_streaming(c, c->rbuf, NBD_READAHEAD);
@@ -183,17 +183,17 @@ static int read_buffered(struct nbd_conn *c, uint8_t *p, size_t len)
 			return (int)n;
 		c->rpos = 0;
 		c->rlen = (size_t)n;
-		nbd_busy_progress(&c->rx_busy_ns);
+		bci_nbd_busy_progress(&c->rx_busy_ns);
 	}
 	return 0;
 }
 
-int nbd_read_full(struct nbd_conn *c, void *buf, size_t len)
+int bci_nbd_read_full(struct bci_nbd_conn *c, void *buf, size_t len)
 {
 	uint8_t *p = buf;
 
 	if (c->tls)
-		return nbd_tls_recv(c, buf, len);
+		return bci_nbd_tls_recv(c, buf, len);
 	if (c->rbuf)
 		return read_buffered(c, p, len);
 	while (len) {
@@ -203,15 +203,15 @@ int nbd_read_full(struct nbd_conn *c, void *buf, size_t len)
 			return (int)n;
 		p += n;
 		len -= (size_t)n;
-		nbd_busy_progress(&c->rx_busy_ns);
+		bci_nbd_busy_progress(&c->rx_busy_ns);
 	}
 	return 0;
 }
 
-int nbd_writev_full(struct nbd_conn *c, struct iovec *iov, int iovcnt)
+int bci_nbd_writev_full(struct bci_nbd_conn *c, struct iovec *iov, int iovcnt)
 {
 	if (c->tls)
-		return nbd_tls_sendv(c, iov, iovcnt);
+		return bci_nbd_tls_sendv(c, iov, iovcnt);
 	while (iovcnt > 0) {
 		ssize_t n;
 
@@ -226,7 +226,7 @@ int nbd_writev_full(struct nbd_conn *c, struct iovec *iov, int iovcnt)
 			continue;
 		if (n < 0)
 			return -errno;
-		nbd_busy_progress(&c->tx_busy_ns);
+		bci_nbd_busy_progress(&c->tx_busy_ns);
 		while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
 			n -= (ssize_t)iov->iov_len;
 			iov++;
@@ -256,7 +256,7 @@ static uint32_t nbd_errno(int r)
 }
 
 /* Mark the connection finished: every thread stops at its next request. */
-static void conn_close(struct nbd_conn *c, bool hard)
+static void conn_close(struct bci_nbd_conn *c, bool hard)
 {
 	__atomic_store_n(&c->closing, true, __ATOMIC_RELEASE);
 	if (hard)
@@ -265,23 +265,23 @@ static void conn_close(struct nbd_conn *c, bool hard)
 }
 
 /* Send a simple reply (with DATA for a successful READ). */
-static void send_simple(struct nbd_conn *c, uint64_t cookie, uint32_t err, const void *data, uint32_t len)
+static void send_simple(struct bci_nbd_conn *c, uint64_t cookie, uint32_t err, const void *data, uint32_t len)
 {
-	struct nbd_wire_simple_reply h = { htobe32(NBD_SIMPLE_REPLY_MAGIC), htobe32(err), cookie };
+	struct bci_nbd_wire_simple_reply h = { htobe32(NBD_SIMPLE_REPLY_MAGIC), htobe32(err), cookie };
 	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)data, len } };
 	int r;
 
 	pthread_mutex_lock(&c->write_lock);
-	nbd_busy_mark(&c->tx_busy_ns); /* (a reply always holds its request's buffer) */
-	r = nbd_writev_full(c, iov, !err && len ? 2 : 1);
-	nbd_busy_clear(&c->tx_busy_ns);
+	bci_nbd_busy_mark(&c->tx_busy_ns); /* (a reply always holds its request's buffer) */
+	r = bci_nbd_writev_full(c, iov, !err && len ? 2 : 1);
+	bci_nbd_busy_clear(&c->tx_busy_ns);
 	pthread_mutex_unlock(&c->write_lock);
 	if (r < 0)
 		conn_close(c, true); /* the client is gone or hostile */
 }
 
 /* Check a request against the export; returns an NBD error or 0. */
-static uint32_t validate(const struct bc_nbd_server *s, const struct nbd_request *q)
+static uint32_t validate(const struct bc_nbd_server *s, const struct bci_nbd_request *q)
 {
 	uint16_t allowed = NBD_CMD_FLAG_FUA;
 	uint64_t size = bc_volume_size(s->volume); /* may grow while we serve */
@@ -327,13 +327,13 @@ static uint32_t validate(const struct bc_nbd_server *s, const struct nbd_request
 	return in_range ? 0 : NBD_EINVAL;
 }
 
-int nbd_discard(struct nbd_conn *c, uint64_t len)
+int bci_nbd_discard(struct bci_nbd_conn *c, uint64_t len)
 {
 	uint8_t buf[16384];
 
 	while (len) {
 		size_t n = len < sizeof(buf) ? (size_t)len : sizeof(buf);
-		int r = nbd_read_full(c, buf, n);
+		int r = bci_nbd_read_full(c, buf, n);
 
 		if (r < 0)
 			return r;
@@ -347,8 +347,8 @@ static bool ensure_buf(struct bc_nbd_server *s, struct serve_state *st, size_t l
 {
 	if (st->buf && st->buf_len >= len)
 		return true;
-	nbd_buf_put(s, st->buf, st->buf_len);
-	st->buf = nbd_buf_get(s, len);
+	bci_nbd_buf_put(s, st->buf, st->buf_len);
+	st->buf = bci_nbd_buf_get(s, len);
 	st->buf_len = st->buf ? len : 0;
 	return st->buf != NULL;
 }
@@ -367,18 +367,18 @@ static const char *cmd_name(uint16_t type)
 
 /* An error goes back to the client: say so in the log too (rate-limited:
  * a dying disk must not flood it), with the volume's message. */
-static void log_failure(struct nbd_conn *c, const struct nbd_request *q, int r, bool flush)
+static void log_failure(struct bci_nbd_conn *c, const struct bci_nbd_request *q, int r, bool flush)
 {
 	if (flush)
-		nbd_log_limited(c->srv, NBD_LOG_FLUSH, "%s failed: %s", q->type == NBD_CMD_FLUSH ? "FLUSH" :
+		bci_nbd_log_limited(c->srv, NBD_LOG_FLUSH, "%s failed: %s", q->type == NBD_CMD_FLUSH ? "FLUSH" :
 				"flush after a FUA write", bc_last_error());
 	else
-		nbd_log_limited(c->srv, NBD_LOG_IO, "%s of %u bytes at %llu failed (%s): %s", cmd_name(q->type),
+		bci_nbd_log_limited(c->srv, NBD_LOG_IO, "%s of %u bytes at %llu failed (%s): %s", cmd_name(q->type),
 				q->length, (unsigned long long)q->offset, strerror(-r), bc_last_error());
 }
 
 /* Execute a validated request; returns the NBD error. */
-static uint32_t execute(struct nbd_conn *c, const struct nbd_request *q, uint8_t *buf)
+static uint32_t execute(struct bci_nbd_conn *c, const struct bci_nbd_request *q, uint8_t *buf)
 {
 	struct bc_volume *v = c->srv->volume;
 	bool fua = q->flags & NBD_CMD_FLAG_FUA;
@@ -420,14 +420,14 @@ static uint32_t execute(struct nbd_conn *c, const struct nbd_request *q, uint8_t
 /* Read the next request (and a WRITE payload into ST); the caller holds
  * the reader role.  Returns 1 with a request to run, 0 when the
  * connection is done. */
-static int read_request(struct nbd_conn *c, struct serve_state *st, struct nbd_request *q, uint32_t *err)
+static int read_request(struct bci_nbd_conn *c, struct serve_state *st, struct bci_nbd_request *q, uint32_t *err)
 {
-	struct nbd_wire_request w;
+	struct bci_nbd_wire_request w;
 
 	*err = 0;
 	if (__atomic_load_n(&c->closing, __ATOMIC_ACQUIRE))
 		return 0;
-	if (nbd_read_full(c, &w, sizeof(w)) < 0 || be32toh(w.magic) != NBD_REQUEST_MAGIC)
+	if (bci_nbd_read_full(c, &w, sizeof(w)) < 0 || be32toh(w.magic) != NBD_REQUEST_MAGIC)
 		goto done; /* EOF, or cannot resynchronise: hard disconnect */
 	q->flags = be16toh(w.flags);
 	q->type = be16toh(w.type);
@@ -446,11 +446,11 @@ static int read_request(struct nbd_conn *c, struct serve_state *st, struct nbd_r
 
 		/* A refused WRITE still carries its payload: skip it. */
 		if (*err) {
-			r = nbd_discard(c, q->length);
+			r = bci_nbd_discard(c, q->length);
 		} else {
-			nbd_busy_mark(&c->rx_busy_ns);
-			r = nbd_read_full(c, st->buf, q->length);
-			nbd_busy_clear(&c->rx_busy_ns);
+			bci_nbd_busy_mark(&c->rx_busy_ns);
+			r = bci_nbd_read_full(c, st->buf, q->length);
+			bci_nbd_busy_clear(&c->rx_busy_ns);
 		}
 		if (r < 0)
 			goto done; /* client vanished mid-write: nothing applied */
@@ -461,7 +461,7 @@ done:
 	return 0;
 }
 
-static void run_request(struct nbd_conn *c, const struct nbd_request *q, uint32_t err, uint8_t *buf)
+static void run_request(struct bci_nbd_conn *c, const struct bci_nbd_request *q, uint32_t err, uint8_t *buf)
 {
 	/* Nobody will read it: do not spend CPU and memory on a READ for a
 	 * client that is gone (writes still run, as if it were there). */
@@ -472,7 +472,7 @@ static void run_request(struct nbd_conn *c, const struct nbd_request *q, uint32_
 	send_simple(c, q->cookie, err, buf, q->type == NBD_CMD_READ ? q->length : 0);
 }
 
-static bool is_big(const struct nbd_request *q, uint32_t err)
+static bool is_big(const struct bci_nbd_request *q, uint32_t err)
 {
 	return !err && (q->type == NBD_CMD_READ || q->type == NBD_CMD_WRITE) && q->length >= NBD_HANDOFF_MIN;
 }
@@ -481,7 +481,7 @@ static bool is_big(const struct nbd_request *q, uint32_t err)
  * ones for sleeping threads, until one is to be run by this thread
  * (returns 1 with it in Q) or the connection is done (0).  Either way the
  * role is given up. */
-static int lead(struct nbd_conn *c, struct serve_state *st, struct nbd_request *q, uint32_t *err)
+static int lead(struct bci_nbd_conn *c, struct serve_state *st, struct bci_nbd_request *q, uint32_t *err)
 {
 	for (;;) {
 		int more = read_request(c, st, q, err);
@@ -489,9 +489,9 @@ static int lead(struct nbd_conn *c, struct serve_state *st, struct nbd_request *
 
 		pthread_mutex_lock(&c->sched_lock);
 		if (more && is_big(q, *err) && c->npending < c->waiting) {
-			struct nbd_job *j = &c->pending[(c->pending_head + c->npending++) % NBD_MAX_CONN_THREADS];
+			struct bci_nbd_job *j = &c->pending[(c->pending_head + c->npending++) % NBD_MAX_CONN_THREADS];
 
-			*j = (struct nbd_job){ *q, *err, st->buf, st->buf_len };
+			*j = (struct bci_nbd_job){ *q, *err, st->buf, st->buf_len };
 			st->buf = NULL; /* the job owns it now */
 			st->buf_len = 0;
 			handed = wake = true;
@@ -514,21 +514,21 @@ static int lead(struct nbd_conn *c, struct serve_state *st, struct nbd_request *
 
 static void *serve_main(void *arg)
 {
-	struct nbd_conn *c = arg;
+	struct bci_nbd_conn *c = arg;
 	struct serve_state st = { 0 };
-	struct nbd_request q;
+	struct bci_nbd_request q;
 	uint32_t err;
 
 	pthread_mutex_lock(&c->sched_lock);
 	for (;;) {
 		if (c->npending) {
-			struct nbd_job j = c->pending[c->pending_head];
+			struct bci_nbd_job j = c->pending[c->pending_head];
 
 			c->pending_head = (c->pending_head + 1) % NBD_MAX_CONN_THREADS;
 			c->npending--;
 			pthread_mutex_unlock(&c->sched_lock);
 			run_request(c, &j.q, j.err, j.buf);
-			nbd_buf_put(c->srv, j.buf, j.buf_len); /* memory goes back with the reply */
+			bci_nbd_buf_put(c->srv, j.buf, j.buf_len); /* memory goes back with the reply */
 		} else if (__atomic_load_n(&c->closing, __ATOMIC_ACQUIRE)) {
 			break;
 		} else if (!c->reading) {
@@ -538,7 +538,7 @@ static void *serve_main(void *arg)
 				run_request(c, &q, err, st.buf);
 			/* Never sleep nor wait for the next request with a buffer:
 			 * see the threading model. */
-			nbd_buf_put(c->srv, st.buf, st.buf_len);
+			bci_nbd_buf_put(c->srv, st.buf, st.buf_len);
 			st.buf = NULL;
 			st.buf_len = 0;
 		} else {
@@ -551,11 +551,11 @@ static void *serve_main(void *arg)
 	}
 	pthread_cond_broadcast(&c->sched_wake); /* the others leave too */
 	pthread_mutex_unlock(&c->sched_lock);
-	nbd_buf_put(c->srv, st.buf, st.buf_len);
+	bci_nbd_buf_put(c->srv, st.buf, st.buf_len);
 	return NULL;
 }
 
-void nbd_transmission(struct nbd_conn *c)
+void bci_nbd_transmission(struct bci_nbd_conn *c)
 {
 	unsigned n = c->srv->params.threads ? c->srv->params.threads : NBD_DEFAULT_CONN_THREADS;
 	pthread_t extra[NBD_MAX_CONN_THREADS];

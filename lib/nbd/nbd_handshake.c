@@ -18,24 +18,24 @@
 
 #include "nbd/nbd_internal.h"
 
-static int send_reply(struct nbd_conn *c, uint32_t option, uint32_t type,
+static int send_reply(struct bci_nbd_conn *c, uint32_t option, uint32_t type,
 		      const void *data, uint32_t len)
 {
-	struct nbd_wire_option_reply h = {
+	struct bci_nbd_wire_option_reply h = {
 		.magic = htobe64(NBD_REP_MAGIC), .option = htobe32(option),
 		.type = htobe32(type), .length = htobe32(len),
 	};
 	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)data, len } };
 
-	return nbd_writev_full(c, iov, len ? 2 : 1);
+	return bci_nbd_writev_full(c, iov, len ? 2 : 1);
 }
 
-static int send_error(struct nbd_conn *c, uint32_t option, uint32_t type, const char *msg)
+static int send_error(struct bci_nbd_conn *c, uint32_t option, uint32_t type, const char *msg)
 {
 	return send_reply(c, option, type, msg, (uint32_t)strlen(msg));
 }
 
-static int send_info_export(struct nbd_conn *c, uint32_t option)
+static int send_info_export(struct bci_nbd_conn *c, uint32_t option)
 {
 	struct {
 		uint16_t type;
@@ -48,7 +48,7 @@ static int send_info_export(struct nbd_conn *c, uint32_t option)
 	return send_reply(c, option, NBD_REP_INFO, &info, sizeof(info));
 }
 
-static int send_info_string(struct nbd_conn *c, uint32_t option, uint16_t type, const char *s)
+static int send_info_string(struct bci_nbd_conn *c, uint32_t option, uint16_t type, const char *s)
 {
 	size_t n = strlen(s);
 	uint8_t buf[2 + 1024];
@@ -61,7 +61,7 @@ static int send_info_string(struct nbd_conn *c, uint32_t option, uint16_t type, 
 	return send_reply(c, option, NBD_REP_INFO, buf, (uint32_t)(n + 2));
 }
 
-static int send_info_block_size(struct nbd_conn *c, uint32_t option)
+static int send_info_block_size(struct bci_nbd_conn *c, uint32_t option)
 {
 	struct {
 		uint16_t type;
@@ -80,7 +80,7 @@ static bool name_matches(const struct bc_nbd_server *s, const char *name, size_t
 }
 
 /* NBD_OPT_INFO / NBD_OPT_GO.  Returns 1 when GO succeeded. */
-static int opt_info_go(struct nbd_conn *c, uint32_t option, const uint8_t *data, uint32_t len)
+static int opt_info_go(struct bci_nbd_conn *c, uint32_t option, const uint8_t *data, uint32_t len)
 {
 	uint32_t name_len;
 	uint16_t nreq;
@@ -121,7 +121,7 @@ static int opt_info_go(struct nbd_conn *c, uint32_t option, const uint8_t *data,
 	return option == NBD_OPT_GO ? 1 : 0;
 }
 
-static int opt_export_name(struct nbd_conn *c, const uint8_t *data, uint32_t len)
+static int opt_export_name(struct bci_nbd_conn *c, const uint8_t *data, uint32_t len)
 {
 	struct {
 		uint64_t size;
@@ -133,11 +133,11 @@ static int opt_export_name(struct nbd_conn *c, const uint8_t *data, uint32_t len
 
 	if (!name_matches(c->srv, (const char *)data, len))
 		return -ENOENT; /* the protocol has no way to refuse: hang up */
-	r = nbd_writev_full(c, &iov, 1);
+	r = bci_nbd_writev_full(c, &iov, 1);
 	return r < 0 ? r : 1;
 }
 
-static int opt_list(struct nbd_conn *c, uint32_t len)
+static int opt_list(struct bci_nbd_conn *c, uint32_t len)
 {
 	size_t n = strlen(c->srv->export_name);
 	uint8_t buf[4 + 4096];
@@ -154,7 +154,7 @@ static int opt_list(struct nbd_conn *c, uint32_t len)
 	return r < 0 ? r : send_reply(c, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
 }
 
-static int opt_starttls(struct nbd_conn *c, uint32_t len)
+static int opt_starttls(struct bci_nbd_conn *c, uint32_t len)
 {
 	int r;
 
@@ -166,10 +166,10 @@ static int opt_starttls(struct nbd_conn *c, uint32_t len)
 		return send_error(c, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID, "STARTTLS takes no data");
 	r = send_reply(c, NBD_OPT_STARTTLS, NBD_REP_ACK, NULL, 0);
 	/* A failed handshake leaves the stream unusable: hang up. */
-	return r < 0 ? r : nbd_tls_start(c);
+	return r < 0 ? r : bci_nbd_tls_start(c);
 }
 
-int nbd_handshake(struct nbd_conn *c)
+int bci_nbd_handshake(struct bci_nbd_conn *c)
 {
 	struct {
 		uint64_t magic, ihaveopt;
@@ -183,10 +183,10 @@ int nbd_handshake(struct nbd_conn *c)
 	uint8_t *data = NULL;
 	int r;
 
-	r = nbd_writev_full(c, &iov, 1);
+	r = bci_nbd_writev_full(c, &iov, 1);
 	if (r < 0)
 		return r;
-	r = nbd_read_full(c, &cflags, 4);
+	r = bci_nbd_read_full(c, &cflags, 4);
 	if (r < 0)
 		return r;
 	cflags = be32toh(cflags);
@@ -198,10 +198,10 @@ int nbd_handshake(struct nbd_conn *c)
 		return -ENOMEM;
 
 	for (;;) {
-		struct nbd_wire_option h;
+		struct bci_nbd_wire_option h;
 		uint32_t option, len;
 
-		r = nbd_read_full(c, &h, sizeof(h));
+		r = bci_nbd_read_full(c, &h, sizeof(h));
 		if (r < 0)
 			break;
 		if (be64toh(h.magic) != NBD_IHAVEOPT) {
@@ -215,14 +215,14 @@ int nbd_handshake(struct nbd_conn *c)
 				r = -EPROTO; /* deemed a denial of service */
 				break;
 			}
-			r = nbd_discard(c, len);
+			r = bci_nbd_discard(c, len);
 			if (r == 0)
 				r = send_error(c, option, NBD_REP_ERR_TOO_BIG, "option data too large");
 			if (r < 0)
 				break;
 			continue;
 		}
-		r = nbd_read_full(c, data, len);
+		r = bci_nbd_read_full(c, data, len);
 		if (r < 0)
 			break;
 		if (c->srv->tls && !c->tls && option != NBD_OPT_STARTTLS && option != NBD_OPT_ABORT) {

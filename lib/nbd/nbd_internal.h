@@ -27,7 +27,7 @@
  * more to the requests waiting for memory. */
 #define NBD_STALL_CUTOFF_SECONDS 5
 
-/* Kinds of log lines, each rate-limited on its own (nbd_log_limited). */
+/* Kinds of log lines, each rate-limited on its own (bci_nbd_log_limited). */
 enum nbd_log_kind {
 	NBD_LOG_CAP,               /* connection refused: --max-connections */
 	NBD_LOG_ACCEPT,            /* accept(2) failed: out of descriptors */
@@ -39,18 +39,18 @@ enum nbd_log_kind {
 	NBD_LOG_KINDS
 };
 
-struct nbd_conn;
-struct nbd_tls_server;
+struct bci_nbd_conn;
+struct bci_nbd_tls_server;
 
-struct nbd_ratelog {
+struct bci_nbd_ratelog {
 	int64_t last_ns;           /* when a line of this kind was last logged */
 	unsigned suppressed;       /* lines dropped since */
 };
 
 /* A request read off the wire and handed to a sleeping thread to run,
  * with the buffer holding its WRITE payload (or to take its READ data). */
-struct nbd_job {
-	struct nbd_request q;
+struct bci_nbd_job {
+	struct bci_nbd_request q;
 	uint32_t err;              /* NBD error found while reading it */
 	uint8_t *buf;
 	size_t buf_len;
@@ -62,7 +62,7 @@ struct bc_nbd_server {
 	char *export_name, *description;
 	uint16_t tx_flags;
 	uint32_t pref_block;
-	struct nbd_tls_server *tls; /* NULL: no TLS; else clients must use it */
+	struct bci_nbd_tls_server *tls; /* NULL: no TLS; else clients must use it */
 
 	int listen_fds[NBD_MAX_LISTEN];
 	char *unix_paths[NBD_MAX_LISTEN];
@@ -78,7 +78,7 @@ struct bc_nbd_server {
 	 * path neither allocates nor faults in fresh pages, and the memory
 	 * budget: mem_used counts every buffer handed out or cached, and never
 	 * exceeds mem_max; a request that would exceed it waits on mem_freed
-	 * (smaller size classes first, see nbd_buf_get). */
+	 * (smaller size classes first, see bci_nbd_buf_get). */
 	pthread_mutex_t buf_lock;
 	pthread_cond_t mem_freed;
 	void *buf_free[NBD_BUF_CLASSES];
@@ -87,18 +87,18 @@ struct bc_nbd_server {
 	unsigned mem_waiting[NBD_BUF_CLASSES];
 
 	pthread_mutex_t log_lock;
-	struct nbd_ratelog logs[NBD_LOG_KINDS];
+	struct bci_nbd_ratelog logs[NBD_LOG_KINDS];
 
 	pthread_mutex_t lock;      /* protects conns, nconns, nlive, nserving, stopping */
 	pthread_cond_t conn_gone;
-	struct nbd_conn *conns;    /* newest first */
+	struct bci_nbd_conn *conns;    /* newest first */
 	unsigned nconns;
-	unsigned nlive;            /* conns not yet cut off (see nbd_conn.cut) */
+	unsigned nlive;            /* conns not yet cut off (see bci_nbd_conn.cut) */
 	unsigned nserving;         /* conns past the handshake: the clients */
 	bool stopping;
 };
 
-struct nbd_conn {
+struct bci_nbd_conn {
 	struct bc_nbd_server *srv;
 	int in_fd, out_fd;
 	bool out_is_socket;
@@ -115,7 +115,7 @@ struct nbd_conn {
 	bool reading;                 /* a thread holds the reader role */
 	unsigned waiting;             /* threads asleep on sched_wake */
 	unsigned npending, pending_head;
-	struct nbd_job pending[NBD_MAX_CONN_THREADS]; /* ring; npending <= waiting */
+	struct bci_nbd_job pending[NBD_MAX_CONN_THREADS]; /* ring; npending <= waiting */
 	/* Read-ahead of the request stream, transmission phase without TLS
 	 * only (so no byte meant for a TLS handshake is ever taken): one
 	 * read(2) picks up many small requests.  Only the reader touches it. */
@@ -123,7 +123,7 @@ struct nbd_conn {
 	size_t rpos, rlen;
 	bool streaming;               /* the last request was a big WRITE */
 	int64_t poll_credit_ns;       /* polling time earned by data received */
-	struct nbd_conn *next, *prev; /* server list, under srv->lock */
+	struct bci_nbd_conn *next, *prev; /* server list, under srv->lock */
 	/* Under srv->lock: still in the handshake (the accept thread closes
 	 * it at handshake_deadline), and cut off by the server (shut down; no
 	 * longer counted against max_conns). */
@@ -131,58 +131,58 @@ struct nbd_conn {
 	int64_t handshake_deadline;
 	/* Monotonic ns of the last progress of a reply being sent (tx) or a
 	 * WRITE payload being received (rx) while it holds a buffer; 0 when
-	 * none is (atomic: read by nbd_cut_stalled). */
+	 * none is (atomic: read by bci_nbd_cut_stalled). */
 	int64_t tx_busy_ns, rx_busy_ns;
 };
 
 /* Whole-buffer I/O on the connection, through TLS once negotiated;
  * 0 or -errno (-ECONNRESET at EOF). */
-int nbd_read_full(struct nbd_conn *c, void *buf, size_t len);
-int nbd_writev_full(struct nbd_conn *c, struct iovec *iov, int iovcnt);
+int bci_nbd_read_full(struct bci_nbd_conn *c, void *buf, size_t len);
+int bci_nbd_writev_full(struct bci_nbd_conn *c, struct iovec *iov, int iovcnt);
 /* Read and drop LEN bytes (a payload we refuse). */
-int nbd_discard(struct nbd_conn *c, uint64_t len);
+int bci_nbd_discard(struct bci_nbd_conn *c, uint64_t len);
 
 /* TLS (nbd_tls.c): server credentials from the parameters (*OUT stays
  * NULL when TLS is not asked for), per-connection session and I/O. */
-int nbd_tls_server_new(const struct bc_nbd_params *p, struct nbd_tls_server **out);
-void nbd_tls_server_free(struct nbd_tls_server *t);
-int nbd_tls_start(struct nbd_conn *c);
-int nbd_tls_recv(struct nbd_conn *c, void *buf, size_t len);
-int nbd_tls_sendv(struct nbd_conn *c, const struct iovec *iov, int iovcnt);
-void nbd_tls_end(struct nbd_conn *c);
+int bci_nbd_tls_server_new(const struct bc_nbd_params *p, struct bci_nbd_tls_server **out);
+void bci_nbd_tls_server_free(struct bci_nbd_tls_server *t);
+int bci_nbd_tls_start(struct bci_nbd_conn *c);
+int bci_nbd_tls_recv(struct bci_nbd_conn *c, void *buf, size_t len);
+int bci_nbd_tls_sendv(struct bci_nbd_conn *c, const struct iovec *iov, int iovcnt);
+void bci_nbd_tls_end(struct bci_nbd_conn *c);
 
 /* Buffers of at least LEN bytes (4 KiB aligned), and their return.
- * nbd_buf_get waits while the memory budget is used up; NULL when LEN is
+ * bci_nbd_buf_get waits while the memory budget is used up; NULL when LEN is
  * too large, the server stops, or malloc fails. */
-void *nbd_buf_get(struct bc_nbd_server *s, size_t len);
-void nbd_buf_put(struct bc_nbd_server *s, void *buf, size_t len);
+void *bci_nbd_buf_get(struct bc_nbd_server *s, size_t len);
+void bci_nbd_buf_put(struct bc_nbd_server *s, void *buf, size_t len);
 
-int64_t nbd_now_ns(void);
+int64_t bci_nbd_now_ns(void);
 /* Mark progress of a buffer-holding transfer (*SLOT is tx_busy_ns or
  * rx_busy_ns): started (or progressed), and finished. */
-static inline void nbd_busy_mark(int64_t *slot)
+static inline void bci_nbd_busy_mark(int64_t *slot)
 {
-	__atomic_store_n(slot, nbd_now_ns(), __ATOMIC_RELAXED);
+	__atomic_store_n(slot, bci_nbd_now_ns(), __ATOMIC_RELAXED);
 }
-static inline void nbd_busy_progress(int64_t *slot)
+static inline void bci_nbd_busy_progress(int64_t *slot)
 {
 	if (__atomic_load_n(slot, __ATOMIC_RELAXED))
-		nbd_busy_mark(slot);
+		bci_nbd_busy_mark(slot);
 }
-static inline void nbd_busy_clear(int64_t *slot)
+static inline void bci_nbd_busy_clear(int64_t *slot)
 {
 	__atomic_store_n(slot, 0, __ATOMIC_RELAXED);
 }
 /* Cut off clients whose transfers have stalled (NBD_STALL_CUTOFF_SECONDS). */
-void nbd_cut_stalled(struct bc_nbd_server *s);
-/* bc_log() at most one line of KIND per 10 s, counting the others. */
-void nbd_log_limited(struct bc_nbd_server *s, enum nbd_log_kind kind, const char *fmt, ...)
+void bci_nbd_cut_stalled(struct bc_nbd_server *s);
+/* bci_log() at most one line of KIND per 10 s, counting the others. */
+void bci_nbd_log_limited(struct bc_nbd_server *s, enum nbd_log_kind kind, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Option haggling; returns 1 to enter transmission, 0 to close quietly,
  * or -errno. */
-int nbd_handshake(struct nbd_conn *c);
+int bci_nbd_handshake(struct bci_nbd_conn *c);
 /* Transmission phase until the client disconnects. */
-void nbd_transmission(struct nbd_conn *c);
+void bci_nbd_transmission(struct bci_nbd_conn *c);
 
 #endif

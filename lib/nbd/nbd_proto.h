@@ -85,20 +85,20 @@
 #define NBD_MAX_OPT_DATA  (64u << 10)   /* option data we will parse */
 #define NBD_MAX_OPT_DISCARD (16u << 20) /* larger option data: hard disconnect */
 
-struct nbd_wire_option {          /* client -> server, option haggling */
+struct bci_nbd_wire_option {          /* client -> server, option haggling */
 	uint64_t magic;
 	uint32_t option;
 	uint32_t length;
 } __attribute__((packed));
 
-struct nbd_wire_option_reply {    /* server -> client */
+struct bci_nbd_wire_option_reply {    /* server -> client */
 	uint64_t magic;
 	uint32_t option;
 	uint32_t type;
 	uint32_t length;
 } __attribute__((packed));
 
-struct nbd_wire_request {         /* client -> server, transmission */
+struct bci_nbd_wire_request {         /* client -> server, transmission */
 	uint32_t magic;
 	uint16_t flags;
 	uint16_t type;
@@ -107,14 +107,14 @@ struct nbd_wire_request {         /* client -> server, transmission */
 	uint32_t length;
 } __attribute__((packed));
 
-struct nbd_wire_simple_reply {    /* server -> client */
+struct bci_nbd_wire_simple_reply {    /* server -> client */
 	uint32_t magic;
 	uint32_t error;
 	uint64_t cookie;
 } __attribute__((packed));
 
 /* A request in host byte order. */
-struct nbd_request {
+struct bci_nbd_request {
 	uint16_t flags;
 	uint16_t type;
 	uint64_t cookie;

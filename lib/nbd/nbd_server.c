@@ -25,7 +25,7 @@
  * everything handed out or cached.  A thread that needs more than is left
  * waits on mem_freed (every return broadcasts while someone waits); as it
  * waits it cuts off, once a second, connections whose transfers stalled
- * (nbd_cut_stalled, under the server lock), so clients that never read
+ * (bci_nbd_cut_stalled, under the server lock), so clients that never read
  * their replies cannot hold the budget forever.  Lock order: the server
  * lock is never taken under buf_lock.
  */
@@ -54,7 +54,7 @@
 #include "nbd/nbd_internal.h"
 
 #define STOP_GRACE_SECONDS 5
-/* At most one log line per kind this often (nbd_log_limited). */
+/* At most one log line per kind this often (bci_nbd_log_limited). */
 #define LOG_INTERVAL_NS (10 * 1000000000LL)
 /* Out of descriptors, the accept thread sleeps this long, or only
  * ACCEPT_EVICT_MS when it closed a connection (whose thread closes its
@@ -65,7 +65,7 @@
  * for the backing, the control socket, logs, libraries. */
 #define FD_RESERVE 64
 
-int64_t nbd_now_ns(void)
+int64_t bci_nbd_now_ns(void)
 {
 	struct timespec t;
 
@@ -73,10 +73,10 @@ int64_t nbd_now_ns(void)
 	return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-void nbd_log_limited(struct bc_nbd_server *s, enum nbd_log_kind kind, const char *fmt, ...)
+void bci_nbd_log_limited(struct bc_nbd_server *s, enum nbd_log_kind kind, const char *fmt, ...)
 {
-	struct nbd_ratelog *l = &s->logs[kind];
-	int64_t now = nbd_now_ns();
+	struct bci_nbd_ratelog *l = &s->logs[kind];
+	int64_t now = bci_nbd_now_ns();
 	unsigned suppressed;
 	char msg[BC_ERROR_MAX];
 	va_list ap;
@@ -95,9 +95,9 @@ void nbd_log_limited(struct bc_nbd_server *s, enum nbd_log_kind kind, const char
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (suppressed)
-		bc_log("nbd %s: %s (%u more like it not logged)", s->export_name, msg, suppressed);
+		bci_log("nbd %s: %s (%u more like it not logged)", s->export_name, msg, suppressed);
 	else
-		bc_log("nbd %s: %s", s->export_name, msg);
+		bci_log("nbd %s: %s", s->export_name, msg);
 }
 
 /* BC_NBD_DEFAULT_MAX_CONNECTIONS, or fewer if the descriptor limit is
@@ -123,11 +123,11 @@ int bc_nbd_server_new(struct bc_volume *v, const struct bc_nbd_params *p,
 
 	*out = NULL;
 	if (p->max_memory && p->max_memory < BC_NBD_MIN_MAX_MEMORY)
-		return bc_error(-EINVAL, "nbd: the memory budget must be at least %llu MiB (one largest request)",
+		return bci_error(-EINVAL, "nbd: the memory budget must be at least %llu MiB (one largest request)",
 				BC_NBD_MIN_MAX_MEMORY >> 20);
 	s = calloc(1, sizeof(*s));
 	if (!s)
-		return bc_error(-ENOMEM, "nbd: out of memory");
+		return bci_error(-ENOMEM, "nbd: out of memory");
 	s->stop_pipe[0] = s->stop_pipe[1] = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->buf_lock, NULL);
@@ -145,7 +145,7 @@ int bc_nbd_server_new(struct bc_volume *v, const struct bc_nbd_params *p,
 	s->description = p->description ? strdup(p->description) : NULL;
 	if (!s->export_name || (p->description && !s->description)) {
 		bc_nbd_server_free(s);
-		return bc_error(-ENOMEM, "nbd: out of memory");
+		return bci_error(-ENOMEM, "nbd: out of memory");
 	}
 	bc_volume_get_info(v, &info);
 	s->params.read_only = p->read_only || info.read_only;
@@ -161,13 +161,13 @@ int bc_nbd_server_new(struct bc_volume *v, const struct bc_nbd_params *p,
 	s->params.export_name = s->export_name;
 	s->params.description = s->description;
 	s->params.tls_certificates = s->params.tls_psk_file = NULL;
-	r = nbd_tls_server_new(p, &s->tls);
+	r = bci_nbd_tls_server_new(p, &s->tls);
 	if (r < 0) {
 		bc_nbd_server_free(s);
 		return r;
 	}
 	if (pipe2(s->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-		r = bc_error(-errno, "nbd: pipe: %s", strerror(errno));
+		r = bci_error(-errno, "nbd: pipe: %s", strerror(errno));
 		bc_nbd_server_free(s);
 		return r;
 	}
@@ -236,7 +236,7 @@ static void mem_release(struct bc_nbd_server *s, size_t size)
 	pthread_mutex_unlock(&s->buf_lock);
 }
 
-void *nbd_buf_get(struct bc_nbd_server *s, size_t len)
+void *bci_nbd_buf_get(struct bc_nbd_server *s, size_t len)
 {
 	unsigned c = buf_class(len);
 	size_t size = (size_t)4096 << c;
@@ -274,7 +274,7 @@ void *nbd_buf_get(struct bc_nbd_server *s, size_t len)
 		s->mem_waiting[c]++;
 		if (pthread_cond_timedwait(&s->mem_freed, &s->buf_lock, &until) == ETIMEDOUT) {
 			pthread_mutex_unlock(&s->buf_lock);
-			nbd_cut_stalled(s);
+			bci_nbd_cut_stalled(s);
 			pthread_mutex_lock(&s->buf_lock);
 		}
 		s->mem_waiting[c]--;
@@ -289,7 +289,7 @@ void *nbd_buf_get(struct bc_nbd_server *s, size_t len)
 	return b;
 }
 
-void nbd_buf_put(struct bc_nbd_server *s, void *buf, size_t len)
+void bci_nbd_buf_put(struct bc_nbd_server *s, void *buf, size_t len)
 {
 	unsigned c = buf_class(len);
 	size_t size = (size_t)4096 << c;
@@ -327,7 +327,7 @@ static int add_listener(struct bc_nbd_server *s, int fd, const char *unix_path)
 {
 	if (s->nlisten == NBD_MAX_LISTEN) {
 		close(fd);
-		return bc_error(-EINVAL, "nbd: too many listening sockets");
+		return bci_error(-EINVAL, "nbd: too many listening sockets");
 	}
 	s->listen_fds[s->nlisten] = fd;
 	s->unix_paths[s->nlisten] = unix_path ? strdup(unix_path) : NULL;
@@ -339,7 +339,7 @@ int bc_nbd_server_listen_unix(struct bc_nbd_server *s, const char *path)
 {
 	/* As many waiting connections as the kernel allows: a burst of
 	 * clients (a VM host starting dozens of guests) must not overflow it. */
-	int fd = bc_unix_listen(path, SOMAXCONN, false, "nbd");
+	int fd = bci_unix_listen(path, SOMAXCONN, false, "nbd");
 
 	if (fd < 0)
 		return fd;
@@ -374,7 +374,7 @@ static int resolve(const char *host, const char *port, struct addrinfo **res)
 	int r = getaddrinfo(host && *host ? host : NULL, port, &hints, res);
 
 	if (r)
-		return bc_error(-EINVAL, "nbd: %s:%s: %s", host && *host ? host : "*", port,
+		return bci_error(-EINVAL, "nbd: %s:%s: %s", host && *host ? host : "*", port,
 				r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
 	return 0;
 }
@@ -403,7 +403,7 @@ int bc_nbd_server_listen_tcp(struct bc_nbd_server *s, const char *host, const ch
 	 * now than when the caller checked it. */
 	if (s->params.loopback_only && !all_loopback(res)) {
 		freeaddrinfo(res);
-		return bc_error(-EINVAL, "nbd: %s:%s: resolves to an address that is not loopback: "
+		return bci_error(-EINVAL, "nbd: %s:%s: resolves to an address that is not loopback: "
 				"plaintext export refused", host && *host ? host : "*", port);
 	}
 	for (ai = res; ai; ai = ai->ai_next) {
@@ -425,7 +425,7 @@ int bc_nbd_server_listen_tcp(struct bc_nbd_server *s, const char *host, const ch
 	}
 	freeaddrinfo(res);
 	if (!n)
-		return bc_error(last_errno == EADDRINUSE ? -EBUSY : -(last_errno ? last_errno : EINVAL),
+		return bci_error(last_errno == EADDRINUSE ? -EBUSY : -(last_errno ? last_errno : EINVAL),
 				"nbd: cannot listen on %s:%s: %s", host ? host : "*", port,
 				strerror(last_errno ? last_errno : EINVAL));
 	return 0;
@@ -446,7 +446,7 @@ static void unix_conn_tune(int fd)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
 }
 
-static void conn_unlink(struct nbd_conn *c)
+static void conn_unlink(struct bci_nbd_conn *c)
 {
 	struct bc_nbd_server *s = c->srv;
 
@@ -473,7 +473,7 @@ static void conn_unlink(struct nbd_conn *c)
 
 /* Shut C down for good (it no longer counts against max_conns); its own
  * thread notices, unlinks and closes it.  Under the server lock. */
-static void conn_cut_locked(struct nbd_conn *c)
+static void conn_cut_locked(struct bci_nbd_conn *c)
 {
 	if (c->cut)
 		return;
@@ -484,7 +484,7 @@ static void conn_cut_locked(struct nbd_conn *c)
 
 /* The handshake is over: from now on the deadline does not apply.  False
  * if the connection was cut meanwhile. */
-static bool conn_handshake_done(struct nbd_conn *c)
+static bool conn_handshake_done(struct bci_nbd_conn *c)
 {
 	struct bc_nbd_server *s = c->srv;
 	bool ok;
@@ -499,19 +499,19 @@ static bool conn_handshake_done(struct nbd_conn *c)
 	return ok;
 }
 
-static void conn_run(struct nbd_conn *c)
+static void conn_run(struct bci_nbd_conn *c)
 {
-	if (nbd_handshake(c) == 1 && conn_handshake_done(c))
-		nbd_transmission(c);
+	if (bci_nbd_handshake(c) == 1 && conn_handshake_done(c))
+		bci_nbd_transmission(c);
 }
 
-void nbd_cut_stalled(struct bc_nbd_server *s)
+void bci_nbd_cut_stalled(struct bc_nbd_server *s)
 {
-	int64_t now = nbd_now_ns(), limit = NBD_STALL_CUTOFF_SECONDS * 1000000000LL;
+	int64_t now = bci_nbd_now_ns(), limit = NBD_STALL_CUTOFF_SECONDS * 1000000000LL;
 	unsigned n = 0;
 
 	pthread_mutex_lock(&s->lock);
-	for (struct nbd_conn *c = s->conns; c; c = c->next) {
+	for (struct bci_nbd_conn *c = s->conns; c; c = c->next) {
 		int64_t tx = __atomic_load_n(&c->tx_busy_ns, __ATOMIC_RELAXED);
 		int64_t rx = __atomic_load_n(&c->rx_busy_ns, __ATOMIC_RELAXED);
 
@@ -522,14 +522,14 @@ void nbd_cut_stalled(struct bc_nbd_server *s)
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (n)
-		nbd_log_limited(s, NBD_LOG_STALL, "out of memory budget (%zu MiB): disconnected %u client%s "
+		bci_nbd_log_limited(s, NBD_LOG_STALL, "out of memory budget (%zu MiB): disconnected %u client%s "
 				"that took no reply data (or sent no payload) for %d s",
 				s->mem_max >> 20, n, n == 1 ? "" : "s", NBD_STALL_CUTOFF_SECONDS);
 }
 
-static void conn_free(struct nbd_conn *c)
+static void conn_free(struct bci_nbd_conn *c)
 {
-	nbd_tls_end(c);
+	bci_nbd_tls_end(c);
 	pthread_mutex_destroy(&c->sched_lock);
 	pthread_cond_destroy(&c->sched_wake);
 	pthread_mutex_destroy(&c->write_lock);
@@ -544,9 +544,9 @@ static bool more_than_one_cpu(void)
 	return sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 1;
 }
 
-static struct nbd_conn *conn_new(struct bc_nbd_server *s, int in_fd, int out_fd)
+static struct bci_nbd_conn *conn_new(struct bc_nbd_server *s, int in_fd, int out_fd)
 {
-	struct nbd_conn *c = calloc(1, sizeof(*c));
+	struct bci_nbd_conn *c = calloc(1, sizeof(*c));
 	struct stat st;
 
 	if (!c)
@@ -556,7 +556,7 @@ static struct nbd_conn *conn_new(struct bc_nbd_server *s, int in_fd, int out_fd)
 	c->out_fd = out_fd;
 	c->out_is_socket = fstat(out_fd, &st) == 0 && S_ISSOCK(st.st_mode);
 	c->can_poll = fstat(in_fd, &st) == 0 && S_ISSOCK(st.st_mode) && more_than_one_cpu();
-	c->handshake_deadline = nbd_now_ns() + s->handshake_ns;
+	c->handshake_deadline = bci_nbd_now_ns() + s->handshake_ns;
 	pthread_mutex_init(&c->sched_lock, NULL);
 	pthread_cond_init(&c->sched_wake, NULL);
 	pthread_mutex_init(&c->write_lock, NULL);
@@ -564,7 +564,7 @@ static struct nbd_conn *conn_new(struct bc_nbd_server *s, int in_fd, int out_fd)
 }
 
 /* Register C; fails when the server is stopping. */
-static int conn_link(struct nbd_conn *c)
+static int conn_link(struct bci_nbd_conn *c)
 {
 	struct bc_nbd_server *s = c->srv;
 	int r = 0;
@@ -588,7 +588,7 @@ static int conn_link(struct nbd_conn *c)
 
 static void *conn_thread(void *arg)
 {
-	struct nbd_conn *c = arg;
+	struct bci_nbd_conn *c = arg;
 
 	conn_run(c);
 	/* Unlink before closing so bc_nbd_server_stop() never shuts down a
@@ -603,11 +603,11 @@ static void *conn_thread(void *arg)
  * milliseconds until the next deadline (-1: none). */
 static int expire_handshakes(struct bc_nbd_server *s)
 {
-	int64_t now = nbd_now_ns(), next = INT64_MAX;
+	int64_t now = bci_nbd_now_ns(), next = INT64_MAX;
 	unsigned n = 0;
 
 	pthread_mutex_lock(&s->lock);
-	for (struct nbd_conn *c = s->conns; c; c = c->next) {
+	for (struct bci_nbd_conn *c = s->conns; c; c = c->next) {
 		if (!c->in_handshake || c->cut)
 			continue;
 		if (c->handshake_deadline <= now) {
@@ -619,7 +619,7 @@ static int expire_handshakes(struct bc_nbd_server *s)
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (n)
-		nbd_log_limited(s, NBD_LOG_HANDSHAKE, "closed %u connection%s that did not finish the handshake within %lld s",
+		bci_nbd_log_limited(s, NBD_LOG_HANDSHAKE, "closed %u connection%s that did not finish the handshake within %lld s",
 				n, n == 1 ? "" : "s", (long long)(s->handshake_ns / 1000000000LL));
 	return next == INT64_MAX ? -1 : (int)((next - now) / 1000000 + 1);
 }
@@ -631,10 +631,10 @@ static int expire_handshakes(struct bc_nbd_server *s)
  * every connection is past its handshake. */
 static bool evict_oldest_handshake(struct bc_nbd_server *s)
 {
-	struct nbd_conn *oldest = NULL;
+	struct bci_nbd_conn *oldest = NULL;
 
 	pthread_mutex_lock(&s->lock);
-	for (struct nbd_conn *c = s->conns; c; c = c->next) /* newest first */
+	for (struct bci_nbd_conn *c = s->conns; c; c = c->next) /* newest first */
 		if (c->in_handshake && !c->cut)
 			oldest = c;
 	if (oldest)
@@ -657,7 +657,7 @@ static void accept_one(struct bc_nbd_server *s, unsigned i, int *backoff_ms)
 {
 	pthread_attr_t attr;
 	pthread_t t;
-	struct nbd_conn *c;
+	struct bci_nbd_conn *c;
 	int fd = accept4(s->listen_fds[i], NULL, NULL, SOCK_CLOEXEC);
 
 	if (fd < 0) {
@@ -668,7 +668,7 @@ static void accept_one(struct bc_nbd_server *s, unsigned i, int *backoff_ms)
 
 			int ms = evicted ? ACCEPT_EVICT_MS : ACCEPT_BACKOFF_MS;
 
-			nbd_log_limited(s, NBD_LOG_ACCEPT, "accept: %s (%s); pausing %d ms", strerror(errno),
+			bci_nbd_log_limited(s, NBD_LOG_ACCEPT, "accept: %s (%s); pausing %d ms", strerror(errno),
 					evicted ? "closed the oldest connection still in its handshake"
 						: "no connection in its handshake to close", ms);
 			if (ms > *backoff_ms)
@@ -679,7 +679,7 @@ static void accept_one(struct bc_nbd_server *s, unsigned i, int *backoff_ms)
 	if (at_capacity(s)) {
 		bool evicted = evict_oldest_handshake(s);
 
-		nbd_log_limited(s, NBD_LOG_CAP, "%u connections (--max-connections): %s", s->max_conns,
+		bci_nbd_log_limited(s, NBD_LOG_CAP, "%u connections (--max-connections): %s", s->max_conns,
 				evicted ? "closed the oldest one still in its handshake" : "refused a new one");
 		if (!evicted) {
 			close(fd);
@@ -750,20 +750,20 @@ static void *accept_main(void *arg)
 int bc_nbd_server_start(struct bc_nbd_server *s)
 {
 	if (!s->nlisten)
-		return bc_error(-EINVAL, "nbd: nothing to listen on");
+		return bci_error(-EINVAL, "nbd: nothing to listen on");
 	if (pthread_create(&s->accept_thread, NULL, accept_main, s) != 0)
-		return bc_error(-EAGAIN, "nbd: cannot start the accept thread");
+		return bci_error(-EAGAIN, "nbd: cannot start the accept thread");
 	s->accepting = true;
 	return 0;
 }
 
 int bc_nbd_server_serve_fds(struct bc_nbd_server *s, int in_fd, int out_fd)
 {
-	struct nbd_conn *c = conn_new(s, in_fd, out_fd);
+	struct bci_nbd_conn *c = conn_new(s, in_fd, out_fd);
 	int r;
 
 	if (!c)
-		return bc_error(-ENOMEM, "nbd: out of memory");
+		return bci_error(-ENOMEM, "nbd: out of memory");
 	r = conn_link(c);
 	if (r == 0) {
 		conn_run(c);
@@ -792,13 +792,13 @@ void bc_nbd_server_stop(struct bc_nbd_server *s)
 		s->accepting = false;
 	}
 	pthread_mutex_lock(&s->lock);
-	__atomic_store_n(&s->stopping, true, __ATOMIC_RELAXED); /* nbd_buf_get reads it unlocked */
+	__atomic_store_n(&s->stopping, true, __ATOMIC_RELAXED); /* bci_nbd_buf_get reads it unlocked */
 	/* Threads waiting for memory give up (their connections stop)... */
 	pthread_mutex_lock(&s->buf_lock);
 	pthread_cond_broadcast(&s->mem_freed);
 	pthread_mutex_unlock(&s->buf_lock);
 	/* ...readers stop; replies in flight still go out... */
-	for (struct nbd_conn *c = s->conns; c; c = c->next)
+	for (struct bci_nbd_conn *c = s->conns; c; c = c->next)
 		shutdown(c->in_fd, SHUT_RD);
 	if (s->nconns) {
 		struct timespec deadline;
@@ -809,7 +809,7 @@ void bc_nbd_server_stop(struct bc_nbd_server *s)
 			;
 	}
 	/* ...unless a client does not read them: then cut it off. */
-	for (struct nbd_conn *c = s->conns; c; c = c->next)
+	for (struct bci_nbd_conn *c = s->conns; c; c = c->next)
 		shutdown(c->in_fd, SHUT_RDWR);
 	while (s->nconns)
 		pthread_cond_wait(&s->conn_gone, &s->lock);
@@ -841,7 +841,7 @@ void bc_nbd_server_free(struct bc_nbd_server *s)
 			buf_unmap(b, (size_t)4096 << c);
 		}
 	}
-	nbd_tls_server_free(s->tls);
+	bci_nbd_tls_server_free(s->tls);
 	pthread_mutex_destroy(&s->buf_lock);
 	pthread_mutex_destroy(&s->log_lock);
 	pthread_cond_destroy(&s->mem_freed);

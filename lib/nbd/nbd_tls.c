@@ -36,7 +36,7 @@
 /* A line of a psktool(1) key file: "username:hexkey". */
 #define PSK_LINE_MAX 1024
 
-struct nbd_tls_server {
+struct bci_nbd_tls_server {
 	gnutls_certificate_credentials_t x509;
 	gnutls_psk_server_credentials_t psk;
 	gnutls_priority_t priority;
@@ -45,7 +45,7 @@ struct nbd_tls_server {
 
 static int tls_fail(int r, const char *context, int gerr)
 {
-	return bc_error(r, "tls: %s: %s", context, gnutls_strerror(gerr));
+	return bci_error(r, "tls: %s: %s", context, gnutls_strerror(gerr));
 }
 
 static bool readable_file(const char *path)
@@ -53,7 +53,7 @@ static bool readable_file(const char *path)
 	return access(path, R_OK) == 0;
 }
 
-static int load_x509(struct nbd_tls_server *t, const char *dir, bool verify_peer)
+static int load_x509(struct bci_nbd_tls_server *t, const char *dir, bool verify_peer)
 {
 	char cert[PATH_MAX], key[PATH_MAX], ca[PATH_MAX];
 	int g;
@@ -61,9 +61,9 @@ static int load_x509(struct nbd_tls_server *t, const char *dir, bool verify_peer
 	if (snprintf(cert, sizeof(cert), "%s/server-cert.pem", dir) >= (int)sizeof(cert) ||
 	    snprintf(key, sizeof(key), "%s/server-key.pem", dir) >= (int)sizeof(key) ||
 	    snprintf(ca, sizeof(ca), "%s/ca-cert.pem", dir) >= (int)sizeof(ca))
-		return bc_error(-ENAMETOOLONG, "tls: %s: path too long", dir);
+		return bci_error(-ENAMETOOLONG, "tls: %s: path too long", dir);
 	if (!readable_file(cert) || !readable_file(key))
-		return bc_error(-ENOENT, "tls: %s must hold server-cert.pem and server-key.pem", dir);
+		return bci_error(-ENOENT, "tls: %s must hold server-cert.pem and server-key.pem", dir);
 	g = gnutls_certificate_allocate_credentials(&t->x509);
 	if (g < 0)
 		return tls_fail(-ENOMEM, "credentials", g);
@@ -75,13 +75,13 @@ static int load_x509(struct nbd_tls_server *t, const char *dir, bool verify_peer
 		if (g < 0)
 			return tls_fail(-EINVAL, "ca-cert.pem", g);
 	} else if (verify_peer) {
-		return bc_error(-ENOENT, "tls: verifying clients needs %s", ca);
+		return bci_error(-ENOENT, "tls: verifying clients needs %s", ca);
 	}
 	t->verify_peer = verify_peer;
 	return 0;
 }
 
-static int load_psk(struct nbd_tls_server *t, const char *file)
+static int load_psk(struct bci_nbd_tls_server *t, const char *file)
 {
 	FILE *f = fopen(file, "re");
 	char line[PSK_LINE_MAX];
@@ -91,7 +91,7 @@ static int load_psk(struct nbd_tls_server *t, const char *file)
 	/* GnuTLS reads the file on every handshake: check it once now so
 	 * a typo fails at attach time, not at the first client. */
 	if (!f)
-		return bc_error(-errno, "tls: %s: %s", file, strerror(errno));
+		return bci_error(-errno, "tls: %s: %s", file, strerror(errno));
 	while (fgets(line, sizeof(line), f)) {
 		char *colon = strchr(line, ':');
 
@@ -100,14 +100,14 @@ static int load_psk(struct nbd_tls_server *t, const char *file)
 		if (!colon || colon == line || strspn(colon + 1, "0123456789abcdefABCDEF") < 2) {
 			fclose(f);
 			explicit_bzero(line, sizeof(line));
-			return bc_error(-EINVAL, "tls: %s: expected username:hexkey lines (psktool format)", file);
+			return bci_error(-EINVAL, "tls: %s: expected username:hexkey lines (psktool format)", file);
 		}
 		any = true;
 	}
 	fclose(f);
 	explicit_bzero(line, sizeof(line));
 	if (!any)
-		return bc_error(-EINVAL, "tls: %s: no keys", file);
+		return bci_error(-EINVAL, "tls: %s: no keys", file);
 	g = gnutls_psk_allocate_server_credentials(&t->psk);
 	if (g < 0)
 		return tls_fail(-ENOMEM, "credentials", g);
@@ -120,13 +120,13 @@ static int load_psk(struct nbd_tls_server *t, const char *file)
 int bc_nbd_params_check_tls(const struct bc_nbd_params *p)
 {
 	if (p->tls_certificates && p->tls_psk_file)
-		return bc_error(-EINVAL, "tls: give X.509 certificates (--tls-certificates) or a PSK file (--tls-psk), not both");
+		return bci_error(-EINVAL, "tls: give X.509 certificates (--tls-certificates) or a PSK file (--tls-psk), not both");
 	if (p->tls_verify_peer && !p->tls_certificates)
-		return bc_error(-EINVAL, "tls: verifying client certificates (--tls-verify-peer) needs --tls-certificates");
+		return bci_error(-EINVAL, "tls: verifying client certificates (--tls-verify-peer) needs --tls-certificates");
 	return 0;
 }
 
-void nbd_tls_server_free(struct nbd_tls_server *t)
+void bci_nbd_tls_server_free(struct bci_nbd_tls_server *t)
 {
 	if (!t)
 		return;
@@ -139,9 +139,9 @@ void nbd_tls_server_free(struct nbd_tls_server *t)
 	free(t);
 }
 
-int nbd_tls_server_new(const struct bc_nbd_params *p, struct nbd_tls_server **out)
+int bci_nbd_tls_server_new(const struct bc_nbd_params *p, struct bci_nbd_tls_server **out)
 {
-	struct nbd_tls_server *t;
+	struct bci_nbd_tls_server *t;
 	int r, g;
 
 	*out = NULL;
@@ -150,7 +150,7 @@ int nbd_tls_server_new(const struct bc_nbd_params *p, struct nbd_tls_server **ou
 		return r;
 	t = calloc(1, sizeof(*t));
 	if (!t)
-		return bc_error(-ENOMEM, "tls: out of memory");
+		return bci_error(-ENOMEM, "tls: out of memory");
 	r = p->tls_certificates ? load_x509(t, p->tls_certificates, p->tls_verify_peer)
 				: load_psk(t, p->tls_psk_file);
 	if (r == 0) {
@@ -159,7 +159,7 @@ int nbd_tls_server_new(const struct bc_nbd_params *p, struct nbd_tls_server **ou
 			r = tls_fail(-EINVAL, "priority", g);
 	}
 	if (r < 0) {
-		nbd_tls_server_free(t);
+		bci_nbd_tls_server_free(t);
 		return r;
 	}
 	*out = t;
@@ -167,9 +167,9 @@ int nbd_tls_server_new(const struct bc_nbd_params *p, struct nbd_tls_server **ou
 }
 
 /* Handshake on C's descriptors; on success C's I/O goes through TLS. */
-int nbd_tls_start(struct nbd_conn *c)
+int bci_nbd_tls_start(struct bci_nbd_conn *c)
 {
-	const struct nbd_tls_server *t = c->srv->tls;
+	const struct bci_nbd_tls_server *t = c->srv->tls;
 	gnutls_session_t s = NULL;
 	int g;
 
@@ -202,7 +202,7 @@ int nbd_tls_start(struct nbd_conn *c)
 	if (g < 0) {
 		/* A wrong key, a port scanner or an attack: worth a log line,
 		 * but never more than one per 10 s. */
-		nbd_log_limited(c->srv, NBD_LOG_TLS, "TLS handshake failed: %s", gnutls_strerror(g));
+		bci_nbd_log_limited(c->srv, NBD_LOG_TLS, "TLS handshake failed: %s", gnutls_strerror(g));
 		gnutls_deinit(s);
 		return tls_fail(-EACCES, "handshake", g);
 	}
@@ -210,7 +210,7 @@ int nbd_tls_start(struct nbd_conn *c)
 	return 0;
 }
 
-int nbd_tls_recv(struct nbd_conn *c, void *buf, size_t len)
+int bci_nbd_tls_recv(struct bci_nbd_conn *c, void *buf, size_t len)
 {
 	uint8_t *p = buf;
 
@@ -225,12 +225,12 @@ int nbd_tls_recv(struct nbd_conn *c, void *buf, size_t len)
 			return -EPROTO;
 		p += n;
 		len -= (size_t)n;
-		nbd_busy_progress(&c->rx_busy_ns);
+		bci_nbd_busy_progress(&c->rx_busy_ns);
 	}
 	return 0;
 }
 
-int nbd_tls_sendv(struct nbd_conn *c, const struct iovec *iov, int iovcnt)
+int bci_nbd_tls_sendv(struct bci_nbd_conn *c, const struct iovec *iov, int iovcnt)
 {
 	for (int i = 0; i < iovcnt; i++) {
 		const uint8_t *p = iov[i].iov_base;
@@ -245,13 +245,13 @@ int nbd_tls_sendv(struct nbd_conn *c, const struct iovec *iov, int iovcnt)
 				return -EPIPE;
 			p += n;
 			len -= (size_t)n;
-			nbd_busy_progress(&c->tx_busy_ns);
+			bci_nbd_busy_progress(&c->tx_busy_ns);
 		}
 	}
 	return 0;
 }
 
-void nbd_tls_end(struct nbd_conn *c)
+void bci_nbd_tls_end(struct bci_nbd_conn *c)
 {
 	if (!c->tls)
 		return;

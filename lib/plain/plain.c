@@ -27,7 +27,7 @@ static int derive_key(const char *backing, const struct bc_open_params *p,
 {
 	struct crypt_device *cd = NULL;
 	struct crypt_params_plain params = { .hash = p->hash };
-	struct bc_cipher_spec spec;
+	struct bci_cipher_spec spec;
 	struct bc_secret *key = NULL;
 	size_t key_size = key_bytes;
 	int r;
@@ -36,33 +36,33 @@ static int derive_key(const char *backing, const struct bc_open_params *p,
 	if (!p->hash) {
 		/* A key file is the key itself, as with cryptsetup --key-file. */
 		if (bc_secret_len(secret) < key_bytes)
-			return bc_error(-EINVAL, "plain: key file holds %zu bytes, the cipher needs %u",
+			return bci_error(-EINVAL, "plain: key file holds %zu bytes, the cipher needs %u",
 					bc_secret_len(secret), key_bytes);
 		return bc_secret_from_bytes(bc_secret_data(secret), key_bytes, key_out);
 	}
 	/* A passphrase is hashed exactly as cryptsetup's plain mode does. */
-	bc_luks_init();
-	r = bc_cipher_spec_parse(p->cipher, key_bytes * 8, &spec);
+	bci_luks_init();
+	r = bci_cipher_spec_parse(p->cipher, key_bytes * 8, &spec);
 	if (r < 0)
 		return r;
-	r = bc_luks_init_cd(backing, &cd);
+	r = bci_luks_init_cd(backing, &cd);
 	if (r < 0)
 		return r;
 	r = crypt_format(cd, CRYPT_PLAIN, spec.cipher, spec.mode, NULL, NULL, key_bytes, &params);
 	if (r < 0) {
-		r = bc_luks_fail(-EINVAL, backing, "plain parameters");
+		r = bci_luks_fail(-EINVAL, backing, "plain parameters");
 		goto out;
 	}
-	r = bc_secret_new(key_bytes, &key);
+	r = bci_secret_new(key_bytes, &key);
 	if (r < 0)
 		goto out;
-	r = crypt_volume_key_get(cd, CRYPT_ANY_SLOT, (char *)bc_secret_buf(key), &key_size,
+	r = crypt_volume_key_get(cd, CRYPT_ANY_SLOT, (char *)bci_secret_buf(key), &key_size,
 				 (const char *)bc_secret_data(secret), bc_secret_len(secret));
 	if (r < 0) {
-		r = bc_luks_fail(-EINVAL, backing, "plain key derivation");
+		r = bci_luks_fail(-EINVAL, backing, "plain key derivation");
 		goto out;
 	}
-	bc_secret_set_len(key, key_size);
+	bci_secret_set_len(key, key_size);
 	*key_out = key;
 	key = NULL;
 	r = 0;
@@ -72,16 +72,16 @@ out:
 	return r;
 }
 
-int bc_plain_open_volume(const char *backing, const struct bc_open_params *p,
+int bci_plain_open_volume(const char *backing, const struct bc_open_params *p,
 			 const struct bc_secret *secret, struct bc_volume **out)
 {
 	struct bc_volume_info info = { .type = BC_TYPE_PLAIN, .keyslot = -1 };
-	struct bc_cipher_spec spec;
+	struct bci_cipher_spec spec;
 	_cleanup_secret_ struct bc_secret *key = NULL;
 	int r;
 
 	*out = NULL;
-	r = bc_cipher_spec_parse(p->cipher, p->key_bits, &spec);
+	r = bci_cipher_spec_parse(p->cipher, p->key_bits, &spec);
 	if (r < 0)
 		return r;
 	snprintf(info.cipher, sizeof(info.cipher), "%s", spec.name);
@@ -89,15 +89,15 @@ int bc_plain_open_volume(const char *backing, const struct bc_open_params *p,
 	info.sector_size = p->sector_size ? p->sector_size : PLAIN_UNIT;
 	info.iv_large_sectors = p->iv_large_sectors;
 	if (p->offset > UINT64_MAX / PLAIN_UNIT || p->size > UINT64_MAX / PLAIN_UNIT)
-		return bc_error(-EINVAL, "plain: offset or size too large");
+		return bci_error(-EINVAL, "plain: offset or size too large");
 	info.data_offset = p->offset * PLAIN_UNIT;
 	info.iv_offset = p->skip;
 	info.size = p->size * PLAIN_UNIT;
 	info.read_only = p->read_only;
 	if (info.data_offset % info.sector_size)
-		return bc_error(-EINVAL, "plain: offset must be a multiple of the sector size");
+		return bci_error(-EINVAL, "plain: offset must be a multiple of the sector size");
 	r = derive_key(backing, p, secret, spec.key_bytes, &key);
 	if (r < 0)
 		return r;
-	return bc_volume_create(backing, &info, bc_secret_data(key), out);
+	return bci_volume_create(backing, &info, bc_secret_data(key), out);
 }

@@ -8,7 +8,7 @@
 
 /* Derive the key from SECRET as P says (P->hash) and build the volume
  * with P's layout. */
-int bc_plain_open_volume(const char *backing, const struct bc_open_params *p,
+int bci_plain_open_volume(const char *backing, const struct bc_open_params *p,
 			 const struct bc_secret *secret, struct bc_volume **out);
 
 #endif

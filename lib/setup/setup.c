@@ -19,14 +19,14 @@ int bc_volume_open(const char *backing, const struct bc_open_params *p,
 	if (!p)
 		p = &defaults;
 	if (p->type == BC_TYPE_PLAIN)
-		return bc_plain_open_volume(backing, p, key, out);
-	return bc_luks_open_volume(backing, p, key, out);
+		return bci_plain_open_volume(backing, p, key, out);
+	return bci_luks_open_volume(backing, p, key, out);
 }
 
 int bc_format(const char *backing, const struct bc_format_params *p,
 	      const struct bc_secret *pass)
 {
 	if (p->type == BC_TYPE_PLAIN)
-		return bc_error(-EINVAL, "format: plain volumes have no header to format");
-	return bc_luks_format(backing, p, pass);
+		return bci_error(-EINVAL, "format: plain volumes have no header to format");
+	return bci_luks_format(backing, p, pass);
 }

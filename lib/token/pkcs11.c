@@ -3,7 +3,7 @@
  * API that need nothing else: bc_pkcs11_genkey() and token-derived keys
  * for plain volumes (bc_pkcs11_derive_plain_key()).
  *
- * Threading: a bc_p11 handle is used by one thread at a time (unlock and
+ * Threading: a bci_p11 handle is used by one thread at a time (unlock and
  * enrolment are one-shot operations).  Module loading goes through p11-kit,
  * which reference-counts module initialisation per process.
  *
@@ -28,7 +28,7 @@
 /* The URI made from a lofi-style token name (longer ones are truncated). */
 #define LOFI_URI_MAX 1024
 
-struct bc_p11 {
+struct bci_p11 {
 	CK_FUNCTION_LIST **modules;  /* p11-kit's list, or NULL */
 	CK_FUNCTION_LIST *module;    /* the one in use */
 	bool single;                 /* loaded from an explicit path */
@@ -45,21 +45,21 @@ static int p11_fail(CK_RV rv, const char *what)
 {
 	switch (rv) {
 	case CKR_PIN_INCORRECT:
-		return bc_error(-EPERM, "pkcs11: %s: wrong PIN", what);
+		return bci_error(-EPERM, "pkcs11: %s: wrong PIN", what);
 	case CKR_PIN_LOCKED:
-		return bc_error(-EACCES, "pkcs11: %s: PIN locked", what);
+		return bci_error(-EACCES, "pkcs11: %s: PIN locked", what);
 	case CKR_ENCRYPTED_DATA_INVALID:
 	case CKR_ENCRYPTED_DATA_LEN_RANGE:
-		return bc_error(-EBADMSG, "pkcs11: %s: data does not authenticate with this key", what);
+		return bci_error(-EBADMSG, "pkcs11: %s: data does not authenticate with this key", what);
 	case CKR_TOKEN_NOT_PRESENT:
 	case CKR_DEVICE_REMOVED:
-		return bc_error(-ENODEV, "pkcs11: %s: token not present", what);
+		return bci_error(-ENODEV, "pkcs11: %s: token not present", what);
 	case CKR_KEY_FUNCTION_NOT_PERMITTED:
 	case CKR_KEY_TYPE_INCONSISTENT:
 	case CKR_MECHANISM_INVALID:
-		return bc_error(-ENOTSUP, "pkcs11: %s: %s", what, p11_kit_strerror(rv));
+		return bci_error(-ENOTSUP, "pkcs11: %s: %s", what, p11_kit_strerror(rv));
 	default:
-		return bc_error(-EIO, "pkcs11: %s: %s", what, p11_kit_strerror(rv));
+		return bci_error(-EIO, "pkcs11: %s: %s", what, p11_kit_strerror(rv));
 	}
 }
 
@@ -83,7 +83,7 @@ static void append_attr(char *buf, size_t size, const char *name, const char *va
 	buf[len] = '\0';
 }
 
-int bc_p11_normalize_uri(const char *in, char **out)
+int bci_p11_normalize_uri(const char *in, char **out)
 {
 	const char *f[4];
 	size_t n[4];
@@ -93,14 +93,14 @@ int bc_p11_normalize_uri(const char *in, char **out)
 	*out = NULL;
 	if (!strncmp(in, "pkcs11:", 7)) {
 		*out = strdup(in);
-		return *out ? 0 : bc_error(-ENOMEM, "out of memory");
+		return *out ? 0 : bci_error(-ENOMEM, "out of memory");
 	}
 	/* lofi: token:manufacturer:serial:key (empty fields match anything) */
 	for (int i = 0; i < 4; i++) {
 		const char *colon = i < 3 ? strchr(p, ':') : NULL;
 
 		if (i < 3 && !colon)
-			return bc_error(-EINVAL, "token '%s': expected a pkcs11: URI or token:manufacturer:serial:key", in);
+			return bci_error(-EINVAL, "token '%s': expected a pkcs11: URI or token:manufacturer:serial:key", in);
 		f[i] = p;
 		n[i] = colon ? (size_t)(colon - p) : strlen(p);
 		p = colon ? colon + 1 : p + n[i];
@@ -110,7 +110,7 @@ int bc_p11_normalize_uri(const char *in, char **out)
 	append_attr(buf, sizeof(buf), "serial", f[2], n[2]);
 	append_attr(buf, sizeof(buf), "object", f[3], n[3]);
 	*out = strdup(buf);
-	return *out ? 0 : bc_error(-ENOMEM, "out of memory");
+	return *out ? 0 : bci_error(-ENOMEM, "out of memory");
 }
 
 static void copy_label(char *dst, const unsigned char *src, size_t n)
@@ -122,7 +122,7 @@ static void copy_label(char *dst, const unsigned char *src, size_t n)
 }
 
 /* Try every slot of MODULE; on a match leave a session open in P. */
-static int try_module(struct bc_p11 *p, CK_FUNCTION_LIST *m)
+static int try_module(struct bci_p11 *p, CK_FUNCTION_LIST *m)
 {
 	CK_SLOT_ID slots[64];
 	CK_ULONG nslots = 64;
@@ -151,20 +151,20 @@ static int try_module(struct bc_p11 *p, CK_FUNCTION_LIST *m)
 	return 0;
 }
 
-int bc_p11_open(const char *uri, const char *module_path, bool rw, struct bc_p11 **out)
+int bci_p11_open(const char *uri, const char *module_path, bool rw, struct bci_p11 **out)
 {
-	struct bc_p11 *p;
+	struct bci_p11 *p;
 	int r = 0;
 
 	*out = NULL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
-		return bc_error(-ENOMEM, "out of memory");
+		return bci_error(-ENOMEM, "out of memory");
 	p->rw = rw;
 	p->uri = p11_kit_uri_new();
 	r = p11_kit_uri_parse(uri, P11_KIT_URI_FOR_ANY, p->uri);
 	if (r != P11_KIT_URI_OK) {
-		r = bc_error(-EINVAL, "pkcs11: bad URI '%s': %s", uri, p11_kit_uri_message(r));
+		r = bci_error(-EINVAL, "pkcs11: bad URI '%s': %s", uri, p11_kit_uri_message(r));
 		goto fail;
 	}
 	if (module_path) {
@@ -173,7 +173,7 @@ int bc_p11_open(const char *uri, const char *module_path, bool rw, struct bc_p11
 			if (p->module)
 				p11_kit_module_release(p->module);
 			p->module = NULL;
-			r = bc_error(-ENODEV, "pkcs11: cannot load module %s", module_path);
+			r = bci_error(-ENODEV, "pkcs11: cannot load module %s", module_path);
 			goto fail;
 		}
 		p->single = true;
@@ -181,7 +181,7 @@ int bc_p11_open(const char *uri, const char *module_path, bool rw, struct bc_p11
 	} else {
 		p->modules = p11_kit_modules_load_and_initialize(0);
 		if (!p->modules || !p->modules[0]) {
-			r = bc_error(-ENODEV, "pkcs11: no PKCS#11 modules are registered with p11-kit (use --module)");
+			r = bci_error(-ENODEV, "pkcs11: no PKCS#11 modules are registered with p11-kit (use --module)");
 			goto fail;
 		}
 		for (int i = 0; p->modules[i] && r == 0; i++) {
@@ -197,17 +197,17 @@ int bc_p11_open(const char *uri, const char *module_path, bool rw, struct bc_p11
 	if (r < 0)
 		goto fail;
 	if (r == 0) {
-		r = bc_error(-ENODEV, "pkcs11: no token matches %s", uri);
+		r = bci_error(-ENODEV, "pkcs11: no token matches %s", uri);
 		goto fail;
 	}
 	*out = p;
 	return 0;
 fail:
-	bc_p11_close(p);
+	bci_p11_close(p);
 	return r;
 }
 
-void bc_p11_close(struct bc_p11 *p)
+void bci_p11_close(struct bci_p11 *p)
 {
 	if (!p)
 		return;
@@ -224,24 +224,24 @@ void bc_p11_close(struct bc_p11 *p)
 	free(p);
 }
 
-const char *bc_p11_token_label(const struct bc_p11 *p)
+const char *bci_p11_token_label(const struct bci_p11 *p)
 {
 	return p->label;
 }
 
-bool bc_p11_needs_login(const struct bc_p11 *p)
+bool bci_p11_needs_login(const struct bci_p11 *p)
 {
 	return (p->token.flags & CKF_LOGIN_REQUIRED) != 0;
 }
 
-int bc_p11_login(struct bc_p11 *p, const struct bc_secret *pin)
+int bci_p11_login(struct bci_p11 *p, const struct bc_secret *pin)
 {
 	CK_RV rv;
 
 	if (p->token.flags & CKF_PROTECTED_AUTHENTICATION_PATH)
 		rv = p->module->C_Login(p->session, CKU_USER, NULL, 0);
 	else if (!pin)
-		return bc_error(-EPERM, "pkcs11: token '%s' needs a PIN", p->label);
+		return bci_error(-EPERM, "pkcs11: token '%s' needs a PIN", p->label);
 	else
 		rv = p->module->C_Login(p->session, CKU_USER, (CK_UTF8CHAR *)bc_secret_data(pin),
 					bc_secret_len(pin));
@@ -250,7 +250,7 @@ int bc_p11_login(struct bc_p11 *p, const struct bc_secret *pin)
 	return rv == CKR_OK ? 0 : p11_fail(rv, p->label);
 }
 
-int bc_p11_find_key(struct bc_p11 *p, enum bc_p11_key_kind kind)
+int bci_p11_find_key(struct bci_p11 *p, enum bci_p11_key_kind kind)
 {
 	CK_OBJECT_CLASS cls = kind == BC_P11_AES_KEY ? CKO_SECRET_KEY : CKO_PRIVATE_KEY;
 	CK_KEY_TYPE kt = kind == BC_P11_AES_KEY ? CKK_AES : CKK_RSA;
@@ -269,7 +269,7 @@ int bc_p11_find_key(struct bc_p11 *p, enum bc_p11_key_kind kind)
 	if (id)
 		tmpl[count++] = *id;
 	if (!label && !id)
-		return bc_error(-EINVAL, "pkcs11: the URI names no key (add ;object=LABEL or ;id=...)");
+		return bci_error(-EINVAL, "pkcs11: the URI names no key (add ;object=LABEL or ;id=...)");
 	rv = p->module->C_FindObjectsInit(p->session, tmpl, count);
 	if (rv == CKR_OK) {
 		rv = p->module->C_FindObjects(p->session, found, 2, &n);
@@ -278,17 +278,17 @@ int bc_p11_find_key(struct bc_p11 *p, enum bc_p11_key_kind kind)
 	if (rv != CKR_OK)
 		return p11_fail(rv, "find key");
 	if (n == 0)
-		return bc_error(-ENOKEY, "pkcs11: token '%s' has no %s key %s%.*s",
+		return bci_error(-ENOKEY, "pkcs11: token '%s' has no %s key %s%.*s",
 				p->label, kind == BC_P11_AES_KEY ? "AES" : "RSA private",
 				label ? "labelled " : "with the given id",
 				label ? (int)label->ulValueLen : 0, label ? (const char *)label->pValue : "");
 	if (n > 1)
-		return bc_error(-EINVAL, "pkcs11: the URI matches several keys on token '%s'; add ;id=", p->label);
+		return bci_error(-EINVAL, "pkcs11: the URI matches several keys on token '%s'; add ;id=", p->label);
 	p->key = found[0];
 	return 0;
 }
 
-int bc_p11_count_label(struct bc_p11 *p, const char *label)
+int bci_p11_count_label(struct bci_p11 *p, const char *label)
 {
 	CK_ATTRIBUTE tmpl[] = { { CKA_LABEL, (void *)label, strlen(label) } };
 	CK_OBJECT_HANDLE found[16];
@@ -302,7 +302,7 @@ int bc_p11_count_label(struct bc_p11 *p, const char *label)
 	return rv == CKR_OK ? (int)n : p11_fail(rv, "find objects");
 }
 
-int bc_p11_generate_aes(struct bc_p11 *p, const char *label, unsigned bits)
+int bci_p11_generate_aes(struct bci_p11 *p, const char *label, unsigned bits)
 {
 	CK_MECHANISM mech = { CKM_AES_KEY_GEN, NULL, 0 };
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
@@ -326,12 +326,12 @@ int bc_p11_generate_aes(struct bc_p11 *p, const char *label, unsigned bits)
 	CK_RV rv;
 
 	if (bits != 128 && bits != 192 && bits != 256)
-		return bc_error(-EINVAL, "genkey: AES key length must be 128, 192 or 256 bits");
+		return bci_error(-EINVAL, "genkey: AES key length must be 128, 192 or 256 bits");
 	rv = p->module->C_GenerateKey(p->session, &mech, tmpl, ARRAY_SIZE(tmpl), &p->key);
 	return rv == CKR_OK ? 0 : p11_fail(rv, "generate key");
 }
 
-int bc_p11_gcm(struct bc_p11 *p, bool encrypt, const uint8_t iv[12], const void *aad, size_t aad_len,
+int bci_p11_gcm(struct bci_p11 *p, bool encrypt, const uint8_t iv[12], const void *aad, size_t aad_len,
 	       const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len)
 {
 	CK_GCM_PARAMS gcm = {
@@ -357,7 +357,7 @@ int bc_p11_gcm(struct bc_p11 *p, bool encrypt, const uint8_t iv[12], const void 
 	return 0;
 }
 
-int bc_p11_ecb_encrypt(struct bc_p11 *p, const uint8_t *in, size_t len, uint8_t *out)
+int bci_p11_ecb_encrypt(struct bci_p11 *p, const uint8_t *in, size_t len, uint8_t *out)
 {
 	CK_MECHANISM mech = { CKM_AES_ECB, NULL, 0 };
 	CK_ULONG n = len;
@@ -368,7 +368,7 @@ int bc_p11_ecb_encrypt(struct bc_p11 *p, const uint8_t *in, size_t len, uint8_t 
 	return rv == CKR_OK && n == len ? 0 : p11_fail(rv, "derive key");
 }
 
-int bc_p11_rsa_decrypt(struct bc_p11 *p, const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len)
+int bci_p11_rsa_decrypt(struct bci_p11 *p, const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len)
 {
 	CK_MECHANISM mech = { CKM_RSA_PKCS, NULL, 0 };
 	CK_ULONG n = *out_len;
@@ -384,33 +384,33 @@ int bc_p11_rsa_decrypt(struct bc_p11 *p, const uint8_t *in, size_t in_len, uint8
 
 /* ---- built on the calls above ---- */
 
-int bc_p11_open_key(const char *uri, const struct bc_unlock *u, const struct bc_secret *pin,
-		    enum bc_p11_key_kind kind, struct bc_p11 **out)
+int bci_p11_open_key(const char *uri, const struct bc_unlock *u, const struct bc_secret *pin,
+		    enum bci_p11_key_kind kind, struct bci_p11 **out)
 {
 	struct bc_secret *asked = NULL;
-	struct bc_p11 *p = NULL;
+	struct bci_p11 *p = NULL;
 	int r;
 
 	*out = NULL;
-	r = bc_p11_open(uri, u ? u->pkcs11_module : NULL, false, &p);
+	r = bci_p11_open(uri, u ? u->pkcs11_module : NULL, false, &p);
 	if (r < 0)
 		return r;
-	if (bc_p11_needs_login(p)) {
+	if (bci_p11_needs_login(p)) {
 		if (!pin && u && u->get_pin) {
-			r = u->get_pin(u->user, bc_p11_token_label(p), &asked);
+			r = u->get_pin(u->user, bci_p11_token_label(p), &asked);
 			if (r < 0)
 				goto out;
 			pin = asked;
 		}
-		r = bc_p11_login(p, pin);
+		r = bci_p11_login(p, pin);
 		if (r < 0)
 			goto out;
 	}
-	r = bc_p11_find_key(p, kind);
+	r = bci_p11_find_key(p, kind);
 out:
 	bc_secret_free(asked);
 	if (r < 0)
-		bc_p11_close(p);
+		bci_p11_close(p);
 	else
 		*out = p;
 	return r;
@@ -419,26 +419,26 @@ out:
 int bc_pkcs11_genkey(const char *uri_in, const char *module, const struct bc_secret *pin,
 		     const char *label, unsigned bits)
 {
-	struct bc_p11 *p = NULL;
+	struct bci_p11 *p = NULL;
 	char *uri = NULL;
 	int r;
 
-	r = bc_p11_normalize_uri(uri_in, &uri);
+	r = bci_p11_normalize_uri(uri_in, &uri);
 	if (r < 0)
 		return r;
-	r = bc_p11_open(uri, module, true, &p);
-	if (r == 0 && bc_p11_needs_login(p))
-		r = bc_p11_login(p, pin);
+	r = bci_p11_open(uri, module, true, &p);
+	if (r == 0 && bci_p11_needs_login(p))
+		r = bci_p11_login(p, pin);
 	if (r == 0) {
 		/* Refuse to make a second key under the same label. */
-		r = bc_p11_count_label(p, label);
+		r = bci_p11_count_label(p, label);
 		if (r > 0)
-			r = bc_error(-EEXIST, "genkey: token '%s' already has a key labelled %s",
-				     bc_p11_token_label(p), label);
+			r = bci_error(-EEXIST, "genkey: token '%s' already has a key labelled %s",
+				     bci_p11_token_label(p), label);
 	}
 	if (r == 0)
-		r = bc_p11_generate_aes(p, label, bits);
-	bc_p11_close(p);
+		r = bci_p11_generate_aes(p, label, bits);
+	bci_p11_close(p);
 	free(uri);
 	return r;
 }
@@ -447,7 +447,7 @@ int bc_pkcs11_derive_plain_key(const char *uri_in, const char *module, const str
 			       size_t key_bytes, struct bc_secret **key_out)
 {
 	struct bc_unlock u = { .pkcs11_module = module };
-	struct bc_p11 *p = NULL;
+	struct bci_p11 *p = NULL;
 	struct bc_secret *key = NULL;
 	uint8_t blocks[64];
 	char *uri = NULL;
@@ -455,10 +455,10 @@ int bc_pkcs11_derive_plain_key(const char *uri_in, const char *module, const str
 
 	*key_out = NULL;
 	if (key_bytes > sizeof(blocks) || key_bytes % 16)
-		return bc_error(-EINVAL, "plain: token-derived keys are 128..512 bits in 128-bit steps");
-	r = bc_p11_normalize_uri(uri_in, &uri);
+		return bci_error(-EINVAL, "plain: token-derived keys are 128..512 bits in 128-bit steps");
+	r = bci_p11_normalize_uri(uri_in, &uri);
 	if (r == 0)
-		r = bc_p11_open_key(uri, &u, pin, BC_P11_AES_KEY, &p);
+		r = bci_p11_open_key(uri, &u, pin, BC_P11_AES_KEY, &p);
 	free(uri);
 	if (r < 0)
 		return r;
@@ -468,15 +468,15 @@ int bc_pkcs11_derive_plain_key(const char *uri_in, const char *module, const str
 		memcpy(blocks + 16 * i, "blockcrypt-plain", 16);
 		blocks[16 * i + 15] ^= (uint8_t)i;
 	}
-	r = bc_secret_new(key_bytes, &key);
+	r = bci_secret_new(key_bytes, &key);
 	if (r == 0)
-		r = bc_p11_ecb_encrypt(p, blocks, key_bytes, bc_secret_buf(key));
-	bc_p11_close(p);
+		r = bci_p11_ecb_encrypt(p, blocks, key_bytes, bci_secret_buf(key));
+	bci_p11_close(p);
 	if (r < 0) {
 		bc_secret_free(key);
 		return r;
 	}
-	bc_secret_set_len(key, key_bytes);
+	bci_secret_set_len(key, key_bytes);
 	*key_out = key;
 	return 0;
 }

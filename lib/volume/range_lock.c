@@ -11,7 +11,7 @@
 #include "core/error.h"
 #include "volume/range_lock.h"
 
-void bc_range_lock_init(struct bc_range_lock *l)
+void bci_range_lock_init(struct bci_range_lock *l)
 {
 	pthread_mutex_init(&l->mutex, NULL);
 	pthread_cond_init(&l->released, NULL);
@@ -19,7 +19,7 @@ void bc_range_lock_init(struct bc_range_lock *l)
 	l->nheld = l->capacity = 0;
 }
 
-void bc_range_lock_destroy(struct bc_range_lock *l)
+void bci_range_lock_destroy(struct bci_range_lock *l)
 {
 	pthread_mutex_destroy(&l->mutex);
 	pthread_cond_destroy(&l->released);
@@ -27,7 +27,7 @@ void bc_range_lock_destroy(struct bc_range_lock *l)
 	l->held = NULL;
 }
 
-static int overlaps(const struct bc_range_lock *l, uint64_t first, uint64_t last)
+static int overlaps(const struct bci_range_lock *l, uint64_t first, uint64_t last)
 {
 	for (size_t i = 0; i < l->nheld; i++)
 		if (l->held[i].first <= last && first <= l->held[i].last)
@@ -35,7 +35,7 @@ static int overlaps(const struct bc_range_lock *l, uint64_t first, uint64_t last
 	return 0;
 }
 
-int bc_range_lock(struct bc_range_lock *l, uint64_t first, uint64_t last)
+int bci_range_lock(struct bci_range_lock *l, uint64_t first, uint64_t last)
 {
 	int r = 0;
 
@@ -44,22 +44,22 @@ int bc_range_lock(struct bc_range_lock *l, uint64_t first, uint64_t last)
 		pthread_cond_wait(&l->released, &l->mutex);
 	if (l->nheld == l->capacity) {
 		size_t cap = l->capacity ? l->capacity * 2 : 16;
-		struct bc_range *n = realloc(l->held, cap * sizeof(*n));
+		struct bci_range *n = realloc(l->held, cap * sizeof(*n));
 
 		if (!n) {
-			r = bc_error(-ENOMEM, "range lock: out of memory");
+			r = bci_error(-ENOMEM, "range lock: out of memory");
 			goto out;
 		}
 		l->held = n;
 		l->capacity = cap;
 	}
-	l->held[l->nheld++] = (struct bc_range){ first, last };
+	l->held[l->nheld++] = (struct bci_range){ first, last };
 out:
 	pthread_mutex_unlock(&l->mutex);
 	return r;
 }
 
-void bc_range_unlock(struct bc_range_lock *l, uint64_t first, uint64_t last)
+void bci_range_unlock(struct bci_range_lock *l, uint64_t first, uint64_t last)
 {
 	pthread_mutex_lock(&l->mutex);
 	for (size_t i = 0; i < l->nheld; i++) {

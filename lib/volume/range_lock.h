@@ -7,19 +7,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct bc_range { uint64_t first, last; };
+struct bci_range { uint64_t first, last; };
 
-struct bc_range_lock {
+struct bci_range_lock {
 	pthread_mutex_t mutex;
 	pthread_cond_t released;
-	struct bc_range *held;
+	struct bci_range *held;
 	size_t nheld, capacity;
 };
 
-void bc_range_lock_init(struct bc_range_lock *l);
-void bc_range_lock_destroy(struct bc_range_lock *l);
+void bci_range_lock_init(struct bci_range_lock *l);
+void bci_range_lock_destroy(struct bci_range_lock *l);
 /* Inclusive range [first, last]. */
-int bc_range_lock(struct bc_range_lock *l, uint64_t first, uint64_t last);
-void bc_range_unlock(struct bc_range_lock *l, uint64_t first, uint64_t last);
+int bci_range_lock(struct bci_range_lock *l, uint64_t first, uint64_t last);
+void bci_range_unlock(struct bci_range_lock *l, uint64_t first, uint64_t last);
 
 #endif

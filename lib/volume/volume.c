@@ -3,8 +3,8 @@
  * those: lib/luks, lib/plain; lib/setup picks one), closing, revoking and
  * resizing it; the pool of per-request working sets.
  *
- * Threading: after bc_volume_create() returns, the volume is shared by any
- * number of I/O threads.  Each request borrows a bc_io_slot (keyed engine +
+ * Threading: after bci_volume_create() returns, the volume is shared by any
+ * number of I/O threads.  Each request borrows a bci_io_slot (keyed engine +
  * bounce buffer) from a free list under pool_lock, so no cipher context is
  * ever used by two threads and nothing is allocated per sector.
  * bc_volume_revoke() waits (on pool_cond) until every slot is back.
@@ -43,23 +43,23 @@ int bc_volume_type_parse(const char *name, enum bc_volume_type *out)
 		*out = BC_TYPE_AUTO;
 		return 0;
 	}
-	return bc_error(-EINVAL, "type %s: expected luks2, luks1, luks or plain", name);
+	return bci_error(-EINVAL, "type %s: expected luks2, luks1, luks or plain", name);
 }
 
-static void slot_free(struct bc_io_slot *s)
+static void slot_free(struct bci_io_slot *s)
 {
 	if (!s)
 		return;
-	bc_sector_engine_free(s->engine);
+	bci_sector_engine_free(s->engine);
 	if (s->bounce)
 		explicit_bzero(s->bounce, BC_BOUNCE_SIZE);
 	free(s->bounce);
 	free(s);
 }
 
-int bc_volume_slot_get(struct bc_volume *v, struct bc_io_slot **out)
+int bci_volume_slot_get(struct bc_volume *v, struct bci_io_slot **out)
 {
-	struct bc_io_slot *s;
+	struct bci_io_slot *s;
 	bool revoked;
 
 	*out = NULL;
@@ -72,22 +72,22 @@ int bc_volume_slot_get(struct bc_volume *v, struct bc_io_slot **out)
 		v->slots_out++;
 	pthread_mutex_unlock(&v->pool_lock);
 	if (revoked)
-		return bc_error(-ESHUTDOWN, "volume: detached");
+		return bci_error(-ESHUTDOWN, "volume: detached");
 	if (!s) {
 		s = calloc(1, sizeof(*s));
 		if (s)
 			s->bounce = aligned_alloc(4096, BC_BOUNCE_SIZE);
-		if (!s || !s->bounce || bc_sector_engine_dup(v->engine_template, &s->engine) < 0) {
+		if (!s || !s->bounce || bci_sector_engine_dup(v->engine_template, &s->engine) < 0) {
 			slot_free(s);
-			bc_volume_slot_put(v, NULL);
-			return bc_error(-ENOMEM, "volume: out of memory for an I/O slot");
+			bci_volume_slot_put(v, NULL);
+			return bci_error(-ENOMEM, "volume: out of memory for an I/O slot");
 		}
 	}
 	*out = s;
 	return 0;
 }
 
-void bc_volume_slot_put(struct bc_volume *v, struct bc_io_slot *s)
+void bci_volume_slot_put(struct bc_volume *v, struct bci_io_slot *s)
 {
 	pthread_mutex_lock(&v->pool_lock);
 	if (s) {
@@ -102,13 +102,13 @@ void bc_volume_slot_put(struct bc_volume *v, struct bc_io_slot *s)
 /* Free every pooled slot and the template: this wipes the key schedules. */
 static void drop_keys(struct bc_volume *v)
 {
-	struct bc_io_slot *s;
+	struct bci_io_slot *s;
 
 	while ((s = v->free_slots)) {
 		v->free_slots = s->next;
 		slot_free(s);
 	}
-	bc_sector_engine_free(v->engine_template);
+	bci_sector_engine_free(v->engine_template);
 	v->engine_template = NULL;
 }
 
@@ -124,7 +124,7 @@ int bc_volume_revoke(struct bc_volume *v, unsigned timeout_s)
 	while (v->slots_out && r == 0)
 		r = pthread_cond_timedwait(&v->pool_cond, &v->pool_lock, &deadline);
 	if (v->slots_out) {
-		r = bc_error(-EBUSY, "volume: %u request(s) still running; keys not wiped", v->slots_out);
+		r = bci_error(-EBUSY, "volume: %u request(s) still running; keys not wiped", v->slots_out);
 	} else {
 		drop_keys(v);
 		r = 0;
@@ -133,7 +133,7 @@ int bc_volume_revoke(struct bc_volume *v, unsigned timeout_s)
 	return r;
 }
 
-int bc_volume_create(const char *backing, const struct bc_volume_info *info,
+int bci_volume_create(const char *backing, const struct bc_volume_info *info,
 		     const uint8_t *key, struct bc_volume **out)
 {
 	struct bc_volume *v;
@@ -143,13 +143,13 @@ int bc_volume_create(const char *backing, const struct bc_volume_info *info,
 	*out = NULL;
 	v = calloc(1, sizeof(*v));
 	if (!v)
-		return bc_error(-ENOMEM, "volume: out of memory");
+		return bci_error(-ENOMEM, "volume: out of memory");
 	pthread_mutex_init(&v->pool_lock, NULL);
 	pthread_cond_init(&v->pool_cond, NULL);
-	bc_range_lock_init(&v->write_lock);
+	bci_range_lock_init(&v->write_lock);
 	v->info = *info;
 
-	r = bc_cipher_spec_parse(info->cipher, info->key_bits, &v->sector.spec);
+	r = bci_cipher_spec_parse(info->cipher, info->key_bits, &v->sector.spec);
 	if (r < 0)
 		goto fail;
 	v->sector.sector_size = info->sector_size;
@@ -157,20 +157,20 @@ int bc_volume_create(const char *backing, const struct bc_volume_info *info,
 	v->sector.iv_offset = info->iv_offset;
 	v->sector_size = info->sector_size;
 	/* From here on key schedules exist in cipher contexts. */
-	bc_secure_hold();
+	bci_secure_hold();
 	v->holds_keys = true;
-	r = bc_sector_engine_new(&v->sector, key, &v->engine_template);
+	r = bci_sector_engine_new(&v->sector, key, &v->engine_template);
 	if (r < 0)
 		goto fail;
 
-	r = bc_backing_open(backing, info->read_only, &v->backing);
+	r = bci_backing_open(backing, info->read_only, &v->backing);
 	if (r < 0)
 		goto fail;
-	r = bc_backing_size(v->backing, &backing_size);
+	r = bci_backing_size(v->backing, &backing_size);
 	if (r < 0)
 		goto fail;
 	if (backing_size <= info->data_offset) {
-		r = bc_error(-ENOSPC, "%s: backing (%llu bytes) has no data area: the data starts at byte %llu (truncated?)",
+		r = bci_error(-ENOSPC, "%s: backing (%llu bytes) has no data area: the data starts at byte %llu (truncated?)",
 			     backing, (unsigned long long)backing_size, (unsigned long long)info->data_offset);
 		goto fail;
 	}
@@ -179,13 +179,13 @@ int bc_volume_create(const char *backing, const struct bc_volume_info *info,
 	v->info.size -= v->info.size % info->sector_size;
 	/* A size the header fixes must fit; other sizes are a most. */
 	if (info->fixed_size && v->info.size < info->size) {
-		r = bc_error(-ENOSPC, "%s: the data segment is %llu bytes but the backing holds only %llu after the header (truncated?)",
+		r = bci_error(-ENOSPC, "%s: the data segment is %llu bytes but the backing holds only %llu after the header (truncated?)",
 			     backing, (unsigned long long)info->size, (unsigned long long)v->info.size);
 		goto fail;
 	}
 	v->fixed_size = v->info.size;
 	if (!v->info.size) {
-		r = bc_error(-ENOSPC, "%s: data area is smaller than one %u-byte sector",
+		r = bci_error(-ENOSPC, "%s: data area is smaller than one %u-byte sector",
 			     backing, info->sector_size);
 		goto fail;
 	}
@@ -201,12 +201,12 @@ void bc_volume_close(struct bc_volume *v)
 	if (!v)
 		return;
 	drop_keys(v);
-	bc_backing_close(v->backing);
-	bc_range_lock_destroy(&v->write_lock);
+	bci_backing_close(v->backing);
+	bci_range_lock_destroy(&v->write_lock);
 	pthread_mutex_destroy(&v->pool_lock);
 	pthread_cond_destroy(&v->pool_cond);
 	if (v->holds_keys)
-		bc_secure_release();
+		bci_secure_release();
 	explicit_bzero(v, sizeof(*v));
 	free(v);
 }
@@ -225,12 +225,12 @@ uint64_t bc_volume_size(const struct bc_volume *v)
 int bc_volume_resize(struct bc_volume *v, uint64_t new_size, bool allow_shrink)
 {
 	uint64_t backing_size, old = bc_volume_size(v), limit;
-	int r = bc_backing_size(v->backing, &backing_size);
+	int r = bci_backing_size(v->backing, &backing_size);
 
 	if (r < 0)
 		return r;
 	if (backing_size <= v->info.data_offset)
-		return bc_error(-ENOSPC, "resize: the backing no longer reaches the data area");
+		return bci_error(-ENOSPC, "resize: the backing no longer reaches the data area");
 	limit = backing_size - v->info.data_offset;
 	limit -= limit % v->sector_size;
 	/* A size written in the header is the most there is. */
@@ -239,15 +239,15 @@ int bc_volume_resize(struct bc_volume *v, uint64_t new_size, bool allow_shrink)
 	if (!new_size)
 		new_size = limit;
 	if (new_size % v->sector_size)
-		return bc_error(-EINVAL, "resize: %llu is not a multiple of the %u-byte sector size",
+		return bci_error(-EINVAL, "resize: %llu is not a multiple of the %u-byte sector size",
 				(unsigned long long)new_size, v->sector_size);
 	if (new_size > limit)
-		return bc_error(-ENOSPC, "resize: %llu bytes do not fit in the backing (at most %llu)",
+		return bci_error(-ENOSPC, "resize: %llu bytes do not fit in the backing (at most %llu)",
 				(unsigned long long)new_size, (unsigned long long)limit);
 	if (!new_size)
-		return bc_error(-EINVAL, "resize: a volume cannot be empty");
+		return bci_error(-EINVAL, "resize: a volume cannot be empty");
 	if (new_size < old && !allow_shrink)
-		return bc_error(-EINVAL, "resize: the backing is smaller than the volume (%llu < %llu bytes); "
+		return bci_error(-EINVAL, "resize: the backing is smaller than the volume (%llu < %llu bytes); "
 				"shrinking needs an explicit --size", (unsigned long long)new_size,
 				(unsigned long long)old);
 	/* I/O threads read the size without a lock: publish it atomically. */

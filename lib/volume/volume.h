@@ -11,7 +11,7 @@
 /* Build a volume from a volume key and the layout in INFO (cipher,
  * key_bits, sector_size, iv_large_sectors, data_offset, iv_offset; size 0
  * means "up to the end of the backing").  KEY is not kept. */
-int bc_volume_create(const char *backing, const struct bc_volume_info *info,
+int bci_volume_create(const char *backing, const struct bc_volume_info *info,
 		     const uint8_t *key, struct bc_volume **out);
 
 #endif

@@ -13,30 +13,30 @@
 /* Per-request working set: a keyed engine and a bounce buffer. */
 #define BC_BOUNCE_SIZE (256u << 10)
 
-struct bc_io_slot {
-	struct bc_sector_engine *engine;
+struct bci_io_slot {
+	struct bci_sector_engine *engine;
 	uint8_t *bounce;
-	struct bc_io_slot *next;
+	struct bci_io_slot *next;
 };
 
 struct bc_volume {
-	struct bc_backing *backing;
+	struct bci_backing *backing;
 	struct bc_volume_info info;
-	struct bc_sector_params sector;
+	struct bci_sector_params sector;
 	uint32_t sector_size;
 	uint64_t fixed_size;       /* info.fixed_size: the size the header gives */
-	struct bc_sector_engine *engine_template;
+	struct bci_sector_engine *engine_template;
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_cond;  /* slots_out reached 0 while revoked */
-	struct bc_io_slot *free_slots;
+	struct bci_io_slot *free_slots;
 	unsigned slots_out;        /* slots lent to requests */
 	bool revoked;              /* bc_volume_revoke(): no more I/O */
-	struct bc_range_lock write_lock;
-	bool holds_keys;           /* counted in bc_secure_hold() */
+	struct bci_range_lock write_lock;
+	bool holds_keys;           /* counted in bci_secure_hold() */
 };
 
 /* Borrow a slot (-ENOMEM, or -ESHUTDOWN once revoked) and give it back. */
-int bc_volume_slot_get(struct bc_volume *v, struct bc_io_slot **out);
-void bc_volume_slot_put(struct bc_volume *v, struct bc_io_slot *s);
+int bci_volume_slot_get(struct bc_volume *v, struct bci_io_slot **out);
+void bci_volume_slot_put(struct bc_volume *v, struct bci_io_slot *s);
 
 #endif

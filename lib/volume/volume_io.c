@@ -25,7 +25,7 @@ static int check_range(const struct bc_volume *v, uint64_t len, uint64_t off, in
 	uint64_t size = bc_volume_size(v);
 
 	if (off > size || len > size - off)
-		return bc_error(err, "volume: range %llu+%llu is beyond the end (%llu bytes)",
+		return bci_error(err, "volume: range %llu+%llu is beyond the end (%llu bytes)",
 				(unsigned long long)off, (unsigned long long)len, (unsigned long long)size);
 	return 0;
 }
@@ -36,26 +36,26 @@ static uint64_t backing_offset(const struct bc_volume *v, uint64_t sector)
 }
 
 /* Read and decrypt COUNT whole sectors into DST. */
-static int read_sectors(struct bc_volume *v, struct bc_io_slot *s, uint8_t *dst,
+static int read_sectors(struct bc_volume *v, struct bci_io_slot *s, uint8_t *dst,
 			uint64_t sector, size_t count)
 {
-	int r = bc_backing_pread(v->backing, dst, count * v->sector_size,
+	int r = bci_backing_pread(v->backing, dst, count * v->sector_size,
 				 backing_offset(v, sector));
 
-	return r < 0 ? r : bc_sector_decrypt(s->engine, dst, dst, sector, count);
+	return r < 0 ? r : bci_sector_decrypt(s->engine, dst, dst, sector, count);
 }
 
 int bc_volume_pread(struct bc_volume *v, void *buf, size_t len, uint64_t off)
 {
 	const uint32_t ss = v->sector_size;
-	struct bc_io_slot *s;
+	struct bci_io_slot *s;
 	uint8_t *p = buf;
 	int r;
 
 	r = check_range(v, len, off, -EINVAL);
 	if (r < 0 || !len)
 		return r;
-	r = bc_volume_slot_get(v, &s);
+	r = bci_volume_slot_get(v, &s);
 	if (r < 0)
 		return r;
 	while (len) {
@@ -83,7 +83,7 @@ int bc_volume_pread(struct bc_volume *v, void *buf, size_t len, uint64_t off)
 			len -= count * ss;
 		}
 	}
-	bc_volume_slot_put(v, s);
+	bci_volume_slot_put(v, s);
 	return r;
 }
 
@@ -91,7 +91,7 @@ int bc_volume_pread(struct bc_volume *v, void *buf, size_t len, uint64_t off)
  * IN_PLACE, whole sectors of BUF are encrypted where they are and written
  * in one call (BUF is the caller's scratch).  The caller holds the range
  * lock. */
-static int write_locked(struct bc_volume *v, struct bc_io_slot *s, const uint8_t *buf,
+static int write_locked(struct bc_volume *v, struct bci_io_slot *s, const uint8_t *buf,
 			uint64_t len, uint64_t off, bool in_place)
 {
 	const uint32_t ss = v->sector_size;
@@ -132,9 +132,9 @@ static int write_locked(struct bc_volume *v, struct bc_io_slot *s, const uint8_t
 				src = s->bounce;
 			}
 		}
-		r = bc_sector_encrypt(s->engine, dst, src, sector, count);
+		r = bci_sector_encrypt(s->engine, dst, src, sector, count);
 		if (r == 0)
-			r = bc_backing_pwrite(v->backing, dst, count * ss, backing_offset(v, sector));
+			r = bci_backing_pwrite(v->backing, dst, count * ss, backing_offset(v, sector));
 		if (r < 0)
 			return r;
 		if (buf)
@@ -148,26 +148,26 @@ static int write_locked(struct bc_volume *v, struct bc_io_slot *s, const uint8_t
 static int write_common(struct bc_volume *v, const uint8_t *buf, uint64_t len, uint64_t off,
 			bool in_place)
 {
-	struct bc_io_slot *s;
+	struct bci_io_slot *s;
 	uint64_t first, last;
 	int r;
 
 	if (v->info.read_only)
-		return bc_error(-EROFS, "volume: opened read-only");
+		return bci_error(-EROFS, "volume: opened read-only");
 	r = check_range(v, len, off, -ENOSPC);
 	if (r < 0 || !len)
 		return r;
 	first = off / v->sector_size;
 	last = (off + len - 1) / v->sector_size;
-	r = bc_volume_slot_get(v, &s);
+	r = bci_volume_slot_get(v, &s);
 	if (r < 0)
 		return r;
-	r = bc_range_lock(&v->write_lock, first, last);
+	r = bci_range_lock(&v->write_lock, first, last);
 	if (r == 0) {
 		r = write_locked(v, s, buf, len, off, in_place);
-		bc_range_unlock(&v->write_lock, first, last);
+		bci_range_unlock(&v->write_lock, first, last);
 	}
-	bc_volume_slot_put(v, s);
+	bci_volume_slot_put(v, s);
 	return r;
 }
 
@@ -190,7 +190,7 @@ int bc_volume_flush(struct bc_volume *v)
 {
 	if (v->info.read_only)
 		return 0;
-	return bc_backing_flush(v->backing);
+	return bci_backing_flush(v->backing);
 }
 
 int bc_volume_discard(struct bc_volume *v, uint64_t len, uint64_t off)
@@ -200,7 +200,7 @@ int bc_volume_discard(struct bc_volume *v, uint64_t len, uint64_t off)
 	int r;
 
 	if (v->info.read_only)
-		return bc_error(-EROFS, "volume: opened read-only");
+		return bci_error(-EROFS, "volume: opened read-only");
 	r = check_range(v, len, off, -ENOSPC);
 	if (r < 0)
 		return r;
@@ -209,10 +209,10 @@ int bc_volume_discard(struct bc_volume *v, uint64_t len, uint64_t off)
 	end = (off + len) / ss;
 	if (end <= first)
 		return 0;
-	r = bc_range_lock(&v->write_lock, first, end - 1);
+	r = bci_range_lock(&v->write_lock, first, end - 1);
 	if (r < 0)
 		return r;
-	r = bc_backing_discard(v->backing, (end - first) * ss, backing_offset(v, first));
-	bc_range_unlock(&v->write_lock, first, end - 1);
+	r = bci_backing_discard(v->backing, (end - first) * ss, backing_offset(v, first));
+	bci_range_unlock(&v->write_lock, first, end - 1);
 	return r;
 }

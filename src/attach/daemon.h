@@ -69,7 +69,7 @@ struct daemon {
 	 * exclusive or shared for read-only) and the name's claim on the
 	 * runtime directory (runtime.h).  Both belong to open files that the
 	 * forked daemon inherits; the attaching parent drops its copies. */
-	struct bc_backing_lock *backing_lock;
+	struct bci_backing_lock *backing_lock;
 	int name_fd;
 	int fuse_dir_fd;            /* flock()ed: one volume per --fuse DIR */
 

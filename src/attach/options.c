@@ -12,9 +12,9 @@
 			  .kind = BC_KIND_##kind_, .min = min_, .max = max_, .cfg_offset = field, \
 			  .commands = commands_ },
 
-const struct bc_option bc_options[BC_OPT_COUNT] = { BC_OPTIONS(ROW) };
+const struct opt_decl opt_decls[BC_OPT_COUNT] = { BC_OPTIONS(ROW) };
 
-void *bc_option_cfg_field(const struct bc_option *o, struct attach_config *c)
+void *opt_cfg_field(const struct opt_decl *o, struct attach_config *c)
 {
 	return o->cfg_offset == BC_OPT_NO_FIELD ? NULL : (char *)c + o->cfg_offset;
 }

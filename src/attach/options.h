@@ -39,7 +39,7 @@
 #include "config.h"
 
 /* The subcommands, as bits for the COMMANDS column. */
-enum bc_command {
+enum cmd_id {
 	BC_CMD_FORMAT, BC_CMD_ADD_KEY, BC_CMD_REMOVE_KEY, BC_CMD_CHANGE_KEY, BC_CMD_DUMP,
 	BC_CMD_HEADER_BACKUP, BC_CMD_HEADER_RESTORE, BC_CMD_REPAIR, BC_CMD_ERASE, BC_CMD_CAT,
 	BC_CMD_WRITE, BC_CMD_ATTACH, BC_CMD_DETACH, BC_CMD_LIST, BC_CMD_RESIZE, BC_CMD_GENKEY,
@@ -186,32 +186,32 @@ enum bc_command {
 	  "shell command run once serving; takes the rest of the line")
 
 #define BC_OPT_ENUM_(id, ...) BC_OPT_##id,
-enum bc_option_id { BC_OPTIONS(BC_OPT_ENUM_) BC_OPT_COUNT };
+enum opt_id { BC_OPTIONS(BC_OPT_ENUM_) BC_OPT_COUNT };
 #undef BC_OPT_ENUM_
 
-enum bc_option_kind { BC_KIND_FLAG, BC_KIND_STRING, BC_KIND_U32, BC_KIND_U64, BC_KIND_SIZE, BC_KIND_SPECIAL };
+enum opt_kind { BC_KIND_FLAG, BC_KIND_STRING, BC_KIND_U32, BC_KIND_U64, BC_KIND_SIZE, BC_KIND_SPECIAL };
 
 /* One row of the list, as data. */
-struct bc_option {
+struct opt_decl {
 	const char *name, *arg, *tab_key, *help;
-	enum bc_option_kind kind;
+	enum opt_kind kind;
 	uint64_t min, max;
 	size_t cfg_offset;      /* of the value in struct attach_config, or BC_OPT_NO_FIELD */
 	unsigned commands;
 };
 #define BC_OPT_NO_FIELD ((size_t)-1)
 
-/* Indexed by enum bc_option_id. */
-extern const struct bc_option bc_options[BC_OPT_COUNT];
+/* Indexed by enum opt_id. */
+extern const struct opt_decl opt_decls[BC_OPT_COUNT];
 
 /* Does command CMD accept option ID? */
-static inline int bc_option_accepted(enum bc_option_id id, enum bc_command cmd)
+static inline int opt_accepted(enum opt_id id, enum cmd_id cmd)
 {
-	return (bc_options[id].commands >> cmd) & 1;
+	return (opt_decls[id].commands >> cmd) & 1;
 }
 
 /* Where option O's value is in C, or NULL (not a struct attach_config
  * field). */
-void *bc_option_cfg_field(const struct bc_option *o, struct attach_config *c);
+void *opt_cfg_field(const struct opt_decl *o, struct attach_config *c);
 
 #endif

@@ -39,23 +39,23 @@ static const char *why_fmt(const char *fmt, ...)
 static int set_option(struct tab_entry *e, char *opt, const char **why)
 {
 	char *val = strchr(opt, '=');
-	const struct bc_option *o = NULL;
-	enum bc_option_id id;
+	const struct opt_decl *o = NULL;
+	enum opt_id id;
 	uint64_t n;
 	void *field;
 
 	if (val)
 		*val++ = '\0';
 	for (id = 0; id < BC_OPT_COUNT; id++)
-		if (bc_options[id].tab_key && !strcmp(opt, bc_options[id].tab_key)) {
-			o = &bc_options[id];
+		if (opt_decls[id].tab_key && !strcmp(opt, opt_decls[id].tab_key)) {
+			o = &opt_decls[id];
 			break;
 		}
 	if (!o) {
 		*why = why_fmt("unknown option '%.60s'", opt);
 		return -EINVAL;
 	}
-	field = bc_option_cfg_field(o, &e->cfg);
+	field = opt_cfg_field(o, &e->cfg);
 	switch (o->kind) {
 	case BC_KIND_FLAG:
 		if (val) {
@@ -156,8 +156,8 @@ static void entry_free(struct tab_entry *e)
 	free(e->backing);
 	free(e->key);
 	for (size_t i = 0; i < BC_OPT_COUNT; i++)
-		if (bc_options[i].tab_key && bc_options[i].kind == BC_KIND_STRING)
-			free(*(char **)bc_option_cfg_field(&bc_options[i], &e->cfg));
+		if (opt_decls[i].tab_key && opt_decls[i].kind == BC_KIND_STRING)
+			free(*(char **)opt_cfg_field(&opt_decls[i], &e->cfg));
 	memset(e, 0, sizeof(*e));
 }
 
@@ -232,18 +232,18 @@ static int check_trust(const char *file, int fd)
 	if (geteuid() != 0)
 		return 0;
 	if (fstat(fd, &st) < 0)
-		return bc_error(-errno, "%s: %s", file, strerror(errno));
+		return bci_error(-errno, "%s: %s", file, strerror(errno));
 	if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
-		return bc_error(-EINVAL, "%s: owned by uid %u, mode %04o: refusing a tab file that anyone but root "
+		return bci_error(-EINVAL, "%s: owned by uid %u, mode %04o: refusing a tab file that anyone but root "
 				"may change (chown root, chmod go-w)", file, (unsigned)st.st_uid,
 				(unsigned)(st.st_mode & 07777));
 	if (!realpath(file, real))
-		return bc_error(-errno, "%s: %s", file, strerror(errno));
+		return bci_error(-errno, "%s: %s", file, strerror(errno));
 	dir = dirname(real);
 	if (stat(dir, &st) < 0)
-		return bc_error(-errno, "%s: %s", dir, strerror(errno));
+		return bci_error(-errno, "%s: %s", dir, strerror(errno));
 	if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
-		return bc_error(-EINVAL, "%s: its directory %s is owned by uid %u, mode %04o: anyone but root "
+		return bci_error(-EINVAL, "%s: its directory %s is owned by uid %u, mode %04o: anyone but root "
 				"could replace it (chown root, chmod go-w)", file, dir, (unsigned)st.st_uid,
 				(unsigned)(st.st_mode & 07777));
 	return 0;
@@ -258,11 +258,11 @@ int tab_read(const char *file, struct tab_entry **entries, size_t *count, int *e
 	*count = 0;
 	*errors = 0;
 	if (fd < 0)
-		return bc_error(errno == ENOENT ? -ENOENT : -errno, "%s: %s", file, strerror(errno));
+		return bci_error(errno == ENOENT ? -ENOENT : -errno, "%s: %s", file, strerror(errno));
 	r = check_trust(file, fd);
 	if (r < 0 || !(f = fdopen(fd, "r"))) {
 		close(fd);
-		return r < 0 ? r : bc_error(-errno, "%s: %s", file, strerror(errno));
+		return r < 0 ? r : bci_error(-errno, "%s: %s", file, strerror(errno));
 	}
 	parse_stream(f, file, stderr, entries, count, errors);
 	fclose(f);
@@ -281,7 +281,7 @@ int tab_parse(const char *buf, size_t len, const char *file, FILE *msgs,
 		return 0; /* fmemopen() wants at least one byte; nothing to parse anyway */
 	f = fmemopen((void *)buf, len, "r");
 	if (!f)
-		return bc_error(-errno, "%s: %s", file, strerror(errno));
+		return bci_error(-errno, "%s: %s", file, strerror(errno));
 	parse_stream(f, file, msgs, entries, count, errors);
 	fclose(f);
 	return 0;

@@ -34,10 +34,10 @@ static void command_help(const struct cli_command *c, FILE *f)
 {
 	fprintf(f, "Usage: blockcrypt %s %s\n\n%s\n\nOptions:\n", c->name, c->synopsis, c->summary);
 	for (size_t i = 0; i < BC_OPT_COUNT; i++) {
-		const struct bc_option *d = &bc_options[i];
+		const struct opt_decl *d = &opt_decls[i];
 		char left[64];
 
-		if (!d->name || !d->help || !bc_option_accepted(i, c->id))
+		if (!d->name || !d->help || !opt_accepted(i, c->id))
 			continue;
 		snprintf(left, sizeof(left), "--%s%s%s", d->name, d->arg ? " " : "", d->arg ? d->arg : "");
 		fprintf(f, "  %-26s %s\n", left, d->help);
@@ -51,11 +51,11 @@ static int parse_u64(const char *name, const char *s, bool suffixes, uint64_t *o
 	case 0:
 		return 0;
 	case -EINVAL:
-		return bc_error(-EINVAL, "--%s: expected a number, got '%s'", name, s ? s : "");
+		return bci_error(-EINVAL, "--%s: expected a number, got '%s'", name, s ? s : "");
 	case -ERANGE:
-		return bc_error(-EINVAL, "--%s: '%s' is too large", name, s);
+		return bci_error(-EINVAL, "--%s: '%s' is too large", name, s);
 	default:
-		return bc_error(-EINVAL, "--%s: cannot parse '%s'", name, s);
+		return bci_error(-EINVAL, "--%s: cannot parse '%s'", name, s);
 	}
 }
 
@@ -67,15 +67,15 @@ static int parse_u32(const char *name, const char *s, uint32_t *out)
 	if (r < 0)
 		return r;
 	if (v > UINT32_MAX)
-		return bc_error(-EINVAL, "--%s: '%s' is too large", name, s);
+		return bci_error(-EINVAL, "--%s: '%s' is too large", name, s);
 	*out = (uint32_t)v;
 	return 0;
 }
 
 /* Store ARG for option ID as its KIND says (attach/options.h). */
-static int set_option(struct cli_opts *o, enum bc_option_id id, const char *arg)
+static int set_option(struct cli_opts *o, enum opt_id id, const char *arg)
 {
-	const struct bc_option *d = &bc_options[id];
+	const struct opt_decl *d = &opt_decls[id];
 	void *field = cli_offset[id] == BC_OPT_NO_FIELD ? NULL : (char *)o + cli_offset[id];
 
 	switch (d->kind) {
@@ -103,14 +103,14 @@ static int parse_slot(const char *name, const char *arg, int *out)
 	int r = parse_u64(name, arg, false, &v);
 
 	if (r == 0 && v > 31)
-		r = bc_error(-EINVAL, "--%s: %s is out of range", name, arg);
+		r = bci_error(-EINVAL, "--%s: %s is out of range", name, arg);
 	*out = (int)v;
 	return r;
 }
 
 /* What an option does beyond storing its value: the SPECIAL ones, and
  * the command line's own ranges. */
-static int check_option(const struct cli_command *c, struct cli_opts *o, enum bc_option_id id, const char *arg)
+static int check_option(const struct cli_command *c, struct cli_opts *o, enum opt_id id, const char *arg)
 {
 	int r = 0;
 
@@ -123,27 +123,27 @@ static int check_option(const struct cli_command *c, struct cli_opts *o, enum bc
 		o->type_set = true;
 		break;
 	case BC_OPT_KEY_SLOT:
-		r = parse_slot(bc_options[id].name, arg, &o->key_slot);
+		r = parse_slot(opt_decls[id].name, arg, &o->key_slot);
 		break;
 	case BC_OPT_TOKEN_ID:
 	case BC_OPT_TOKEN_ID_ENROLL:
-		r = parse_slot(bc_options[id].name, arg, &o->token_id);
+		r = parse_slot(opt_decls[id].name, arg, &o->token_id);
 		break;
 	case BC_OPT_THREADS:
 		if (o->threads < 1 || o->threads > ATTACH_THREADS_MAX)
-			r = bc_error(-EINVAL, "--threads %s: give 1 to %d", arg, ATTACH_THREADS_MAX);
+			r = bci_error(-EINVAL, "--threads %s: give 1 to %d", arg, ATTACH_THREADS_MAX);
 		break;
 	case BC_OPT_MAX_CONNECTIONS:
 		if (o->max_connections < 1 || o->max_connections > 1000000)
-			r = bc_error(-EINVAL, "--max-connections: 1 to 1000000");
+			r = bci_error(-EINVAL, "--max-connections: 1 to 1000000");
 		break;
 	case BC_OPT_HANDSHAKE_TIMEOUT:
 		if (o->handshake_timeout < 1 || o->handshake_timeout > 86400)
-			r = bc_error(-EINVAL, "--handshake-timeout: 1 to 86400 seconds");
+			r = bci_error(-EINVAL, "--handshake-timeout: 1 to 86400 seconds");
 		break;
 	case BC_OPT_MAX_MEMORY:
 		if (o->max_memory < BC_NBD_MIN_MAX_MEMORY)
-			r = bc_error(-EINVAL, "--max-memory: at least 32M (one request of the largest size)");
+			r = bci_error(-EINVAL, "--max-memory: at least 32M (one request of the largest size)");
 		break;
 	default:
 		break;
@@ -162,25 +162,25 @@ int cli_parse(const struct cli_command *c, int argc, char **argv, struct cli_opt
 	o->token_id = -1;
 	/* Only the command's own options: any other is "not valid here". */
 	for (size_t i = 0; i < BC_OPT_COUNT; i++)
-		if (bc_options[i].name && bc_option_accepted(i, c->id))
-			longopts[n++] = (struct option){ bc_options[i].name,
-				bc_options[i].arg ? required_argument : no_argument, NULL, OPT_VAL(i) };
+		if (opt_decls[i].name && opt_accepted(i, c->id))
+			longopts[n++] = (struct option){ opt_decls[i].name,
+				opt_decls[i].arg ? required_argument : no_argument, NULL, OPT_VAL(i) };
 	memset(&longopts[n], 0, sizeof(longopts[n]));
 
 	opterr = 0;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (ch >= OPT_VAL(0) && ch < OPT_VAL(BC_OPT_COUNT)) {
-			enum bc_option_id id = (enum bc_option_id)(ch - OPT_VAL(0));
+			enum opt_id id = (enum opt_id)(ch - OPT_VAL(0));
 
 			r = set_option(o, id, optarg);
 			if (r == 0)
 				r = check_option(c, o, id, optarg);
 		} else if (optopt >= 256 || (optopt == 0 && argv[optind - 1])) {
-			r = bc_error(-EINVAL, "%s: option %s is not valid here (see blockcrypt %s --help)",
+			r = bci_error(-EINVAL, "%s: option %s is not valid here (see blockcrypt %s --help)",
 				     c->name, argv[optind - 1], c->name);
 		} else {
-			r = bc_error(-EINVAL, "%s: unknown option -%c", c->name, optopt);
+			r = bci_error(-EINVAL, "%s: unknown option -%c", c->name, optopt);
 		}
 		if (r < 0)
 			return r;
@@ -189,12 +189,12 @@ int cli_parse(const struct cli_command *c, int argc, char **argv, struct cli_opt
 	o->args = argv + optind;
 	o->nargs = argc - optind;
 	if (o->nargs < c->min_args || o->nargs > c->max_args)
-		return bc_error(-EINVAL, "usage: blockcrypt %s %s", c->name, c->synopsis);
-	if (o->type_set && o->type != BC_TYPE_PLAIN && bc_option_accepted(BC_OPT_OFFSET, c->id) &&
+		return bci_error(-EINVAL, "usage: blockcrypt %s %s", c->name, c->synopsis);
+	if (o->type_set && o->type != BC_TYPE_PLAIN && opt_accepted(BC_OPT_OFFSET, c->id) &&
 	    (o->offset || o->skip || o->hash || o->iv_large_sectors))
-		return bc_error(-EINVAL, "%s: --offset, --skip, --hash and --iv-large-sectors need --type plain", c->name);
-	if (o->size % 512 && bc_option_accepted(BC_OPT_SIZE_PLAIN, c->id))
-		return bc_error(-EINVAL, "--size must be a multiple of 512 bytes");
+		return bci_error(-EINVAL, "%s: --offset, --skip, --hash and --iv-large-sectors need --type plain", c->name);
+	if (o->size % 512 && opt_accepted(BC_OPT_SIZE_PLAIN, c->id))
+		return bci_error(-EINVAL, "--size must be a multiple of 512 bytes");
 	return 0;
 }
 
@@ -208,7 +208,7 @@ int cli_get_key(const struct cli_opts *o, const char *file, const char *prompt,
 	if (file)
 		return bc_secret_from_file(file, out);
 	if (o->batch)
-		return bc_error(-EINVAL, "--batch given but no key file: use --key-file (prompting is disabled)");
+		return bci_error(-EINVAL, "--batch given but no key file: use --key-file (prompting is disabled)");
 	r = bc_secret_prompt(prompt, out);
 	if (r < 0 || !confirm)
 		return r;
@@ -216,8 +216,8 @@ int cli_get_key(const struct cli_opts *o, const char *file, const char *prompt,
 	if (r < 0)
 		goto fail;
 	if (bc_secret_len(again) != bc_secret_len(*out) ||
-	    !bc_secret_equal(again, *out)) {
-		r = bc_error(-EINVAL, "passphrases do not match");
+	    !bci_secret_equal(again, *out)) {
+		r = bci_error(-EINVAL, "passphrases do not match");
 		goto fail;
 	}
 	bc_secret_free(again);
@@ -240,7 +240,7 @@ int cli_confirm(const struct cli_opts *o, const char *fmt, ...)
 		return 0;
 	tty = fopen("/dev/tty", "r+");
 	if (!tty)
-		return bc_error(-ECANCELED, "confirmation needed but there is no terminal (use --batch)");
+		return bci_error(-ECANCELED, "confirmation needed but there is no terminal (use --batch)");
 	fputs("WARNING!\n========\n", tty);
 	va_start(ap, fmt);
 	vfprintf(tty, fmt, ap);
@@ -250,7 +250,7 @@ int cli_confirm(const struct cli_opts *o, const char *fmt, ...)
 	if (fgets(answer, sizeof(answer), tty) && !strcmp(answer, "YES\n"))
 		r = 0;
 	fclose(tty);
-	return r < 0 ? bc_error(r, "operation cancelled") : 0;
+	return r < 0 ? bci_error(r, "operation cancelled") : 0;
 }
 
 struct progress_state {
@@ -300,14 +300,14 @@ int cli_get_pin(void *user, const char *token_label, struct bc_secret **out)
 	if (o->pin_file) {
 		r = bc_secret_from_file(o->pin_file, out);
 		if (r < 0)
-			return bc_error(r, "--pin-file %s: %s", o->pin_file,
+			return bci_error(r, "--pin-file %s: %s", o->pin_file,
 					r == -EINVAL ? "empty or too large" : strerror(-r));
 		if (bc_secret_len(*out) && bc_secret_data(*out)[bc_secret_len(*out) - 1] == '\n')
-			bc_secret_truncate(*out, bc_secret_len(*out) - 1);
+			bci_secret_truncate(*out, bc_secret_len(*out) - 1);
 		return 0;
 	}
 	if (o->batch)
-		return bc_error(-EINVAL, "token '%s' needs a PIN: use --pin-file (--batch disables prompts)", token_label);
+		return bci_error(-EINVAL, "token '%s' needs a PIN: use --pin-file (--batch disables prompts)", token_label);
 	snprintf(prompt, sizeof(prompt), "Enter PIN for token '%s': ", token_label);
 	return bc_secret_prompt(prompt, out);
 }
@@ -348,10 +348,10 @@ static int open_volume(struct cli_opts *o, const char *backing, bool read_only, 
 		const char *opt = plain_only_option(o);
 
 		if (opt)
-			return bc_error(-EINVAL, "%s applies to --type plain only: a LUKS volume's layout comes from its header",
+			return bci_error(-EINVAL, "%s applies to --type plain only: a LUKS volume's layout comes from its header",
 					opt);
 		if (o->pkcs11)
-			return bc_error(-EINVAL, "--pkcs11 keys plain volumes; a LUKS2 volume unlocks with its enrolled tokens (--pin-file, --token-only)");
+			return bci_error(-EINVAL, "--pkcs11 keys plain volumes; a LUKS2 volume unlocks with its enrolled tokens (--pin-file, --token-only)");
 		return bc_volume_open(backing, &p, NULL, out);
 	}
 	if (o->pkcs11) {
@@ -361,7 +361,7 @@ static int open_volume(struct cli_opts *o, const char *backing, bool read_only, 
 		if (bits < 0)
 			return bits;
 		if (o->key_file)
-			return bc_error(-EINVAL, "plain: give --pkcs11 or --key-file, not both");
+			return bci_error(-EINVAL, "plain: give --pkcs11 or --key-file, not both");
 		r = cli_get_pin(o, o->pkcs11, &pin);
 		if (r < 0)
 			return r;
@@ -400,7 +400,7 @@ int cli_open_volume(struct cli_opts *o, const char *backing, bool read_only, str
 	 * and the plaintext buffers to come must not be swapped out.  Done
 	 * after the key derivation so a large Argon2 cost is not bound by the
 	 * lock limit.  The daemon does the same after its fork. */
-	if (r == 0 && (l = bc_memory_lock_all()) < 0)
+	if (r == 0 && (l = bci_memory_lock_all()) < 0)
 		fprintf(stderr, "blockcrypt: warning: cannot lock memory (%s): keys may be swapped out\n",
 			strerror(-l));
 	return r;

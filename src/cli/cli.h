@@ -39,7 +39,7 @@ struct cli_command {
 	const char *name;
 	const char *synopsis;    /* after "blockcrypt NAME " */
 	const char *summary;
-	enum bc_command id;      /* which options it takes: attach/options.h */
+	enum cmd_id id;      /* which options it takes: attach/options.h */
 	int min_args, max_args;
 	int (*run)(struct cli_opts *o);
 	/* The first argument is a backing store: checked to be a regular file

@@ -17,7 +17,7 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return bc_error(-errno, "standard output: %s", strerror(errno));
+			return bci_error(-errno, "standard output: %s", strerror(errno));
 		p += n;
 		len -= (size_t)n;
 	}
@@ -36,7 +36,7 @@ int cmd_cat(struct cli_opts *o)
 		return r;
 	buf = malloc(STREAM_CHUNK);
 	if (!buf)
-		return bc_error(-ENOMEM, "out of memory");
+		return bci_error(-ENOMEM, "out of memory");
 	size = bc_volume_size(v);
 	for (off = 0; off < size; off += STREAM_CHUNK) {
 		size_t n = size - off < STREAM_CHUNK ? (size_t)(size - off) : STREAM_CHUNK;

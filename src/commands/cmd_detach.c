@@ -29,22 +29,22 @@ static int detach_one(const struct cli_opts *o, const char *name)
 
 	r = control_detach(name, o->force, why, sizeof(why));
 	if (r == -EACCES || r == -EPERM)
-		return bc_error(-EACCES, "%s: permission denied (attached by another user?)", name);
+		return bci_error(-EACCES, "%s: permission denied (attached by another user?)", name);
 	if (r < 0) {
 		if (!o->force)
-			return bc_error(r, "%s: daemon (pid %d) does not answer: %s (try --force)",
+			return bci_error(r, "%s: daemon (pid %d) does not answer: %s (try --force)",
 					name, (int)pid, strerror(-r));
 		kill(pid, SIGTERM);
 	} else if (r == CONTROL_BUSY) {
-		return bc_error(-EBUSY, "%s: busy: %s; unmount/detach its users or use --force", name, why);
+		return bci_error(-EBUSY, "%s: busy: %s; unmount/detach its users or use --force", name, why);
 	} else if (r != 0) {
-		return bc_error(-EIO, "%s: unexpected answer from daemon: %s", name, why);
+		return bci_error(-EIO, "%s: unexpected answer from daemon: %s", name, why);
 	}
 	for (int waited = 0; rt_pid_running(pid, false); waited += 20) {
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
 
 		if (waited >= DETACH_WAIT_MS)
-			return bc_error(-ETIMEDOUT, "%s: daemon (pid %d) still running after %d s",
+			return bci_error(-ETIMEDOUT, "%s: daemon (pid %d) still running after %d s",
 					name, (int)pid, DETACH_WAIT_MS / 1000);
 		nanosleep(&ts, NULL);
 	}
@@ -63,7 +63,7 @@ int cmd_detach(struct cli_opts *o)
 	int r = 0, first_error = 0;
 
 	if (o->all == (o->nargs > 0))
-		return bc_error(-EINVAL, "detach: give NAME... or --all");
+		return bci_error(-EINVAL, "detach: give NAME... or --all");
 	if (o->all) {
 		r = rt_list_names(&names, &n);
 		if (r < 0)
@@ -93,7 +93,7 @@ int cmd_detach(struct cli_opts *o)
 		free(names[i]);
 	free(names);
 	if (first_error) {
-		bc_error(first_error, "detach: %s", o->all ? "some volumes were not detached" : "failed");
+		bci_error(first_error, "detach: %s", o->all ? "some volumes were not detached" : "failed");
 		return first_error;
 	}
 	return 0;

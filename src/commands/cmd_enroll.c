@@ -12,7 +12,7 @@ int cmd_enroll(struct cli_opts *o)
 	int r;
 
 	if (!o->pkcs11)
-		return bc_error(-EINVAL, "enroll: --pkcs11 URI is required");
+		return bci_error(-EINVAL, "enroll: --pkcs11 URI is required");
 	r = bc_luks_load(o->args[0], false, &l);
 	if (r < 0)
 		return r;

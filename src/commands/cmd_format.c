@@ -13,7 +13,7 @@
 
 /* Lock BACKING for format (data and header), creating it empty first
  * when it does not exist (*CREATED then says so). */
-static int lock_backing(const char *backing, struct bc_backing_lock **lock, bool *created)
+static int lock_backing(const char *backing, struct bci_backing_lock **lock, bool *created)
 {
 	int fd = open(backing, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 
@@ -21,9 +21,9 @@ static int lock_backing(const char *backing, struct bc_backing_lock **lock, bool
 		close(fd);
 		*created = true;
 	} else if (errno != EEXIST) {
-		return bc_error(bc_errno_access(errno), "%s: %s", backing, strerror(errno));
+		return bci_error(bci_errno_access(errno), "%s: %s", backing, strerror(errno));
 	}
-	return bc_backing_lock(backing, BC_LOCK_DATA_WRITE | BC_LOCK_HEADER, rt_dir(), lock);
+	return bci_backing_lock(backing, BC_LOCK_DATA_WRITE | BC_LOCK_HEADER, rt_dir(), lock);
 }
 
 int cmd_format(struct cli_opts *o)
@@ -36,7 +36,7 @@ int cmd_format(struct cli_opts *o)
 		.progress = cli_progress, .progress_user = cli_progress_state(o),
 	};
 	_cleanup_key_ struct bc_secret *pass = NULL;
-	struct bc_backing_lock *lock = NULL;
+	struct bci_backing_lock *lock = NULL;
 	bool created = false;
 	struct stat st;
 	int r;
@@ -44,10 +44,10 @@ int cmd_format(struct cli_opts *o)
 	if (p.type == BC_TYPE_AUTO)
 		p.type = BC_TYPE_LUKS2;
 	if (p.type == BC_TYPE_PLAIN)
-		return bc_error(-EINVAL, "format: plain volumes have no header; use cat/write with --type plain");
+		return bci_error(-EINVAL, "format: plain volumes have no header; use cat/write with --type plain");
 	if (stat(backing, &st) < 0) {
 		if (errno != ENOENT || !o->size)
-			return bc_error(errno == ENOENT ? -ENOENT : -errno,
+			return bci_error(errno == ENOENT ? -ENOENT : -errno,
 					"%s: does not exist (give --size to create a file)", backing);
 	} else if (st.st_size > 0 || S_ISBLK(st.st_mode)) {
 		r = cli_confirm(o, "This will overwrite data on %s irrevocably.", backing);
@@ -65,7 +65,7 @@ int cmd_format(struct cli_opts *o)
 	 * keeps anyone else from having opened it meanwhile. */
 	if (r < 0 && created && lock)
 		unlink(backing);
-	bc_backing_unlock(lock);
+	bci_backing_unlock(lock);
 	if (r < 0)
 		return r;
 	fprintf(stderr, "%s: formatted as %s%s\n", backing, bc_volume_type_name(p.type),

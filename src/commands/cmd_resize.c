@@ -22,7 +22,7 @@ int cmd_resize(struct cli_opts *o)
 	json_object_put(st);
 	r = control_resize(name, o->size != 0, o->size, &size, &code, why, sizeof(why));
 	if (r < 0)
-		return bc_error(r, "%s: daemon does not answer: %s", name, strerror(-r));
+		return bci_error(r, "%s: daemon does not answer: %s", name, strerror(-r));
 	if (r == 0) {
 		if (o->json)
 			printf("{\"name\": \"%s\", \"size\": %llu}\n", name, (unsigned long long)size);
@@ -35,5 +35,5 @@ int cmd_resize(struct cli_opts *o)
 		fprintf(stderr, "blockcrypt: %s: %s\n", name, why);
 		exit(code);
 	}
-	return bc_error(-EIO, "%s: unexpected answer from daemon: %s", name, why);
+	return bci_error(-EIO, "%s: unexpected answer from daemon: %s", name, why);
 }

@@ -61,10 +61,10 @@ static bool is_plain(const struct tab_entry *e)
 
 /* Option O of E's configuration as text for a tab line ("" for a flag
  * that is set), or NULL when absent; NUM is the buffer for numbers. */
-static const char *opt_text(const struct tab_entry *e, const struct bc_option *o, char num[24])
+static const char *opt_text(const struct tab_entry *e, const struct opt_decl *o, char num[24])
 {
 	struct attach_config *c = (struct attach_config *)&e->cfg;
-	void *f = bc_option_cfg_field(o, c);
+	void *f = opt_cfg_field(o, c);
 	uint64_t v = 0;
 
 	switch (o->kind) {
@@ -97,10 +97,10 @@ static void check_same(const struct tab_entry *a, const struct tab_entry *b)
 	for (size_t i = 0; i < BC_OPT_COUNT; i++) {
 		char na[24], nb[24];
 
-		if (!bc_options[i].tab_key)
+		if (!opt_decls[i].tab_key)
 			continue;
-		FUZZ_CHECK(SAME_STR(opt_text(a, &bc_options[i], na), opt_text(b, &bc_options[i], nb)),
-			   "round trip changed %s of '%s'", bc_options[i].tab_key, a->name);
+		FUZZ_CHECK(SAME_STR(opt_text(a, &opt_decls[i], na), opt_text(b, &opt_decls[i], nb)),
+			   "round trip changed %s of '%s'", opt_decls[i].tab_key, a->name);
 	}
 }
 
@@ -117,7 +117,7 @@ static void round_trip(const struct tab_entry *e)
 	FUZZ_CHECK(m, "open_memstream failed");
 	fprintf(m, "%s\t%s  %s ", e->name, e->backing, e->key);
 	for (size_t i = 0; i < BC_OPT_COUNT; i++) {
-		const struct bc_option *o = &bc_options[i];
+		const struct opt_decl *o = &opt_decls[i];
 		char num[24];
 		const char *v;
 
@@ -214,8 +214,8 @@ static void check_entry(const struct tab_entry *all, size_t count, size_t i)
 	FUZZ_CHECK(e->line >= 1 && (i == 0 || e->line > all[i - 1].line), "bad line number %d", e->line);
 	FUZZ_CHECK(e->cfg.token_only == !strcmp(e->key, "token"), "token_only wrong for KEY '%s'", e->key);
 	for (size_t k = 0; k < BC_OPT_COUNT; k++) {
-		const struct bc_option *o = &bc_options[k];
-		const void *f = bc_option_cfg_field(o, (struct attach_config *)&e->cfg);
+		const struct opt_decl *o = &opt_decls[k];
+		const void *f = opt_cfg_field(o, (struct attach_config *)&e->cfg);
 		uint64_t v;
 
 		if (!o->tab_key || !f)

@@ -11,22 +11,22 @@
 #define IV "AAECAwQFBgcICQoL"  /* 12 bytes */
 #define SEC "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4v"  /* 48 bytes */
 
-static int decode(const char *json, struct bc_token *t)
+static int decode(const char *json, struct bci_token *t)
 {
-	return bc_token_decode(json, strlen(json), t);
+	return bci_token_decode(json, strlen(json), t);
 }
 
 /* Ours, as enroll writes it, and encoded back. */
 static void ours_round_trip(void)
 {
-	struct bc_token t, t2;
+	struct bci_token t, t2;
 	char *json = NULL;
 
 	CHECK_OK(decode("{\"type\":\"blockcrypt-pkcs11\",\"keyslots\":[\"3\"],\"blockcrypt-pkcs11-uri\":\"" URI
 			"\",\"blockcrypt-wrap\":\"aes-gcm\",\"blockcrypt-iv\":\"" IV "\",\"blockcrypt-secret\":\"" SEC "\"}", &t));
 	CHECK(t.kind == BC_TOKEN_BLOCKCRYPT && t.keyslot == 3 && !strcmp(t.uri, URI));
 	CHECK(t.blob_len == 48 && t.blob[47] == 47 && t.iv[11] == 11);
-	CHECK_OK(bc_token_encode(&t, &json));
+	CHECK_OK(bci_token_encode(&t, &json));
 	CHECK_OK(decode(json, &t2));
 	CHECK(memcmp(&t, &t2, sizeof(t)) == 0);
 	free(json);
@@ -35,19 +35,19 @@ static void ours_round_trip(void)
 /* systemd-cryptenroll's: decoded, never encoded. */
 static void systemd_token(void)
 {
-	struct bc_token t;
+	struct bci_token t;
 	char *json = NULL;
 
 	CHECK_OK(decode("{\"type\":\"systemd-pkcs11\",\"keyslots\":[\"12\"],\"pkcs11-uri\":\"" URI
 			"\",\"pkcs11-key\":\"" SEC "\"}", &t));
 	CHECK(t.kind == BC_TOKEN_SYSTEMD && t.keyslot == 12 && t.blob_len == 48);
-	CHECK(bc_token_encode(&t, &json) == -EINVAL);
+	CHECK(bci_token_encode(&t, &json) == -EINVAL);
 }
 
 /* Not a PKCS#11 token: not ours to judge. */
 static void other_token_types(void)
 {
-	struct bc_token t;
+	struct bci_token t;
 
 	CHECK(decode("{\"type\":\"systemd-tpm2\",\"keyslots\":[\"1\"]}", &t) == -ENOENT);
 	CHECK(decode("{\"keyslots\":[\"1\"]}", &t) == -ENOENT);
@@ -56,7 +56,7 @@ static void other_token_types(void)
 /* Malformed JSON: each of these must be refused. */
 static void malformed_json(void)
 {
-	struct bc_token t;
+	struct bci_token t;
 
 	static const char *bad[] = {
 		"", "[]", "nul", "{\"type\":\"blockcrypt-pkcs11\"", "\"blockcrypt-pkcs11\"",
@@ -64,13 +64,13 @@ static void malformed_json(void)
 		"\",\"blockcrypt-wrap\":\"aes-gcm\",\"blockcrypt-iv\":\"" IV "\",\"blockcrypt-secret\":\"" SEC "\"} x",
 	};
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		CHECK(bc_token_decode(bad[i], strlen(bad[i]), &t) == -EBADMSG);
+		CHECK(bci_token_decode(bad[i], strlen(bad[i]), &t) == -EBADMSG);
 }
 
 /* A bad value in one field of our token: refused, saying so. */
 static void malformed_fields(void)
 {
-	struct bc_token t;
+	struct bci_token t;
 	char buf[1024];
 
 	static const struct { const char *slots, *uri, *wrap, *iv, *sec; } field[] = {
@@ -107,7 +107,7 @@ static void malformed_fields(void)
 /* A systemd key too large for any RSA key we handle. */
 static void systemd_key_too_large(void)
 {
-	struct bc_token t;
+	struct bci_token t;
 	char big[2000 * 4 / 3 + 8], buf[1024], *json;
 
 	memset(big, 'A', sizeof(big) - 1);

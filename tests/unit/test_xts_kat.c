@@ -31,36 +31,36 @@ static uint64_t tweak_sector(const unsigned char tweak[16], int *fits)
 static void run_vector_path(const struct xts_vector *v, uint64_t iv_offset, unsigned flags,
 			    const char *want_path)
 {
-	struct bc_sector_params p = { .sector_size = 512, .iv_offset = iv_offset };
-	struct bc_sector_engine *e = NULL, *copy = NULL;
+	struct bci_sector_params p = { .sector_size = 512, .iv_offset = iv_offset };
+	struct bci_sector_engine *e = NULL, *copy = NULL;
 	uint8_t out[512];
 	int fits;
 	uint64_t sector = tweak_sector(v->tweak, &fits) - iv_offset;
 
 	CHECK(fits || v->dup_keys);
-	CHECK_OK(bc_cipher_spec_parse("aes-xts-plain64", v->key_len * 8, &p.spec));
+	CHECK_OK(bci_cipher_spec_parse("aes-xts-plain64", v->key_len * 8, &p.spec));
 	if (v->dup_keys) {
 		/* key1 == key2: OpenSSL 3 refuses it and so must we, loudly. */
-		CHECK(bc_sector_engine_new_ex(&p, v->key, flags, &e) < 0);
+		CHECK(bci_sector_engine_new_ex(&p, v->key, flags, &e) < 0);
 		CHECK(strstr(bc_last_error(), "rejected") != NULL);
 		printf("# %s: duplicate XTS key halves refused, as OpenSSL 3 requires\n", v->name);
 		return;
 	}
-	CHECK_OK(bc_sector_engine_new_ex(&p, v->key, flags, &e));
+	CHECK_OK(bci_sector_engine_new_ex(&p, v->key, flags, &e));
 	if (!e)
 		return;
-	CHECK(strcmp(bc_sector_engine_path(e), want_path) == 0);
-	CHECK_OK(bc_sector_encrypt(e, out, v->pt, sector, 1));
+	CHECK(strcmp(bci_sector_engine_path(e), want_path) == 0);
+	CHECK_OK(bci_sector_encrypt(e, out, v->pt, sector, 1));
 	CHECK(memcmp(out, v->ct, 512) == 0);
-	CHECK_OK(bc_sector_decrypt(e, out, v->ct, sector, 1));
+	CHECK_OK(bci_sector_decrypt(e, out, v->ct, sector, 1));
 	CHECK(memcmp(out, v->pt, 512) == 0);
 	/* A duplicated engine (what each I/O thread uses) gives the same. */
-	CHECK_OK(bc_sector_engine_dup(e, &copy));
+	CHECK_OK(bci_sector_engine_dup(e, &copy));
 	memcpy(out, v->pt, 512);
-	CHECK_OK(bc_sector_encrypt(copy, out, out, sector, 1)); /* in place */
+	CHECK_OK(bci_sector_encrypt(copy, out, out, sector, 1)); /* in place */
 	CHECK(memcmp(out, v->ct, 512) == 0);
-	bc_sector_engine_free(copy);
-	bc_sector_engine_free(e);
+	bci_sector_engine_free(copy);
+	bci_sector_engine_free(e);
 	printf("# %s (iv_offset %llu, %s): ok\n", v->name, (unsigned long long)iv_offset, want_path);
 }
 
@@ -68,7 +68,7 @@ static void run_vector_path(const struct xts_vector *v, uint64_t iv_offset, unsi
  * provider functions, the EVP API. */
 static void run_vector(const struct xts_vector *v, uint64_t iv_offset)
 {
-	if (bc_xts_vaes_usable())
+	if (bci_xts_vaes_usable())
 		run_vector_path(v, iv_offset, 0, "vaes");
 	else
 		printf("# %s: THIS CPU HAS NO VAES: the VAES XTS code is NOT tested\n", v->name);
@@ -83,32 +83,32 @@ static void run_pair_path(const struct xts_vector *v, const struct xts_vector *w
 			  unsigned flags, const char *want_path)
 {
 	int fits;
-	struct bc_sector_params p = { .sector_size = 512, .iv_offset = tweak_sector(v->tweak, &fits) };
-	struct bc_sector_engine *e = NULL;
+	struct bci_sector_params p = { .sector_size = 512, .iv_offset = tweak_sector(v->tweak, &fits) };
+	struct bci_sector_engine *e = NULL;
 	uint8_t in[1024], out[1024], want[1024];
 
 	CHECK(fits);
-	CHECK_OK(bc_cipher_spec_parse("aes-xts-plain64", v->key_len * 8, &p.spec));
-	CHECK_OK(bc_sector_engine_new_ex(&p, v->key, flags, &e));
+	CHECK_OK(bci_cipher_spec_parse("aes-xts-plain64", v->key_len * 8, &p.spec));
+	CHECK_OK(bci_sector_engine_new_ex(&p, v->key, flags, &e));
 	if (!e)
 		return;
-	CHECK(strcmp(bc_sector_engine_path(e), want_path) == 0);
+	CHECK(strcmp(bci_sector_engine_path(e), want_path) == 0);
 	memcpy(in, v->pt, 512);
 	memcpy(in + 512, w->pt, 512);
 	memcpy(want, v->ct, 512);
 	memcpy(want + 512, w->ct, 512);
-	CHECK_OK(bc_sector_encrypt(e, out, in, 0, 2));
+	CHECK_OK(bci_sector_encrypt(e, out, in, 0, 2));
 	CHECK(memcmp(out, want, 1024) == 0);
-	CHECK_OK(bc_sector_decrypt(e, out, want, 0, 2));
+	CHECK_OK(bci_sector_decrypt(e, out, want, 0, 2));
 	CHECK(memcmp(out, in, 1024) == 0);
-	bc_sector_engine_free(e);
+	bci_sector_engine_free(e);
 	printf("# %s + %s (sectors 0-1, iv_offset %llu, %s): ok\n", v->name, w->name,
 	       (unsigned long long)p.iv_offset, want_path);
 }
 
 static void run_pair(const struct xts_vector *v, const struct xts_vector *w)
 {
-	if (bc_xts_vaes_usable())
+	if (bci_xts_vaes_usable())
 		run_pair_path(v, w, 0, "vaes");
 	run_pair_path(v, w, BC_ENGINE_NO_VAES, "direct");
 	run_pair_path(v, w, BC_ENGINE_EVP_ONLY, "evp");

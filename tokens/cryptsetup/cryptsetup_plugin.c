@@ -62,14 +62,14 @@ int cryptsetup_token_open_pin(struct crypt_device *cd, int token, const char *pi
 	struct bc_unlock u = { .get_pin = plugin_pin, .user = &arg };
 	struct bc_secret *pass = NULL;
 	const char *json = NULL;
-	struct bc_token t;
+	struct bci_token t;
 	int r;
 
 	(void)usrptr;
 	if (crypt_token_json_get(cd, token, &json) < 0 ||
-	    bc_token_decode(json, strlen(json), &t) < 0 || t.kind != BC_TOKEN_BLOCKCRYPT)
+	    bci_token_decode(json, strlen(json), &t) < 0 || t.kind != BC_TOKEN_BLOCKCRYPT)
 		return -EINVAL;
-	r = bc_luks_token_passphrase(cd, &t, &u, &pass);
+	r = bci_luks_token_passphrase(cd, &t, &u, &pass);
 	explicit_bzero(&t, sizeof(t));
 	if (r < 0)
 		/* -ENOANO: PIN missing or wrong, ask (again); -ENOENT: unusable. */
@@ -100,11 +100,11 @@ void cryptsetup_token_buffer_free(void *buffer, size_t buffer_len)
 
 int cryptsetup_token_validate(struct crypt_device *cd, const char *json)
 {
-	struct bc_token t;
+	struct bci_token t;
 	int r;
 
 	(void)cd;
-	r = bc_token_decode(json, strlen(json), &t);
+	r = bci_token_decode(json, strlen(json), &t);
 	if (r == 0 && t.kind != BC_TOKEN_BLOCKCRYPT)
 		r = -EINVAL;
 	explicit_bzero(&t, sizeof(t));
@@ -113,9 +113,9 @@ int cryptsetup_token_validate(struct crypt_device *cd, const char *json)
 
 void cryptsetup_token_dump(struct crypt_device *cd, const char *json)
 {
-	struct bc_token t;
+	struct bci_token t;
 
-	if (bc_token_decode(json, strlen(json), &t) == 0 && t.kind == BC_TOKEN_BLOCKCRYPT)
+	if (bci_token_decode(json, strlen(json), &t) == 0 && t.kind == BC_TOKEN_BLOCKCRYPT)
 		crypt_logf(cd, CRYPT_LOG_NORMAL, "\tPKCS#11 URI: %s\n\tKey slot:    %d\n\tWrapping:    AES-GCM in the token\n",
 			   t.uri, t.keyslot);
 	explicit_bzero(&t, sizeof(t));
