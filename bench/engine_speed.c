@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Sector engine throughput, without any I/O: how fast blockcrypt encrypts
  * and decrypts a 1 MiB buffer for each cipher and sector size, next to one

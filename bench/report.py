@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Helper for bench/run.sh.
 
   report.py verify FIO_JSON BYTES_PER_JOB   fio write+verify job: no error, all written and read back

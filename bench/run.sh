@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # blockcrypt benchmark: the same data served by
 #   nbdkit-null   nbdkit null plugin (writes dropped, reads zeros): no storage and
 #                 no crypto, so what fio and the socket carry on their own

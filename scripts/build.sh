@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Configure and build into DIR (default build/); extra args go to meson setup.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The main job, end to end, on a file-backed default (run as root on
 # Debian 12; installs what it needs):
 #   1. a LUKS2 volume in a file (the stand-in for a ZVOL), data written and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Install the Debian packages blockcrypt needs to build (and, with --test,
 # to run its test suite).  Only missing packages are installed, so this is
 # quick when everything is present.  Needs root (apt-get).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Build the libFuzzer harnesses (tests/fuzz, clang, ASan+UBSan) and fuzz
 # each target for a bounded time, starting from a copy of its corpus in
 # tests/fuzz/corpus/TARGET (the repository's corpus is never changed,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Mutation testing of the guard tests (tests/mutation/README.md): plants each
 # bug of tests/mutation/mutations.toml in a temporary copy of the repository
 # and checks that the tests named for it fail.  Installs the test packages

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Run the whole test suite: unit and shell tests against a normal build and
 # again against an ASan+UBSan build, then a bounded fuzzing run of every
 # parser of untrusted input (scripts/fuzz.sh: $BC_FUZZ_TIME seconds per

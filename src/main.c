@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* blockcrypt: the command-line entry point; dispatches to one handler per
  * subcommand from the table below. */
 #include <errno.h>

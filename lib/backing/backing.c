@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Backing store access: what every kind of backing shares.  The kind's
  * own operations (backing_file.c) do the I/O; here are the checks made

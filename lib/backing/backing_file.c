@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Backings that are a regular file or a block device: positional I/O on
  * one file descriptor.  A block device opened for writing is opened with

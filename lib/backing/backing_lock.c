@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Advisory locks on a backing store (see backing_lock.h).
  *

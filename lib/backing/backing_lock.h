@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Advisory locks on a backing store, by identity (the inode), not by path. */
 #ifndef BC_BACKING_BACKING_LOCK_H
 #define BC_BACKING_BACKING_LOCK_H

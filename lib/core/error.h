@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Per-thread error messages: every failing function records one
  * "context: message" line and returns a negative errno. */
 #ifndef BC_CORE_ERROR_H

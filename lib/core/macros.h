@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Small helpers every layer uses: element counts and the enclosing
  * structure of an embedded member. */
 #ifndef BC_CORE_MACROS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Memory for key material: page-aligned, mlock'd, excluded from core dumps,
  * wiped with explicit_bzero on free.  While any such allocation exists the
  * process is made non-dumpable (PR_SET_DUMPABLE 0). */

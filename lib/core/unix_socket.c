@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Listening Unix sockets, published atomically by rename(2). */
 #include <errno.h>
 #include <stdio.h>

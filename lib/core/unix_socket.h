@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Listening Unix sockets that appear in the file system only once they
  * accept connections. */
 #ifndef BC_CORE_UNIX_SOCKET_H

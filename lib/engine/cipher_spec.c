@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Parsing of dm-crypt cipher specifications.  Only what the sector engine
  * implements is accepted, so a volume we cannot decrypt byte-exactly is
  * refused up front instead of producing wrong data. */

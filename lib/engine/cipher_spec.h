@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* dm-crypt cipher specifications ("aes-xts-plain64", "aes-cbc-essiv:sha256")
  * parsed into what the sector engine needs. */
 #ifndef BC_ENGINE_CIPHER_SPEC_H

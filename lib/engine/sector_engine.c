@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The sector engine: byte-identical to Linux dm-crypt.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The sector engine: dm-crypt compatible encryption of whole sectors. */
 #ifndef BC_ENGINE_SECTOR_ENGINE_H
 #define BC_ENGINE_SECTOR_ENGINE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * AES-XTS with vector AES instructions (VAES on 256-bit registers).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* AES-XTS on x86-64 vector AES (VAES, 256-bit lanes): many sectors per call. */
 #ifndef BC_ENGINE_XTS_VAES_H
 #define BC_ENGINE_XTS_VAES_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* A header change that fails leaves the header as it was. */
 #ifndef BC_LUKS_HEADER_GUARD_H
 #define BC_LUKS_HEADER_GUARD_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The LUKS layer's internal interface: the glue around libcryptsetup (one
  * place that sets up its logging and turns its return codes into this
  * library's errno meanings, also used by lib/plain), the header checks,

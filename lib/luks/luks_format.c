@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Creating LUKS volumes.  The header is libcryptsetup's; we choose the
  * defaults, check the backing before anything is written, and optionally
  * wipe the data area through our own sector engine. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Key slot management, dumps and header backup/restore/repair: thin,
  * checked wrappers over libcryptsetup with this library's error meanings. */
 #include <errno.h>

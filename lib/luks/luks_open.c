@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unlocking LUKS volumes through libcryptsetup, with a passphrase or a
  * token.  The volume key only ever lives in secure memory and is dropped
  * as soon as the sector engine is keyed. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * PKCS#11 key slots: enrolment, removal, and unlocking through LUKS2
  * tokens of type "blockcrypt-pkcs11" (ours) and "systemd-pkcs11"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Token-based unlocking shared by the volume open path and the plugin. */
 #ifndef BC_LUKS_TOKEN_H
 #define BC_LUKS_TOKEN_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* LUKS2 token JSON for PKCS#11 key slots: the on-disk form, converted to
  * and from struct bci_token in this one place (and fuzzed: tests/fuzz). */
 #ifndef BC_LUKS_TOKEN_JSON_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* NBD server internals shared by nbd_server.c, nbd_handshake.c and
  * nbd_conn.c. */
 #ifndef BC_NBD_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* NBD protocol constants and wire layouts (NetworkBlockDevice doc/proto.md).
  * Wire structs are packed big-endian images of what crosses the socket; the
  * server converts them to host order in one place (nbd_conn.c). */

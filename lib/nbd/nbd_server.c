@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * NBD server: listening sockets, the accept loop, connection lifetimes,
  * the buffer pool and its memory budget.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * TLS for NBD connections (NBD_OPT_STARTTLS), with GnuTLS.
  *

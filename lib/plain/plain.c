@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Plain volumes: no header, so the layout is what the caller says (in
  * cryptsetup's plain-mode units) and the key is the secret itself (a key

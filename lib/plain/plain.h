@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Plain (headerless, dm-crypt plain mode) volumes: the layout comes from
  * the caller, the key from the secret as cryptsetup's plain mode makes
  * it. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The dispatch layer, as cryptsetup's lib/setup.c is above its luks1,
  * luks2 and plain code: the public calls that work on any kind of volume

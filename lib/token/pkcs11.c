@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * PKCS#11 access through p11-kit, and the token operations of the public
  * API that need nothing else: bc_pkcs11_genkey() and token-derived keys

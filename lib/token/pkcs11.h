@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* A thin PKCS#11 layer over p11-kit: find a token by RFC 7512 URI, log in,
  * find or make keys, and use them for the few operations blockcrypt needs.
  * Key material of token keys never leaves the token. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Exclusive locks on ranges of sectors: writers to overlapping ranges run
  * one after another, writers to disjoint ranges run in parallel. */
 #ifndef BC_VOLUME_RANGE_LOCK_H

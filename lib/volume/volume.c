@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Creating a volume from its key and layout (the formats above find
  * those: lib/luks, lib/plain; lib/setup picks one), closing, revoking and

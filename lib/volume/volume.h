@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Building a volume from its key and layout: the one entry point of the
  * volume layer for the formats above it (lib/luks, lib/plain), which
  * find the key and the layout in their own ways. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* In-memory state of an unlocked volume, shared by the volume files. */
 #ifndef BC_VOLUME_INTERNAL_H
 #define BC_VOLUME_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * What one attachment is asked to be: struct attach_config, filled by the
  * command line (src/cli) or by a tab file line (tab.c), and handed to the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The control protocol (control.h): the daemon's server and the
  * commands' client, so that its strings are written in one place.

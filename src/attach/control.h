@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The control protocol: how list, status, detach and resize talk to an
  * attach daemon, over its control socket RUNDIR/NAME.ctl (runtime.h).

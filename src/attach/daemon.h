@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The attach daemon: one unlocked volume served by one or more frontends
  * (NBD, FUSE) until detach or SIGTERM. */
 #ifndef BC_DAEMON_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * FUSE frontend: a directory holding one regular file, the decrypted
  * device, for losetup, zfs-fuse or plain reads and writes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* NBD frontend: the library's NBD server on a Unix socket or TCP.  Its
  * state is the server itself. */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Sizes the attach service needs beyond lib/core/macros.h, so that
  * buffers are sized by what they hold rather than by literals. */
 #ifndef BC_ATTACH_MACROS_H

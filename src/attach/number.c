@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unsigned decimal numbers with optional binary suffixes. */
 #include <errno.h>
 #include <stdlib.h>

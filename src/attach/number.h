@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unsigned decimal numbers as the command line and the tab file take them. */
 #ifndef BC_NUMBER_H
 #define BC_NUMBER_H

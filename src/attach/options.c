@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The option list of options.h as data: what the command line's parser
  * (src/cli/cli.c), the tab parser (tab.c) and the fuzzers read. */
 #include <stddef.h>

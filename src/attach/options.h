@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Every option of blockcrypt, declared once: the command line's --NAME
  * and the tab file's KEY=VALUE (blockcrypt(8), blockcrypttab(5)).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The runtime directory and the files in it (see runtime.h). */
 #include <dirent.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The runtime directory of attached volumes: for each NAME a state file
  * (NAME.json), an NBD socket (NAME.sock, by default) and a control socket
  * (NAME.ctl) through which list/status/detach talk to the daemon

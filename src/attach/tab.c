@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Tab file parsing.  Format per line (blank lines and # comments ignored):
  *   NAME  BACKING  KEY  [OPTIONS]
  * KEY: none or - (tokens, then a passphrase prompt), token (tokens only),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The tab file (/etc/blockcrypttab, see blockcrypttab(5) in
  * docs/blockcrypttab.5.md): one volume per line, like crypttab(5). */
 #ifndef BC_TAB_H

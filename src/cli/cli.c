@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Option parsing and interactive helpers shared by all subcommands. */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Shared pieces of the command-line tool: option parsing, key input,
  * confirmation and progress.  Each subcommand lives in its own
  * src/commands/cmd_*.c; the options themselves are declared in

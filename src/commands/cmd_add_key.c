@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* blockcrypt add-key: add a passphrase in a free key slot. */
 #include <stdio.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* blockcrypt attach: unlock a volume and serve it (NBD, optionally FUSE)
  * from a daemon; the equivalent of lofiadm -a / cryptsetup open. */
 #include <errno.h>

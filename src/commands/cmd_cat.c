@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* blockcrypt cat: stream the decrypted device to standard output. */
 #include <errno.h>
 #include <stdlib.h>

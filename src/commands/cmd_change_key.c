@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* blockcrypt change-key: replace a passphrase. */
 #include <stdio.h>
 

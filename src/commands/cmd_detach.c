@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* blockcrypt detach: ask attach daemons to stop, and wait until they have. */
 #include <errno.h>
 #include <signal.h>

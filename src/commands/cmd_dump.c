@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* blockcrypt dump: show the header, as text or JSON. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* blockcrypt enroll: a key slot whose secret is wrapped by a token key. */
 #include <errno.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* blockcrypt erase: destroy every key slot. */
 #include <stdio.h>
 

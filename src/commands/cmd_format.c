@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* blockcrypt format: create a LUKS volume. */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* blockcrypt genkey: a non-extractable AES key in a PKCS#11 token
  * (pktool genkey keystore=pkcs11 label=L keytype=aes keylen=256). */
 #include <errno.h>

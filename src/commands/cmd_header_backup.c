@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* blockcrypt header-backup: save the LUKS header to a file. */
 #include <stdio.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* blockcrypt header-restore: put a header backup back on a volume. */
 #include <stdio.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* blockcrypt list: attached volumes, as a table or JSON. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* blockcrypt remove-key: remove the slot a passphrase opens, or --key-slot N. */
 #include <errno.h>
 #include <stdio.h>

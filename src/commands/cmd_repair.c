@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* blockcrypt repair: let libcryptsetup repair a damaged header. */
 #include <stdio.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* blockcrypt resize: an attached volume follows its grown backing online. */
 #include <errno.h>
 #include <stdio.h>

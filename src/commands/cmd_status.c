@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* blockcrypt status: one attached volume. */
 #include <errno.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* blockcrypt unenroll: remove our PKCS#11 tokens and their key slots. */
 #include <stdio.h>
 

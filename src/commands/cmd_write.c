@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* blockcrypt write: encrypt standard input onto the device from byte 0. */
 #include <errno.h>
 #include <stdbool.h>

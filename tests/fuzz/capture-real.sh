@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Make corpus/fuzz-nbd/real-*: sessions of real NBD clients (libnbd's
 # nbdinfo, nbdsh and nbdcopy, qemu-io, qemu-img) with `blockcrypt attach`,
 # recorded by nbd_capture.py.  The volume is a 1 MiB plain one named

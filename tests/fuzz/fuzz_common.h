@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Shared by the fuzz harnesses: a failed property check is a crash, so
  * libFuzzer stops and keeps the input that broke it. */
 #ifndef BC_FUZZ_COMMON_H

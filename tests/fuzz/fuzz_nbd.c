@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * libFuzzer harness: the NBD server (lib/nbd), handshake and request
  * stream, through the public API.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * libFuzzer harness: the blockcrypttab parser (src/attach/tab.c, blockcrypttab(5)).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * libFuzzer harness: LUKS2 token JSON (lib/luks/token_json.c).
  *

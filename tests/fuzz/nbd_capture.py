@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Record real NBD client sessions as fuzz-nbd seed inputs.
 
     nbd_capture.py LISTEN_SOCKET SERVER_SOCKET OUT_PREFIX [VARIANT]

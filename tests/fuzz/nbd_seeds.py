@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Synthetic fuzz-nbd seeds, and a decoder for fuzz-nbd inputs.
 
     nbd_seeds.py write DIR        write the gen-* seeds into DIR

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Mutation testing for blockcrypt's guard tests (issue #21).
 
 Each entry of tests/mutation/mutations.toml plants one known bug (an exact

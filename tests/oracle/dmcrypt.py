@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Independent dm-crypt sector encryption oracle for the blockcrypt tests.
 
 Built only on python3-cryptography (OpenSSL), sharing no code with

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Big requests on one NBD connection, with every number of serving threads
 # that changes how they are shared out.  A READ or WRITE of 128 KiB or more
 # is handed, with the buffer holding its payload, to a sleeping thread

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # detach refuses (exit 9, "busy") while the FUSE file is open -- by a shell
 # fd or a loop device -- and the daemon keeps serving; once the file is
 # closed detach succeeds.  SIGTERM while busy is ignored the same way.

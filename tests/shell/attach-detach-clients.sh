@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # detach refuses (exit 9, one line saying how many) while NBD clients are
 # connected, and the clients keep working; --force disconnects them (their
 # requests in flight finish first) and the daemon is gone.  Once the

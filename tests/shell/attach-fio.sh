@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Concurrent random writes over several NBD connections (fio's nbd engine:
 # 4 jobs, one connection each, queue depth 16, mixed 4k-64k blocks, each
 # job on its own 8 MiB slice) all verify (crc32c), and still verify after

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # list --json / status --json describe attached volumes truthfully: '[]'
 # when none; name, realpath of the backing, size, live blockcrypt pid,
 # existing socket and FUSE file, live counters for each; status agrees

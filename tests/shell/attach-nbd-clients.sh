@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # An attached volume is a well-behaved NBD export for libnbd clients:
 # nbdinfo sees the decrypted size and the flush/FUA/multi-conn flags;
 # data copied in with nbdcopy reads back identical over NBD, is still there

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # qemu's NBD client (qemu-io) can write and read back patterns at offsets
 # and lengths that are not aligned to the 4096-byte encryption sector (so
 # the server must read-modify-write partial sectors), through both URI and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # attach --read-only really is read-only: the export is advertised
 # read-only, the server itself refuses a write with EPERM (also when the
 # client does not check the flag), qemu-io cannot write, the FUSE file

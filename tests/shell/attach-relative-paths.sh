@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Relative paths given to attach mean the caller's working directory, even
 # though the daemon runs elsewhere: VOLUME, --socket and --fuse DIR.  The
 # socket is created there, and the printed URI, socket and FUSE path (and

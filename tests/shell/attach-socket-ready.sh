@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A socket file the daemon publishes (the NBD export and the control
 # socket) accepts connections as soon as it exists: clients that wait for
 # the file, as scripts and unit files do, must never get "Connection

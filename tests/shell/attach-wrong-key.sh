@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # attach with a wrong key fails with exit 3 and a one-line message, serves
 # nothing (no list entry, no socket, no FUSE mount, no daemon left) and
 # leaves the backing byte-identical; the right key then attaches.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Bad command lines exit 2 with one line on stderr and touch nothing: unknown
 # command or option, an option of another command, missing or extra
 # arguments, bad numbers (--key-size 123, --sector-size 3000, --key-slot 99,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A backing that is neither a regular file nor a block device -- a FIFO
 # (whose open would wait for a writer forever), a character device such
 # as /dev/zero, a directory, a socket -- is refused by every command at

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Damaged headers.  LUKS2 (16 KiB metadata copies at 0 and 16384): with the
 # primary's JSON area or binary checksum garbled, blockcrypt still opens the
 # volume from the secondary copy and decrypts the right data; if that open

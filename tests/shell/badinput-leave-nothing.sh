@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A command that fails leaves nothing behind: no new file, no header
 # change.  On a full file system (a small tmpfs filled up): format of a
 # new file exits 5 and creates no file; add-key on a sparse volume (its

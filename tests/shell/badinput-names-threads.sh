@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Inputs refused instead of silently bent: --threads above 64 (the NBD
 # server's limit) on the command line and threads=0 or 65 in the tab;
 # names longer than 64 bytes (--name, a long backing file name, the tab),

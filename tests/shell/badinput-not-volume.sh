@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Things that are not volumes: a file of random bytes and a file of zeros
 # give exit 4 ("not a volume") for every command that reads a header and are
 # left byte-identical; an empty and a tiny file are "not a volume" (4) or

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Options that only a plain (headerless) volume uses are refused for a LUKS
 # volume with exit 2 and one line naming the option, never silently
 # ignored: `write --offset 10` used to write at byte 0, `attach --size 1M`

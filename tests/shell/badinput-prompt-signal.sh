@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A passphrase prompt ended by Ctrl-C (SIGINT through the terminal),
 # SIGTERM or SIGHUP puts the terminal back as it was: echo on.  The
 # command dies of that signal (as a shell expects), changes nothing, and

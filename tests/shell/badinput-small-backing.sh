@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # format refuses backings it cannot use, before writing anything: too small
 # for LUKS2 or LUKS1 (1 MiB, empty, or a --size that is too small) -> exit 5;
 # a nonexistent path without --size -> exit 8; --sector-size 4096 on a size

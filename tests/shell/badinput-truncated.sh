@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Truncated volumes: a LUKS2 volume cut inside the primary header (4 KiB,
 # 12 KiB), after both header copies but inside the key slot area (20 KiB,
 # 1 MiB), exactly at the data offset (16 MiB) and inside the first data

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Valid LUKS headers whose data cipher blockcrypt's sector engine cannot do
 # (it does AES only): a LUKS2 volume whose data segment says
 # serpent-xts-plain64 (key slots still AES, both header copies rewritten

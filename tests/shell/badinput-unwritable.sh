@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A backing that cannot be written (as root: an immutable file, chattr +i;
 # and a file on a read-only tmpfs mount): every command that writes (write,
 # add-key, change-key, remove-key, erase, format, header-restore) fails

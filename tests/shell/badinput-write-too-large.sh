@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # write with more input than the volume holds: exit 5 with one line
 # (blockcrypt(8): "input larger than the device is an error, exit 5").
 # When standard input is a regular file its size is known before anything

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A wrong passphrase (a different one, the right one plus a newline, a
 # prefix of it) makes cat, write, add-key, change-key and remove-key fail
 # with exit 3 and a one-line message, and leaves the backing byte-identical,

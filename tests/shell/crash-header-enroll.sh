@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # enroll (PKCS#11 key slot + blockcrypt-pkcs11 token, SoftHSM) survives
 # SIGKILL at any point: afterwards the passphrase still opens the volume,
 # the token either unlocks it (slot and token both there) or is absent, the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # add-key and change-key survive SIGKILL at any point: afterwards the
 # volume opens with the old key set or with the new one (change-key: or
 # both, while old and new slot briefly coexist), never with neither, and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Shared by the crash-* tests: kill an operation at every write to the
 # volume, and at random moments, and judge what it leaves behind.
 # Source after functions.bash.  (Not a test itself.)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A "disk" for the durability tests: an image served by nbdkit (with the
 # filters a test chooses) on a unix socket, exposed as the regular file
 # $MNT/disk by nbdfuse.  Source it after functions.bash:

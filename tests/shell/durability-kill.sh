@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The NBD daemon killed with SIGKILL under heavy concurrent writes loses
 # nothing it acknowledged (replies leave only after pwrite() to the backing,
 # whose page cache survives the process), and no unit is torn or garbage.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # FLUSH, FUA and WRITE replies are ordered after the backing I/O they
 # promise, seen directly in the backing's own log rather than inferred from
 # what survives a crash, so a server that breaks the order is caught every

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # FLUSH and FUA are honoured: a simulated power cut under heavy concurrent
 # writes keeps every write acknowledged with FUA or before a completed
 # FLUSH, and every other unit is wholly one generation ever written to it

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A failed write-back is never forgotten.  The backing is a file on ext4 on
 # a loop device whose disk is an nbdfuse file served by nbdkit's memory
 # plugin behind its error filter: while the file $INJECT exists every write

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Crash-durability load and checker for blockcrypt's NBD server.
 
 Used by tests/shell/durability-*.sh (not a test itself).  Needs libnbd's

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Order of backing writes, backing flushes and NBD replies (durability).
 
 Used by tests/shell/durability-order.sh (not a test itself).  Needs libnbd's

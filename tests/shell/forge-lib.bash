@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Forged LUKS headers for the hostile-header-*.sh tests, through
 # luks2_forge.py (both LUKS2 copies rewritten, checksums recomputed).
 # Source it after functions.bash:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A real kernel filesystem on the FUSE file survives a detach/attach cycle:
 # volume -> attach --fuse -> loop device on the decrypted FUSE file (list
 # --json counts the open) -> mkfs.btrfs -> mount -> random files of several

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A real kernel filesystem on the NBD export survives a detach/attach
 # cycle, with libnbd's nbdfuse as the NBD client (no kernel nbd module
 # needed): volume -> attach (NBD only) -> `nbdfuse -C 4 DIR URI` (the

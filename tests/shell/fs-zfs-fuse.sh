@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A ZFS pool (zfs-fuse, userspace ZFS) whose only vdev is the decrypted
 # FUSE file survives export, detach, attach and import: volume -> attach
 # --fuse -> start our own zfs-fuse -> `zpool create` on DIR/NAME (file

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Shared helpers for blockcrypt's shell tests.  Source this first:
 #   . "$(dirname "$0")/functions.bash"
 # Each test runs in its own temporary directory (removed at exit) and ends

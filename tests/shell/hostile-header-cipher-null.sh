@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # cipher_null in headers cryptsetup accepts: a LUKS2 data segment that
 # says cipher_null-ecb (the data is not encrypted), a LUKS2 key slot whose
 # area encryption is cipher_null-ecb or cipher_null (the volume key would

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Key derivation costs no honest header has, in headers cryptsetup accepts
 # (LUKS2: both copies rewritten by luks2_forge.py with correct checksums;
 # LUKS1: binary fields edited): Argon2 memory above the LUKS2 maximum

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Key slot removal on hostile headers (cryptsetup-valid, forged with
 # luks2_forge.py on a LUKS2 volume with two pbkdf2 key slots):
 #  - an unknown mandatory requirement makes the header read-only (LUKS2

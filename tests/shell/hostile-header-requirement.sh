@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A LUKS2 header with a mandatory requirement nobody knows
 # (config.requirements.mandatory = ["x-future-feature"], both copies
 # rewritten with correct checksums).  libcryptsetup loads it, still gives

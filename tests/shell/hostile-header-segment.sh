@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Data segments in the wrong place.
 #  - Offset 0 (LUKS2 segment offset "0", LUKS1 payload offset 0): valid for
 #    cryptsetup (it is the layout of a detached header), but here the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Key hygiene of the attach daemon while it serves (issue #7).  Two volumes
 # with keys known to the test: LUKS2 aes-xts-plain64 with a 512-bit volume
 # key set by cryptsetup (--volume-key-file) and a passphrase, served over

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # No key is left in the attach daemon once it has detached (issue #7): the
 # daemon is stopped with gdb at its very end (the exit_group system call,
 # after the volume is closed and every atexit handler ran), a core is forced

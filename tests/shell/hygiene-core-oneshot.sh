@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Key hygiene of the one-shot commands (issue #7).  Each runs under gdb,
 # which stops it at its very end (the exit_group system call) and forces a
 # core there with gcore (every mapping, MADV_DONTDUMP ones included); the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Shared by the hygiene-* tests (key material in memory and core files).
 # Source after functions.bash.
 

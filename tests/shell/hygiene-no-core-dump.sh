@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # An attached daemon never leaves a core file (issue #7: not dumpable while
 # keys are held).  For the duration of the test the kernel's core_pattern
 # points into the test directory (saved and restored on every exit path,

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Look for key material in files, core dumps and live process memory.
 
 Usage:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Proves that blockcrypt reads and writes LUKS2 volumes made by cryptsetup
 # luksFormat (argon2id and pbkdf2 key slots, 512- and 4096-byte sectors,
 # aes-xts-plain64 and aes-cbc-essiv:sha256) exactly as dm-crypt would: with

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Proves that volumes made by `blockcrypt format` are real LUKS volumes to
 # cryptsetup and dm-crypt: luksDump accepts them and shows the requested
 # type, cipher, key size, sector size, KDF and label; cryptsetup accepts the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Proves blockcrypt's LUKS2 data encryption against cryptsetup's own, with
 # no dm-crypt kernel module: `cryptsetup reencrypt --encrypt` (offline, in
 # userspace) turns a plaintext file into a LUKS2 volume, and `blockcrypt

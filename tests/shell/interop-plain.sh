@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Proves that blockcrypt's plain (headerless) volumes are byte-identical to
 # `cryptsetup open --type plain` / dm-crypt, using the independent oracle:
 # what `blockcrypt write` stores decrypts with the raw key (the first

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Proves that blockcrypt and QEMU's LUKS1 driver are interchangeable, for
 # both of QEMU's usual cipher setups (aes-256 xts-plain64 and aes-256
 # cbc-essiv:sha256): data qemu-img writes into a LUKS image reads back

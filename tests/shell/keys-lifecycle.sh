@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Key slot life cycle on LUKS2 (and briefly LUKS1): add-key, change-key and
 # remove-key (by passphrase and by --key-slot) change exactly the slots they
 # should (dump --json, cross-checked with cryptsetup luksDump), every valid

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # --listen without TLS or --insecure is allowed only where every address
 # the host resolves to is loopback: the text of a name proves nothing.  In
 # a private network namespace with its own hosts file (ip netns exec

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Attaches racing each other end with exactly one daemon per backing, all
 # of them listed, nothing orphaned.  30 attaches start at once: 10 of one
 # name on backing A (as blockcrypt-all.service and blockcrypt@NAME may),

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # One writer per backing, by identity, not by path: while a volume is
 # attached read-write, attaching the same backing again -- by the same
 # path, a hard link, a symlink, a bind mount of its directory, from

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Key updates never lose each other.  Six add-key at once on one volume
 # (LUKS1, which libcryptsetup does not lock, and LUKS2): every one that
 # reports success has a key slot that opens the volume, every other one

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # An attached volume cannot be destroyed under its daemon: with it attached
 # (a file, and a block device), format, erase, header-restore, repair,
 # remove-key and write exit 9 with one line naming the holder, the backing

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Forge LUKS headers for tests: change what a header says while keeping it
 valid for cryptsetup (both LUKS2 copies rewritten, checksums recomputed).
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Many clients connecting at once all get in: with the daemon stopped
 # (SIGSTOP, so nothing is accepted meanwhile), 300 clients connect to the
 # Unix socket without blocking; the listen backlog (SOMAXCONN) must take

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The control socket works when the descriptor table is full of real
 # clients.  With the daemon's limit at 1024 and --max-connections above it,
 # 1100 clients that complete the NBD handshake fill every descriptor: none

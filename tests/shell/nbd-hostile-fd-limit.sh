@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # At the descriptor limit: with --max-connections above it (5000, limit
 # 1024), 1100 idle TCP connections make accept(2) fail with EMFILE.  The
 # accept thread must not spin on the connection left queued, and the

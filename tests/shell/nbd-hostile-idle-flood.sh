@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # 1100 TCP connections that never send a byte, at a descriptor limit of
 # 1024 (systemd's default), plain and before TLS-PSK: the connection cap
 # (128) closes the oldest connection still in its handshake for each new

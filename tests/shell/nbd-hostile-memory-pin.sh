@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # 16 clients each pipeline 4 READs of 32 MiB and never read a reply (2 GiB
 # of replies asked for), against a memory budget of 64 MiB (--max-memory):
 #  1. the daemon's resident memory (VmRSS, sampled every 0.1 s) never grows

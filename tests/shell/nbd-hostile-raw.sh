@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A raw-socket NBD client (nbd_raw_client.py: no libnbd, says what a real
 # client never would) against `blockcrypt attach`.  What must hold:
 #  (a) a request with a bad magic: that connection is dropped, nothing else;

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # `attach --read-only`: a client that writes anyway (libnbd, strict mode
 # off, so the requests really reach the server) is refused with EPERM for
 # WRITE (plain, FUA, past the end) and WRITE_ZEROES (plain, NO_HOLE), with

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A hostile NBD client (libnbd with strict mode off, so it sends whatever it
 # is asked to) gets the error the NBD spec prescribes for each malformed
 # request, and nothing it sends reaches the volume, while a well-behaved

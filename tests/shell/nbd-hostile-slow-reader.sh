@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A client that pipelines READs (32 x 1 MiB) and never reads the replies
 # (slow or malicious; nbd_raw_client.py no-read) must hurt nobody but
 # itself:

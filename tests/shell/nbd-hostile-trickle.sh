@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A client that starts a big WRITE and then trickles its payload, 64 bytes
 # at a time, must not make the daemon burn a CPU.  While big WRITEs stream
 # in, the reader polls the socket before it sleeps, but only for as long

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Shared setup of the hostile-NBD-client shell tests (nbd-hostile-*.sh).
 # Source it after functions.bash:
 #   . "$(dirname "$0")/functions.bash"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # What goes wrong for a client is in the daemon's log, rate-limited: a
 # failed TLS handshake (a client with the wrong pre-shared key), and an I/O
 # error returned to a client (the backing was truncated under the daemon:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Memory goes back after load: the daemon's resident memory (VmRSS; all of
 # it is locked) once 48 fio clients with mixed request sizes (4 KiB to
 # 4 MiB, reads and writes, one connection each) have come and gone must

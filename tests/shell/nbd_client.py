@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Shared pieces of the libnbd-based test clients (python3-libnbd; run them
 with /usr/bin/python3).  nbd_raw_client.py is the raw-socket side, for
 things a real client never says; this module is for real clients.  Not a

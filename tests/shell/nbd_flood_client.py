@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Idle-connection flood for the nbd-hostile-*.sh tests (not a test itself).
 
 nbd_flood_client.py HOST PORT N READY_FILE STOP_FILE [PER_SECOND]

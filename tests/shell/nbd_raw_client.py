@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A raw-socket NBD client (python3 socket + struct, no libnbd) that can say
 things a real client never would, for the nbd-hostile-* shell tests.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """NBD over TLS with python's ssl module (OpenSSL), for tls-x509.sh.
 
 nbdinfo and the other libnbd clients use GnuTLS, which only sends a client

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The libcryptsetup token plugin (libcryptsetup-token-blockcrypt-pkcs11.so)
 # lets cryptsetup itself use a `blockcrypt enroll` token: without the plugin
 # cryptsetup cannot open the volume by token; with it, `cryptsetup open

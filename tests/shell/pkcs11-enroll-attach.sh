@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # PKCS#11 key slot, end to end: genkey makes a sensitive, never-extractable
 # AES key (its value cannot be read); enroll adds exactly one key slot and
 # one blockcrypt-pkcs11 token; attach with only the PIN (--pin-file

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # PKCS#11 failures are clean: each is the documented exit code with one
 # clear line on stderr, the volume file is byte-identical afterwards (header
 # and data), and the passphrase slot still opens it.

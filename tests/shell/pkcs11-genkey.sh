@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # genkey makes exactly the key asked for, and nothing when it fails:
 # lofi's 'bctest:::' spelling and an explicit --module work; --key-len 128,
 # 192 and 256 give AES keys of 16, 24 and 32 bytes; every key is private

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Shared setup for the PKCS#11 shell tests.  Source it after functions.bash:
 #   . "$(dirname "$0")/functions.bash"
 #   . "$TESTS_DIR/shell/pkcs11-lib.bash"    (functions.bash has cd-ed away)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # lofi-style plain volumes keyed by a token: `--type plain ... --pkcs11 URI
 # --pin-file F` derives the volume key inside the token (never extracted).
 # Data written over NBD reads back after detach/attach, with the RFC 7512

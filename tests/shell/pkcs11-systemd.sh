@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # blockcrypt unlocks systemd-cryptenroll's "systemd-pkcs11" tokens (an RSA
 # key pair + certificate on the token; the slot secret is RSA-encrypted to
 # the certificate).  A blockcrypt token is enrolled and removed again first

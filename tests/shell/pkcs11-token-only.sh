@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # --token-only means "only an enrolled token, never a passphrase", for every
 # unlocking command and volume type:
 #   - write --token-only --pin-file works (data reads back with the passphrase);

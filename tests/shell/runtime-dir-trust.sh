@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The runtime directory is trusted only if it (and every parent) is owned
 # by the caller or root and writable by nobody else; inside it, nothing is
 # followed through a symlink and no path read from a state file is ever

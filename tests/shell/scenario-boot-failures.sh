@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Boot with a partly broken blockcrypttab: one good volume (key file, with
 # an after-attach hook), one with a wrong key file, a plain volume whose
 # token key does not exist (pkcs11:token=bctest;object=nosuch), a LUKS2

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The boot cycle with a kernel filesystem: btrfs on a loop device over the
 # volume's FUSE file.  First life by hand (attach, losetup, mkfs.btrfs,
 # files + checksums, umount, losetup -d, detach).  Then twice: `attach

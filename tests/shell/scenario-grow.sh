@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Growing a pool's encrypted vdev online: zfs-fuse pool on one volume's
 # FUSE file, files + checksums -> `resize NAME` with an unchanged backing
 # is a successful no-op -> `truncate -s` the backing from 256 to 384 MiB ->

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Shared helpers for the end-to-end scenario tests (tests/shell/scenario-*.sh).
 # Source it after functions.bash:
 #   . "$(dirname "$0")/functions.bash"

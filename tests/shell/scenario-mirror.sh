@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A zfs-fuse mirror across two blockcrypt volumes heals ciphertext damage
 # and survives losing one side: pool = mirror of the FUSE files of two
 # attachments (different passphrases) -> files + checksums -> export ->

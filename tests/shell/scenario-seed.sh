@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The seed scenario, end to end: a LOWER zfs-fuse pool on a plain file
 # holds the volume's backing file (a file in a lower dataset stands in for
 # a ZVOL); a LUKS2 volume there is keyed by a SoftHSM token key (genkey +

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The built systemd units, statically and by hand.
 #   static: blockcrypt@.service is Type=notify, ExecStart=BIN attach
 #     --from-tab %i --foreground ..., ExecStop=BIN detach %i;

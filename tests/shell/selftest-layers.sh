@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The modules depend on each other only downwards, as README.md's layers
 # block says: scripts/check-layers.py proves it for #include lines and, on
 # the built tree, for the symbols each object file links to.  Prove the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The mutation catalog (tests/mutation/mutations.toml) plants its bugs by
 # exact text edits.  A refactor that moves or rewrites guarded code makes
 # an entry stale, and a renamed test leaves an entry guarded by nothing;

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The shell test harness cannot pass a test that bash abandoned half-way.
 # Under plain `set -e`, an expansion error such as
 # $((SIZE - $(data_offset img))) with an empty result aborts the whole

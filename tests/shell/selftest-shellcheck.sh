@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Every shell file of the project passes shellcheck at severity warning:
 # the tests (tests/shell/*.sh) and their helpers (*.bash), scripts/*.sh,
 # bench/*.sh and .ci/run, as bash, following what they source (-x; the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Soak: six concurrent NBD clients, mixed operations, over 1 GiB written and
 # over 1 GiB verified in total, zero mismatches, and everything still there
 # after detach and re-attach.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Mixed-operation NBD client with an exact model, for tests/shell/soak-*.sh.
 
 Needs libnbd's Python bindings (Debian python3-libnbd): run it with

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # As root, a tab file is a list of commands run as root (after-attach=):
 # like sudoers, one that anyone but root may change is refused (exit 2, one
 # line) before any entry is attached or any hook runs: a file owned by

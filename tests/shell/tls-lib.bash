@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Helpers for the NBD TLS tests: X.509 certificates made with certtool
 # (GnuTLS), laid out as nbdkit/qemu-nbd/libnbd expect.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # --listen on a non-loopback address requires TLS unless --insecure is
 # given.  Everything runs in a private network namespace whose only
 # interface is lo carrying 192.0.2.1 (TEST-NET-1): no traffic leaves it.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # NBD over TLS with pre-shared keys (psktool file): a client with the key
 # reads and writes through TLS (nbdinfo reports TLS; nbdcopy both ways,
 # checked offline); a client without TLS, or with a different key, or an

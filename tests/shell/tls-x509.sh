@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # NBD over TLS with X.509 certificates (certtool-made CA, server and client
 # certificates): a client trusting our CA works over TCP on 127.0.0.1;
 # one trusting another CA refuses the server.  With --tls-verify-peer a

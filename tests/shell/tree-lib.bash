@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Shared steps of the filesystem shell tests (a real filesystem on an
 # attached volume survives a detach/attach cycle).  Source it after
 # functions.bash:

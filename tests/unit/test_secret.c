@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Key hygiene: secrets live in locked memory, the process is not dumpable
  * while a secret exists or a volume is open, and dumpable again after. */
 #include <fcntl.h>

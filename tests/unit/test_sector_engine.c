@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Sector engine properties that the KAT vectors do not reach: IV modes
  * (plain vs plain64 beyond 2^32, ESSIV computed by hand from its
  * definition), large-sector IV counting, sizes, and argument checks. */

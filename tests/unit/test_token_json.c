@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Token JSON decoding: what a hostile or damaged header can put there is
  * refused with -EBADMSG, other token types are left alone (-ENOENT), and
  * our own encoding decodes back to the same token. */

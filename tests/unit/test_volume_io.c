@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The volume data API on a plain volume in a temporary file: unaligned
  * reads and writes against an in-memory model, concurrent partial-sector
  * writers on shared sectors (no lost updates), zeroes, discard, bounds,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* IEEE 1619 XTS-AES known-answer vectors through the sector engine: the
  * vector's tweak is its data unit sequence number as 16 little-endian bytes,
  * which is the dm-crypt plain64 IV of 512-byte sector number (sector +

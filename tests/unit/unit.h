@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Minimal assertion helpers for the C unit tests.  A test is a set of
  * named cases, one static function each, run from main by
  *	RUN(fn, "what it checks");

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * IEEE P1619-2007 (IEEE Std 1619-2007, Annex B) XTS-AES known-answer vectors.
  *

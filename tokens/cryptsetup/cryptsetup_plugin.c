@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * libcryptsetup external token plugin for "blockcrypt-pkcs11" tokens, so
  * that cryptsetup itself can unlock volumes enrolled with `blockcrypt
