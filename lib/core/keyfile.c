@@ -127,10 +127,15 @@ int bc_secret_prompt(const char *prompt, struct bc_secret **out)
 		goto out;
 	/* No SA_RESTART: a signal interrupts read() below, which then puts
 	 * the terminal back before the signal is delivered for real. */
+	/* A signal ignored on entry (nohup's SIGHUP, a background job's
+	 * SIGINT) stays ignored: the user asked for that. */
 	prompt_signal = 0;
 	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < N_PROMPT_SIGNALS; i++)
-		sigaction(prompt_signals[i], &sa, &saved[i]);
+	for (size_t i = 0; i < N_PROMPT_SIGNALS; i++) {
+		sigaction(prompt_signals[i], NULL, &saved[i]);
+		if (saved[i].sa_handler != SIG_IGN)
+			sigaction(prompt_signals[i], &sa, NULL);
+	}
 	handlers = true;
 	if (tcgetattr(fd, &old) == 0) {
 		noecho = old;
