@@ -9,7 +9,8 @@ build_pkgs=(gcc meson ninja-build pkg-config libcryptsetup-dev libssl-dev libjso
 test_pkgs=(cryptsetup-bin qemu-utils python3 python3-cryptography e2fsprogs shellcheck
 	libnbd-bin nbdkit nbdfuse fio zfs-fuse btrfs-progs python3-libnbd util-linux
 	softhsm2 opensc p11-kit gnutls-bin openssl systemd iproute2 strace gdb
-	clang libclang-rt-dev llvm)
+	clang libclang-rt-dev llvm
+	ceph-mon ceph-mgr ceph-osd ceph-common python3-rados python3-rbd)
 
 pkgs=("${build_pkgs[@]}")
 [ "${1:-}" = "--test" ] && pkgs+=("${test_pkgs[@]}")

@@ -13,6 +13,33 @@ cd "$top" || exit 1
 "$top/scripts/deps.sh" --test || exit 1
 
 passed=0 failed=0 skipped=0
+
+# --- One Ceph cluster for both suites (tests/ceph/cluster.sh) ------------
+# The RBD tests use it through BC_TEST_CEPH_CONF (requires_ceph in
+# tests/shell/functions.bash), each with its own images; a test run alone
+# starts a private one instead.  Stopped at exit, whatever happened.
+ceph_dir=$(mktemp -d "${TMPDIR:-/tmp}/bc-ceph.XXXXXX") || exit 1
+ceph_stop() {
+	[ -n "$ceph_dir" ] || return 0
+	"$top/tests/ceph/cluster.sh" stop "$ceph_dir" || failed=$((failed + 1))
+	if pgrep -f -- "$ceph_dir/ceph.conf" >/dev/null; then
+		echo "ERROR: processes of the test cluster outlived cluster.sh stop: $(pgrep -f -- "$ceph_dir/ceph.conf" | tr '\n' ' ')"
+		failed=$((failed + 1))
+	fi
+	rm -rf "$ceph_dir"
+	ceph_dir=""
+}
+trap ceph_stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+echo "=== ceph test cluster ($ceph_dir)"
+if "$top/tests/ceph/cluster.sh" start "$ceph_dir" >/dev/null; then
+	export BC_TEST_CEPH_CONF=$ceph_dir/ceph.conf
+else
+	echo "ERROR: the test cluster did not start: each Ceph test tries a private one"
+	failed=$((failed + 1))
+fi
+# -------------------------------------------------------------------------
 TEST_ARGS=()
 run_suite() { # NAME BUILDDIR MESON-ARGS...
 	local name=$1 dir=$2; shift 2
@@ -37,6 +64,8 @@ if [ "${BC_SKIP_SANITIZERS:-0}" != 1 ]; then
 	TEST_ARGS=(--no-suite memory-layout --no-suite source)
 	run_suite "asan+ubsan" build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 fi
+
+ceph_stop # the fuzzers need no cluster
 
 if [ "${BC_SKIP_FUZZ:-0}" != 1 ]; then
 	echo "=== fuzz (build-fuzz, clang, ${BC_FUZZ_TIME:-20} s per target)"

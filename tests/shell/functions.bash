@@ -273,3 +273,54 @@ for j in jobs:
 sys.exit(0 if ok else 1)
 PY
 }
+
+# --- Ceph (tests/ceph/cluster.sh) ---------------------------------------
+# requires_ceph: skip unless the Ceph daemons, the rbd CLI and python3-rbd
+# are there; then use the suite's cluster (scripts/test.sh starts one and
+# exports BC_TEST_CEPH_CONF) or, for a test run alone, start a private one
+# in $TEST_TMP/ceph, stopped at exit.  Exports CEPH_CONF (the ceph and rbd
+# CLIs and librados read it) and sets CEPH_POOL; images named by
+# ceph_image_name are removed at exit.  CEPH_PRIVATE is 1 for a private
+# cluster (a test may then stop it, or break it).
+CEPH_CLUSTER="$TESTS_DIR/ceph/cluster.sh"
+requires_ceph() {
+	requires ceph-mon ceph-mgr ceph-osd ceph rbd
+	/usr/bin/python3 -c 'import rados, rbd' 2>/dev/null || skip "needs python3-rados and python3-rbd"
+	# shellcheck disable=SC2034 # used by the tests that source this file
+	CEPH_PRIVATE=0
+	if [ -z "${BC_TEST_CEPH_CONF:-}" ]; then
+		# shellcheck disable=SC2034 # used by the tests that source this file
+		CEPH_PRIVATE=1
+		cleanup_fn "$(printf '%q stop %q' "$CEPH_CLUSTER" "$TEST_TMP/ceph")"
+		note "no BC_TEST_CEPH_CONF: starting a private cluster in $TEST_TMP/ceph"
+		"$CEPH_CLUSTER" start "$TEST_TMP/ceph" >"$TEST_TMP/.ceph.env" 2>"$TEST_TMP/.ceph.err" ||
+			fail "cannot start a Ceph cluster: $(cat "$TEST_TMP/.ceph.err")"
+		BC_TEST_CEPH_CONF=$TEST_TMP/ceph/ceph.conf
+	fi
+	[ -r "$BC_TEST_CEPH_CONF" ] || fail "BC_TEST_CEPH_CONF=$BC_TEST_CEPH_CONF: no such ceph.conf"
+	export CEPH_CONF=$BC_TEST_CEPH_CONF
+	CEPH_POOL=${BC_TEST_CEPH_POOL:-rbd}
+	# (A private cluster goes as a whole, images and all.)
+	[ "$CEPH_PRIVATE" = 1 ] || cleanup_fn _ceph_remove_images
+}
+# ceph_image_name [TAG]: a new image name, unique to this test run
+# ("bc-TEST-PID-N[-TAG]"); every image whose name starts with this test's
+# prefix is removed (with its snapshots) when the test exits.  (The count
+# is kept in a file: the name is usually taken in a $(subshell).)
+ceph_image_name() {
+	local n
+	n=$(($(cat "$TEST_TMP/.ceph-images" 2>/dev/null || echo 0) + 1))
+	echo "$n" >"$TEST_TMP/.ceph-images"
+	echo "$(_ceph_image_prefix)$n${1:+-$1}"
+}
+_ceph_image_prefix() { echo "bc-$(basename "$0" .sh)-$$-"; }
+_ceph_remove_images() {
+	local img prefix
+	prefix=$(_ceph_image_prefix)
+	rbd ls -p "$CEPH_POOL" 2>/dev/null | while read -r img; do
+		[[ $img == "$prefix"* ]] || continue
+		rbd snap purge "$CEPH_POOL/$img" >/dev/null 2>&1 || true
+		rbd rm --no-progress "$CEPH_POOL/$img" >/dev/null 2>&1 ||
+			echo "# could not remove RBD image $CEPH_POOL/$img" >&2
+	done
+}

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Every shell file of the project passes shellcheck at severity warning:
-# the tests (tests/shell/*.sh) and their helpers (*.bash), scripts/*.sh,
-# bench/*.sh and .ci/run, as bash, following what they source (-x; the
-# helpers are found next to the script or one level up, as
+# the tests (tests/shell/*.sh) and their helpers (*.bash, tests/ceph/*.sh),
+# scripts/*.sh, bench/*.sh and .ci/run, as bash, following what they
+# source (-x; the helpers are found next to the script or one level up, as
 # "$(dirname "$0")/functions.bash" and "$TESTS_DIR/shell/*.bash" say).
 # Any finding fails the test; a false positive is disabled on its line with
 # a comment saying why, never by lowering the severity.  A control file with
@@ -22,7 +22,7 @@ grep -q 'SC2034' control.out || fail "shellcheck did not report the unused varia
 
 ROOT=$(cd "$TESTS_DIR/.." && pwd)
 files=()
-for f in "$ROOT"/tests/shell/*.sh "$ROOT"/tests/shell/*.bash "$ROOT"/scripts/*.sh "$ROOT"/bench/*.sh "$ROOT"/.ci/run; do
+for f in "$ROOT"/tests/shell/*.sh "$ROOT"/tests/shell/*.bash "$ROOT"/tests/ceph/*.sh "$ROOT"/scripts/*.sh "$ROOT"/bench/*.sh "$ROOT"/.ci/run; do
 	[ -e "$f" ] && files+=("$f")
 done
 [ ${#files[@]} -gt 50 ] || fail "only ${#files[@]} shell files found under $ROOT"
