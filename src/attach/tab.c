@@ -98,6 +98,15 @@ static int set_option(struct tab_entry *e, char *opt, const char **why)
 	return -EINVAL;
 }
 
+/* A control character other than TAB (a separator) in LINE. */
+static bool has_control_char(const char *line)
+{
+	for (const unsigned char *c = (const unsigned char *)line; *c; c++)
+		if ((*c < 0x20 && *c != '\t') || *c == 0x7f)
+			return true;
+	return false;
+}
+
 static int parse_line(struct tab_entry *e, char *line, const char **why)
 {
 	char *save = NULL, *opts, *tok, *hook, *name, *backing, *key;
@@ -189,6 +198,11 @@ static void parse_stream(FILE *f, const char *file, FILE *msgs, struct tab_entry
 		if (memchr(line, '\0', (size_t)len)) {
 			/* Would silently cut the line short (an option lost). */
 			why = "NUL byte in the line";
+			r = -EINVAL;
+		} else if (has_control_char(line)) {
+			/* A CR before the end, an escape: a value would hold it
+			 * (listen=24\r), and no option value means one. */
+			why = "control character in the line";
 			r = -EINVAL;
 		} else if (!*p || *p == '#') {
 			continue;

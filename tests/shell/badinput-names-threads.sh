@@ -89,4 +89,10 @@ printf '# ok\nvol %s/vol.img %s/key read-only\0,after-attach=touch %s/hook-ran\n
 tab_errors nul.tab
 grep -q "nul.tab:2: NUL byte" tab.err || fail "NUL byte: no FILE:LINE message: $ERR"
 [ ! -e hook-ran ] || fail "NUL byte: the hook ran"
+# ...and so is any other control character: a CR before the line's end
+# would end up in a value (listen=24\r; found by fuzz-tab's round trip).
+printf 'vol %s/vol.img %s/key read-only,threads=2\r ,after-attach=touch %s/hook-ran\n' "$TEST_TMP" "$TEST_TMP" "$TEST_TMP" >cr.tab
+tab_errors cr.tab
+grep -q "cr.tab:1: control character in the line" tab.err || fail "CR inside a line: no FILE:LINE message: $ERR"
+[ ! -e hook-ran ] || fail "CR inside a line: the hook ran"
 exit 0
