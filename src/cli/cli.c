@@ -134,13 +134,17 @@ static int check_option(const struct cli_command *c, struct cli_opts *o, enum op
 		if (o->threads < 1 || o->threads > ATTACH_THREADS_MAX)
 			r = bci_error(-EINVAL, "--threads %s: give 1 to %d", arg, ATTACH_THREADS_MAX);
 		break;
+	/* The upper bounds are the option rows' (the tab file's too); the
+	 * command line also refuses 0, which a tab file takes as the default. */
 	case BC_OPT_MAX_CONNECTIONS:
-		if (o->max_connections < 1 || o->max_connections > 1000000)
-			r = bci_error(-EINVAL, "--max-connections: 1 to 1000000");
+		if (o->max_connections < 1 || o->max_connections > opt_decls[id].max)
+			r = bci_error(-EINVAL, "--max-connections: 1 to %llu",
+				      (unsigned long long)opt_decls[id].max);
 		break;
 	case BC_OPT_HANDSHAKE_TIMEOUT:
-		if (o->handshake_timeout < 1 || o->handshake_timeout > 86400)
-			r = bci_error(-EINVAL, "--handshake-timeout: 1 to 86400 seconds");
+		if (o->handshake_timeout < 1 || o->handshake_timeout > opt_decls[id].max)
+			r = bci_error(-EINVAL, "--handshake-timeout: 1 to %llu seconds",
+				      (unsigned long long)opt_decls[id].max);
 		break;
 	case BC_OPT_MAX_MEMORY:
 		if (o->max_memory < BC_NBD_MIN_MAX_MEMORY)
