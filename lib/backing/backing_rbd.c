@@ -660,6 +660,7 @@ int bci_backing_rbd_open(const char *path, bool read_only, struct bci_backing **
 	}
 	rb->b.ops = &rbd_ops;
 	rb->b.read_only = read_only;
+	rb->b.grows_on_resize = true;
 	rb->ref = ref;
 	rb->holds_lock = !read_only;
 	*out = &rb->b;
