@@ -101,7 +101,7 @@ enum cmd_id {
 	X(SIZE_PLAIN, "size", "BYTES", SIZE, 0, UINT64_MAX, CFG(size), CMDS_OPEN, "size", \
 	  "plain: data size (K, M, G, T)") \
 	X(SIZE_RESIZE, "size", "BYTES", SIZE, 0, 0, CFG(size), CMD(RESIZE), NULL, \
-	  "new size, may shrink (K, M, G, T)") \
+	  "new size, may shrink (K, M, G, T); on RBD, grows the image when needed") \
 	X(NO_WIPE, "no-wipe", NULL, FLAG, 0, 0, CLI(no_wipe), CMD(FORMAT), NULL, \
 	  "do not overwrite the data area with encrypted zeros") \
 	X(PBKDF, "pbkdf", "KDF", STRING, 0, 0, CLI(pbkdf.type), CMDS_PBKDF, NULL, \
@@ -163,6 +163,8 @@ enum cmd_id {
 	  "tab file (default /etc/blockcrypttab)") \
 	X(FROM_TAB, "from-tab", "NAME", STRING, 0, 0, CLI(from_tab), CMD(ATTACH), NULL, \
 	  "attach the tab file entry NAME (as blockcrypt@NAME.service does)") \
+	X(BREAK_LOCK, "break-lock", NULL, FLAG, 0, 0, CLI(break_lock), CMD(ATTACH) | CMD(WRITE), NULL, \
+	  "RBD: take the image's lock from another client that holds it (a dead one: it is blocklisted)") \
 	X(FORCE, "force", NULL, FLAG, 0, 0, CLI(force), CMD(DETACH), NULL, \
 	  "detach even if the FUSE file is in use (its users get I/O errors)") \
 	X(JSON, "json", NULL, FLAG, 0, 0, CLI(json), CMDS_JSON, NULL, \
