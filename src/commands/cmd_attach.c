@@ -308,6 +308,8 @@ static int attach_one(struct cli_opts *o)
 	/* Validated: at most RT_NAME_MAX bytes, so it fits d->name. */
 	memcpy(d->name, o->name ? o->name : name, strlen(o->name ? o->name : name) + 1);
 	d->cfg = o->cfg;
+	if (!d->cfg.threads && bci_backing_is_rbd(d->backing))
+		d->cfg.threads = ATTACH_RBD_THREADS;
 	if (o->socket && o->listen)
 		return bci_error(-EINVAL, "attach: give --socket or --listen, not both");
 	r = set_tls(d);
