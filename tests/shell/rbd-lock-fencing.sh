@@ -13,13 +13,17 @@
 requires timeout nbdcopy
 requires_ceph
 . "$TESTS_DIR/shell/rbd-lib.bash"
+# Daemons go before the images (hooks run last-registered first): an image
+# a daemon still watches cannot be removed.
+cleanup_fn _detach_all
 
-# How long a refusal may take: "at once", far below the 30 s op timeouts
-# of the test cluster (a stale watch of an earlier client costs librbd a
-# 5 s notify timeout, so not 1 s either).
+# How long a refusal may take: "at once", i.e. far below the 30 s op
+# timeouts of the test cluster and the 30 s after which the OSD drops a
+# dead client's watch (about 1 s here; a watch some other client left
+# behind would cost librbd a 5 s notify timeout).
 REFUSE_MAX_MS=15000
-# --break-lock asks the holder to let go and waits for it first (librbd:
-# up to 30 s) before it breaks the lock.
+# --break-lock: blocklisting goes through the monitor (a few seconds
+# here); generous for a loaded machine.
 BREAK_MAX_S=120
 
 RUN_B=$TEST_TMP/run-b
