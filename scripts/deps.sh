@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Install the Debian packages blockcrypt needs to build (and, with --test,
-# to run its test suite).  Only missing packages are installed, so this is
-# quick when everything is present.  Needs root (apt-get).
+# to run its test suite).  The build needs librbd and librados for the RBD
+# backing store; the Ceph daemons that tests/ceph/cluster.sh runs are in
+# the --test group.  Only missing packages are installed, so this is quick
+# when everything is present.  Needs root (apt-get).
 set -euo pipefail
 
-build_pkgs=(gcc meson ninja-build pkg-config libcryptsetup-dev libssl-dev libjson-c-dev libfuse3-dev fuse3 libp11-kit-dev libgnutls28-dev)
+build_pkgs=(gcc meson ninja-build pkg-config libcryptsetup-dev libssl-dev libjson-c-dev libfuse3-dev fuse3 libp11-kit-dev libgnutls28-dev
+	librbd-dev librados-dev)
 test_pkgs=(cryptsetup-bin qemu-utils python3 python3-cryptography e2fsprogs shellcheck
 	libnbd-bin nbdkit nbdfuse fio zfs-fuse btrfs-progs python3-libnbd util-linux
 	softhsm2 opensc p11-kit gnutls-bin openssl systemd iproute2 strace gdb

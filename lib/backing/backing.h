@@ -46,6 +46,10 @@ struct bci_backing_ops {
 struct bci_backing {
 	const struct bci_backing_ops *ops;
 	bool read_only;
+	/* bc_volume_resize() to a size past the end grows the backing (an RBD
+	 * image, a volume of a pool: the ZVOL of the seed), where a file or a
+	 * disk must be grown by its owner first. */
+	bool grows_on_resize;
 	/* The first failed write-back, as a negative errno; 0 while none has
 	 * failed.  Sticky: see bci_backing_flush(). */
 	int writeback_error;

@@ -455,21 +455,33 @@ static int acquire_lock(struct rbd_image_ref *ref)
 		return bci_error(-ENOTSUP, "%s: the image has no exclusive-lock feature, so two writers could "
 				"not be kept apart; enable it (rbd feature enable %s/%s exclusive-lock)", name,
 				ref->spec.pool, ref->spec.image);
-	r = rbd_lock_acquire(ref->image, RBD_LOCK_MODE_EXCLUSIVE);
-	if ((r == -EROFS || r == -EBUSY) && break_lock) {
+	/* Held by anyone, alive or dead: refused at once.  (librbd alone
+	 * would wait for a dead holder's watch to time out, ~30 s, and then
+	 * take over silently; taking over is the user's call.) */
+	{
 		char *owners[4];
 		size_t n = ARRAY_SIZE(owners);
 		rbd_lock_mode_t mode;
 
-		if (rbd_lock_get_owners(ref->image, &mode, owners, &n) == 0) {
+		r = rbd_lock_get_owners(ref->image, &mode, owners, &n);
+		if (r == 0 && n > 0) {
+			if (!break_lock) {
+				rbd_lock_get_owners_cleanup(owners, n);
+				return busy_error(ref);
+			}
 			for (size_t i = 0; i < n; i++) {
-				bci_log("%s: breaking the lock of %s (it will be blocklisted)", name, owners[i]);
-				rbd_lock_break(ref->image, RBD_LOCK_MODE_EXCLUSIVE, owners[i]);
+				bci_log("%s: breaking the lock of %s (the cluster blocklists it)", name, owners[i]);
+				r = rbd_lock_break(ref->image, RBD_LOCK_MODE_EXCLUSIVE, owners[i]);
+				if (r < 0 && r != -ENOENT) {
+					rbd_lock_get_owners_cleanup(owners, n);
+					return bci_error(rbd_errno(r), "%s: cannot break the lock of %s: %s", name,
+							owners[0], strerror(-r));
+				}
 			}
 			rbd_lock_get_owners_cleanup(owners, n);
 		}
-		r = rbd_lock_acquire(ref->image, RBD_LOCK_MODE_EXCLUSIVE);
 	}
+	r = rbd_lock_acquire(ref->image, RBD_LOCK_MODE_EXCLUSIVE);
 	if (r == -EROFS || r == -EBUSY)
 		return busy_error(ref);
 	if (r < 0)
@@ -660,6 +672,7 @@ int bci_backing_rbd_open(const char *path, bool read_only, struct bci_backing **
 	}
 	rb->b.ops = &rbd_ops;
 	rb->b.read_only = read_only;
+	rb->b.grows_on_resize = true;
 	rb->ref = ref;
 	rb->holds_lock = !read_only;
 	*out = &rb->b;

@@ -188,10 +188,16 @@ int bci_stage_device(const char *path, const char **device)
 	pthread_mutex_lock(&stages_lock);
 	s = find_locked(path, NULL);
 	if (!s) {
+		static bool registered;
+
 		r = stage_new(path, &s);
 		if (r == 0) {
 			s->next = stages;
 			stages = s;
+			/* A Ceph client left open at exit stays a watcher of the
+			 * image in the cluster until it times out. */
+			if (!registered)
+				registered = atexit(bci_stage_drop_all) == 0;
 		}
 	}
 	if (r == 0 && s->broken)
@@ -434,4 +440,20 @@ void bci_stage_drop(const char *path)
 		}
 	pthread_mutex_unlock(&stages_lock);
 	stage_free(s);
+}
+
+void bci_stage_drop_all(void)
+{
+	struct stage *s;
+
+	pthread_mutex_lock(&stages_lock);
+	s = stages;
+	stages = NULL;
+	pthread_mutex_unlock(&stages_lock);
+	while (s) {
+		struct stage *next = s->next;
+
+		stage_free(s);
+		s = next;
+	}
 }

@@ -27,5 +27,7 @@ int bci_stage_finish(const char *device, bool ok);
 bool bci_stage_is_device(const char *device);
 /* Forget PATH's staged copy (after its image was recreated). */
 void bci_stage_drop(const char *path);
+/* Forget every staged copy and close its backing (also run at exit). */
+void bci_stage_drop_all(void);
 
 #endif

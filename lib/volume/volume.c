@@ -239,6 +239,15 @@ int bc_volume_resize(struct bc_volume *v, uint64_t new_size, bool allow_shrink)
 		limit = v->fixed_size;
 	if (!new_size)
 		new_size = limit;
+	/* A backing that is a volume of a pool (RBD) grows on request: the
+	 * data area past the header, as the new size asks. */
+	if (new_size > limit && v->backing->grows_on_resize && !v->info.fixed_size &&
+	    new_size % v->sector_size == 0 && new_size <= UINT64_MAX - v->info.data_offset) {
+		r = bci_backing_grow(v->backing, v->info.data_offset + new_size);
+		if (r < 0)
+			return r;
+		limit = new_size;
+	}
 	if (new_size % v->sector_size)
 		return bci_error(-EINVAL, "resize: %llu is not a multiple of the %u-byte sector size",
 				(unsigned long long)new_size, v->sector_size);

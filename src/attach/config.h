@@ -19,6 +19,10 @@
 /* --threads and the tab's threads=: the NBD server's per-connection
  * limit (more would be silently capped there, so they are refused). */
 #define ATTACH_THREADS_MAX 64
+/* The default on RBD: each thread waits for its request's round trip to
+ * the OSDs (a millisecond, where a local file answers in microseconds),
+ * so as many requests are in flight as the clients' queue depth needs. */
+#define ATTACH_RBD_THREADS 32
 
 /* The fields, as a list, so that struct cli_opts can hold them as its own
  * (o->threads) and as one struct attach_config (o->cfg) at once. */

@@ -101,7 +101,7 @@ enum cmd_id {
 	X(SIZE_PLAIN, "size", "BYTES", SIZE, 0, UINT64_MAX, CFG(size), CMDS_OPEN, "size", \
 	  "plain: data size (K, M, G, T)") \
 	X(SIZE_RESIZE, "size", "BYTES", SIZE, 0, 0, CFG(size), CMD(RESIZE), NULL, \
-	  "new size, may shrink (K, M, G, T)") \
+	  "new size, may shrink (K, M, G, T); on RBD, grows the image when needed") \
 	X(NO_WIPE, "no-wipe", NULL, FLAG, 0, 0, CLI(no_wipe), CMD(FORMAT), NULL, \
 	  "do not overwrite the data area with encrypted zeros") \
 	X(PBKDF, "pbkdf", "KDF", STRING, 0, 0, CLI(pbkdf.type), CMDS_PBKDF, NULL, \

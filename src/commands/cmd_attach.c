@@ -24,6 +24,7 @@
 #include "attach/tab.h"
 #include "backing/backing.h"
 #include "backing/backing_lock.h"
+#include "luks/header_stage.h"
 
 /* The backing's file name without its extension, with anything a name
  * may not hold replaced by '_' (left as long as it is, for
@@ -221,6 +222,8 @@ static int run_detached(struct cli_opts *o, struct daemon *d)
 		close(log_fd);
 		code = daemon_run(d, pipefd[1]);
 		bc_volume_close(d->volume);
+		/* (An RBD image's lock is not the kernel's to drop at exit.) */
+		bci_backing_unlock(d->backing_lock);
 		_exit(code);
 	}
 	bci_rbd_after_fork_parent();
@@ -305,6 +308,8 @@ static int attach_one(struct cli_opts *o)
 	/* Validated: at most RT_NAME_MAX bytes, so it fits d->name. */
 	memcpy(d->name, o->name ? o->name : name, strlen(o->name ? o->name : name) + 1);
 	d->cfg = o->cfg;
+	if (!d->cfg.threads && bci_backing_is_rbd(d->backing))
+		d->cfg.threads = ATTACH_RBD_THREADS;
 	if (o->socket && o->listen)
 		return bci_error(-EINVAL, "attach: give --socket or --listen, not both");
 	r = set_tls(d);
@@ -375,12 +380,16 @@ static int attach_one(struct cli_opts *o)
 	r = cli_open_volume(o, d->backing, o->read_only, &d->volume);
 	if (r < 0)
 		return r;
+	/* The header was needed to unlock; the daemon serves data only, and
+	 * holds no staged header copy (RBD) or its Ceph client. */
+	bci_stage_drop_all();
 	bc_volume_get_info(d->volume, &d->info);
 	if (o->foreground) {
 		print_result(o, d);
 		fflush(stdout);
 		r = daemon_run(d, -1);
 		bc_volume_close(d->volume);
+		bci_backing_unlock(d->backing_lock);
 		exit(r);
 	}
 	return run_detached(o, d);
