@@ -27,6 +27,8 @@ struct bc_luks {
 
 /* Install the log callback (once per process). */
 void bci_luks_init(void);
+/* crypt_dump to stdout, naming PATH as the device (not a staged copy). */
+int bci_luks_dump(struct crypt_device *cd, const char *path);
 /* Turn a libcryptsetup failure into an error record; the message combines
  * CONTEXT with libcryptsetup's own last error line when it gave one. */
 int bci_luks_fail(int r, const char *path, const char *context);

@@ -28,15 +28,28 @@
 static _Thread_local char last_cs_error[BC_ERROR_MAX];
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
+/* USRPTR, when set: a struct dump_names, for a handle on a staged copy. */
+struct dump_names {
+	const char *device, *shown;
+};
+
 static void log_cb(int level, const char *msg, void *usrptr)
 {
+	const struct dump_names *names = usrptr;
+	const char *at;
 	size_t n;
 
-	(void)usrptr;
 	switch (level) {
 	case CRYPT_LOG_NORMAL:
-		/* Only dumps print at this level; they go to stdout. */
-		fputs(msg, stdout);
+		/* Only dumps print at this level; they go to stdout, naming the
+		 * backing, never the staged copy libcryptsetup reads. */
+		if (names && (at = strstr(msg, names->device))) {
+			fwrite(msg, 1, (size_t)(at - msg), stdout);
+			fputs(names->shown, stdout);
+			fputs(at + strlen(names->device), stdout);
+		} else {
+			fputs(msg, stdout);
+		}
 		break;
 	case CRYPT_LOG_ERROR:
 		snprintf(last_cs_error, sizeof(last_cs_error), "%s", msg);
@@ -62,6 +75,20 @@ void bci_luks_init(void)
 {
 	pthread_once(&init_once, do_init);
 	last_cs_error[0] = '\0';
+}
+
+int bci_luks_dump(struct crypt_device *cd, const char *path)
+{
+	struct dump_names names = { crypt_get_device_name(cd), path };
+	int r;
+
+	bci_luks_init();
+	if (names.device && strcmp(names.device, path))
+		crypt_set_log_callback(cd, log_cb, &names);
+	r = crypt_dump(cd);
+	crypt_set_log_callback(cd, log_cb, NULL);
+	fflush(stdout);
+	return r;
 }
 
 int bci_luks_fail(int r, const char *path, const char *context)

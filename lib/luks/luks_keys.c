@@ -159,9 +159,7 @@ int bc_luks_dump_text(struct bc_luks *l)
 {
 	int r;
 
-	bci_luks_init();
-	r = crypt_dump(l->cd);
-	fflush(stdout);
+	r = bci_luks_dump(l->cd, l->path);
 	return r < 0 ? bci_luks_fail(r, l->path, "dump") : 0;
 }
 

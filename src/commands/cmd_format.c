@@ -60,8 +60,12 @@ int cmd_format(struct cli_opts *o)
 		return bci_error(-EINVAL, "format: plain volumes have no header; use cat/write with --type plain");
 	if (bci_backing_is_rbd(backing)) {
 		r = bci_rbd_check(backing, NULL);
-		if (r < 0 && (r != -ENOENT || !o->size))
-			return r == -ENOENT ? bci_error(r, "%s (give --size to create the image)", bc_last_error()) : r;
+		if (r < 0 && (r != -ENOENT || !o->size)) {
+			char why[BC_ERROR_MAX];
+
+			snprintf(why, sizeof(why), "%s", bc_last_error());
+			return r == -ENOENT ? bci_error(r, "%s (give --size to create the image)", why) : r;
+		}
 		if (r == 0) {
 			r = cli_confirm(o, "This will overwrite data on %s irrevocably.", backing);
 			if (r < 0)
