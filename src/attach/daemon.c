@@ -31,6 +31,7 @@
 
 #include <json-c/json.h>
 
+#include "backing/backing.h"
 #include "core/error.h"
 #include "core/secret.h"
 #include "core/unix_socket.h"
@@ -233,6 +234,14 @@ int daemon_run(struct daemon *d, int ready_fd)
 	 * server calls malloc_trim() when its last client leaves. */
 	mallopt(M_ARENA_MAX, 2);
 	mallopt(M_MMAP_THRESHOLD, 64 << 10);
+	/* On RBD, librbd copies every write into a buffer of its own, freed
+	 * on completion: mapped afresh each time, that is a page fault,
+	 * zeroing and locking per 4 KiB written -- most of the CPU a write
+	 * costs.  Kept in the arenas instead, those buffers are reused; the
+	 * price is that the arenas keep their peak (about the threads times
+	 * the largest request in flight) locked until detach. */
+	if (bci_backing_is_rbd(d->backing))
+		mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	bc_set_log_handler(log_library_line);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
