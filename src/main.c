@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "attach/runtime.h"
 #include "luks/header_guard.h"
+#include "backing/backing.h"
 #include "backing/backing_lock.h"
 
 static const struct cli_command commands[] = {
@@ -72,6 +73,7 @@ static int run_command(const struct cli_command *c, struct cli_opts *o)
 	struct bci_header_guard *guard = NULL;
 	int r;
 
+	bci_rbd_set_break_lock(o->break_lock);
 	if (c->takes_backing && o->nargs >= 1) {
 		r = bci_backing_check_type(o->args[0]);
 		/* format creates a backing that does not exist yet */

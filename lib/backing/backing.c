@@ -18,7 +18,8 @@
 int bci_backing_open(const char *path, bool read_only, struct bci_backing **out)
 {
 	*out = NULL;
-	/* The one kind there is; others will be told apart by PATH. */
+	if (bci_backing_is_rbd(path))
+		return bci_backing_rbd_open(path, read_only, out);
 	return bci_backing_file_open(path, read_only, out);
 }
 

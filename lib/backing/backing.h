@@ -52,7 +52,8 @@ struct bci_backing {
 };
 
 /* Open PATH (a regular file or a block device; a block device opened for
- * writing is opened O_EXCL).  *OUT is freed by bci_backing_close(). */
+ * writing is opened O_EXCL; or an RBD image, whose exclusive lock is taken
+ * when opened for writing).  *OUT is freed by bci_backing_close(). */
 int bci_backing_open(const char *path, bool read_only, struct bci_backing **out);
 void bci_backing_close(struct bci_backing *b);
 int bci_backing_size(struct bci_backing *b, uint64_t *size);
@@ -73,5 +74,27 @@ int bci_path_size(const char *path, uint64_t *size, bool *is_blockdev);
 
 /* The kinds, for bci_backing_open() only. */
 int bci_backing_file_open(const char *path, bool read_only, struct bci_backing **out);
+int bci_backing_rbd_open(const char *path, bool read_only, struct bci_backing **out);
+
+/* Ceph RBD images (backing_rbd.c): PATH is "rbd:POOL/IMAGE...". */
+bool bci_backing_is_rbd(const char *path);
+/* Check that the image exists and can be reached; *READ_ONLY (may be
+ * NULL): it is a snapshot. */
+int bci_rbd_check(const char *path, bool *read_only);
+int bci_rbd_size(const char *path, uint64_t *size);
+/* Create the image (-EEXIST if it exists). */
+int bci_rbd_create(const char *path, uint64_t size);
+int bci_rbd_remove(const char *path);
+/* Take the image's exclusive lock for as long as *OUT is held; -EBUSY
+ * naming the holder when another client has it (see backing_rbd.c). */
+int bci_rbd_lock(const char *path, void **out);
+void bci_rbd_unlock(void *lock);
+/* attach --break-lock: a lock held by another client is broken (that
+ * client is blocklisted) instead of refused. */
+void bci_rbd_set_break_lock(bool on);
+/* Around fork(): librados handles do not survive in a child. */
+void bci_rbd_before_fork(void);
+void bci_rbd_after_fork_parent(void);
+int bci_rbd_after_fork_child(void);
 
 #endif

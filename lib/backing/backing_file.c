@@ -50,9 +50,13 @@ static int fd_size(int fd, uint64_t *size, bool *is_blockdev)
 
 int bci_path_size(const char *path, uint64_t *size, bool *is_blockdev)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	int r;
+	int fd, r;
 
+	if (bci_backing_is_rbd(path)) {
+		*is_blockdev = true; /* its size is the image's, not ours to extend */
+		return bci_rbd_size(path, size);
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return bci_error(bci_errno_access(errno), "%s: %s", path, strerror(errno));
 	r = fd_size(fd, size, is_blockdev);

@@ -30,6 +30,7 @@
 
 #include <json-c/json.h>
 
+#include "backing/backing.h"
 #include "backing/backing_lock.h"
 #include "core/error.h"
 
@@ -45,12 +46,15 @@
 
 struct bci_backing_lock {
 	int fd;
+	void *rbd; /* an RBD image's exclusive lock */
 };
 
 int bci_backing_check_type(const char *path)
 {
 	struct stat st;
 
+	if (bci_backing_is_rbd(path))
+		return bci_rbd_check(path, NULL);
 	/* stat() first: open() of a FIFO would wait for a writer forever. */
 	if (stat(path, &st) < 0)
 		return bci_error(bci_errno_access(errno), "%s: %s", path, strerror(errno));
@@ -175,6 +179,26 @@ static int set_lock(int fd, short type, long long byte)
 	}
 }
 
+/* On RBD the one lock is the image's exclusive lock, held by one client in
+ * the whole cluster: a reader takes none (a snapshot, or data that may
+ * change under it, as with a file read while attached elsewhere). */
+static int rbd_lock(const char *path, bool write, struct bci_backing_lock **out)
+{
+	struct bci_backing_lock *l = calloc(1, sizeof(*l));
+	int r;
+
+	if (!l)
+		return bci_error(-ENOMEM, "out of memory");
+	l->fd = -1;
+	r = write ? bci_rbd_lock(path, &l->rbd) : bci_rbd_check(path, NULL);
+	if (r < 0) {
+		free(l);
+		return r;
+	}
+	*out = l;
+	return 0;
+}
+
 int bci_backing_lock(const char *path, unsigned what, const char *runtime_dir,
 		    struct bci_backing_lock **out)
 {
@@ -184,6 +208,8 @@ int bci_backing_lock(const char *path, unsigned what, const char *runtime_dir,
 	int fd = -1, r;
 
 	*out = NULL;
+	if (bci_backing_is_rbd(path))
+		return rbd_lock(path, write, out);
 	r = bci_backing_check_type(path);
 	if (r < 0)
 		return r;
@@ -223,7 +249,7 @@ int bci_backing_lock(const char *path, unsigned what, const char *runtime_dir,
 			goto out;
 		}
 	}
-	l = malloc(sizeof(*l));
+	l = calloc(1, sizeof(*l));
 	if (!l) {
 		r = bci_error(-ENOMEM, "out of memory");
 		goto out;
@@ -242,6 +268,8 @@ void bci_backing_unlock(struct bci_backing_lock *l)
 {
 	if (!l)
 		return;
-	close(l->fd);
+	if (l->fd >= 0)
+		close(l->fd);
+	bci_rbd_unlock(l->rbd);
 	free(l);
 }

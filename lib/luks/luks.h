@@ -32,6 +32,12 @@ void bci_luks_init(void);
 int bci_luks_fail(int r, const char *path, const char *context);
 /* crypt_init with our error meanings (a missing path is -ENOENT). */
 int bci_luks_init_cd(const char *path, struct crypt_device **out);
+/* After a header operation on CD: a staged header (RBD, header_stage.h)
+ * is written back when R >= 0, else its changes are forgotten.  Returns R,
+ * or the write-back's error. */
+int bci_luks_commit(struct crypt_device *cd, int r);
+/* crypt_free, forgetting uncommitted changes of a staged header. */
+void bci_luks_free_cd(struct crypt_device *cd);
 /* crypt_init + crypt_load of a LUKS1/LUKS2 header (TYPE AUTO = either). */
 int bci_luks_load_cd(const char *path, enum bc_volume_type type, struct crypt_device **out);
 /* Fill a volume's layout from a loaded header; -ENOTSUP (with INFO still

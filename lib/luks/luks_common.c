@@ -19,8 +19,10 @@
 
 #include <json-c/json.h>
 
+#include "backing/backing.h"
 #include "core/error.h"
 #include "engine/cipher_spec.h"
+#include "luks/header_stage.h"
 #include "luks/luks.h"
 
 static _Thread_local char last_cs_error[BC_ERROR_MAX];
@@ -71,11 +73,15 @@ int bci_luks_fail(int r, const char *path, const char *context)
 
 int bci_luks_init_cd(const char *path, struct crypt_device **out)
 {
+	const char *device;
 	int r;
 
 	bci_luks_init();
 	*out = NULL;
-	r = crypt_init(out, path);
+	r = bci_stage_device(path, &device);
+	if (r < 0)
+		return r;
+	r = crypt_init(out, device);
 	if (r == -ENOTBLK || r == -ENOENT)
 		return bci_error(-ENOENT, "%s: no such file or device", path);
 	if (r < 0)
@@ -98,7 +104,7 @@ int bci_luks_load_cd(const char *path, enum bc_volume_type type, struct crypt_de
 	if (r < 0) {
 		bool regular = !crypt_get_device_name(cd) || strncmp(crypt_get_device_name(cd), "/dev/", 5);
 
-		crypt_free(cd);
+		bci_luks_free_cd(cd);
 		if (strstr(last_cs_error, "too small"))
 			return bci_error(-ENOSPC, "%s: too small for its LUKS header (truncated?)", path);
 		/* A short read of a regular file is a truncated or absent
@@ -112,8 +118,35 @@ int bci_luks_load_cd(const char *path, enum bc_volume_type type, struct crypt_de
 			return bci_luks_fail(-EACCES, path, "cannot read header");
 		return bci_luks_fail(r, path, "cannot load header");
 	}
+	/* libcryptsetup reads key slots later, from anywhere up to the data
+	 * offset: a staged header needs all of that. */
+	r = bci_stage_cover(crypt_get_device_name(cd), crypt_get_data_offset(cd) * 512);
+	if (r < 0) {
+		bci_luks_free_cd(cd);
+		return r;
+	}
 	*out = cd;
 	return 0;
+}
+
+int bci_luks_commit(struct crypt_device *cd, int r)
+{
+	int w;
+
+	if (!cd || !bci_stage_is_device(crypt_get_device_name(cd)))
+		return r;
+	w = bci_stage_finish(crypt_get_device_name(cd), r >= 0);
+	return r < 0 ? r : w < 0 ? w : r;
+}
+
+void bci_luks_free_cd(struct crypt_device *cd)
+{
+	if (!cd)
+		return;
+	/* Whatever was not committed is forgotten. */
+	if (bci_stage_is_device(crypt_get_device_name(cd)))
+		bci_stage_finish(crypt_get_device_name(cd), false);
+	crypt_free(cd);
 }
 
 /* ---- hostile headers ------------------------------------------------------
@@ -613,7 +646,15 @@ int bci_luks_set_pbkdf(struct crypt_device *cd, const char *type, const struct b
 
 int bci_check_writable(const char *path)
 {
-	int fd = open(path, O_RDWR | O_CLOEXEC);
+	int fd;
+
+	if (bci_backing_is_rbd(path)) {
+		bool snapshot = false;
+		int r = bci_rbd_check(path, &snapshot);
+
+		return r < 0 ? r : snapshot ? bci_error(-EROFS, "%s: a snapshot is read-only", path) : 0;
+	}
+	fd = open(path, O_RDWR | O_CLOEXEC);
 
 	if (fd < 0) {
 		int e = errno;

@@ -24,9 +24,19 @@
 static int create_file(const char *path, uint64_t size)
 {
 	struct stat st;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	int r = 0;
+	int fd, r = 0;
 
+	if (bci_backing_is_rbd(path)) {
+		struct bci_backing *b = NULL;
+
+		/* The caller created a missing image; an existing one grows. */
+		r = bci_backing_open(path, false, &b);
+		if (r == 0)
+			r = bci_backing_grow(b, size);
+		bci_backing_close(b);
+		return r;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return bci_error(bci_errno_access(errno), "%s: %s", path, strerror(errno));
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size < size &&
@@ -98,6 +108,7 @@ int bci_luks_format(const char *backing, const struct bc_format_params *p,
 	uint64_t size, need;
 	uint32_t ss;
 	bool blk = false;  /* stays false when the file does not exist yet */
+	bool rbd;
 	int r;
 
 	bci_luks_init();
@@ -121,6 +132,10 @@ int bci_luks_format(const char *backing, const struct bc_format_params *p,
 		size = 0;
 	else if (r < 0)
 		return r;
+	/* An RBD image grows like a file; it is thin, so nothing to reserve. */
+	rbd = bci_backing_is_rbd(backing);
+	if (rbd)
+		blk = false;
 	else if (!blk) {
 		r = bci_check_writable(backing);
 		if (r < 0)
@@ -147,7 +162,7 @@ int bci_luks_format(const char *backing, const struct bc_format_params *p,
 		if (r < 0)
 			return r;
 	}
-	if (!blk) {
+	if (!blk && !rbd) {
 		r = reserve_header(backing, need - ss);
 		if (r < 0)
 			return r;
@@ -186,13 +201,16 @@ int bci_luks_format(const char *backing, const struct bc_format_params *p,
 	r = bci_luks_layout(cd, &layout);
 	if (r < 0)
 		goto out;
-	crypt_free(cd);
+	r = bci_luks_commit(cd, r);
+	if (r < 0)
+		goto out;
+	bci_luks_free_cd(cd);
 	cd = NULL;
 	if (p->wipe)
 		r = wipe_data_area(backing, &layout, bc_secret_data(key), p);
 	else
 		r = 0;
 out:
-	crypt_free(cd);
+	bci_luks_free_cd(cd);
 	return r;
 }

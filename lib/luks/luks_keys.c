@@ -49,7 +49,7 @@ void bc_luks_free(struct bc_luks *l)
 {
 	if (!l)
 		return;
-	crypt_free(l->cd);
+	bci_luks_free_cd(l->cd);
 	free(l->path);
 	free(l);
 }
@@ -89,7 +89,7 @@ int bc_luks_add_key(struct bc_luks *l, const struct bc_secret *existing,
 		return r;
 	r = crypt_keyslot_add_by_passphrase(l->cd, slot < 0 ? CRYPT_ANY_SLOT : slot,
 					    PASS(existing), PASS(new_pass));
-	return r < 0 ? wrong_key(r, l, "cannot add key slot") : r;
+	return bci_luks_commit(l->cd, r < 0 ? wrong_key(r, l, "cannot add key slot") : r);
 }
 
 int bc_luks_change_key(struct bc_luks *l, const struct bc_secret *old_pass,
@@ -108,7 +108,7 @@ int bc_luks_change_key(struct bc_luks *l, const struct bc_secret *old_pass,
 	 * tests/shell/crash-header-keys.sh (kills at every write). */
 	r = crypt_keyslot_change_by_passphrase(l->cd, CRYPT_ANY_SLOT, CRYPT_ANY_SLOT,
 					       PASS(old_pass), PASS(new_pass));
-	return r < 0 ? wrong_key(r, l, "cannot change key") : r;
+	return bci_luks_commit(l->cd, r < 0 ? wrong_key(r, l, "cannot change key") : r);
 }
 
 int bc_luks_kill_slot(struct bc_luks *l, int slot)
@@ -123,7 +123,7 @@ int bc_luks_kill_slot(struct bc_luks *l, int slot)
 	if (ki != CRYPT_SLOT_ACTIVE && ki != CRYPT_SLOT_ACTIVE_LAST && ki != CRYPT_SLOT_UNBOUND)
 		return bci_error(-ENOENT, "%s: key slot %d is not in use", l->path, slot);
 	r = crypt_keyslot_destroy(l->cd, slot);
-	return r < 0 ? bci_luks_fail(r, l->path, "cannot destroy key slot") : 0;
+	return bci_luks_commit(l->cd, r < 0 ? bci_luks_fail(r, l->path, "cannot destroy key slot") : 0);
 }
 
 int bc_luks_remove_key(struct bc_luks *l, const struct bc_secret *pass)
@@ -257,7 +257,8 @@ static int on_raw_backing(const char *backing, const char *what,
 	r = op(cd, arg);
 	if (r < 0)
 		r = bci_luks_fail(r == -EINVAL ? -EBADMSG : r, backing, what);
-	crypt_free(cd);
+	r = bci_luks_commit(cd, r);
+	bci_luks_free_cd(cd);
 	return r;
 }
 

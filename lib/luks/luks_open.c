@@ -89,10 +89,10 @@ int bci_luks_open_volume(const char *backing, const struct bc_open_params *p,
 	bci_secret_set_len(key, key_size);
 	info.keyslot = slot;
 	info.read_only = p->read_only;
-	crypt_free(cd);
+	bci_luks_free_cd(cd);
 	cd = NULL;
 	r = bci_volume_create(backing, &info, bc_secret_data(key), out);
 out:
-	crypt_free(cd);
+	bci_luks_free_cd(cd);
 	return r;
 }

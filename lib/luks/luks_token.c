@@ -56,7 +56,7 @@ static void make_aad(struct crypt_device *cd, char *aad, size_t size)
 	snprintf(aad, size, AAD_PREFIX "%s", uuid ? uuid : "");
 }
 
-int bc_luks_enroll_pkcs11(struct bc_luks *l, const struct bc_secret *existing, const char *uri_in,
+static int enroll_pkcs11(struct bc_luks *l, const struct bc_secret *existing, const char *uri_in,
 			  const char *module, const struct bc_secret *pin)
 {
 	struct bc_unlock u = { .pkcs11_module = module };
@@ -147,7 +147,7 @@ out:
 	return r;
 }
 
-int bc_luks_unenroll_pkcs11(struct bc_luks *l, int token_id)
+static int unenroll_pkcs11(struct bc_luks *l, int token_id)
 {
 	int removed = 0;
 
@@ -267,4 +267,17 @@ int bci_luks_token_unlock(struct crypt_device *cd, const char *path, const struc
 	if (!tried)
 		return bci_error(-ENOENT, "%s: no PKCS#11 token is enrolled", path);
 	return r;
+}
+
+/* The public entry points: each change reaches a staged header's backing
+ * (an RBD image) as a whole, or not at all. */
+int bc_luks_enroll_pkcs11(struct bc_luks *l, const struct bc_secret *existing, const char *uri_in,
+			  const char *module, const struct bc_secret *pin)
+{
+	return bci_luks_commit(l->cd, enroll_pkcs11(l, existing, uri_in, module, pin));
+}
+
+int bc_luks_unenroll_pkcs11(struct bc_luks *l, int token_id)
+{
+	return bci_luks_commit(l->cd, unenroll_pkcs11(l, token_id));
 }

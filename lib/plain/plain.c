@@ -69,7 +69,7 @@ static int derive_key(const char *backing, const struct bc_open_params *p,
 	r = 0;
 out:
 	bc_secret_free(key);
-	crypt_free(cd);
+	bci_luks_free_cd(cd);
 	return r;
 }
 

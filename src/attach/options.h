@@ -163,6 +163,8 @@ enum cmd_id {
 	  "tab file (default /etc/blockcrypttab)") \
 	X(FROM_TAB, "from-tab", "NAME", STRING, 0, 0, CLI(from_tab), CMD(ATTACH), NULL, \
 	  "attach the tab file entry NAME (as blockcrypt@NAME.service does)") \
+	X(BREAK_LOCK, "break-lock", NULL, FLAG, 0, 0, CLI(break_lock), CMD(ATTACH) | CMD(WRITE), NULL, \
+	  "RBD: take the image's lock from another client that holds it (a dead one: it is blocklisted)") \
 	X(FORCE, "force", NULL, FLAG, 0, 0, CLI(force), CMD(DETACH), NULL, \
 	  "detach even if the FUSE file is in use (its users get I/O errors)") \
 	X(JSON, "json", NULL, FLAG, 0, 0, CLI(json), CMDS_JSON, NULL, \

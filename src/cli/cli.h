@@ -24,7 +24,7 @@ struct cli_opts {
 		};
 	};
 	const char *new_key_file;
-	bool batch, json, no_wipe, progress, no_progress, iv_large_sectors;
+	bool batch, json, no_wipe, progress, no_progress, iv_large_sectors, break_lock;
 	const char *label;
 	int key_slot;            /* -1 = any */
 	bool foreground, all, force;

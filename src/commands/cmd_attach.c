@@ -22,6 +22,7 @@
 #include "attach/daemon.h"
 #include "attach/runtime.h"
 #include "attach/tab.h"
+#include "backing/backing.h"
 #include "backing/backing_lock.h"
 
 /* The backing's file name without its extension, with anything a name
@@ -33,10 +34,16 @@ static void default_name(const char *backing, char *out, size_t size)
 	char *base, *dot;
 
 	snprintf(tmp, sizeof(tmp), "%s", backing);
-	base = basename(tmp);
-	dot = strrchr(base, '.');
-	if (dot && dot != base)
-		*dot = '\0';
+	if (bci_backing_is_rbd(tmp)) {
+		/* rbd:POOL/IMAGE@SNAP:...: the image's name */
+		tmp[4 + strcspn(tmp + 4, ":@")] = '\0';
+		base = strrchr(tmp, '/') ? strrchr(tmp, '/') + 1 : tmp + 4;
+	} else {
+		base = basename(tmp);
+		dot = strrchr(base, '.');
+		if (dot && dot != base)
+			*dot = '\0';
+	}
 	snprintf(out, size, "%s", base);
 	for (char *p = out; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
@@ -189,6 +196,7 @@ static int run_detached(struct cli_opts *o, struct daemon *d)
 		return bci_error(-EIO, "attach: cannot set up the daemon");
 	}
 	fflush(NULL);
+	bci_rbd_before_fork();
 	pid = fork();
 	if (pid < 0) {
 		close(log_fd);
@@ -198,6 +206,12 @@ static int run_detached(struct cli_opts *o, struct daemon *d)
 		int fd;
 
 		close(pipefd[0]);
+		/* A new Ceph client: the parent's is not in this process. */
+		code = bci_rbd_after_fork_child();
+		if (code < 0) {
+			dprintf(pipefd[1], "ERR %d %s\n", bc_exit_code(code), bc_last_error());
+			_exit(1);
+		}
 		setsid();
 		if (chdir("/") < 0) { /* keep going: nothing depends on the cwd */ }
 		fd = open("/dev/null", O_RDWR);
@@ -209,6 +223,7 @@ static int run_detached(struct cli_opts *o, struct daemon *d)
 		bc_volume_close(d->volume);
 		_exit(code);
 	}
+	bci_rbd_after_fork_parent();
 	close(pipefd[1]);
 	close(log_fd);
 	/* The parent's copy of the key schedules goes now, and so do its
@@ -269,7 +284,11 @@ static int attach_one(struct cli_opts *o)
 		return bci_error(-ENOMEM, "out of memory");
 	d->name_fd = -1;
 	d->fuse_dir_fd = -1;
-	if (!realpath(o->args[0], real))
+	if (bci_backing_is_rbd(o->args[0])) {
+		if (strlen(o->args[0]) >= sizeof(d->backing))
+			return bci_error(-ENAMETOOLONG, "%s: too long", o->args[0]);
+		snprintf(real, sizeof(real), "%s", o->args[0]);
+	} else if (!realpath(o->args[0], real))
 		return bci_error(errno == ENOENT ? -ENOENT : -errno, "%s: %s", o->args[0], strerror(errno));
 	snprintf(d->backing, sizeof(d->backing), "%s", real);
 	/* Checked before it is copied: a long name is refused, not cut. */

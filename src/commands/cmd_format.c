@@ -10,14 +10,26 @@
 #include "commands/commands.h"
 #include "core/error.h"
 #include "attach/runtime.h"
+#include "backing/backing.h"
 #include "backing/backing_lock.h"
+#include "luks/header_stage.h"
 
 /* Lock BACKING for format (data and header), creating it empty first
  * when it does not exist (*CREATED then says so). */
-static int lock_backing(const char *backing, struct bci_backing_lock **lock, bool *created)
+static int lock_backing(const char *backing, uint64_t size, struct bci_backing_lock **lock, bool *created)
 {
-	int fd = open(backing, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int fd;
 
+	if (bci_backing_is_rbd(backing)) {
+		int r = size ? bci_rbd_create(backing, size) : -EEXIST;
+
+		if (r < 0 && r != -EEXIST)
+			return r;
+		*created = r == 0;
+		bci_error_clear();
+		return bci_backing_lock(backing, BC_LOCK_DATA_WRITE | BC_LOCK_HEADER, rt_dir(), lock);
+	}
+	fd = open(backing, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd >= 0) {
 		close(fd);
 		*created = true;
@@ -46,7 +58,16 @@ int cmd_format(struct cli_opts *o)
 		p.type = BC_TYPE_LUKS2;
 	if (p.type == BC_TYPE_PLAIN)
 		return bci_error(-EINVAL, "format: plain volumes have no header; use cat/write with --type plain");
-	if (stat(backing, &st) < 0) {
+	if (bci_backing_is_rbd(backing)) {
+		r = bci_rbd_check(backing, NULL);
+		if (r < 0 && (r != -ENOENT || !o->size))
+			return r == -ENOENT ? bci_error(r, "%s (give --size to create the image)", bc_last_error()) : r;
+		if (r == 0) {
+			r = cli_confirm(o, "This will overwrite data on %s irrevocably.", backing);
+			if (r < 0)
+				return r;
+		}
+	} else if (stat(backing, &st) < 0) {
 		if (errno != ENOENT || !o->size)
 			return bci_error(errno == ENOENT ? -ENOENT : -errno,
 					"%s: does not exist (give --size to create a file)", backing);
@@ -58,15 +79,20 @@ int cmd_format(struct cli_opts *o)
 	r = cli_get_key(o, o->key_file, "Enter passphrase for the new volume: ", true, &pass);
 	if (r < 0)
 		return r;
-	r = lock_backing(backing, &lock, &created);
+	r = lock_backing(backing, o->size, &lock, &created);
 	if (r == 0)
 		r = bc_format(backing, &p, pass);
 	/* A failed format leaves no file behind that it created (a full disk,
 	 * an impossible --size, an interrupted wipe); the lock, still held,
 	 * keeps anyone else from having opened it meanwhile. */
-	if (r < 0 && created && lock)
+	if (r < 0 && created && lock && !bci_backing_is_rbd(backing))
 		unlink(backing);
 	bci_backing_unlock(lock);
+	if (r < 0 && created && bci_backing_is_rbd(backing)) {
+		/* Every handle closed first: an image with watchers stays. */
+		bci_stage_drop(backing);
+		bci_rbd_remove(backing);
+	}
 	if (r < 0)
 		return r;
 	fprintf(stderr, "%s: formatted as %s%s\n", backing, bc_volume_type_name(p.type),
