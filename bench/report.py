@@ -290,6 +290,10 @@ def report(rdir, json_out):
     if steals:
         p("Hypervisor steal during the measured jobs (share of all CPU time): median %.1f%%, max %.1f%%."
           % (steals[len(steals) // 2], steals[-1]))
+    if meta.get("loadavg_start"):
+        # other work on the machine shows here (the run itself adds about 2)
+        p("Load average (1/5/15 min): %s at the start, %s at the end." % (meta["loadavg_start"],
+                                                                        meta.get("loadavg_end", "?")))
     p("")
     if group == "rbd":
         p("### RBD (fio ioengine=nbd, %s; one Ceph cluster, %s)" % (meta.get("transport", "Unix socket"),

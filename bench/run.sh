@@ -282,6 +282,7 @@ meta cpu_flags_aes "$(grep -qw aes /proc/cpuinfo && echo yes || echo no)"
 meta cpu_flags_vaes "$(grep -qw vaes /proc/cpuinfo && echo yes || echo no)"
 meta mem_total_kib "$(awk '/^MemTotal/{print $2}' /proc/meminfo)"
 meta kernel "$(uname -r)"
+meta loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 meta os "$(. /etc/os-release && echo "$PRETTY_NAME")"
 meta workdir_fs "$fstype"
 meta group "$([ $RBD = 1 ] && echo rbd || echo tmpfs)"
@@ -838,6 +839,7 @@ if [ -n "$CEPH_DIR" ]; then
 fi
 
 meta total_s $(($(date +%s) - T0))
+meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 # ---------------------------------------------------------------- report
 mkdir -p "$(dirname "$JSON_OUT")"
 python3 "$BENCH_DIR/report.py" report "$R" "$JSON_OUT"
