@@ -42,7 +42,8 @@
 #   bench/run.sh --rbd [--size 1G] [--quick] [options]
 #
 # Nothing is installed: a missing tool stops the run with a message.
-# Output: tables on stdout, raw numbers in bench/last-run.json (--json).
+# Output: tables on stdout, raw numbers in bench/last-run.json (--rbd:
+# bench/last-run-rbd.json; or --json).
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -62,7 +63,7 @@ Usage: bench/run.sh [OPTIONS]
   --bc-threads N     blockcrypt attach --threads (default: blockcrypt's own default)
   --blockcrypt PATH  binary to test (default \$BLOCKCRYPT or build/src/blockcrypt; it is copied first)
   --workdir DIR      where images live (default: a new directory in /dev/shm, tmpfs)
-  --json FILE        raw results (default bench/last-run.json)
+  --json FILE        raw results (default bench/last-run.json; with --rbd bench/last-run-rbd.json)
   --perf             also profile the blockcrypt daemons with perf during seq write and rand read qd32
   --rbd              only the RBD group (rbd-plain, rbd-luks2-librbd, bc-rbd) on a Ceph cluster of its own,
                      started in the work directory and stopped at the end; not the tmpfs servers or FUSE
@@ -76,7 +77,7 @@ EOF
 # ---------------------------------------------------------------- options
 SIZE_ARG="" RUNTIME="" RAMP="" ROUNDS="" QUICK=0 TCP=0 CONNS=1 BC_THREADS="" WORKDIR_ARG="" PERF=0 KEEP=0
 RBD=0 RBD_SERVERS_ARG="" OSD_SIZE_ARG=""
-JSON_OUT="$BENCH_DIR/last-run.json"
+JSON_OUT=""
 BC_SRC=${BLOCKCRYPT:-$REPO_DIR/build/src/blockcrypt}
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -103,6 +104,8 @@ done
 # Paths given relative to where we were started (we work inside the work directory).
 abspath() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 BC_SRC=$(abspath "$BC_SRC")
+# The RBD group's numbers never overwrite the tmpfs group's.
+[ -n "$JSON_OUT" ] || JSON_OUT=$BENCH_DIR/last-run$([ $RBD = 0 ] || echo -rbd).json
 JSON_OUT=$(abspath "$JSON_OUT")
 [ -z "$WORKDIR_ARG" ] || WORKDIR_ARG=$(abspath "$WORKDIR_ARG")
 if [ $QUICK = 1 ]; then
