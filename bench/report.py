@@ -9,13 +9,29 @@ import json
 import os
 import sys
 
-# nbdkit-null drops writes and reads zeros: no storage, no crypto (the
-# transport's own limit), so it is a reference, never a baseline.
-SERVERS = ["nbdkit-null", "nbdkit-file", "nbdkit-luks", "qemu-nbd", "bc-luks1", "bc-luks2-4k"]
-REFERENCES = ["nbdkit-null"]
-BASELINES = ["nbdkit-file", "nbdkit-luks", "qemu-nbd"]
-BC = ["bc-luks1", "bc-luks2-4k"]
-FUSE_ROWS = ["nbdfuse-nbdkit-file", "fuse-bc-luks2-4k"]
+# The two groups run.sh measures (meta "group"), each in one interleaved run.
+# tmpfs: nbdkit-null drops writes and reads zeros: no storage, no crypto
+# (the transport's own limit), so it is a reference, never a baseline.
+# rbd (--rbd): one Ceph cluster; the baselines are qemu-nbd on librbd's own
+# LUKS2 encryption and on a plain image.
+GROUPS = {
+    "tmpfs": {
+        "servers": ["nbdkit-null", "nbdkit-file", "nbdkit-luks", "qemu-nbd", "bc-luks1", "bc-luks2-4k"],
+        "references": ["nbdkit-null"],
+        "baselines": ["nbdkit-file", "nbdkit-luks", "qemu-nbd"],
+        "bc": ["bc-luks1", "bc-luks2-4k"],
+        "fuse_rows": ["nbdfuse-nbdkit-file", "fuse-bc-luks2-4k"],
+    },
+    "rbd": {
+        "servers": ["rbd-plain", "rbd-luks2-librbd", "bc-rbd"],
+        "references": [],
+        "baselines": ["rbd-luks2-librbd", "rbd-plain"],
+        "bc": ["bc-rbd"],
+        "fuse_rows": [],
+    },
+}
+# --rbd targets (issue #17): bc-rbd against each baseline, on every job.
+RBD_TARGETS = [("rbd-luks2-librbd", 1.0), ("rbd-plain", 0.85)]
 JOBS = [
     ("seqread", "seq read 1M qd32"),
     ("seqwrite", "seq write 1M qd32"),
@@ -91,8 +107,9 @@ def cpu_cell(x):
     if not x:
         return "-"
     cs = x.get("server_ctx_switches_per_io")
-    return "%.0f%% (fio %.0f%%), %s cs/IO" % (x["server_cpu_pct"], x["fio_usr_cpu_pct"] + x["fio_sys_cpu_pct"],
-                                             "%.2f" % cs if cs is not None else "-")
+    osd = "" if x.get("osd_cpu_pct") is None else ", OSD %.0f%%" % x["osd_cpu_pct"]
+    return "%.0f%% (fio %.0f%%%s), %s cs/IO" % (x["server_cpu_pct"], x["fio_usr_cpu_pct"] + x["fio_sys_cpu_pct"],
+                                               osd, "%.2f" % cs if cs is not None else "-")
 
 
 def md_table(header, rows):
@@ -101,7 +118,7 @@ def md_table(header, rows):
     return "\n".join(lines)
 
 
-def cpu_budget(results, meta, p):
+def cpu_budget(results, meta, p, g):
     """Seq write: CPU time per MiB written, the server's and fio's.
 
     Client and server share the machine's CPUs, so once both are busy the
@@ -111,7 +128,7 @@ def cpu_budget(results, meta, p):
     """
     nproc = int(meta.get("nproc", "1") or 1)
     rows, doc = [], {}
-    for srv in SERVERS:
+    for srv in g["servers"]:
         x = results.get(srv, {}).get("seqwrite")
         if not x or not x["write"]["MiBps"]:
             continue
@@ -134,7 +151,7 @@ def cpu_budget(results, meta, p):
     if luks:
         p("")
         p("3x nbdkit-luks on seq write asks for %.0f MiB/s; at their own cost per MiB: %s." % (
-            3 * luks["MiBps"], ", ".join("%s at most %.0f" % (b, doc[b]["cpu_bound_MiBps"]) for b in BC if b in doc)))
+            3 * luks["MiBps"], ", ".join("%s at most %.0f" % (b, doc[b]["cpu_bound_MiBps"]) for b in g["bc"] if b in doc)))
     p("")
     return doc
 
@@ -154,6 +171,13 @@ def report(rdir, json_out):
     for line in open(os.path.join(rdir, "meta.tsv")):
         k, _, v = line.rstrip("\n").partition("\t")
         meta[k] = v
+    group = meta.get("group", "tmpfs")
+    g = GROUPS[group]
+    # run.sh --rbd-servers may have run only some of them
+    ran = meta["servers"].split() if meta.get("servers") else g["servers"]
+    servers, references, baselines, bc, fuse_rows = ([s for s in g[k] if s in ran or k == "fuse_rows"]
+                                                     for k in ("servers", "references", "baselines", "bc",
+                                                               "fuse_rows"))
     results = {}
     hz = os.sysconf("SC_CLK_TCK")
     rss_series = {}
@@ -180,6 +204,8 @@ def report(rdir, json_out):
         s = summarize(path)
         s["round"] = rnd
         s["steal_pct"] = float(f[8]) if len(f) > 8 else None
+        # --rbd: the Ceph OSD's CPU during the job
+        s["osd_cpu_pct"] = float(f[9]) if len(f) > 9 and f[9] else None
         s["server_cpu_pct"] = float(cpu)
         s["wall_s"] = float(wall)
         rss_srv = "bc-luks2-4k" if srv == "fuse-bc-luks2-4k" else "nbdkit-file" if srv == "nbdfuse-nbdkit-file" else srv
@@ -264,20 +290,36 @@ def report(rdir, json_out):
     if steals:
         p("Hypervisor steal during the measured jobs (share of all CPU time): median %.1f%%, max %.1f%%."
           % (steals[len(steals) // 2], steals[-1]))
+    if meta.get("loadavg_start"):
+        # other work on the machine shows here (the run itself adds about 2)
+        p("Load average (1/5/15 min): %s at the start, %s at the end." % (meta["loadavg_start"],
+                                                                        meta.get("loadavg_end", "?")))
     p("")
-    p("### NBD (fio ioengine=nbd, %s)" % meta.get("transport", "Unix socket"))
+    if group == "rbd":
+        p("### RBD (fio ioengine=nbd, %s; one Ceph cluster, %s)" % (meta.get("transport", "Unix socket"),
+                                                                   meta.get("ceph_version", "?")))
+        p("")
+        p("One mon, mgr and bluestore OSD (block file %d GiB, sparse, on %s), pool rbd, size 1; images of"
+          " %d MiB data (the LUKS2 ones 16 MiB more for the header). rbd-plain and rbd-luks2-librbd: qemu-nbd"
+          " --cache=none with qemu's rbd driver (rbd-luks2-librbd with encrypt.format=luks2: librbd decrypts);"
+          " bc-rbd: blockcrypt attach rbd:rbd/IMAGE. librbd's cache as each server has it (admin socket): %s."
+          % (int(meta.get("osd_size_bytes", 0)) >> 30, meta.get("workdir_fs"), int(meta["size_bytes"]) // MiB,
+             ", ".join("%s %s" % (s, meta.get("rbd_cache." + s, "?")) for s in servers)))
+    else:
+        p("### NBD (fio ioengine=nbd, %s)" % meta.get("transport", "Unix socket"))
     p("")
     rows = []
-    for srv in SERVERS:
+    for srv in servers:
         if srv in results:
             rows.append([srv] + [cell(j, ok(srv, j)) for j, _ in JOBS])
     p(md_table(["server"] + [t for _, t in JOBS], rows))
     p("")
-    p("Server CPU during each job (100%% = one core; the machine has %s), fio's own CPU, and the server's"
-      " context switches per I/O (perf stat; - if perf is missing):" % meta.get("nproc"))
+    p("Server CPU during each job (100%% = one core; the machine has %s), fio's own CPU%s, and the server's"
+      " context switches per I/O (perf stat; - if perf is missing):"
+      % (meta.get("nproc"), " and the Ceph OSD's" if group == "rbd" else ""))
     p("")
     rows = []
-    for srv in SERVERS:
+    for srv in servers:
         if srv in results:
             rows.append([srv] + [cpu_cell(ok(srv, j)) for j, _ in JOBS])
     p(md_table(["server"] + [t for _, t in JOBS], rows))
@@ -286,7 +328,7 @@ def report(rdir, json_out):
         p("Spread over the rounds (min-max; MiB/s for seq, k IOPS for 4k):")
         p("")
         rows = []
-        for srv in SERVERS:
+        for srv in servers:
             if srv in results:
                 r = [srv]
                 for j, _ in JOBS:
@@ -301,8 +343,8 @@ def report(rdir, json_out):
     p("")
     rows = []
     ratios = {}
-    for b in BC:
-        for base in BASELINES:
+    for b in bc:
+        for base in baselines:
             if b not in results or base not in results:
                 continue
             r = []
@@ -312,27 +354,36 @@ def report(rdir, json_out):
                 ratios.setdefault(b, {}).setdefault(base, {})[j] = v
                 r.append("%.2fx" % v if v is not None else "-")
             rows.append(["%s / %s" % (b, base)] + r)
+    if group == "rbd" and all(s in results for s in ("rbd-luks2-librbd", "rbd-plain")):
+        # what librbd's own encryption costs, for scale
+        rows.append(["rbd-luks2-librbd / rbd-plain"] + [
+            "%.2fx" % (primary(j, ok("rbd-luks2-librbd", j)) / primary(j, ok("rbd-plain", j)))
+            if ok("rbd-luks2-librbd", j) and ok("rbd-plain", j) and primary(j, ok("rbd-plain", j)) else "-"
+            for j, _ in JOBS])
     p(md_table(["ratio"] + [t for _, t in JOBS], rows))
     p("")
-    budget = cpu_budget(results, meta, p)
-    p("### FUSE file (fio on the file, seq 1M)")
-    p("")
-    rows = []
-    for row in FUSE_ROWS:
-        if row in results:
-            rows.append([row, "%s, direct=%s" % (meta.get("fuse_engine." + row), meta.get("fuse_direct." + row))]
-                        + [cell(j, ok(row, j)) for j in ("seqread", "seqwrite")]
-                        + ["%.0f%% / %.0f%%" % (ok(row, "seqread")["server_cpu_pct"], ok(row, "seqwrite")["server_cpu_pct"])])
-    p(md_table(["file", "engine", "seq read 1M", "seq write 1M", "server CPU r/w"], rows))
-    if all(r in results for r in FUSE_ROWS):
+    budget = cpu_budget(results, meta, p, g)
+    if fuse_rows:
+        p("### FUSE file (fio on the file, seq 1M)")
         p("")
-        p("fuse-bc-luks2-4k / nbdfuse-nbdkit-file: read %.2fx, write %.2fx" % tuple(
-            primary(j, ok("fuse-bc-luks2-4k", j)) / primary(j, ok("nbdfuse-nbdkit-file", j)) for j in ("seqread", "seqwrite")))
-    p("")
+        rows = []
+        for row in fuse_rows:
+            if row in results:
+                rows.append([row, "%s, direct=%s" % (meta.get("fuse_engine." + row), meta.get("fuse_direct." + row))]
+                            + [cell(j, ok(row, j)) for j in ("seqread", "seqwrite")]
+                            + ["%.0f%% / %.0f%%" % (ok(row, "seqread")["server_cpu_pct"],
+                                                    ok(row, "seqwrite")["server_cpu_pct"])])
+        p(md_table(["file", "engine", "seq read 1M", "seq write 1M", "server CPU r/w"], rows))
+        if all(r in results for r in fuse_rows):
+            p("")
+            p("fuse-bc-luks2-4k / nbdfuse-nbdkit-file: read %.2fx, write %.2fx" % tuple(
+                primary(j, ok("fuse-bc-luks2-4k", j)) / primary(j, ok("nbdfuse-nbdkit-file", j))
+                for j in ("seqread", "seqwrite")))
+        p("")
     p("### Server memory: VmRSS peak per job (MiB, sampled every 100 ms)")
     p("")
     rows = []
-    for srv in SERVERS:
+    for srv in servers:
         if srv not in results:
             continue
         r = [srv]
@@ -359,7 +410,7 @@ def report(rdir, json_out):
     p("")
     rows = []
     rss = {}
-    for b in BC:
+    for b in bc:
         g = lambda k: int(meta.get("rss.%s.%s" % (b, k), "0") or 0)
         rss[b] = {k: g(k) for k in ("hwm_after_attach_kib", "rss_after_attach_kib", "rss_peak_sampled_kib",
                                      "hwm_end_kib", "rss_end_kib", "samples")}
@@ -376,7 +427,7 @@ def report(rdir, json_out):
                 "readback = plaintext", "fio verify crc32c"], rows))
     p("")
     p("Readback (whole export = plaintext, before any write): " + ", ".join(
-        "%s %s" % (s, meta.get("readback." + s, "?")) for s in SERVERS if s not in REFERENCES))
+        "%s %s" % (s, meta.get("readback." + s, "?")) for s in servers if s not in references))
     p("")
     p("### Targets")
     p("")
@@ -394,7 +445,13 @@ def report(rdir, json_out):
                                        "; per round: " + " ".join("%.2f" % v for v in per_round)
                                        if len(per_round) > 1 else ""))
 
-    for b in BC:
+    if group == "rbd":
+        for b in bc:
+            for base, limit in RBD_TARGETS:
+                for j, _ in JOBS:
+                    target("%s / %s, %s" % (b, base, j), ratios.get(b, {}).get(base, {}).get(j), limit,
+                           per_round=round_ratio(b, base, j))
+    for b in (bc if group == "tmpfs" else []):
         for j in ("seqread", "seqwrite", "randread", "randwrite"):
             target("%s / nbdkit-file, %s" % (b, j), ratios.get(b, {}).get("nbdkit-file", {}).get(j), 0.9,
                    per_round=round_ratio(b, "nbdkit-file", j))

@@ -20,10 +20,30 @@
 # machine's speed drifts (hypervisor steal), and this way every ratio
 # compares runs made seconds apart.  Tables show the median round.
 #
+# --rbd measures instead (and only) the RBD group, on one throw-away Ceph
+# cluster (tests/ceph/cluster.sh: one mon, mgr and bluestore OSD, its block
+# file in the work directory, so on tmpfs by default):
+#   rbd-plain          qemu-nbd, qemu's rbd driver, an unencrypted image
+#   rbd-luks2-librbd   qemu-nbd, qemu's rbd driver with librbd's own LUKS2
+#                      encryption (rbd encryption format IMG luks2;
+#                      encrypt.format=luks2 in qemu): aes-xts-plain64, 512-bit
+#                      key, 4096-byte sectors
+#   bc-rbd             blockcrypt attach rbd:rbd/IMG, LUKS2 with the same
+#                      cipher, key size and sectors
+# with the same NBD jobs, rotation and rounds.  librbd's cache is off for all
+# three: qemu-nbd --cache=none (qemu's rbd driver then sets rbd_cache=false)
+# and "rbd cache = false" in the bench's ceph.conf, which every client reads;
+# each server's own setting is read back from its admin socket into the
+# report.  The data goes in through librbd (python3-rbd; for the LUKS2 image
+# with its encryption loaded) and through blockcrypt write, and every export
+# is read back and compared with it before the measured jobs.
+#
 #   bench/run.sh [--size 1G] [--runtime 5] [--rounds 3] [--quick] [options]
+#   bench/run.sh --rbd [--size 1G] [--quick] [options]
 #
 # Nothing is installed: a missing tool stops the run with a message.
-# Output: tables on stdout, raw numbers in bench/last-run.json (--json).
+# Output: tables on stdout, raw numbers in bench/last-run.json (--rbd:
+# bench/last-run-rbd.json; or --json).
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -43,8 +63,12 @@ Usage: bench/run.sh [OPTIONS]
   --bc-threads N     blockcrypt attach --threads (default: blockcrypt's own default)
   --blockcrypt PATH  binary to test (default \$BLOCKCRYPT or build/src/blockcrypt; it is copied first)
   --workdir DIR      where images live (default: a new directory in /dev/shm, tmpfs)
-  --json FILE        raw results (default bench/last-run.json)
+  --json FILE        raw results (default bench/last-run.json; with --rbd bench/last-run-rbd.json)
   --perf             also profile the blockcrypt daemons with perf during seq write and rand read qd32
+  --rbd              only the RBD group (rbd-plain, rbd-luks2-librbd, bc-rbd) on a Ceph cluster of its own,
+                     started in the work directory and stopped at the end; not the tmpfs servers or FUSE
+  --rbd-servers LIST with --rbd: only these of the RBD servers (comma-separated; default all three)
+  --osd-size SIZE    with --rbd: the OSD's sparse block file (default 4 x --size + 4G, at least 10G)
   --keep             keep the work directory (images, fio JSON, logs)
   --help             this text
 EOF
@@ -52,7 +76,8 @@ EOF
 
 # ---------------------------------------------------------------- options
 SIZE_ARG="" RUNTIME="" RAMP="" ROUNDS="" QUICK=0 TCP=0 CONNS=1 BC_THREADS="" WORKDIR_ARG="" PERF=0 KEEP=0
-JSON_OUT="$BENCH_DIR/last-run.json"
+RBD=0 RBD_SERVERS_ARG="" OSD_SIZE_ARG=""
+JSON_OUT=""
 BC_SRC=${BLOCKCRYPT:-$REPO_DIR/build/src/blockcrypt}
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -69,6 +94,9 @@ while [ $# -gt 0 ]; do
 	--json) JSON_OUT=$2; shift 2 ;;
 	--perf) PERF=1; shift ;;
 	--keep) KEEP=1; shift ;;
+	--rbd) RBD=1; shift ;;
+	--rbd-servers) RBD_SERVERS_ARG=$2; shift 2 ;;
+	--osd-size) OSD_SIZE_ARG=$2; shift 2 ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "bench: unknown option: $1 (see --help)" >&2; exit 2 ;;
 	esac
@@ -76,6 +104,8 @@ done
 # Paths given relative to where we were started (we work inside the work directory).
 abspath() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 BC_SRC=$(abspath "$BC_SRC")
+# The RBD group's numbers never overwrite the tmpfs group's.
+[ -n "$JSON_OUT" ] || JSON_OUT=$BENCH_DIR/last-run$([ $RBD = 0 ] || echo -rbd).json
 JSON_OUT=$(abspath "$JSON_OUT")
 [ -z "$WORKDIR_ARG" ] || WORKDIR_ARG=$(abspath "$WORKDIR_ARG")
 if [ $QUICK = 1 ]; then
@@ -110,18 +140,58 @@ VERIFY_SIZE=$((SIZE < VERIFY_MAX ? SIZE : VERIFY_MAX))
 ms() { awk -v s="$1" 'BEGIN{printf "%d", s * 1000}'; }
 RUNTIME_MS=$(ms "$RUNTIME") RAMP_MS=$(ms "$RAMP")
 [ "$RUNTIME_MS" -gt 0 ] || die "--runtime must be > 0"
+# The servers measured: the tmpfs group, or with --rbd the RBD group (or part of it).
+RBD_ALL=(rbd-plain rbd-luks2-librbd bc-rbd)
+if [ $RBD = 1 ]; then
+	if [ -n "$RBD_SERVERS_ARG" ]; then
+		IFS=, read -r -a SERVERS <<<"$RBD_SERVERS_ARG"
+		for srv in "${SERVERS[@]}"; do
+			[[ " ${RBD_ALL[*]} " == *" $srv "* ]] || die "--rbd-servers: unknown server '$srv' (${RBD_ALL[*]})"
+		done
+	else
+		SERVERS=("${RBD_ALL[@]}")
+	fi
+	[ ${#SERVERS[@]} -gt 0 ] || die "--rbd-servers: no server"
+	BC_SERVERS=()
+	[[ " ${SERVERS[*]} " != *" bc-rbd "* ]] || BC_SERVERS=(bc-rbd)
+	# Room for the three images (each at most SIZE + 16 MiB) and BlueStore's own data.
+	OSD_SIZE=$(to_bytes "${OSD_SIZE_ARG:-$((4 * (SIZE >> 30) + 4))G}")
+	[ "$OSD_SIZE" -ge $((10 << 30)) ] || OSD_SIZE=$((10 << 30))
+else
+	[ -z "$RBD_SERVERS_ARG$OSD_SIZE_ARG" ] || die "--rbd-servers and --osd-size go with --rbd"
+	SERVERS=(nbdkit-null nbdkit-file nbdkit-luks qemu-nbd bc-luks1 bc-luks2-4k)
+	BC_SERVERS=(bc-luks1 bc-luks2-4k)
+fi
 
 # ---------------------------------------------------------------- tools
 missing=()
-for c in fio nbdkit qemu-nbd qemu-img nbdinfo nbdcopy nbdfuse fusermount3 cryptsetup openssl python3 awk cmp getconf; do
+tools=(fio qemu-nbd nbdinfo nbdcopy openssl python3 awk cmp getconf)
+if [ $RBD = 1 ]; then
+	tools+=(rbd ceph ceph-mon ceph-mgr ceph-osd)
+	pkgs="fio qemu-utils qemu-block-extra libnbd-bin openssl python3 ceph ceph-common python3-rbd"
+else
+	tools+=(nbdkit qemu-img nbdfuse fusermount3 cryptsetup)
+	pkgs="fio nbdkit qemu-utils libnbd-bin fuse3 cryptsetup-bin openssl python3"
+fi
+for c in "${tools[@]}"; do
 	command -v "$c" >/dev/null 2>&1 || missing+=("$c")
 done
-[ ${#missing[@]} = 0 ] || die "missing tools: ${missing[*]} (Debian: fio nbdkit qemu-utils libnbd-bin fuse3 cryptsetup-bin openssl python3); nothing is installed by this script"
+[ ${#missing[@]} = 0 ] || die "missing tools: ${missing[*]} (Debian: $pkgs); nothing is installed by this script"
 fio --enghelp 2>/dev/null | grep -qx '[[:space:]]*nbd' || die "this fio has no nbd ioengine (fio --enghelp)"
-nbdkit file --dump-plugin >/dev/null 2>&1 || die "nbdkit has no file plugin (nbdkit file --dump-plugin)"
-nbdkit null --dump-plugin >/dev/null 2>&1 || die "nbdkit has no null plugin (nbdkit null --dump-plugin)"
-nbdkit file --filter=luks --help >/dev/null 2>&1 || die "nbdkit has no luks filter (nbdkit file --filter=luks --help)"
-[ -e /dev/fuse ] || die "/dev/fuse is missing (FUSE jobs need it)"
+if [ $RBD = 1 ]; then
+	# Debian's qemu-utils loads its rbd driver from qemu-block-extra.
+	! qemu-nbd --image-opts driver=rbd,pool=rbd,image=none,conf=/dev/null 2>&1 </dev/null | grep -q "Unknown driver 'rbd'" ||
+		die "qemu-nbd has no rbd block driver (Debian: qemu-block-extra)"
+	# python3-rbd is built for Debian's own python3 only.
+	/usr/bin/python3 -c 'import rados, rbd; rbd.Image.encryption_load' 2>/dev/null ||
+		die "/usr/bin/python3 cannot import rados and rbd with encryption_load (Debian: python3-rbd)"
+	[ -x "$REPO_DIR/tests/ceph/cluster.sh" ] || die "no $REPO_DIR/tests/ceph/cluster.sh"
+else
+	nbdkit file --dump-plugin >/dev/null 2>&1 || die "nbdkit has no file plugin (nbdkit file --dump-plugin)"
+	nbdkit null --dump-plugin >/dev/null 2>&1 || die "nbdkit has no null plugin (nbdkit null --dump-plugin)"
+	nbdkit file --filter=luks --help >/dev/null 2>&1 || die "nbdkit has no luks filter (nbdkit file --filter=luks --help)"
+	[ -e /dev/fuse ] || die "/dev/fuse is missing (FUSE jobs need it)"
+fi
 [ -x "$BC_SRC" ] || die "blockcrypt binary not found: $BC_SRC (build it, or --blockcrypt PATH)"
 if [ $PERF = 1 ] && ! command -v perf >/dev/null 2>&1; then die "--perf: perf is not installed"; fi
 # Optional: with perf, count the servers' context switches per job.
@@ -140,11 +210,16 @@ else
 	W=$(mktemp -d /dev/shm/blockcrypt-bench.XXXXXX)
 fi
 W=$(cd "$W" && pwd)
-need=$((SIZE * 5 + (64 << 20)))
+if [ $RBD = 1 ]; then
+	# The OSD's block file: three images and BlueStore's database, written sparsely.
+	need=$((SIZE * 3 + (2 << 30))) what="the OSD's three images"
+else
+	need=$((SIZE * 5 + (64 << 20))) what="5 images"
+fi
 avail=$(($(df -Pk "$W" | awk 'NR==2{print $4}') * 1024))
 if [ "$avail" -lt "$need" ]; then
 	rmdir "$W"
-	die "$W: $((avail >> 20)) MiB free, need $((need >> 20)) MiB (5 images); use --workdir or a smaller --size"
+	die "$W: $((avail >> 20)) MiB free, need $((need >> 20)) MiB ($what); use --workdir or a smaller --size"
 fi
 fstype=$(df -PT "$W" | awk 'NR==2{print $2}')
 [ "$fstype" = tmpfs ] || log "note: $W is on $fstype, not tmpfs; images stay page-cached only if memory allows"
@@ -162,6 +237,8 @@ chmod 600 "$PASS"
 # ---------------------------------------------------------------- cleanup
 STARTED_PIDS=()     # nbdkit / qemu-nbd / nbdfuse / samplers we started and that still run
 ATTACHED=()         # blockcrypt names attached in our private run dir
+CEPH_DIR=""         # with --rbd: the Ceph cluster we started, while it runs
+OSD_PID=""          # and its OSD
 cleanup() {
 	local rc=$? p n m
 	set +e
@@ -171,9 +248,11 @@ cleanup() {
 	for n in "${ATTACHED[@]}"; do "$BC" detach "$n" --force >/dev/null 2>&1; done
 	for p in "${STARTED_PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	for m in "$W/mnt-nbdfuse" "$W/mnt-bc"; do mountpoint -q "$m" 2>/dev/null && fusermount3 -uz "$m" 2>/dev/null; done
+	# The cluster goes after its clients.
+	[ -z "$CEPH_DIR" ] || "$REPO_DIR/tests/ceph/cluster.sh" stop "$CEPH_DIR"
 	if [ $KEEP = 1 ] || [ $rc != 0 ]; then
 		# Keep the logs and fio output; the images are big, drop them.
-		rm -f "$W"/*.img
+		rm -f "$W"/*.img "$W/ceph/osd-block"
 		echo "bench: work directory kept: $W" >&2
 	else
 		rm -rf "$W"
@@ -206,8 +285,11 @@ meta cpu_flags_aes "$(grep -qw aes /proc/cpuinfo && echo yes || echo no)"
 meta cpu_flags_vaes "$(grep -qw vaes /proc/cpuinfo && echo yes || echo no)"
 meta mem_total_kib "$(awk '/^MemTotal/{print $2}' /proc/meminfo)"
 meta kernel "$(uname -r)"
+meta loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 meta os "$(. /etc/os-release && echo "$PRETTY_NAME")"
 meta workdir_fs "$fstype"
+meta group "$([ $RBD = 1 ] && echo rbd || echo tmpfs)"
+meta servers "${SERVERS[*]}"
 meta size_bytes "$SIZE"
 meta runtime_s "$RUNTIME"
 meta ramp_s "$RAMP"
@@ -222,11 +304,16 @@ meta blockcrypt_binary "$BC_SRC"
 meta blockcrypt_sha256 "$(sha256sum "$BC" | cut -d' ' -f1)"
 meta blockcrypt_git "$(git -C "$REPO_DIR" describe --always --dirty 2>/dev/null || echo unknown)"
 meta fio_version "$(fio --version)"
-meta nbdkit_version "$(nbdkit --version | head -1)"
+[ $RBD = 1 ] || meta nbdkit_version "$(nbdkit --version | head -1)"
 meta qemu_nbd_version "$(qemu-nbd --version | head -1)"
 meta libnbd_version "$(nbdinfo --version 2>&1 | tail -1)"
 meta openssl_version "$(openssl version)"
-meta cryptsetup_version "$(cryptsetup --version)"
+if [ $RBD = 1 ]; then
+	meta ceph_version "$(ceph --version)"
+	meta osd_size_bytes "$OSD_SIZE"
+else
+	meta cryptsetup_version "$(cryptsetup --version)"
+fi
 
 # ---------------------------------------------------------------- raw cipher speed
 log "openssl speed -evp aes-256-xts (4096-byte blocks, one core)"
@@ -260,26 +347,126 @@ gen_plain() {
 	head -c "$SIZE" /dev/zero |
 		openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv 0 2>/dev/null
 }
-log "creating images: plaintext, LUKS1 copy (cryptsetup luksFormat --type luks1 + blockcrypt write), LUKS2 4096-byte sectors"
-gen_plain >"$W/plain.img"
-[ "$(stat -c %s "$W/plain.img")" = "$SIZE" ] || die "plaintext image has the wrong size"
-# LUKS1: 2 MiB header + key material (payload offset 4096 sectors), aes-xts-plain64, 512-bit key.
-truncate -s $((SIZE + (2 << 20))) "$W/luks1.img"
-cryptsetup luksFormat --type luks1 --batch-mode --cipher aes-xts-plain64 --key-size 512 --hash sha256 \
-	--pbkdf-force-iterations 1000 --key-file "$PASS" "$W/luks1.img" >"$R/luksformat.log" 2>&1 ||
-	die "cryptsetup luksFormat failed: $(cat "$R/luksformat.log")"
-off=$(cryptsetup luksDump "$W/luks1.img" | awk '/^Payload offset:/{print $3 * 512}')
-[ $(($(stat -c %s "$W/luks1.img") - off)) = "$SIZE" ] || die "LUKS1 data area is not $SIZE bytes (payload offset $off)"
-"$BC" write "$W/luks1.img" --key-file "$PASS" --batch <"$W/plain.img" >/dev/null 2>"$R/write-luks1.log" ||
-	die "blockcrypt write (LUKS1) failed: $(cat "$R/write-luks1.log")"
-# One copy per LUKS1 server: all of them serve at the same time.
-for c in nbdkit qemu; do cp --sparse=never "$W/luks1.img" "$W/luks1-$c.img"; done
-# LUKS2, 4096-byte sectors, 16 MiB header; a cheap PBKDF2 slot (unlock cost is not what we measure).
-"$BC" format "$W/luks2.img" --batch --key-file "$PASS" --size $((SIZE + (16 << 20))) --sector-size 4096 \
-	--pbkdf pbkdf2 --pbkdf-force-iterations 1000 --no-wipe --no-progress >/dev/null 2>"$R/format-luks2.log" ||
-	die "blockcrypt format (LUKS2) failed: $(cat "$R/format-luks2.log")"
-"$BC" write "$W/luks2.img" --key-file "$PASS" --batch <"$W/plain.img" >/dev/null 2>"$R/write-luks2.log" ||
-	die "blockcrypt write (LUKS2) failed: $(cat "$R/write-luks2.log")"
+tmpfs_images() {
+	log "creating images: plaintext, LUKS1 copy (cryptsetup luksFormat --type luks1 + blockcrypt write), LUKS2 4096-byte sectors"
+	gen_plain >"$W/plain.img"
+	[ "$(stat -c %s "$W/plain.img")" = "$SIZE" ] || die "plaintext image has the wrong size"
+	# LUKS1: 2 MiB header + key material (payload offset 4096 sectors), aes-xts-plain64, 512-bit key.
+	truncate -s $((SIZE + (2 << 20))) "$W/luks1.img"
+	cryptsetup luksFormat --type luks1 --batch-mode --cipher aes-xts-plain64 --key-size 512 --hash sha256 \
+		--pbkdf-force-iterations 1000 --key-file "$PASS" "$W/luks1.img" >"$R/luksformat.log" 2>&1 ||
+		die "cryptsetup luksFormat failed: $(cat "$R/luksformat.log")"
+	local off
+	off=$(cryptsetup luksDump "$W/luks1.img" | awk '/^Payload offset:/{print $3 * 512}')
+	[ $(($(stat -c %s "$W/luks1.img") - off)) = "$SIZE" ] || die "LUKS1 data area is not $SIZE bytes (payload offset $off)"
+	"$BC" write "$W/luks1.img" --key-file "$PASS" --batch <"$W/plain.img" >/dev/null 2>"$R/write-luks1.log" ||
+		die "blockcrypt write (LUKS1) failed: $(cat "$R/write-luks1.log")"
+	# One copy per LUKS1 server: all of them serve at the same time.
+	for c in nbdkit qemu; do cp --sparse=never "$W/luks1.img" "$W/luks1-$c.img"; done
+	bc_format "$W/luks2.img" luks2
+	"$BC" write "$W/luks2.img" --key-file "$PASS" --batch <"$W/plain.img" >/dev/null 2>"$R/write-luks2.log" ||
+		die "blockcrypt write (LUKS2) failed: $(cat "$R/write-luks2.log")"
+}
+
+# bc_format BACKING TAG: LUKS2, 4096-byte sectors, 16 MiB header (so SIZE of
+# data); a cheap PBKDF2 slot (unlock cost is not what we measure).
+bc_format() {
+	"$BC" format "$1" --batch --key-file "$PASS" --size $((SIZE + (16 << 20))) --sector-size 4096 \
+		--pbkdf pbkdf2 --pbkdf-force-iterations 1000 --no-wipe --no-progress >/dev/null 2>"$R/format-$2.log" ||
+		die "blockcrypt format $1 failed: $(cat "$R/format-$2.log")"
+}
+
+# ---------------------------------------------------------------- RBD: the cluster and its images
+# rbd_start: one throw-away cluster in $W/ceph, and the bench's ceph.conf
+# ($W/ceph.conf): the cluster's, plus, for every client, no librbd cache
+# and an admin socket per process (to read each server's settings back).
+rbd_start() {
+	log "starting a Ceph cluster in $W/ceph (OSD block file $((OSD_SIZE >> 30)) GiB, sparse)"
+	"$REPO_DIR/tests/ceph/cluster.sh" start "$W/ceph" --osd-size "$OSD_SIZE" >"$R/ceph.env" 2>"$R/ceph-start.log" ||
+		die "tests/ceph/cluster.sh start failed: $(cat "$R/ceph-start.log")"
+	CEPH_DIR=$W/ceph
+	local c
+	c=$(sed -n 's/^CEPH_CONF=//p' "$R/ceph.env")
+	[ -f "$c" ] || die "tests/ceph/cluster.sh start printed no CEPH_CONF: $(cat "$R/ceph.env")"
+	{
+		cat "$c"
+		printf '\n# bench/run.sh: the same librbd settings for every server\n[client]\n'
+		printf 'rbd cache = false\nadmin socket = %s/run/$name.$pid.asok\n' "$CEPH_DIR"
+	} >"$W/ceph.conf"
+	export CEPH_CONF=$W/ceph.conf         # rbd, blockcrypt and python3-rbd find the cluster through it
+	OSD_PID=$(cat "$CEPH_DIR/run/osd.0.pid")
+	meta ceph_setup_s $(($(date +%s) - T0))
+}
+
+# rbd_fill IMAGE [luks2]: the plaintext into IMAGE through librbd itself
+# (python3-rbd; with luks2, through librbd's encryption, the passphrase
+# from $PASS), 4 MiB writes, 8 in flight.
+rbd_fill() {
+	/usr/bin/python3 - "$CEPH_CONF" "$1" "${2:-}" "$PASS" "$SIZE" 3< <(gen_plain) <<'PY' ||
+import os, sys, threading, rados, rbd
+conf, name, fmt, passfile, size = sys.argv[1:6]
+size, chunk, window = int(size), 4 << 20, threading.Semaphore(8)
+errors = []
+def done(comp):
+    if comp.get_return_value() < 0:
+        errors.append(comp.get_return_value())
+    window.release()
+src = os.fdopen(3, "rb")
+with rados.Rados(conffile=conf) as cluster, cluster.open_ioctx("rbd") as io, rbd.Image(io, name) as img:
+    if fmt == "luks2":
+        with open(passfile) as f:
+            img.encryption_load(rbd.RBD_ENCRYPTION_FORMAT_LUKS2, f.read())
+    if img.size() != size:
+        sys.exit("%s: data size %d, expected %d" % (name, img.size(), size))
+    off = 0
+    while off < size:
+        data = src.read(chunk)
+        if len(data) != chunk:
+            sys.exit("%s: short plaintext at %d" % (name, off))
+        window.acquire()
+        img.aio_write(data, off, done)
+        off += chunk
+    for _ in range(8):
+        window.acquire()
+    img.flush()
+if errors:
+    sys.exit("%s: write failed: %d" % (name, errors[0]))
+PY
+		die "filling RBD image $1 failed"
+}
+
+rbd_images() {
+	local srv img
+	for srv in "${SERVERS[@]}"; do
+		img=${RBD_IMAGE[$srv]}
+		case $srv in
+		rbd-plain)
+			log "RBD image $img: plain, $((SIZE >> 20)) MiB, filled through librbd"
+			rbd create --size "$((SIZE >> 20))M" "rbd/$img" 2>"$R/create-$img.log" || die "rbd create $img failed: $(cat "$R/create-$img.log")"
+			rbd_fill "$img" ;;
+		rbd-luks2-librbd)
+			log "RBD image $img: rbd encryption format luks2, filled through librbd's encryption"
+			rbd create --size "$(((SIZE >> 20) + 16))M" "rbd/$img" 2>"$R/create-$img.log" || die "rbd create $img failed: $(cat "$R/create-$img.log")"
+			rbd encryption format "rbd/$img" luks2 "$PASS" 2>>"$R/create-$img.log" ||
+				die "rbd encryption format $img luks2 failed: $(cat "$R/create-$img.log")"
+			rbd_fill "$img" luks2 ;;
+		bc-rbd)
+			log "RBD image $img: blockcrypt format rbd:rbd/$img (LUKS2, 4096-byte sectors) + blockcrypt write"
+			bc_format "rbd:rbd/$img" "$img"
+			gen_plain | "$BC" write "rbd:rbd/$img" --key-file "$PASS" --batch >/dev/null 2>"$R/write-$img.log" ||
+				die "blockcrypt write rbd:rbd/$img failed: $(cat "$R/write-$img.log")" ;;
+		esac
+		meta "rbd_info.$srv" "$(rbd info --format json "rbd/$img" | tr -d '\n')"
+	done
+}
+
+declare -A RBD_IMAGE=([rbd-plain]=bench-plain [rbd-luks2-librbd]=bench-luks2 [bc-rbd]=bench-bc)
+if [ $RBD = 1 ]; then
+	rbd_start
+	rbd_images
+else
+	tmpfs_images
+fi
 meta setup_s $(($(date +%s) - T0))
 
 # ---------------------------------------------------------------- measurement helpers
@@ -341,11 +528,11 @@ cpu_steal() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print 
 # $ROUND.  The CPU time of CPU_PIDS (comma-separated: the serving
 # processes) and the machine's steal time are recorded.  With BC_PID set
 # (a blockcrypt daemon), its threads' CPU too, and with --perf a profile
-# (first round only).
+# (first round only).  With OSD_PID set (--rbd), the Ceph OSD's CPU too.
 BC_PID="" ROUND=1
 run_fio() {
 	local srv=$1 job=$2 pids=$3; shift 3
-	local tag="$srv.$job.r$ROUND" t0 t1 c0 c1 s0 s1 perf_pid="" stat_pid="" window
+	local tag="$srv.$job.r$ROUND" t0 t1 c0 c1 s0 s1 o0=0 o1=0 perf_pid="" stat_pid="" window
 	local out="$R/$tag.json"
 	local -a pl
 	IFS=, read -r -a pl <<<"$pids"
@@ -361,6 +548,7 @@ run_fio() {
 		stat_pid=$!
 	fi
 	c0=$(cpu_ticks "${pl[@]}")
+	[ -z "$OSD_PID" ] || o0=$(cpu_ticks "$OSD_PID")
 	s0=$(cpu_steal)
 	t0=$(date +%s.%N)
 	fio --output-format=json --output="$out" --name="$job" --group_reporting \
@@ -369,6 +557,7 @@ run_fio() {
 	t1=$(date +%s.%N)
 	s1=$(cpu_steal)
 	c1=$(cpu_ticks "${pl[@]}")
+	[ -z "$OSD_PID" ] || o1=$(cpu_ticks "$OSD_PID")
 	[ -n "$BC_PID" ] && thread_ticks "$BC_PID" >"$R/$tag.threads1"
 	[ -n "$stat_pid" ] && { wait "$stat_pid" || true; }
 	if [ -n "$perf_pid" ]; then
@@ -376,11 +565,13 @@ run_fio() {
 		perf report -i "$W/perf-$srv-$job.data" --stdio --no-children -g none --sort dso,symbol --percent-limit 1 \
 			>"$R/perf-$srv-$job.txt" 2>/dev/null || true
 	fi
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$srv" "$job" "$out" \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$srv" "$job" "$out" \
 		"$(awk -v c=$((c1 - c0)) -v hz="$CLK_TCK" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", 100 * c / hz / (b - a)}')" \
 		"$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b - a}')" "$t0" "$t1" "$ROUND" \
 		"$(awk -v a="$s0" -v b="$s1" 'BEGIN{split(a, x, " "); split(b, y, " "); d = y[2] - x[2];
-			printf "%.1f", (d > 0 ? 100 * (y[1] - x[1]) / d : 0)}')" >>"$R/manifest.tsv"
+			printf "%.1f", (d > 0 ? 100 * (y[1] - x[1]) / d : 0)}')" \
+		"$([ -z "$OSD_PID" ] || awk -v c=$((o1 - o0)) -v hz="$CLK_TCK" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", 100 * c / hz / (b - a)}')" \
+		>>"$R/manifest.tsv"
 }
 
 # NBD_JOBS: name, label, fio arguments (besides the connection ones).
@@ -455,7 +646,6 @@ wait_socket() { # SOCKET PID
 # All of them start now and serve until the end; between their turns they
 # are idle.
 S=$W/sock
-SERVERS=(nbdkit-null nbdkit-file nbdkit-luks qemu-nbd bc-luks1 bc-luks2-4k)
 declare -A SRV_PIDS SRV_URI BC_PIDS
 
 wait_file() { # FILE: it exists and is not empty (within 10 s)
@@ -496,20 +686,19 @@ nbdkit_server() {
 	SRV_URI[$srv]="nbd+unix:///?socket=$S/$srv.sock"
 	[ $TCP = 0 ] || SRV_URI[$srv]="nbd://127.0.0.1:${PORT[$srv]}/"
 }
-nbdkit_server nbdkit-null null size="$SIZE"
-nbdkit_server nbdkit-file file file="$W/plain.img"
-nbdkit_server nbdkit-luks file file="$W/luks1-nbdkit.img" --filter=luks passphrase=+"$PASS"
-
-qemu_listen=(-k "$S/qemu-nbd.sock")
-[ $TCP = 0 ] || qemu_listen=(-b 127.0.0.1 -p "${PORT[qemu-nbd]}")
-qemu-nbd --fork --persistent --shared=$((CONNS + 8)) --pid-file="$W/qemu-nbd.pid" "${qemu_listen[@]}" \
-	--object secret,id=s,file="$PASS" --image-opts driver=luks,key-secret=s,file.filename="$W/luks1-qemu.img" \
-	>"$R/qemu-nbd.log" 2>&1 || die "qemu-nbd failed: $(cat "$R/qemu-nbd.log")"
-wait_file "$W/qemu-nbd.pid" || die "qemu-nbd: no pid file: $(cat "$R/qemu-nbd.log")"
-SRV_PIDS[qemu-nbd]=$(cat "$W/qemu-nbd.pid"); STARTED_PIDS+=("${SRV_PIDS[qemu-nbd]}")
-wait_listen qemu-nbd "${SRV_PIDS[qemu-nbd]}" || die "qemu-nbd: not listening"
-SRV_URI[qemu-nbd]="nbd+unix:///?socket=$S/qemu-nbd.sock"
-[ $TCP = 0 ] || SRV_URI[qemu-nbd]="nbd://127.0.0.1:${PORT[qemu-nbd]}/"
+# qemu_server SERVER [qemu-nbd args...]: qemu-nbd, forked, serving until we stop it.
+qemu_server() {
+	local srv=$1; shift
+	local -a listen=(-k "$S/$srv.sock")
+	[ $TCP = 0 ] || listen=(-b 127.0.0.1 -p "${PORT[$srv]}")
+	qemu-nbd --fork --persistent --shared=$((CONNS + 8)) --pid-file="$W/$srv.pid" "${listen[@]}" "$@" \
+		>"$R/$srv.log" 2>&1 || die "$srv (qemu-nbd) failed: $(cat "$R/$srv.log")"
+	wait_file "$W/$srv.pid" || die "$srv: no pid file: $(cat "$R/$srv.log")"
+	SRV_PIDS[$srv]=$(cat "$W/$srv.pid"); STARTED_PIDS+=("${SRV_PIDS[$srv]}")
+	wait_listen "$srv" "${SRV_PIDS[$srv]}" || die "$srv: not listening"
+	SRV_URI[$srv]="nbd+unix:///?socket=$S/$srv.sock"
+	[ $TCP = 0 ] || SRV_URI[$srv]="nbd://127.0.0.1:${PORT[$srv]}/"
+}
 
 bc_server() { # SERVER IMAGE [attach args...]
 	local srv=$1 img=$2 pid; shift 2
@@ -529,17 +718,53 @@ bc_server() { # SERVER IMAGE [attach args...]
 	meta "rss.$srv.hwm_after_attach_kib" "$(status_kib "$pid" VmHWM)"
 	meta "rss.$srv.rss_after_attach_kib" "$(status_kib "$pid" VmRSS)"
 }
-bc_server bc-luks1 "$W/luks1.img"
-bc_server bc-luks2-4k "$W/luks2.img" --fuse "$W/mnt-bc"
+# rbd_cache_of SERVER: rbd_cache as the server's librbd has it, from the
+# admin socket the bench's ceph.conf gives every client process.
+rbd_cache_of() {
+	local pid=${SRV_PIDS[$1]} a i
+	for ((i = 0; i < 100; i++)); do
+		for a in "$CEPH_DIR/run/"*".$pid.asok"; do
+			[ -S "$a" ] || continue
+			ceph --admin-daemon "$a" config get rbd_cache 2>/dev/null |
+				/usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["rbd_cache"])' 2>/dev/null && return
+		done
+		sleep 0.05
+	done
+	echo unknown
+}
 
-# nbdfuse of the plaintext export: the FUSE counterpart of nbdkit-file.
-nbdfuse -P "$W/nbdfuse.pid" "$W/mnt-nbdfuse/plain" "${SRV_URI[nbdkit-file]}" >"$R/nbdfuse.log" 2>&1 &
-FPID=$!; STARTED_PIDS+=("$FPID")
-for ((i = 0; i < 200; i++)); do [ -s "$W/nbdfuse.pid" ] && break; kill -0 "$FPID" 2>/dev/null || break; sleep 0.05; done
-[ -s "$W/nbdfuse.pid" ] || die "nbdfuse did not start: $(cat "$R/nbdfuse.log")"
-declare -A FUSE_FILE=([nbdfuse-nbdkit-file]="$W/mnt-nbdfuse/plain" [fuse-bc-luks2-4k]="$W/mnt-bc/bc-luks2-4k")
-declare -A FUSE_PIDS=([nbdfuse-nbdkit-file]="$FPID,${SRV_PIDS[nbdkit-file]}" [fuse-bc-luks2-4k]="${SRV_PIDS[bc-luks2-4k]}")
-FUSE_ROWS=(nbdfuse-nbdkit-file fuse-bc-luks2-4k)
+FUSE_ROWS=()
+if [ $RBD = 1 ]; then
+	# Both qemu peers: cache=none, so qemu sets rbd_cache=false (as the bench's ceph.conf does for blockcrypt).
+	for srv in "${SERVERS[@]}"; do
+		img=${RBD_IMAGE[$srv]}
+		case $srv in
+		rbd-plain) qemu_server "$srv" --cache=none --image-opts driver=rbd,pool=rbd,image="$img",conf="$CEPH_CONF" ;;
+		rbd-luks2-librbd)
+			qemu_server "$srv" --cache=none --object secret,id=sec0,file="$PASS" \
+				--image-opts driver=rbd,pool=rbd,image="$img",conf="$CEPH_CONF",encrypt.format=luks2,encrypt.key-secret=sec0 ;;
+		bc-rbd) bc_server "$srv" "rbd:rbd/$img" ;;
+		esac
+		meta "rbd_cache.$srv" "$(rbd_cache_of "$srv")"
+	done
+	meta qemu_nbd_cache none
+else
+	nbdkit_server nbdkit-null null size="$SIZE"
+	nbdkit_server nbdkit-file file file="$W/plain.img"
+	nbdkit_server nbdkit-luks file file="$W/luks1-nbdkit.img" --filter=luks passphrase=+"$PASS"
+	qemu_server qemu-nbd --object secret,id=s,file="$PASS" --image-opts driver=luks,key-secret=s,file.filename="$W/luks1-qemu.img"
+	bc_server bc-luks1 "$W/luks1.img"
+	bc_server bc-luks2-4k "$W/luks2.img" --fuse "$W/mnt-bc"
+
+	# nbdfuse of the plaintext export: the FUSE counterpart of nbdkit-file.
+	nbdfuse -P "$W/nbdfuse.pid" "$W/mnt-nbdfuse/plain" "${SRV_URI[nbdkit-file]}" >"$R/nbdfuse.log" 2>&1 &
+	FPID=$!; STARTED_PIDS+=("$FPID")
+	for ((i = 0; i < 200; i++)); do [ -s "$W/nbdfuse.pid" ] && break; kill -0 "$FPID" 2>/dev/null || break; sleep 0.05; done
+	[ -s "$W/nbdfuse.pid" ] || die "nbdfuse did not start: $(cat "$R/nbdfuse.log")"
+	declare -A FUSE_FILE=([nbdfuse-nbdkit-file]="$W/mnt-nbdfuse/plain" [fuse-bc-luks2-4k]="$W/mnt-bc/bc-luks2-4k")
+	declare -A FUSE_PIDS=([nbdfuse-nbdkit-file]="$FPID,${SRV_PIDS[nbdkit-file]}" [fuse-bc-luks2-4k]="${SRV_PIDS[bc-luks2-4k]}")
+	FUSE_ROWS=(nbdfuse-nbdkit-file fuse-bc-luks2-4k)
+fi
 
 samples=()
 for srv in "${SERVERS[@]}"; do samples+=("$srv=${SRV_PIDS[$srv]}"); done
@@ -558,6 +783,7 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
 	for job in "${NBD_JOBS[@]}"; do
 		for srv in "${order[@]}"; do nbd_job "$srv" "$job"; done
 	done
+	[ ${#FUSE_ROWS[@]} -gt 0 ] || continue
 	frows=("${FUSE_ROWS[@]}")
 	[ $((ROUND % 2)) = 1 ] || frows=("${FUSE_ROWS[1]}" "${FUSE_ROWS[0]}")
 	for job in seqread seqwrite; do
@@ -565,8 +791,10 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
 	done
 done
 ROUND=1
-fusermount3 -u "$W/mnt-nbdfuse" || die "cannot unmount nbdfuse"
-stop_pid "$FPID"
+if [ ${#FUSE_ROWS[@]} -gt 0 ]; then
+	fusermount3 -u "$W/mnt-nbdfuse" || die "cannot unmount nbdfuse"
+	stop_pid "$FPID"
+fi
 
 # ---------------------------------------------------------------- blockcrypt: verify, memory stress
 bc_verify() { # SERVER: write + verify (crc32c), 512-byte granular sizes/offsets, 32 in flight
@@ -595,21 +823,26 @@ bc_stress() { # SERVER: memory under 4 connections x qd32 x 1M writes (each on i
 	BC_PID=""
 }
 
-for srv in bc-luks1 bc-luks2-4k; do
+for srv in "${BC_SERVERS[@]}"; do
 	bc_verify "$srv"
 	bc_stress "$srv"
 	meta "rss.$srv.hwm_end_kib" "$(status_kib "${BC_PIDS[$srv]}" VmHWM)"
 	meta "rss.$srv.rss_end_kib" "$(status_kib "${BC_PIDS[$srv]}" VmRSS)"
 done
 stop_sampler "${SERVERS[@]}"
-for srv in bc-luks1 bc-luks2-4k; do
+for srv in "${BC_SERVERS[@]}"; do
 	"$BC" detach "$srv" >>"$R/$srv.attach.log" 2>&1 || die "blockcrypt detach $srv failed: $(tail -1 "$R/$srv.attach.log")"
 done
 ATTACHED=()
 # The peers: every server that is not a blockcrypt daemon.
 for srv in "${SERVERS[@]}"; do [ -n "${BC_PIDS[$srv]:-}" ] || stop_pid "${SRV_PIDS[$srv]}"; done
+if [ -n "$CEPH_DIR" ]; then
+	"$REPO_DIR/tests/ceph/cluster.sh" stop "$CEPH_DIR" || die "tests/ceph/cluster.sh stop failed"
+	CEPH_DIR=""
+fi
 
 meta total_s $(($(date +%s) - T0))
+meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 # ---------------------------------------------------------------- report
 mkdir -p "$(dirname "$JSON_OUT")"
 python3 "$BENCH_DIR/report.py" report "$R" "$JSON_OUT"
