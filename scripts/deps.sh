@@ -9,7 +9,7 @@ set -euo pipefail
 
 build_pkgs=(gcc meson ninja-build pkg-config libcryptsetup-dev libssl-dev libjson-c-dev libfuse3-dev fuse3 libp11-kit-dev libgnutls28-dev
 	librbd-dev librados-dev)
-test_pkgs=(cryptsetup-bin qemu-utils python3 python3-cryptography e2fsprogs shellcheck
+test_pkgs=(cryptsetup-bin qemu-utils qemu-block-extra python3 python3-cryptography e2fsprogs shellcheck
 	libnbd-bin nbdkit nbdfuse fio zfs-fuse btrfs-progs python3-libnbd util-linux
 	softhsm2 opensc p11-kit gnutls-bin openssl systemd iproute2 strace gdb
 	clang libclang-rt-dev llvm

@@ -236,6 +236,15 @@ static int rbd_errno(int r)
 
 static void disconnect_image(struct rbd_image_ref *ref);
 
+/* The message for a failed RBD request: a timeout is what a full or
+ * unreachable cluster looks like to a client (librbd holds the request
+ * until rados_osd_op_timeout, then ETIMEDOUT), so say so. */
+static const char *why(int r)
+{
+	return r == -ETIMEDOUT ? "no answer within rados_osd_op_timeout (is the cluster full or unreachable? "
+				 "see ceph health)" : strerror(-r);
+}
+
 /* Connect to REF->spec's cluster and pool (REF->cluster, REF->io). */
 static int connect_pool(struct rbd_image_ref *ref, const char *name)
 {
@@ -305,7 +314,7 @@ static int connect_image(struct rbd_image_ref *ref)
 	if (r < 0) {
 		ref->image = NULL;
 		r = bci_error(r == -ENOENT ? -ENOENT : rbd_errno(r), "%s: %s", name,
-			     r == -ENOENT ? (s->snap ? "no such image or snapshot" : "no such image") : strerror(-r));
+			     r == -ENOENT ? (s->snap ? "no such image or snapshot" : "no such image") : why(r));
 		disconnect_image(ref);
 	}
 	return r;
@@ -485,7 +494,7 @@ static int acquire_lock(struct rbd_image_ref *ref)
 	if (r == -EROFS || r == -EBUSY)
 		return busy_error(ref);
 	if (r < 0)
-		return bci_error(rbd_errno(r), "%s: cannot take the exclusive lock: %s", name, strerror(-r));
+		return bci_error(rbd_errno(r), "%s: cannot take the exclusive lock: %s", name, why(r));
 	ref->locked = true;
 	gethostname(host, sizeof(host) - 1);
 	if (gmtime_r(&now, &tm))
@@ -567,7 +576,7 @@ static int rbdb_pread(struct bci_backing *b, void *buf, size_t len, uint64_t off
 		return bci_error(-EIO, "backing: read at %llu: past the end of the image (shrunk?)",
 				(unsigned long long)off);
 	return r < 0 ? bci_error(rbd_errno(r), "backing: RBD read at %llu: %s", (unsigned long long)off,
-				strerror(-r)) : 0;
+				why(r)) : 0;
 }
 
 static int rbdb_pwrite(struct bci_backing *b, const void *buf, size_t len, uint64_t off)
@@ -580,7 +589,7 @@ static int rbdb_pwrite(struct bci_backing *b, const void *buf, size_t len, uint6
 		return bci_error(-EROFS, "backing: RBD write refused: this client does not hold the image's lock");
 	r = aio_wait(b, AIO_WRITE, (void *)buf, len, off);
 	return r < 0 ? bci_error(rbd_errno(r), "backing: RBD write at %llu: %s", (unsigned long long)off,
-				strerror(-r)) : 0;
+				why(r)) : 0;
 }
 
 static int rbdb_flush(struct bci_backing *b)
@@ -598,7 +607,7 @@ static int rbdb_discard(struct bci_backing *b, uint64_t len, uint64_t off)
 	if (!rb->holds_lock)
 		return bci_error(-EROFS, "backing: RBD discard refused: this client does not hold the image's lock");
 	r = aio_wait(b, AIO_DISCARD, NULL, (size_t)len, off);
-	return r < 0 ? bci_error(rbd_errno(r), "backing: RBD discard: %s", strerror(-r)) : 0;
+	return r < 0 ? bci_error(rbd_errno(r), "backing: RBD discard: %s", why(r)) : 0;
 }
 
 static int rbdb_size(struct bci_backing *b, uint64_t *size)

@@ -316,6 +316,9 @@ ceph_image_name() {
 _ceph_image_prefix() { echo "bc-$(basename "$0" .sh)-$$-"; }
 _ceph_remove_images() {
 	local img prefix
+	# An attached image has a watcher and cannot be removed: detach first
+	# (this hook runs before the general one).
+	_detach_all
 	prefix=$(_ceph_image_prefix)
 	rbd ls -p "$CEPH_POOL" 2>/dev/null | while read -r img; do
 		[[ $img == "$prefix"* ]] || continue

@@ -94,6 +94,7 @@ took=$(($(now_ms) - t0))
 note "blockcrypt write on a full cluster: exit 7 after $took ms: $ERR"
 [ "$took" -le $((BOUND_S * 1000)) ] || problem "blockcrypt write on a full cluster failed after $took ms (want <= $BOUND_S s)"
 [[ $ERR == "blockcrypt: $(rbd_spec other)"* ]] || problem "the error does not name the image: $ERR"
+[[ $ERR == *"full or unreachable"* ]] || problem "the error does not say what a timeout means here: $ERR"
 
 # Room again: the same daemon writes again.
 timeout 60 ceph osd set-full-ratio 0.95 >/dev/null 2>&1 || fail "ceph osd set-full-ratio 0.95 failed"
