@@ -64,6 +64,13 @@ static void usage(FILE *f)
 	fprintf(f, "\nRun 'blockcrypt COMMAND --help' for a command's options; see blockcrypt(8).\n");
 }
 
+/* With --break-lock, the library's notes (whose lock it broke) reach the
+ * user; otherwise a command's stderr is its one error line. */
+static void log_to_stderr(const char *line)
+{
+	fprintf(stderr, "blockcrypt: %s\n", line);
+}
+
 /* Check and lock the backing (see struct cli_command), then run C.  The
  * lock is held until the command returns; a conflicting holder makes the
  * command fail at once with exit 9, before it reads or writes anything. */
@@ -74,6 +81,8 @@ static int run_command(const struct cli_command *c, struct cli_opts *o)
 	int r;
 
 	bci_rbd_set_break_lock(o->break_lock);
+	if (o->break_lock)
+		bc_set_log_handler(log_to_stderr);
 	if (c->takes_backing && o->nargs >= 1) {
 		r = bci_backing_check_type(o->args[0]);
 		/* format creates a backing that does not exist yet */

@@ -73,6 +73,7 @@ timeout $((BREAK_MAX_S + 30)) "${BC_B[@]}" attach "$spec" --key-file key --name 
 took=$((SECONDS - t0))
 note "attach --break-lock took over from a stopped holder in $took s"
 [ "$took" -le "$BREAK_MAX_S" ] || problem "attach --break-lock took $took s (want <= $BREAK_MAX_S)"
+grep -q "breaking the lock of $owner_a" break.err || problem "attach --break-lock did not say whose lock it broke: $(cat break.err)"
 owner_b=$(rbd_lock_owner "$img")
 [ -n "$owner_b" ] && [ "$owner_b" != "$owner_a" ] || problem "after --break-lock the lock is held by '$owner_b' (A was $owner_a)"
 rbd_blocklisted "$owner_a" || problem "A's client $owner_a is not on the blocklist (ceph osd blocklist ls: $(ceph osd blocklist ls 2>&1 | tr '\n' ' '))"
