@@ -96,9 +96,10 @@ void bci_rbd_unlock(void *lock);
 /* attach --break-lock: a lock held by another client is broken (that
  * client is blocklisted) instead of refused. */
 void bci_rbd_set_break_lock(bool on);
-/* Around fork(): librados handles do not survive in a child. */
+/* Around fork(): librados threads do not survive in a child, so every
+ * Ceph client is shut down before it, and the child connects anew (and
+ * takes back the locks); the parent may only close what it had. */
 void bci_rbd_before_fork(void);
-void bci_rbd_after_fork_parent(void);
 int bci_rbd_after_fork_child(void);
 
 #endif

@@ -32,12 +32,12 @@
  * BC_RBD_DEFAULT_TIMEOUT; client_mount_timeout keeps its own bounded
  * default.  All three can be set in ceph.conf or CEPH_ARGS.
  *
- * fork(): librados runs threads, and a child gets none of them, so the
- * handles are useless there.  bci_rbd_before_fork() releases the locks
- * held; after fork() the child calls bci_rbd_after_fork_child(), which
- * connects anew, reopens every image and takes the locks again (the old
- * handles are abandoned, never touched), and the parent goes on with its
- * handles only to close them.
+ * fork(): librados runs threads, and a child gets none of them -- nor
+ * the locks they may hold at that instant.  bci_rbd_before_fork() releases
+ * the image locks and shuts every client down (threads joined); after
+ * fork() the child calls bci_rbd_after_fork_child(), which connects anew,
+ * reopens every image and takes the locks again, and the parent only
+ * closes what it had (its I/O fails with ENOTCONN).
  *
  * Threading: I/O operations may run from any number of threads at once
  * (librbd is thread-safe; each waits on its own completion); the list of
@@ -79,6 +79,7 @@ struct rbd_image_ref {
 	unsigned refs;
 	unsigned lock_refs;  /* holders of the exclusive lock among refs */
 	bool locked;         /* this client holds the exclusive lock */
+	bool relock;         /* held before fork(): the child takes it again */
 };
 
 struct rbd_backing {
@@ -545,6 +546,8 @@ static int aio_wait(struct bci_backing *b, enum aio_kind kind, void *buf, size_t
 	ssize_t ret;
 	int r;
 
+	if (!img)
+		return -ENOTCONN; /* (a parent after fork: see the top) */
 	r = rbd_aio_create_completion(NULL, NULL, &c);
 	if (r < 0)
 		return r;
@@ -612,7 +615,7 @@ static int rbdb_discard(struct bci_backing *b, uint64_t len, uint64_t off)
 
 static int rbdb_size(struct bci_backing *b, uint64_t *size)
 {
-	int r = rbd_get_size(backing_ref(b)->image, size);
+	int r = backing_ref(b)->image ? rbd_get_size(backing_ref(b)->image, size) : -ENOTCONN;
 
 	return r < 0 ? bci_error(rbd_errno(r), "backing: cannot get the RBD image size: %s", strerror(-r)) : 0;
 }
@@ -805,22 +808,22 @@ int bci_rbd_remove(const char *path)
 
 void bci_rbd_before_fork(void)
 {
+	/* No Ceph client may run at fork(): a child gets none of its threads,
+	 * and any lock one of them held (in librados or the C library) would
+	 * stay locked in the child for good.  So every client is shut down
+	 * here, its threads joined; the child connects anew, the parent only
+	 * closes what it had. */
 	pthread_mutex_lock(&images_lock);
-	for (struct rbd_image_ref *ref = images; ref; ref = ref->next)
+	for (struct rbd_image_ref *ref = images; ref; ref = ref->next) {
+		ref->relock = ref->locked;
 		if (ref->locked) {
 			/* The child takes it again: it is a new client. */
 			rbd_lock_release(ref->image);
 			ref->locked = false;
-			ref->lock_refs |= 1u << 31;
 		}
+		disconnect_image(ref);
+	}
 	pthread_mutex_unlock(&images_lock);
-}
-
-void bci_rbd_after_fork_parent(void)
-{
-	/* The parent only closes its handles now; it writes nothing more. */
-	for (struct rbd_image_ref *ref = images; ref; ref = ref->next)
-		ref->lock_refs &= ~(1u << 31);
 }
 
 int bci_rbd_after_fork_child(void)
@@ -829,16 +832,10 @@ int bci_rbd_after_fork_child(void)
 
 	pthread_mutex_init(&images_lock, NULL);
 	for (struct rbd_image_ref *ref = images; ref && r == 0; ref = ref->next) {
-		bool relock = ref->lock_refs & (1u << 31);
-
-		ref->lock_refs &= ~(1u << 31);
-		/* Abandoned, not closed: their threads are not in this process. */
-		ref->image = NULL;
-		ref->io = NULL;
-		ref->cluster = NULL;
 		r = connect_image(ref);
-		if (r == 0 && relock)
+		if (r == 0 && ref->relock)
 			r = acquire_lock(ref);
+		ref->relock = false;
 	}
 	return r;
 }

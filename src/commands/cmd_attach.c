@@ -226,7 +226,6 @@ static int run_detached(struct cli_opts *o, struct daemon *d)
 		bci_backing_unlock(d->backing_lock);
 		_exit(code);
 	}
-	bci_rbd_after_fork_parent();
 	close(pipefd[1]);
 	close(log_fd);
 	/* The parent's copy of the key schedules goes now, and so do its
