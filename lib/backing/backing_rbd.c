@@ -428,16 +428,12 @@ static void image_put(struct rbd_image_ref *ref)
 /* -EBUSY naming who holds REF's lock. */
 static int busy_error(struct rbd_image_ref *ref)
 {
-	char name[PATH_MAX], holder[256] = "", *owners[4];
+	char name[PATH_MAX], holder[256] = "", owner[128] = "another client", *owners[4];
 	size_t n_owners = ARRAY_SIZE(owners), len = sizeof(holder);
 	rbd_lock_mode_t mode;
-	const char *owner = "another client";
 
 	if (rbd_lock_get_owners(ref->image, &mode, owners, &n_owners) == 0 && n_owners > 0) {
-		static __thread char who[128];
-
-		snprintf(who, sizeof(who), "%s", owners[0]);
-		owner = who;
+		snprintf(owner, sizeof(owner), "%s", owners[0]);
 		rbd_lock_get_owners_cleanup(owners, n_owners);
 	}
 	if (rbd_metadata_get(ref->image, HOLDER_KEY, holder, &len) < 0)

@@ -415,18 +415,6 @@ int bci_stage_finish(const char *device, bool ok)
 	return r;
 }
 
-bool bci_stage_is_device(const char *device)
-{
-	bool found;
-
-	if (!device)
-		return false;
-	pthread_mutex_lock(&stages_lock);
-	found = find_locked(NULL, device) != NULL;
-	pthread_mutex_unlock(&stages_lock);
-	return found;
-}
-
 void bci_stage_drop(const char *path)
 {
 	struct stage **p, *s = NULL;

@@ -22,9 +22,8 @@ int bci_stage_device(const char *path, const char **device);
  * slots lazily, up to the data offset. */
 int bci_stage_cover(const char *device, uint64_t len);
 /* After libcryptsetup is done with DEVICE: when OK, write its changes
- * back; else forget them. */
+ * back; else forget them.  0 when DEVICE is not a staged copy. */
 int bci_stage_finish(const char *device, bool ok);
-bool bci_stage_is_device(const char *device);
 /* Forget PATH's staged copy (after its image was recreated). */
 void bci_stage_drop(const char *path);
 /* Forget every staged copy and close its backing (also run at exit). */

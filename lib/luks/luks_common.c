@@ -158,11 +158,9 @@ int bci_luks_load_cd(const char *path, enum bc_volume_type type, struct crypt_de
 
 int bci_luks_commit(struct crypt_device *cd, int r)
 {
-	int w;
+	/* (Nothing to do, and 0, where CD's device is not a staged copy.) */
+	int w = cd ? bci_stage_finish(crypt_get_device_name(cd), r >= 0) : 0;
 
-	if (!cd || !bci_stage_is_device(crypt_get_device_name(cd)))
-		return r;
-	w = bci_stage_finish(crypt_get_device_name(cd), r >= 0);
 	return r < 0 ? r : w < 0 ? w : r;
 }
 
@@ -171,8 +169,7 @@ void bci_luks_free_cd(struct crypt_device *cd)
 	if (!cd)
 		return;
 	/* Whatever was not committed is forgotten. */
-	if (bci_stage_is_device(crypt_get_device_name(cd)))
-		bci_stage_finish(crypt_get_device_name(cd), false);
+	bci_stage_finish(crypt_get_device_name(cd), false);
 	crypt_free(cd);
 }
 
