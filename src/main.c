@@ -61,7 +61,9 @@ static void usage(FILE *f)
 		"Commands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		fprintf(f, "  %-15s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\nRun 'blockcrypt COMMAND --help' for a command's options; see blockcrypt(8).\n");
+	fprintf(f, "\nBACKING and VOLUME: a file, a block device, or a Ceph RBD image\n"
+		"  rbd:POOL/IMAGE[@SNAP][:conf=PATH][:id=USER][:keyring=PATH] (see blockcrypt-rbd(7)).\n"
+		"\nRun 'blockcrypt COMMAND --help' for a command's options; see blockcrypt(8).\n");
 }
 
 /* With --break-lock, the library's notes (whose lock it broke) reach the
