@@ -8,6 +8,25 @@
  * Threading: every operation but grow and close uses the shared file
  * descriptor with positional I/O only, so any number of threads may call
  * them at once.
+ *
+ * Write size.  Linux (6.x) makes a page-cache folio as large as the
+ * write that creates it, up to a few MiB: one 1 MiB pwrite() leaves 1 MiB
+ * folios behind.  Where the page cache keeps one buffer head per block
+ * (block devices, ext2/3/4), every later write into such a folio walks
+ * all of its buffer heads, twice, so a 4 KiB write into a folio that a
+ * 1 MiB write made costs 256 steps instead of one, and write-back of the
+ * folio moves all of it.  Measured here (kernel 6.18, a loop device and
+ * an ext4 file): random 4 KiB writes after a pass of 1 MiB writes ran at
+ * a third of their speed, __block_write_begin_int on top of the profile.
+ * Read-ahead makes such folios too (up to 2 MiB after a sequential
+ * read).  So on those backings writes go to the kernel in pieces of at
+ * most BUFFER_HEAD_WRITE_MAX, and read-ahead is off (POSIX_FADV_RANDOM:
+ * a read fills the page cache with the pages it asks for, in small
+ * folios).  Sequential writes lose nothing measurable (16 calls per MiB);
+ * sequential reads come in big requests from the client, which does its
+ * own read-ahead, as a file system on dm-crypt does above the device.
+ * File systems that track blocks per folio in a bitmap (xfs, btrfs,
+ * tmpfs) are not affected and keep both.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +36,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "backing/backing.h"
@@ -28,7 +48,23 @@ struct file_backing {
 	struct bci_backing b;
 	int fd;
 	bool is_blockdev;
+	size_t write_max; /* bytes per pwrite() call (see "Write size" above) */
 };
+
+/* See "Write size" above: 64 KiB measured best of 16, 64 and 256 KiB. */
+#define BUFFER_HEAD_WRITE_MAX ((size_t)64 << 10)
+#define EXT234_SUPER_MAGIC 0xEF53 /* ext2, ext3 and ext4 share it */
+
+/* How many bytes one pwrite() on FD may carry: small pieces where the
+ * page cache keeps buffer heads, whole requests elsewhere (SIZE_MAX). */
+static size_t write_max_of(int fd, bool is_blockdev)
+{
+	struct statfs sfs;
+
+	if (is_blockdev || (fstatfs(fd, &sfs) == 0 && sfs.f_type == EXT234_SUPER_MAGIC))
+		return BUFFER_HEAD_WRITE_MAX;
+	return SIZE_MAX;
+}
 
 static int file_fd(const struct bci_backing *b)
 {
@@ -113,11 +149,11 @@ static int file_pread(struct bci_backing *b, void *buf, size_t len, uint64_t off
 
 static int file_pwrite(struct bci_backing *b, const void *buf, size_t len, uint64_t off)
 {
-	const int fd = file_fd(b);
+	const struct file_backing *f = container_of(b, struct file_backing, b);
 	const uint8_t *p = buf;
 
 	while (len) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
+		ssize_t n = pwrite(f->fd, p, len < f->write_max ? len : f->write_max, (off_t)off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -208,6 +244,9 @@ int bci_backing_file_open(const char *path, bool read_only, struct bci_backing *
 	f->b.read_only = read_only;
 	f->fd = fd;
 	f->is_blockdev = S_ISBLK(st.st_mode);
+	f->write_max = write_max_of(fd, f->is_blockdev);
+	if (f->write_max != SIZE_MAX) /* buffer heads: no large folios from read-ahead */
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
 	*out = &f->b;
 	return 0;
 out:
