@@ -123,6 +123,9 @@ struct bci_nbd_conn {
 	uint8_t *rbuf;
 	size_t rpos, rlen;
 	bool streaming;               /* the last request was a big WRITE */
+	/* Average time to run a small READ or WRITE, ns (atomic, relaxed):
+	 * whether the reader may keep its role while it runs one. */
+	int64_t small_run_ns;
 	int64_t poll_credit_ns;       /* polling time earned by data received */
 	struct bci_nbd_conn *next, *prev; /* server list, under srv->lock */
 	/* Under srv->lock: still in the handshake (the accept thread closes
