@@ -20,6 +20,19 @@
 # machine's speed drifts (hypervisor steal), and this way every ratio
 # compares runs made seconds apart.  Tables show the median round.
 #
+# --backing picks where the images live (default: every one this machine
+# offers, one after the other, each an interleaved run of its own):
+#   tmpfs   the group above, images in /dev/shm
+#   ext4    nbdkit-file and bc-luks2-4k, images as files on ext4: the disk
+#           directory itself if it is on ext4 (--disk-dir, default build/
+#           of this tree), else a fresh ext4 on a loop device over a file
+#           there
+#   xfs     the same on xfs
+#   loop    the same, each image a loop device (losetup, buffered) over a
+#           file in the disk directory: the servers get block devices
+# On ext4, xfs and loop the same jobs run against the unencrypted nbdkit
+# file plugin and blockcrypt on the same backing, plus rand write 4k qd1.
+#
 # --rbd measures instead (and only) the RBD group, on one throw-away Ceph
 # cluster (tests/ceph/cluster.sh: one mon, mgr and bluestore OSD, its block
 # file in the work directory, so on tmpfs by default):
@@ -39,11 +52,13 @@
 # is read back and compared with it before the measured jobs.
 #
 #   bench/run.sh [--size 1G] [--runtime 5] [--rounds 3] [--quick] [options]
+#   bench/run.sh --backing ext4,xfs [--disk-dir DIR] [options]
 #   bench/run.sh --rbd [--size 1G] [--quick] [options]
 #
 # Nothing is installed: a missing tool stops the run with a message.
-# Output: tables on stdout, raw numbers in bench/last-run.json (--rbd:
-# bench/last-run-rbd.json; or --json).
+# Output: tables on stdout, raw numbers in bench/last-run.json (tmpfs),
+# bench/last-run-BACKING.json (ext4, xfs, loop), bench/last-run-rbd.json
+# (--rbd); or --json with one backing.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -62,7 +77,11 @@ Usage: bench/run.sh [OPTIONS]
   --tcp              serve NBD over TCP on 127.0.0.1 (fio's own default transport) instead of Unix sockets
   --bc-threads N     blockcrypt attach --threads (default: blockcrypt's own default)
   --blockcrypt PATH  binary to test (default \$BLOCKCRYPT or build/src/blockcrypt; it is copied first)
-  --workdir DIR      where images live (default: a new directory in /dev/shm, tmpfs)
+  --backing LIST     tmpfs, ext4, xfs, loop, comma-separated (default: all this machine offers), each
+                     measured on its own, one after the other
+  --disk-dir DIR     with ext4, xfs, loop: where the image files (or the loop-mounted file systems'
+                     files) go (default: $REPO_DIR/build/bench-disk; on the disk, not tmpfs)
+  --workdir DIR      where logs, sockets (and tmpfs images) live (default: a new directory in /dev/shm)
   --json FILE        raw results (default bench/last-run.json; with --rbd bench/last-run-rbd.json)
   --perf             also profile the blockcrypt daemons with perf during seq write and rand read qd32
   --rbd              only the RBD group (rbd-plain, rbd-luks2-librbd, bc-rbd) on a Ceph cluster of its own,
@@ -76,7 +95,8 @@ EOF
 
 # ---------------------------------------------------------------- options
 SIZE_ARG="" RUNTIME="" RAMP="" ROUNDS="" QUICK=0 TCP=0 CONNS=1 BC_THREADS="" WORKDIR_ARG="" PERF=0 KEEP=0
-RBD=0 RBD_SERVERS_ARG="" OSD_SIZE_ARG=""
+RBD=0 RBD_SERVERS_ARG="" OSD_SIZE_ARG="" BACKING_ARG="" DISK_DIR_ARG=""
+ORIG_ARGS=("$@")
 JSON_OUT=""
 BC_SRC=${BLOCKCRYPT:-$REPO_DIR/build/src/blockcrypt}
 while [ $# -gt 0 ]; do
@@ -97,6 +117,8 @@ while [ $# -gt 0 ]; do
 	--rbd) RBD=1; shift ;;
 	--rbd-servers) RBD_SERVERS_ARG=$2; shift 2 ;;
 	--osd-size) OSD_SIZE_ARG=$2; shift 2 ;;
+	--backing) BACKING_ARG=$2; shift 2 ;;
+	--disk-dir) DISK_DIR_ARG=$2; shift 2 ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "bench: unknown option: $1 (see --help)" >&2; exit 2 ;;
 	esac
@@ -104,8 +126,55 @@ done
 # Paths given relative to where we were started (we work inside the work directory).
 abspath() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 BC_SRC=$(abspath "$BC_SRC")
-# The RBD group's numbers never overwrite the tmpfs group's.
-[ -n "$JSON_OUT" ] || JSON_OUT=$BENCH_DIR/last-run$([ $RBD = 0 ] || echo -rbd).json
+die() { echo "bench: $*" >&2; exit 1; }
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+
+# ---------------------------------------------------------------- backings
+# backing_offered B: this machine can hold images on B (else why not, on stdout).
+backing_offered() {
+	case $1 in
+	tmpfs) [ -d /dev/shm ] || echo "no /dev/shm" ;;
+	ext4 | xfs)
+		command -v "mkfs.$1" >/dev/null 2>&1 || echo "no mkfs.$1 (Debian: $([ "$1" = xfs ] && echo xfsprogs || echo e2fsprogs))"
+		command -v losetup >/dev/null 2>&1 && [ -e /dev/loop-control ] || echo "no loop devices (losetup, /dev/loop-control)"
+		[ "$(id -u)" = 0 ] || echo "not root (mounting a file system needs it)" ;;
+	loop) command -v losetup >/dev/null 2>&1 && [ -e /dev/loop-control ] && [ "$(id -u)" = 0 ] ||
+		echo "no loop devices (losetup, /dev/loop-control, root)" ;;
+	*) echo "unknown backing (tmpfs, ext4, xfs, loop)" ;;
+	esac
+}
+if [ $RBD = 1 ]; then
+	[ -z "$BACKING_ARG$DISK_DIR_ARG" ] || die "--backing and --disk-dir do not go with --rbd"
+	BACKING=rbd
+else
+	if [ -z "$BACKING_ARG" ]; then
+		BACKINGS=()
+		for b in tmpfs ext4 xfs loop; do
+			why=$(backing_offered "$b")
+			if [ -z "$why" ]; then BACKINGS+=("$b"); else log "note: backing $b not measured: $why"; fi
+		done
+	else
+		IFS=, read -r -a BACKINGS <<<"$BACKING_ARG"
+		for b in "${BACKINGS[@]}"; do
+			why=$(backing_offered "$b")
+			[ -z "$why" ] || die "--backing $b: $why"
+		done
+	fi
+	[ ${#BACKINGS[@]} -gt 0 ] || die "no backing to measure"
+	if [ ${#BACKINGS[@]} -gt 1 ]; then
+		# One run per backing, one after the other; each its own JSON.
+		[ -z "$JSON_OUT" ] || die "--json takes one backing; with several each goes to bench/last-run[-BACKING].json"
+		rc=0
+		for b in "${BACKINGS[@]}"; do
+			log "=== backing $b"
+			"$BASH" "${BASH_SOURCE[0]}" "${ORIG_ARGS[@]}" --backing "$b" || { rc=$?; log "backing $b: FAILED (exit $rc)"; }
+		done
+		exit $rc
+	fi
+	BACKING=${BACKINGS[0]}
+fi
+# Each group's numbers go to a file of their own.
+[ -n "$JSON_OUT" ] || JSON_OUT=$BENCH_DIR/last-run$([ "$BACKING" = tmpfs ] || echo "-$BACKING").json
 JSON_OUT=$(abspath "$JSON_OUT")
 [ -z "$WORKDIR_ARG" ] || WORKDIR_ARG=$(abspath "$WORKDIR_ARG")
 if [ $QUICK = 1 ]; then
@@ -115,9 +184,6 @@ else
 	: "${SIZE_ARG:=1G}" "${RUNTIME:=5}" "${RAMP:=1}" "${ROUNDS:=3}"
 	VERIFY_MAX=$((256 << 20))
 fi
-
-die() { echo "bench: $*" >&2; exit 1; }
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 
 to_bytes() {
 	local v=${1^^} m=1
@@ -159,8 +225,15 @@ if [ $RBD = 1 ]; then
 	[ "$OSD_SIZE" -ge $((10 << 30)) ] || OSD_SIZE=$((10 << 30))
 else
 	[ -z "$RBD_SERVERS_ARG$OSD_SIZE_ARG" ] || die "--rbd-servers and --osd-size go with --rbd"
-	SERVERS=(nbdkit-null nbdkit-file nbdkit-luks qemu-nbd bc-luks1 bc-luks2-4k)
-	BC_SERVERS=(bc-luks1 bc-luks2-4k)
+	if [ "$BACKING" = tmpfs ]; then
+		SERVERS=(nbdkit-null nbdkit-file nbdkit-luks qemu-nbd bc-luks1 bc-luks2-4k)
+		BC_SERVERS=(bc-luks1 bc-luks2-4k)
+	else
+		# On a disk backing: blockcrypt against the plaintext on the same backing.
+		SERVERS=(nbdkit-file bc-luks2-4k)
+		BC_SERVERS=(bc-luks2-4k)
+		DISK_DIR=$(abspath "${DISK_DIR_ARG:-$REPO_DIR/build/bench-disk}")
+	fi
 fi
 
 # ---------------------------------------------------------------- tools
@@ -172,6 +245,7 @@ if [ $RBD = 1 ]; then
 else
 	tools+=(nbdkit qemu-img nbdfuse fusermount3 cryptsetup)
 	pkgs="fio nbdkit qemu-utils libnbd-bin fuse3 cryptsetup-bin openssl python3"
+	[ "$BACKING" = tmpfs ] || { tools+=(losetup mountpoint); pkgs+=" mount util-linux e2fsprogs xfsprogs"; }
 fi
 for c in "${tools[@]}"; do
 	command -v "$c" >/dev/null 2>&1 || missing+=("$c")
@@ -189,8 +263,10 @@ if [ $RBD = 1 ]; then
 else
 	nbdkit file --dump-plugin >/dev/null 2>&1 || die "nbdkit has no file plugin (nbdkit file --dump-plugin)"
 	nbdkit null --dump-plugin >/dev/null 2>&1 || die "nbdkit has no null plugin (nbdkit null --dump-plugin)"
-	nbdkit file --filter=luks --help >/dev/null 2>&1 || die "nbdkit has no luks filter (nbdkit file --filter=luks --help)"
-	[ -e /dev/fuse ] || die "/dev/fuse is missing (FUSE jobs need it)"
+	if [ "$BACKING" = tmpfs ]; then
+		nbdkit file --filter=luks --help >/dev/null 2>&1 || die "nbdkit has no luks filter (nbdkit file --filter=luks --help)"
+		[ -e /dev/fuse ] || die "/dev/fuse is missing (FUSE jobs need it)"
+	fi
 fi
 [ -x "$BC_SRC" ] || die "blockcrypt binary not found: $BC_SRC (build it, or --blockcrypt PATH)"
 if [ $PERF = 1 ] && ! command -v perf >/dev/null 2>&1; then die "--perf: perf is not installed"; fi
@@ -213,6 +289,8 @@ W=$(cd "$W" && pwd)
 if [ $RBD = 1 ]; then
 	# The OSD's block file: three images and BlueStore's database, written sparsely.
 	need=$((SIZE * 3 + (2 << 30))) what="the OSD's three images"
+elif [ "$BACKING" != tmpfs ]; then
+	need=$((64 << 20)) what="logs and sockets"
 else
 	need=$((SIZE * 5 + (64 << 20))) what="5 images"
 fi
@@ -222,7 +300,7 @@ if [ "$avail" -lt "$need" ]; then
 	die "$W: $((avail >> 20)) MiB free, need $((need >> 20)) MiB ($what); use --workdir or a smaller --size"
 fi
 fstype=$(df -PT "$W" | awk 'NR==2{print $2}')
-[ "$fstype" = tmpfs ] || log "note: $W is on $fstype, not tmpfs; images stay page-cached only if memory allows"
+[ "$fstype" = tmpfs ] || [ "$BACKING" != tmpfs ] || log "note: $W is on $fstype, not tmpfs; images stay page-cached only if memory allows"
 
 cd "$W"                              # fio and friends drop their files here, nowhere else
 R=$W/results
@@ -236,6 +314,17 @@ chmod 600 "$PASS"
 
 # ---------------------------------------------------------------- cleanup
 STARTED_PIDS=()     # nbdkit / qemu-nbd / nbdfuse / samplers we started and that still run
+LOOPS=()            # loop devices we set up (disk backings)
+DISK_MNT=""         # the file system we mounted (ext4, xfs on a loop device)
+DISK_W=""           # our directory in the disk directory
+disk_teardown() {
+	local l
+	[ -z "$DISK_MNT" ] || { umount "$DISK_MNT" 2>/dev/null || umount -l "$DISK_MNT"; DISK_MNT=""; }
+	for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null; done
+	LOOPS=()
+	[ -z "$DISK_W" ] || rm -rf "$DISK_W"
+	DISK_W=""
+}
 ATTACHED=()         # blockcrypt names attached in our private run dir
 CEPH_DIR=""         # with --rbd: the Ceph cluster we started, while it runs
 OSD_PID=""          # and its OSD
@@ -250,6 +339,8 @@ cleanup() {
 	for m in "$W/mnt-nbdfuse" "$W/mnt-bc"; do mountpoint -q "$m" 2>/dev/null && fusermount3 -uz "$m" 2>/dev/null; done
 	# The cluster goes after its clients.
 	[ -z "$CEPH_DIR" ] || "$REPO_DIR/tests/ceph/cluster.sh" stop "$CEPH_DIR"
+	# Disk backings: loop devices and mounts after their servers, then the files.
+	disk_teardown
 	if [ $KEEP = 1 ] || [ $rc != 0 ]; then
 		# Keep the logs and fio output; the images are big, drop them.
 		rm -f "$W"/*.img "$W/ceph/osd-block"
@@ -288,7 +379,7 @@ meta kernel "$(uname -r)"
 meta loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 meta os "$(. /etc/os-release && echo "$PRETTY_NAME")"
 meta workdir_fs "$fstype"
-meta group "$([ $RBD = 1 ] && echo rbd || echo tmpfs)"
+meta group "$BACKING"
 meta servers "${SERVERS[*]}"
 meta size_bytes "$SIZE"
 meta runtime_s "$RUNTIME"
@@ -366,6 +457,58 @@ tmpfs_images() {
 	bc_format "$W/luks2.img" luks2
 	"$BC" write "$W/luks2.img" --key-file "$PASS" --batch <"$W/plain.img" >/dev/null 2>"$R/write-luks2.log" ||
 		die "blockcrypt write (LUKS2) failed: $(cat "$R/write-luks2.log")"
+}
+
+# disk_images: the plaintext and a LUKS2 copy on the disk backing
+# ($BACKING), in our own directory of the disk directory; IMG_PLAIN and
+# IMG_LUKS2 are what the servers get (files, or loop devices over them).
+disk_images() {
+	local fs dir dev need avail
+	mkdir -p "$DISK_DIR" || die "cannot create $DISK_DIR"
+	DISK_W=$(mktemp -d "$DISK_DIR/bench.XXXXXX") || die "cannot create a directory in $DISK_DIR"
+	fs=$(df -PT "$DISK_W" | awk 'NR==2{print $2}')
+	need=$((2 * SIZE + (1 << 30)))
+	avail=$(($(df -Pk "$DISK_W" | awk 'NR==2{print $4}') * 1024))
+	[ "$avail" -ge "$need" ] || die "$DISK_W: $((avail >> 20)) MiB free, need $((need >> 20)) MiB; use --disk-dir or a smaller --size"
+	[ "$fs" != tmpfs ] || log "note: the disk directory $DISK_DIR is on tmpfs: this measures tmpfs again"
+	dir=$DISK_W
+	case $BACKING in
+	ext4 | xfs)
+		if [ "$fs" != "$BACKING" ]; then
+			# A fresh file system of that kind on a loop device over a file on the disk.
+			truncate -s "$need" "$DISK_W/fs.img"
+			dev=$(losetup -f --show "$DISK_W/fs.img") || die "losetup failed"
+			LOOPS+=("$dev")
+			if [ "$BACKING" = ext4 ]; then mkfs.ext4 -q -F "$dev"; else mkfs.xfs -q -f "$dev"; fi >"$R/mkfs.log" 2>&1 ||
+				die "mkfs.$BACKING failed: $(cat "$R/mkfs.log")"
+			mkdir "$DISK_W/mnt"
+			mount "$dev" "$DISK_W/mnt" || die "cannot mount the new $BACKING file system"
+			DISK_MNT=$DISK_W/mnt dir=$DISK_W/mnt
+			meta backing_how "a new $BACKING on loop device $dev over a file on $fs ($DISK_DIR)"
+		else
+			meta backing_how "files in $DISK_DIR ($fs on $(findmnt -no SOURCE -T "$DISK_W"))"
+		fi
+		meta backing_mount_options "$(findmnt -no OPTIONS -T "$dir")" ;;
+	loop) meta backing_how "loop devices (buffered) over files in $DISK_DIR ($fs on $(findmnt -no SOURCE -T "$DISK_W"))" ;;
+	esac
+	log "creating images in $dir: plaintext, LUKS2 4096-byte sectors (blockcrypt format + write)"
+	gen_plain >"$dir/plain.img"
+	[ "$(stat -c %s "$dir/plain.img")" = "$SIZE" ] || die "plaintext image has the wrong size"
+	bc_format "$dir/luks2.img" luks2
+	"$BC" write "$dir/luks2.img" --key-file "$PASS" --batch <"$dir/plain.img" >/dev/null 2>"$R/write-luks2.log" ||
+		die "blockcrypt write (LUKS2) failed: $(cat "$R/write-luks2.log")"
+	IMG_PLAIN=$dir/plain.img IMG_LUKS2=$dir/luks2.img
+	if [ "$BACKING" = loop ]; then
+		IMG_PLAIN=$(losetup -f --show "$dir/plain.img") || die "losetup failed"
+		LOOPS+=("$IMG_PLAIN")
+		IMG_LUKS2=$(losetup -f --show "$dir/luks2.img") || die "losetup failed"
+		LOOPS+=("$IMG_LUKS2")
+	fi
+	meta backing_fs "$fs"
+	meta image_plain "$IMG_PLAIN"
+	meta image_luks2 "$IMG_LUKS2"
+	# What creating them left dirty goes to the disk now, not during the jobs.
+	sync
 }
 
 # bc_format BACKING TAG: LUKS2, 4096-byte sectors, 16 MiB header (so SIZE of
@@ -464,8 +607,10 @@ declare -A RBD_IMAGE=([rbd-plain]=bench-plain [rbd-luks2-librbd]=bench-luks2 [bc
 if [ $RBD = 1 ]; then
 	rbd_start
 	rbd_images
-else
+elif [ "$BACKING" = tmpfs ]; then
 	tmpfs_images
+else
+	disk_images
 fi
 meta setup_s $(($(date +%s) - T0))
 
@@ -575,13 +720,15 @@ run_fio() {
 }
 
 # NBD_JOBS: name, label, fio arguments (besides the connection ones).
-NBD_JOBS=(seqread seqwrite randread randwrite randread-qd1)
+NBD_JOBS=(seqread seqwrite randread randwrite randread-qd1 randwrite-qd1)
 declare -A JOB_LABEL=([seqread]="seq read 1M qd32" [seqwrite]="seq write 1M qd32" [randread]="rand read 4k qd32"
-	[randwrite]="rand write 4k qd32" [randread-qd1]="rand read 4k qd1 (latency)")
+	[randwrite]="rand write 4k qd32" [randread-qd1]="rand read 4k qd1 (latency)"
+	[randwrite-qd1]="rand write 4k qd1 (latency)")
 declare -A JOB_ARGS=([seqread]="--rw=read --bs=1M --iodepth=32" [seqwrite]="--rw=write --bs=1M --iodepth=32"
 	[randread]="--rw=randread --bs=4k --iodepth=32 --norandommap --randrepeat=0"
 	[randwrite]="--rw=randwrite --bs=4k --iodepth=32 --norandommap --randrepeat=0"
-	[randread-qd1]="--rw=randread --bs=4k --iodepth=1 --norandommap --randrepeat=0")
+	[randread-qd1]="--rw=randread --bs=4k --iodepth=1 --norandommap --randrepeat=0"
+	[randwrite-qd1]="--rw=randwrite --bs=4k --iodepth=1 --norandommap --randrepeat=0")
 
 # nbd_job SERVER JOB: one of the NBD jobs against SERVER's export.
 nbd_job() {
@@ -748,6 +895,9 @@ if [ $RBD = 1 ]; then
 		meta "rbd_cache.$srv" "$(rbd_cache_of "$srv")"
 	done
 	meta qemu_nbd_cache none
+elif [ "$BACKING" != tmpfs ]; then
+	nbdkit_server nbdkit-file file file="$IMG_PLAIN"
+	bc_server bc-luks2-4k "$IMG_LUKS2"
 else
 	nbdkit_server nbdkit-null null size="$SIZE"
 	nbdkit_server nbdkit-file file file="$W/plain.img"
