@@ -286,7 +286,8 @@ def report(rdir, json_out):
     p("Machine: %s CPUs, %s; kernel %s; %s" % (meta.get("nproc"), meta.get("cpu"), meta.get("kernel"), meta.get("os")))
     p("Run: %s, size %d MiB, %ss per job (+%ss ramp), %s NBD connection(s) per job, images on %s, blockcrypt %s"
       % (meta.get("date"), int(meta["size_bytes"]) // MiB, meta.get("runtime_s"), meta.get("ramp_s"),
-         meta.get("conns"), meta.get("workdir_fs"), meta.get("blockcrypt_git")))
+         meta.get("conns"), meta.get("workdir_fs") if group in ("tmpfs", "rbd") else group,
+         meta.get("blockcrypt_git")))
     p("Raw cipher (openssl speed -evp aes-256-xts, 4096-byte blocks, one core): encrypt %.0f MiB/s, decrypt %.0f MiB/s"
       % (enc, dec))
     if meta.get("engine_xts_path"):

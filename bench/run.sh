@@ -82,7 +82,8 @@ Usage: bench/run.sh [OPTIONS]
   --disk-dir DIR     with ext4, xfs, loop: where the image files (or the loop-mounted file systems'
                      files) go (default: $REPO_DIR/build/bench-disk; on the disk, not tmpfs)
   --workdir DIR      where logs, sockets (and tmpfs images) live (default: a new directory in /dev/shm)
-  --json FILE        raw results (default bench/last-run.json; with --rbd bench/last-run-rbd.json)
+  --json FILE        raw results, with one backing (default bench/last-run.json for tmpfs,
+                     bench/last-run-BACKING.json for the others, bench/last-run-rbd.json with --rbd)
   --perf             also profile the blockcrypt daemons with perf during seq write and rand read qd32
   --rbd              only the RBD group (rbd-plain, rbd-luks2-librbd, bc-rbd) on a Ceph cluster of its own,
                      started in the work directory and stopped at the end; not the tmpfs servers or FUSE
