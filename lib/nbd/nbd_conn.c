@@ -473,14 +473,20 @@ done:
 	return 0;
 }
 
+/* A READ or WRITE that will run (no error yet). */
+static bool is_data_io(const struct bci_nbd_request *q, uint32_t err)
+{
+	return !err && (q->type == NBD_CMD_READ || q->type == NBD_CMD_WRITE);
+}
+
 static bool is_small_io(const struct bci_nbd_request *q, uint32_t err)
 {
-	return !err && (q->type == NBD_CMD_READ || q->type == NBD_CMD_WRITE) && q->length < NBD_HANDOFF_MIN;
+	return is_data_io(q, err) && q->length < NBD_HANDOFF_MIN;
 }
 
 static bool is_big(const struct bci_nbd_request *q, uint32_t err)
 {
-	return !err && (q->type == NBD_CMD_READ || q->type == NBD_CMD_WRITE) && q->length >= NBD_HANDOFF_MIN;
+	return is_data_io(q, err) && q->length >= NBD_HANDOFF_MIN;
 }
 
 static void run_request(struct bci_nbd_conn *c, const struct bci_nbd_request *q, uint32_t err, uint8_t *buf)
@@ -508,7 +514,8 @@ static void run_request(struct bci_nbd_conn *c, const struct bci_nbd_request *q,
 
 /* May the reader keep its role while it runs small request Q (no thread
  * woken to read on)?  Only if nothing else has arrived and small requests
- * have been quick; see the threading model. */
+ * have been quick; see the threading model.  Called while the caller
+ * still holds the role: the read-ahead is its alone. */
 static bool keep_role(struct bci_nbd_conn *c, const struct bci_nbd_request *q, uint32_t err)
 {
 	int waiting_bytes = 0;
@@ -527,7 +534,7 @@ static int lead(struct bci_nbd_conn *c, struct serve_state *st, struct bci_nbd_r
 {
 	for (;;) {
 		int more = read_request(c, st, q, err);
-		bool handed = false, wake;
+		bool handed = false, wake, lazy = more && keep_role(c, q, *err);
 
 		pthread_mutex_lock(&c->sched_lock);
 		if (more && is_big(q, *err) && c->npending < c->waiting) {
@@ -539,13 +546,10 @@ static int lead(struct bci_nbd_conn *c, struct serve_state *st, struct bci_nbd_r
 			handed = wake = true;
 		} else {
 			c->reading = false;
-			wake = c->waiting > c->npending; /* one of them reads on */
+			/* One of them reads on, unless we do after this one. */
+			wake = c->waiting > c->npending && !lazy;
 		}
 		pthread_mutex_unlock(&c->sched_lock);
-		/* Checked outside the lock (a system call): the role is free
-		 * meanwhile, but a thread that takes it only reads on. */
-		if (wake && more && !handed && keep_role(c, q, *err))
-			wake = false; /* we read on ourselves after this one */
 		/* Signalled after the unlock, so the thread woken need not wait
 		 * for the lock: a sleeper checks the state under the lock before
 		 * it sleeps, so it cannot miss this. */
