@@ -19,7 +19,7 @@
 # registers) until rados_osd_op_timeout, so blockcrypt sees ETIMEDOUT
 # ("Connection timed out"), not ENOSPC.
 . "$(dirname "$0")/functions.bash"
-requires ceph-mon ceph-mgr ceph-osd ceph rbd timeout nbdcopy
+requires ceph-mon ceph-mgr ceph-osd ceph rbd rados jq timeout nbdcopy
 . "$TESTS_DIR/shell/rbd-lib.bash"
 
 CLIENT_TIMEOUT=10
@@ -54,8 +54,15 @@ for r in nearfull:0.45 backfillfull:0.48 full:0.5; do
 	timeout 60 ceph osd "set-${r%%:*}-ratio" "${r#*:}" >/dev/null 2>&1 || fail "ceph osd set-${r%%:*}-ratio failed"
 done
 timeout 60 rbd create --size 2G "$CEPH_POOL/filler" 2>create.err || fail "rbd create filler failed: $(cat create.err)"
+# (its object prefix now: opening an image on a full cluster blocks)
+filler_prefix=$(timeout 60 rbd info --format json "$CEPH_POOL/filler" | jq -r .block_name_prefix) ||
+	fail "rbd info filler failed"
+# The filler stops by itself at 600 MiB.  The full flag comes late (a
+# loaded CI machine has seen 700 MiB of data written before it, 96% of
+# the OSD); an unbounded filler would run the OSD into bluestore's real
+# end, where it aborts.
 t0=$SECONDS
-rbd bench --io-type write --io-size 1M --io-threads 2 --io-total 900M --io-pattern seq "$CEPH_POOL/filler" >bench.out 2>&1 &
+rbd bench --io-type write --io-size 1M --io-threads 1 --io-total 600M --io-pattern seq "$CEPH_POOL/filler" >bench.out 2>&1 &
 bench=$!
 cleanup_fn "kill $bench 2>/dev/null"
 full() { timeout 30 ceph health detail 2>/dev/null | grep -q OSD_FULL; }
@@ -96,10 +103,17 @@ note "blockcrypt write on a full cluster: exit 7 after $took ms: $ERR"
 [[ $ERR == "blockcrypt: $(rbd_spec other)"* ]] || problem "the error does not name the image: $ERR"
 [[ $ERR == *"full or unreachable"* ]] || problem "the error does not say what a timeout means here: $ERR"
 
-# Room again: the same daemon writes again.
-timeout 60 ceph osd set-full-ratio 0.95 >/dev/null 2>&1 || fail "ceph osd set-full-ratio 0.95 failed"
+# Room again: the filler's data goes (rados rm --force-full: a full
+# cluster holds even deletes otherwise), and the same daemon writes again.
+# Raising the full ratio instead would not do: the OSD may already be
+# past any ratio by the time the flag came.
+timeout 60 rados -p "$CEPH_POOL" ls 2>ls.err | grep "^$filler_prefix\." >filler.objects ||
+	fail "no objects of the filler image ($filler_prefix) in pool $CEPH_POOL: $(cat ls.err)"
+xargs -a filler.objects timeout 120 rados -p "$CEPH_POOL" rm --force-full 2>rm.err ||
+	fail "cannot remove the filler's objects on a full cluster: $(cat rm.err)"
 not_full() { ! full; }
-wait_for 120 not_full || fail "the cluster still says OSD_FULL with full ratio 0.95"
+wait_for 120 not_full ||
+	fail "the cluster still says OSD_FULL after the filler's $(wc -l <filler.objects) objects went: $(timeout 30 ceph osd df 2>/dev/null | awk '$1 == "TOTAL"' | tr -s ' ')"
 timeout 120 nbdcopy data "$(nbd_uri vol)" 2>nbd.err || problem "the daemon cannot write once the cluster has room: $(cat nbd.err)"
 timeout 120 nbdcopy "$(nbd_uri vol)" - | head -c 4M >back || true
 cmp -s back data || problem "what the daemon wrote once the cluster had room does not read back"
