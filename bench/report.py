@@ -161,6 +161,7 @@ def cpu_budget(results, meta, p, g):
       " with every CPU busy at that cost the rate cannot pass %d x 10^6 / (server + fio)." % nproc)
     p("")
     p(md_table(["server", "MiB/s", "server CPU µs/MiB", "fio CPU µs/MiB", "both", "all CPUs busy: MiB/s"], rows))
+    floor_note(doc, meta, p, g)
     luks = doc.get("nbdkit-luks")
     if luks:
         p("")
@@ -168,6 +169,48 @@ def cpu_budget(results, meta, p, g):
             3 * luks["MiBps"], ", ".join("%s at most %.0f" % (b, doc[b]["cpu_bound_MiBps"]) for b in g["bc"] if b in doc)))
     p("")
     return doc
+
+
+# The sector size of each blockcrypt server's volume.
+BC_SECTOR = {"bc-luks1": 512, "bc-luks2-4k": 4096}
+
+
+def floor_note(doc, meta, p, g):
+    """Seq write: the most a blockcrypt server can reach against its peers.
+
+    nbdkit-null receives each MiB and drops it; nbdkit-file receives and
+    stores it.  A blockcrypt server must also encrypt it (the sector
+    engine's speed, one core), and unlike nbdkit-null store it (one pwrite
+    of 1 MiB into tmpfs pages, measured by run.sh).  Even with nothing else
+    to pay, its cost per MiB is the peer's (server + fio) plus those, so at
+    the same CPU use its rate is at most peer / (peer + extra) of the peer's.
+    """
+    store = float(meta.get("pwrite_1M_us_per_MiB", 0) or 0)
+    refs = [(r, extra) for r, extra in (("nbdkit-null", store), ("nbdkit-file", 0.0)) if r in doc]
+    if not store or not refs:
+        return
+    lines = []
+    for b in g["bc"]:
+        mibs = float(meta.get("engine_xts_%d_encrypt_MiBps" % BC_SECTOR.get(b, 0), 0) or 0)
+        if b not in doc or not mibs:
+            continue
+        cipher = 1e6 / mibs
+        parts = []
+        for ref, extra in refs:
+            peer_us = doc[ref]["server_us_per_MiB"] + doc[ref]["fio_us_per_MiB"]
+            bound = peer_us / (peer_us + cipher + extra)
+            doc[b]["floor_ratio_vs_" + ref] = bound
+            parts.append("vs %s %.0f + %.0f%s = %.0f µs/MiB, at most %.2fx" % (
+                ref, peer_us, cipher, " + %.0f (store)" % extra if extra else "", peer_us + cipher + extra, bound))
+        lines.append("- %s (cipher %.0f µs/MiB at %.0f MiB/s): %s" % (b, cipher, mibs, "; ".join(parts)))
+    if lines:
+        p("")
+        p("The floor at the same CPU use: a peer's own cost per MiB (server + fio), plus the cipher (the sector"
+          " engine, one core), plus, against nbdkit-null, storing the MiB (one pwrite of 1 MiB into tmpfs, fio"
+          " psync: %.0f µs/MiB):" % store)
+        p("")
+        for line in lines:
+            p(line)
 
 
 def read_threads(path):

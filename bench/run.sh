@@ -432,6 +432,21 @@ else
 	log "note: no bench-engine-speed next to $BC_SRC: the sector engine's own speed is not measured"
 fi
 
+# What storing a MiB costs on tmpfs: one pwrite(2) of 1 MiB into pages
+# the file already has (fio psync, CPU per MiB).  Every encrypting server
+# pays it on seq write and nbdkit-null does not; with the cipher's own
+# cost it bounds what seq write can reach against nbdkit-null.
+if [ "$BACKING" = tmpfs ] && [ $RBD = 0 ]; then
+	log "page-cache write cost (fio psync 1M into $W)"
+	fio --name=pwrite --filename="$W/pwrite-cost.img" --size=256M --ioengine=psync --rw=write --bs=1M \
+		--overwrite=1 --time_based --runtime=2 --output-format=json --output="$R/pwrite-cost.json" >/dev/null 2>&1 ||
+		die "fio psync write into $W failed"
+	rm -f "$W/pwrite-cost.img"
+	meta pwrite_1M_us_per_MiB "$(python3 -c 'import json, sys
+j = json.load(open(sys.argv[1]))["jobs"][0]
+print("%.1f" % ((j["usr_cpu"] + j["sys_cpu"]) / 100 * 1e6 / (j["write"]["bw"] / 1024)))' "$R/pwrite-cost.json")"
+fi
+
 # ---------------------------------------------------------------- images
 # The plaintext is a deterministic pseudo-random stream (AES-CTR of zeros), so
 # what a server returns can be compared with it without keeping a copy.
