@@ -13,7 +13,8 @@ test_pkgs=(cryptsetup-bin qemu-utils qemu-block-extra python3 python3-cryptograp
 	libnbd-bin nbdkit nbdfuse fio zfs-fuse btrfs-progs python3-libnbd util-linux
 	softhsm2 opensc p11-kit gnutls-bin openssl systemd iproute2 strace gdb
 	clang libclang-rt-dev llvm
-	ceph-mon ceph-mgr ceph-osd ceph-common python3-rados python3-rbd)
+	ceph-mon ceph-mgr ceph-osd ceph-common python3-rados python3-rbd
+	qemu-system-x86 busybox-static nbd-client cpio kmod)
 
 pkgs=("${build_pkgs[@]}")
 [ "${1:-}" = "--test" ] && pkgs+=("${test_pkgs[@]}")
@@ -35,5 +36,28 @@ if [ ${#missing[@]} -gt 0 ]; then
 	# demo run their own (one per machine), so stop the packaged one.
 	if [[ " ${missing[*]} " == *" zfs-fuse "* ]]; then
 		service zfs-fuse stop >/dev/null 2>&1 || true
+	fi
+fi
+
+# The VM tests' guest kernel (tests/vm/build-initramfs.sh): Debian's cloud
+# kernel package, downloaded and kept here, never installed (the host's
+# /boot stays as it is).
+if [ "${1:-}" = "--test" ]; then
+	vm_cache=/var/cache/blockcrypt/vm
+	if ! ls "$vm_cache"/linux-image-*-cloud-amd64_*.deb >/dev/null 2>&1; then
+		if [ "$(id -u)" != 0 ]; then
+			echo "blockcrypt: the VM tests need a cloud kernel package in $vm_cache (run as root to download it)" >&2
+			exit 1
+		fi
+		kpkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
+		if [ -z "$kpkg" ]; then
+			apt-get update -q >/dev/null
+			kpkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
+		fi
+		[ -n "$kpkg" ] || { echo "blockcrypt: cannot find the cloud kernel package (linux-image-cloud-amd64)" >&2; exit 1; }
+		mkdir -p "$vm_cache"
+		echo "Downloading $kpkg to $vm_cache (the VM tests' guest kernel)" >&2
+		(cd "$vm_cache" && apt-get download -q "$kpkg" >/dev/null 2>&1) ||
+			{ echo "blockcrypt: cannot download $kpkg" >&2; exit 1; }
 	fi
 fi

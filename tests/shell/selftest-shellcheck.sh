@@ -22,13 +22,18 @@ grep -q 'SC2034' control.out || fail "shellcheck did not report the unused varia
 
 ROOT=$(cd "$TESTS_DIR/.." && pwd)
 files=()
-for f in "$ROOT"/tests/shell/*.sh "$ROOT"/tests/shell/*.bash "$ROOT"/tests/ceph/*.sh "$ROOT"/scripts/*.sh "$ROOT"/bench/*.sh "$ROOT"/.ci/run; do
+for f in "$ROOT"/tests/shell/*.sh "$ROOT"/tests/shell/*.bash "$ROOT"/tests/ceph/*.sh "$ROOT"/scripts/*.sh "$ROOT"/bench/*.sh "$ROOT"/.ci/run \
+	"$ROOT"/tests/vm/vm.sh "$ROOT"/tests/vm/build-initramfs.sh; do
 	[ -e "$f" ] && files+=("$f")
 done
+# The VM guest's scripts run under busybox sh (POSIX sh, not bash).
+guest=("$ROOT"/tests/vm/init.sh "$ROOT"/tests/vm/guest-*.sh)
+[ ${#guest[@]} -ge 3 ] || fail "only ${#guest[@]} guest scripts found under $ROOT/tests/vm"
 [ ${#files[@]} -gt 50 ] || fail "only ${#files[@]} shell files found under $ROOT"
 rc=0
 (cd "$ROOT" && "${SC[@]}" "${files[@]#"$ROOT"/}") >sc.out 2>&1 || rc=$?
+(cd "$ROOT" && "${SC[@]/--shell=bash/--shell=sh}" "${guest[@]#"$ROOT"/}") >>sc.out 2>&1 || rc=$?
 [ "$rc" = 0 ] || fail "shellcheck: $(grep -c ': \(error\|warning\):' sc.out) finding(s) (exit $rc):
 $(cat sc.out)"
-note "shellcheck $(shellcheck --version | sed -n 's/^version: //p'): ${#files[@]} files, no finding at severity warning"
+note "shellcheck $(shellcheck --version | sed -n 's/^version: //p'): ${#files[@]} bash and ${#guest[@]} sh files, no finding at severity warning"
 exit 0
