@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The Linux kernel's dm-crypt as the oracle, both ways, in one guest boot
-# (issue #16).  For LUKS1, LUKS2 with 512- and 4096-byte sectors, the CBC
-# ciphers, and plain volumes (cryptsetup's plain defaults and XTS with
-# 4096-byte sectors):
+# (issue #16).  For LUKS1, LUKS2 with 512- and 4096-byte sectors, every
+# cipher blockcrypt supports (aes-xts-plain64 with 256- and 512-bit keys,
+# aes-xts-plain, aes-cbc-essiv:sha256, aes-cbc-plain64, aes-cbc-plain; 128-
+# to 256-bit CBC keys) and plain volumes (cryptsetup's plain defaults, XTS
+# with 4096-byte sectors):
 #  - blockcrypt makes the volume and writes 8 MiB; the guest opens it with
 #    cryptsetup (the kernel's dm-crypt) and must read the same bytes;
 #  - the guest makes the volume and writes 8 MiB; blockcrypt must read the
@@ -27,7 +29,13 @@ disks=()
 disk() {
 	truncate -s "$2" "$1.img"
 	disks+=(--disk "$TEST_TMP/$1.img")
-	DEV=/dev/vd$(printf "\\x$(printf %x $((96 + ${#disks[@]} / 2)))")
+	local n=$((${#disks[@]} / 2)) letters=abcdefghijklmnopqrstuvwxyz
+	# The kernel's names: vda..vdz, then vdaa, vdab, ...
+	if [ "$n" -le 26 ]; then
+		DEV=/dev/vd${letters:n-1:1}
+	else
+		DEV=/dev/vd${letters:(n-1)/26-1:1}${letters:(n-1)%26:1}
+	fi
 }
 
 # --- blockcrypt writes, the guest's dm-crypt reads -----------------------
@@ -55,7 +63,11 @@ h2g luks2-512 "" -- --type luks2 --sector-size 512
 h2g luks2-4k "" -- --type luks2 --sector-size 4096
 h2g luks2-essiv "" -- --type luks2 --cipher aes-cbc-essiv:sha256 --key-size 256
 h2g luks1-cbc-plain64 "" -- --type luks1 --cipher aes-cbc-plain64 --key-size 256
+h2g luks2-xts-256 "" -- --type luks2 --cipher aes-xts-plain64 --key-size 256
+h2g luks1-essiv-192 "" -- --type luks1 --cipher aes-cbc-essiv:sha256 --key-size 192
 h2g_plain plain-defaults "--type plain" -- --cipher aes-cbc-essiv:sha256 --key-size 256
+h2g_plain plain-xts-plain "--type plain --cipher aes-xts-plain --key-size 512" -- --cipher aes-xts-plain --key-size 512
+h2g_plain plain-cbc-plain-128 "--type plain --cipher aes-cbc-plain --key-size 128" -- --cipher aes-cbc-plain --key-size 128
 h2g_plain plain-xts-4k "--type plain --cipher aes-xts-plain64 --key-size 512 --sector-size 4096" -- \
 	--cipher aes-xts-plain64 --key-size 512 --sector-size 4096
 
@@ -73,7 +85,12 @@ g2h luks2-512 luks "--type luks2 --sector-size 512" --
 g2h luks2-4k luks "--type luks2 --sector-size 4096" --
 g2h luks2-essiv luks "--type luks2 --cipher aes-cbc-essiv:sha256 --key-size 256" --
 g2h luks1-cbc-plain64 luks "--type luks1 --cipher aes-cbc-plain64 --key-size 256" --
+g2h luks2-xts-256 luks "--type luks2 --cipher aes-xts-plain64 --key-size 256" --
+g2h luks1-essiv-192 luks "--type luks1 --cipher aes-cbc-essiv:sha256 --key-size 192" --
 g2h plain-defaults plain "--type plain" -- --type plain --cipher aes-cbc-essiv:sha256 --key-size 256
+g2h plain-xts-plain plain "--type plain --cipher aes-xts-plain --key-size 512" -- --type plain --cipher aes-xts-plain --key-size 512
+g2h plain-cbc-plain-128 plain "--type plain --cipher aes-cbc-plain --key-size 128" -- \
+	--type plain --cipher aes-cbc-plain --key-size 128
 g2h plain-xts-4k plain "--type plain --cipher aes-xts-plain64 --key-size 512 --sector-size 4096" -- \
 	--type plain --cipher aes-xts-plain64 --key-size 512 --sector-size 4096
 
