@@ -73,6 +73,10 @@ struct bc_secret;
 
 /* Read a whole key file (at most 8 MiB); "-" reads standard input. */
 int bc_secret_from_file(const char *path, struct bc_secret **out);
+/* The same for SIZE bytes (0: all, at most 8 MiB) after the first OFFSET
+ * bytes of PATH, as cryptsetup's --keyfile-offset and --keyfile-size:
+ * fewer than SIZE bytes there is an error. */
+int bc_secret_from_file_range(const char *path, uint64_t offset, size_t size, struct bc_secret **out);
 int bc_secret_from_bytes(const void *data, size_t len, struct bc_secret **out);
 /* Read one line from the terminal without echo (prompt on the tty). */
 int bc_secret_prompt(const char *prompt, struct bc_secret **out);
@@ -87,6 +91,7 @@ enum bc_volume_type {
 	BC_TYPE_LUKS1,
 	BC_TYPE_LUKS2,
 	BC_TYPE_PLAIN,    /* headerless (dm-crypt plain / lofi style) */
+	BC_TYPE_LOFI,     /* illumos lofi encrypted image (CFLOFI header) */
 };
 
 const char *bc_volume_type_name(enum bc_volume_type t);
@@ -114,6 +119,19 @@ struct bc_pbkdf_params {
  * cipher or the size is not supported. */
 int bc_cipher_key_bits(const char *cipher, uint32_t key_bits);
 
+/* Plain volumes take cryptsetup's plain-mode defaults (Debian 12's
+ * cryptsetup 2.6: aes-cbc-essiv:sha256, a 256-bit key whatever the
+ * cipher, passphrases hashed with ripemd160), so a headerless volume made
+ * by `cryptsetup open --type plain` opens here with the same options. */
+#define BC_DEFAULT_PLAIN_CIPHER "aes-cbc-essiv:sha256"
+#define BC_DEFAULT_PLAIN_KEY_BITS 256u
+#define BC_DEFAULT_PLAIN_HASH "ripemd160"
+
+/* As bc_cipher_key_bits() with the plain defaults: CIPHER NULL is
+ * BC_DEFAULT_PLAIN_CIPHER, KEY_BITS 0 is BC_DEFAULT_PLAIN_KEY_BITS unless
+ * the cipher's name fixes the size (lofi's aes-256-cbc). */
+int bc_plain_key_bits(const char *cipher, uint32_t key_bits);
+
 struct bc_format_params {
 	enum bc_volume_type type;  /* LUKS1 or LUKS2 (AUTO = LUKS2) */
 	const char *cipher;        /* e.g. "aes-xts-plain64" (default) */
@@ -122,6 +140,10 @@ struct bc_format_params {
 	const char *label;         /* LUKS2 only */
 	struct bc_pbkdf_params pbkdf;
 	uint64_t create_size;      /* create/extend a regular file to this size */
+	/* Detached header: the header goes to this file (created when
+	 * missing, as cryptsetup luksFormat --header does) and the data starts
+	 * at byte 0 of the backing.  NULL: the header is on the backing. */
+	const char *header;
 	bool wipe;                 /* write encrypted zeros over the data area */
 	bc_progress_fn progress;
 	void *progress_user;
@@ -150,9 +172,13 @@ struct bc_open_params {
 	enum bc_volume_type type;  /* AUTO for LUKS */
 	bool read_only;
 	const struct bc_unlock *unlock; /* NULL: passphrase (KEY) only */
-	/* PLAIN only (units as in cryptsetup's plain mode): */
-	const char *cipher;        /* default aes-xts-plain64 */
-	uint32_t key_bits;         /* default 512 for XTS, 256 otherwise */
+	/* LUKS only: */
+	const char *header;        /* detached header file; NULL: on the backing */
+	bool key_slot_set;         /* try the passphrase on KEY_SLOT only */
+	int key_slot;
+	/* PLAIN only (units and defaults as in cryptsetup's plain mode): */
+	const char *cipher;        /* default BC_DEFAULT_PLAIN_CIPHER */
+	uint32_t key_bits;         /* default BC_DEFAULT_PLAIN_KEY_BITS */
 	uint32_t sector_size;      /* default 512 */
 	bool iv_large_sectors;     /* IV counts sector_size units, not 512 */
 	uint64_t offset;           /* data start, in 512-byte sectors */
@@ -160,7 +186,8 @@ struct bc_open_params {
 	uint64_t size;             /* data size in 512-byte sectors; 0 = to end */
 	/* How the plain key is derived from the secret: NULL = the secret is
 	 * the raw key (a key file, as cryptsetup --key-file); else a hash name
-	 * applied to a passphrase as cryptsetup plain --hash does. */
+	 * applied to a passphrase as cryptsetup plain --hash does.  LOFI: any
+	 * non-NULL value says the secret is a passphrase (lofiadm's PBKDF2). */
 	const char *hash;
 };
 
@@ -218,6 +245,11 @@ int bc_volume_discard(struct bc_volume *v, uint64_t len, uint64_t offset);
 struct bc_luks;   /* a LUKS header handle without an unlocked data path */
 
 int bc_luks_load(const char *backing, bool read_only, struct bc_luks **out);
+/* The same with a detached header: the header (and so every key slot) is
+ * in the file HEADER, BACKING holds the data only.  HEADER NULL: as
+ * bc_luks_load. */
+int bc_luks_load_detached(const char *backing, const char *header, bool read_only,
+			  struct bc_luks **out);
 void bc_luks_free(struct bc_luks *l);
 /* Returns the slot number that accepted the passphrase. */
 int bc_luks_check_key(struct bc_luks *l, const struct bc_secret *pass);
@@ -255,8 +287,10 @@ int bc_pkcs11_genkey(const char *uri, const char *module, const struct bc_secret
 int bc_pkcs11_derive_plain_key(const char *uri, const char *module, const struct bc_secret *pin,
 			       size_t key_bytes, struct bc_secret **key_out);
 
-int bc_header_restore(const char *backing, const char *file);
-int bc_header_repair(const char *backing);
+/* HEADER: the detached header file to restore or repair, NULL when the
+ * header is on BACKING. */
+int bc_header_restore(const char *backing, const char *header, const char *file);
+int bc_header_repair(const char *backing, const char *header);
 
 /* ---- NBD server ------------------------------------------------------
  * Serves one volume as one export over the NBD protocol (fixed newstyle,

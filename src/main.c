@@ -78,7 +78,7 @@ static void log_to_stderr(const char *line)
  * command fail at once with exit 9, before it reads or writes anything. */
 static int run_command(const struct cli_command *c, struct cli_opts *o)
 {
-	struct bci_backing_lock *lock = NULL;
+	struct bci_backing_lock *lock = NULL, *header_lock = NULL;
 	struct bci_header_guard *guard = NULL;
 	int r;
 
@@ -95,12 +95,19 @@ static int run_command(const struct cli_command *c, struct cli_opts *o)
 		r = bci_backing_lock(o->args[0], c->locks, rt_dir(), &lock);
 		if (r < 0)
 			return r;
+		/* A detached header file is locked as its backing is: the key
+		 * slots live there. */
+		if (o->header && !bci_backing_same(o->header, o->args[0])) {
+			r = bci_backing_lock(o->header, c->locks, rt_dir(), &header_lock);
+			if (r < 0)
+				goto out;
+		}
 	}
 	/* A header change that fails must change nothing (format is left
 	 * out: it replaces the header on purpose, and removes a file it
 	 * created if it fails). */
 	if ((c->locks & BC_LOCK_HEADER) && c->run != cmd_format) {
-		r = bci_header_guard_begin(o->args[0], &guard);
+		r = bci_header_guard_begin(o->header ? o->header : o->args[0], &guard);
 		if (r < 0)
 			goto out;
 	}
@@ -123,6 +130,7 @@ static int run_command(const struct cli_command *c, struct cli_opts *o)
 			bci_error(r, "%s", why);
 	}
 out:
+	bci_backing_unlock(header_lock);
 	bci_backing_unlock(lock);
 	return r;
 }
@@ -140,7 +148,7 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	if (!strcmp(argv[1], "--version")) {
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
 		printf("blockcrypt %s\n", BC_VERSION);
 		return 0;
 	}
@@ -154,6 +162,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "blockcrypt: %s\n", bc_last_error()[0] ? bc_last_error() : "failed");
 			return bc_exit_code(r);
 		}
+		if (o.verbose)
+			fputs("Command successful.\n", stderr);
 		return 0;
 	}
 	fprintf(stderr, "blockcrypt: unknown command '%s' (see blockcrypt --help)\n", argv[1]);

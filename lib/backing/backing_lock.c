@@ -66,6 +66,15 @@ int bci_backing_check_type(const char *path)
 	return 0;
 }
 
+bool bci_backing_same(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	if (bci_backing_is_rbd(a) || bci_backing_is_rbd(b))
+		return !strcmp(a, b);
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 /* The pid of a process holding an OFD lock on DEV:INO over BYTE, from
  * /proc/PID/fdinfo (OFD locks report no owner pid through F_OFD_GETLK). */
 static pid_t find_holder(dev_t dev, ino_t ino, long long byte)

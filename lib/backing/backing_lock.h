@@ -37,6 +37,11 @@ int bci_backing_lock(const char *path, unsigned what, const char *runtime_dir,
 		    struct bci_backing_lock **out);
 void bci_backing_unlock(struct bci_backing_lock *l);
 
+/* True when A and B are the same file (inode), however named; false when
+ * either cannot be stat()ed.  A detached header (--header) that is the
+ * backing itself is no detached header, and must not be locked twice. */
+bool bci_backing_same(const char *a, const char *b);
+
 /* Check that PATH is a regular file or a block device (-EINVAL with a
  * one-line message otherwise; -ENOENT when it does not exist). */
 int bci_backing_check_type(const char *path);

@@ -8,10 +8,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <signal.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/error.h"
@@ -38,14 +41,47 @@ static int grow(struct bc_secret **s)
 	return 0;
 }
 
+/* Skip the first OFFSET bytes of FD: seek where it can, else read them
+ * (a pipe), into a scratch buffer that is wiped (it held key bytes). */
+static int skip_bytes(int fd, const char *path, uint64_t offset)
+{
+	uint8_t junk[4096];
+	int r = 0;
+
+	if (!offset || lseek(fd, (off_t)offset, SEEK_CUR) >= 0)
+		return 0;
+	while (offset) {
+		ssize_t n = read(fd, junk, offset < sizeof(junk) ? (size_t)offset : sizeof(junk));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = n < 0 ? bci_error(-errno, "key file %s: %s", path, strerror(errno)) :
+				    bci_error(-EINVAL, "key file %s: shorter than --keyfile-offset", path);
+			break;
+		}
+		offset -= (uint64_t)n;
+	}
+	explicit_bzero(junk, sizeof(junk));
+	return r;
+}
+
 int bc_secret_from_file(const char *path, struct bc_secret **out)
 {
+	return bc_secret_from_file_range(path, 0, 0, out);
+}
+
+int bc_secret_from_file_range(const char *path, uint64_t offset, size_t size, struct bc_secret **out)
+{
 	struct bc_secret *s = NULL;
+	size_t limit = size ? size : KEYFILE_MAX;
 	struct stat st;
 	size_t cap = 4096;
 	int fd, r;
 
 	*out = NULL;
+	if (size > KEYFILE_MAX)
+		return bci_error(-EINVAL, "key file %s: --keyfile-size is larger than %u bytes", path, KEYFILE_MAX);
 	if (!strcmp(path, "-"))
 		fd = STDIN_FILENO;
 	else
@@ -53,19 +89,33 @@ int bc_secret_from_file(const char *path, struct bc_secret **out)
 	if (fd < 0)
 		return bci_error(-errno, "key file %s: %s", path, strerror(errno));
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-		if ((uint64_t)st.st_size > KEYFILE_MAX) {
+		uint64_t left = (uint64_t)st.st_size > offset ? (uint64_t)st.st_size - offset : 0;
+
+		if (offset >= (uint64_t)st.st_size && st.st_size) {
+			r = bci_error(-EINVAL, "key file %s: shorter than --keyfile-offset %llu", path,
+				      (unsigned long long)offset);
+			goto out;
+		}
+		if (left > limit && !size) {
 			r = bci_error(-EINVAL, "key file %s: larger than %u bytes", path, KEYFILE_MAX);
 			goto out;
 		}
-		cap = st.st_size ? (size_t)st.st_size : 1;
+		cap = left ? (size_t)(left < limit ? left : limit) : 1;
+	} else if (size) {
+		cap = size;
 	}
+	r = skip_bytes(fd, path, offset);
+	if (r < 0)
+		goto out;
 	r = bci_secret_new(cap, &s);
 	if (r < 0)
 		goto out;
 	for (;;) {
-		size_t len = bc_secret_len(s);
+		size_t len = bc_secret_len(s), want;
 		ssize_t n;
 
+		if (len == limit && size)
+			break;
 		if (len == bci_secret_capacity(s)) {
 			if (len == KEYFILE_MAX) {
 				r = bci_error(-EINVAL, "key file %s: larger than %u bytes", path, KEYFILE_MAX);
@@ -75,7 +125,10 @@ int bc_secret_from_file(const char *path, struct bc_secret **out)
 			if (r < 0)
 				goto out;
 		}
-		n = read(fd, bci_secret_buf(s) + len, bci_secret_capacity(s) - len);
+		want = bci_secret_capacity(s) - len;
+		if (size && want > size - len)
+			want = size - len;
+		n = read(fd, bci_secret_buf(s) + len, want);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -88,6 +141,12 @@ int bc_secret_from_file(const char *path, struct bc_secret **out)
 	}
 	if (bc_secret_len(s) == 0) {
 		r = bci_error(-EINVAL, "key file %s: empty", path);
+		goto out;
+	}
+	if (size && bc_secret_len(s) < size) {
+		/* As cryptsetup: a key shorter than asked for is an error. */
+		r = bci_error(-EINVAL, "key file %s: holds %zu bytes after the offset, %zu asked for", path,
+			      bc_secret_len(s), size);
 		goto out;
 	}
 	*out = s;
@@ -112,11 +171,43 @@ static void on_prompt_signal(int sig)
 
 int bc_secret_prompt(const char *prompt, struct bc_secret **out)
 {
+	return bci_secret_prompt_timeout(prompt, 0, out);
+}
+
+/* Wait until FD can be read, up to DEADLINE (CLOCK_MONOTONIC ms; 0: no
+ * deadline): 0, -ETIME, or -EINTR (a signal: the caller looks). */
+static int wait_input(int fd, uint64_t deadline_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct timespec ts;
+	uint64_t now;
+	int n;
+
+	if (!deadline_ms)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	if (now >= deadline_ms)
+		return -ETIME;
+	n = poll(&p, 1, deadline_ms - now > INT_MAX ? INT_MAX : (int)(deadline_ms - now));
+	return n < 0 ? -errno : n == 0 ? -ETIME : 0;
+}
+
+int bci_secret_prompt_timeout(const char *prompt, uint32_t timeout_s, struct bc_secret **out)
+{
 	struct sigaction sa = { .sa_handler = on_prompt_signal }, saved[N_PROMPT_SIGNALS];
 	struct bc_secret *s = NULL;
 	struct termios old, noecho;
 	bool restore = false, handlers = false;
+	uint64_t deadline_ms = 0;
 	int fd, r, sig;
+
+	if (timeout_s) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		deadline_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + (uint64_t)timeout_s * 1000;
+	}
 
 	*out = NULL;
 	fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
@@ -149,13 +240,18 @@ int bc_secret_prompt(const char *prompt, struct bc_secret **out)
 	}
 	for (;;) {
 		char c;
-		ssize_t n = prompt_signal ? -1 : read(fd, &c, 1);
+		int w = prompt_signal ? 0 : wait_input(fd, deadline_ms);
+		ssize_t n = prompt_signal || w < 0 ? -1 : read(fd, &c, 1);
 
 		if (prompt_signal) {
 			r = bci_error(-ECANCELED, "passphrase: interrupted");
 			goto out;
 		}
-		if (n < 0 && errno == EINTR)
+		if (w == -ETIME) {
+			r = bci_error(-ETIME, "passphrase: no answer within %u seconds (timeout)", (unsigned)timeout_s);
+			goto out;
+		}
+		if (w == -EINTR || (n < 0 && errno == EINTR))
 			continue;
 		if (n < 0) {
 			r = bci_error(-errno, "passphrase: %s", strerror(errno));
@@ -179,8 +275,12 @@ int bc_secret_prompt(const char *prompt, struct bc_secret **out)
 	s = NULL;
 	r = 0;
 out:
-	if (restore)
+	if (restore) {
 		tcsetattr(fd, TCSAFLUSH, &old);
+		/* The line the user did not get to end. */
+		if (r == -ETIME)
+			(void)!write(fd, "\n", 1);
+	}
 	bc_secret_free(s);
 	close(fd);
 	if (!handlers)

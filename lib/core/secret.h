@@ -28,6 +28,10 @@ uint8_t *bci_secret_buf(struct bc_secret *s);
 size_t bci_secret_capacity(const struct bc_secret *s);
 void bci_secret_set_len(struct bc_secret *s, size_t len);
 
+/* bc_secret_prompt() that gives up (-ETIME) after TIMEOUT_S seconds
+ * without a finished line; 0: waits for ever. */
+int bci_secret_prompt_timeout(const char *prompt, uint32_t timeout_s, struct bc_secret **out);
+
 /* Constant-time equality of two secrets. */
 int bci_secret_equal(const struct bc_secret *a, const struct bc_secret *b);
 

@@ -5,17 +5,52 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/error.h"
 #include "engine/cipher_spec.h"
 
+/* The cipher names of illumos lofiadm -c (compared without case, as
+ * lofiadm does): AES-CBC with lofi's own IV (docs/blockcrypt-lofi.7.md). */
+static const struct {
+	const char *name;
+	uint32_t key_bits;
+} lofi_names[] = {
+	{ "aes-128-cbc", 128 },
+	{ "aes-192-cbc", 192 },
+	{ "aes-256-cbc", 256 },
+};
+
+static int parse_lofi(const char *spec, uint32_t key_bits, struct bci_cipher_spec *out)
+{
+	for (size_t i = 0; i < sizeof(lofi_names) / sizeof(lofi_names[0]); i++) {
+		if (strcasecmp(spec, lofi_names[i].name))
+			continue;
+		if (key_bits && key_bits != lofi_names[i].key_bits)
+			return bci_error(-EINVAL, "cipher %s: the name fixes the key size at %u bits, not %u",
+					lofi_names[i].name, lofi_names[i].key_bits, key_bits);
+		out->chain = BC_MODE_CBC;
+		out->iv = BC_IV_LOFI;
+		out->key_bytes = lofi_names[i].key_bits / 8;
+		snprintf(out->cipher, sizeof(out->cipher), "aes");
+		snprintf(out->mode, sizeof(out->mode), "cbc-lofi");
+		snprintf(out->name, sizeof(out->name), "%s", lofi_names[i].name);
+		return 1;
+	}
+	return 0;
+}
+
 int bci_cipher_spec_parse(const char *spec, uint32_t key_bits, struct bci_cipher_spec *out)
 {
 	char buf[sizeof(out->name)], *cipher, *chain, *iv, *save = NULL;
+	int r;
 
 	memset(out, 0, sizeof(*out));
 	if (!spec)
 		spec = BC_DEFAULT_CIPHER;
+	r = parse_lofi(spec, key_bits, out);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	if (strlen(spec) >= sizeof(buf))
 		return bci_error(-EINVAL, "cipher: invalid specification");
 	strcpy(buf, spec);

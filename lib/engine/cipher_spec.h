@@ -9,7 +9,10 @@
 #include "blockcrypt.h"
 
 enum bci_chain_mode { BC_MODE_XTS, BC_MODE_CBC };
-enum bci_iv_mode { BC_IV_PLAIN, BC_IV_PLAIN64, BC_IV_ESSIV };
+/* BC_IV_LOFI: Solaris/illumos lofi's IV, AES-ECB under the volume key of
+ * 8 zero bytes then the 64-bit little-endian sector number (512-byte
+ * units); only with the lofi names aes-128-cbc, aes-192-cbc, aes-256-cbc. */
+enum bci_iv_mode { BC_IV_PLAIN, BC_IV_PLAIN64, BC_IV_ESSIV, BC_IV_LOFI };
 
 struct bci_cipher_spec {
 	char name[64];          /* canonical "aes-xts-plain64" */
@@ -22,7 +25,9 @@ struct bci_cipher_spec {
 };
 
 /* Parse SPEC (NULL = BC_DEFAULT_CIPHER); KEY_BITS 0 picks the cipher's
- * default (BC_DEFAULT_XTS_KEY_BITS, BC_DEFAULT_CBC_KEY_BITS). */
+ * default (BC_DEFAULT_XTS_KEY_BITS, BC_DEFAULT_CBC_KEY_BITS).  lofi's
+ * names ("aes-256-cbc", any case) carry their key size: KEY_BITS must be 0
+ * or that size. */
 int bci_cipher_spec_parse(const char *spec, uint32_t key_bits, struct bci_cipher_spec *out);
 
 #endif

@@ -10,6 +10,8 @@
  *   plain    s mod 2^32, little endian, zero padded to the block size
  *   plain64  s, 64-bit little endian, zero padded
  *   essiv    E_salt(plain64 IV) with salt = H(volume key), AES-ECB
+ *   lofi     E_key(8 zero bytes || s as 64-bit little endian), AES-ECB under
+ *            the volume key itself (illumos lofi; 512-byte sectors only)
  * XTS treats each sector as one data unit whose tweak is the IV; CBC chains
  * within the sector only.
  *
@@ -69,7 +71,8 @@ struct bci_sector_engine {
 	struct bci_sector_params p;
 	unsigned iv_shift;          /* log2(sector_size / 512) */
 	EVP_CIPHER_CTX *enc, *dec;  /* keyed with the volume key (EVP path only) */
-	EVP_CIPHER_CTX *essiv;      /* keyed with H(volume key), ECB */
+	EVP_CIPHER_CTX *essiv;      /* IV cipher, ECB: keyed with H(volume key) for
+				     * essiv, with the volume key for lofi */
 	struct prov_cipher prov;    /* prov.cipher NULL: EVP path only */
 	void *penc, *pdec;          /* provider contexts, keyed like enc/dec */
 	struct bci_xts_vaes *vaes;   /* XTS keys for xts_vaes.c, or NULL */
@@ -208,12 +211,20 @@ void bci_sector_engine_free(struct bci_sector_engine *e)
 	free(e);
 }
 
+static const char *ecb_name(uint32_t key_bytes)
+{
+	return key_bytes == 16 ? "AES-128-ECB" : key_bytes == 24 ? "AES-192-ECB" : "AES-256-ECB";
+}
+
 static int check_params(const struct bci_sector_params *p, unsigned *shift)
 {
 	uint32_t ss = p->sector_size;
 
 	if (ss < 512 || ss > 4096 || (ss & (ss - 1)))
 		return bci_error(-EINVAL, "sector size %u: must be 512, 1024, 2048 or 4096", ss);
+	if (p->spec.iv == BC_IV_LOFI && (ss != 512 || p->iv_large_sectors))
+		return bci_error(-EINVAL, "cipher %s: lofi encrypts 512-byte sectors only, not %u",
+				p->spec.name, ss);
 	*shift = (unsigned)__builtin_ctz(ss / 512);
 	if (p->iv_large_sectors && (p->iv_offset & ((1u << *shift) - 1)))
 		return bci_error(-EINVAL, "IV offset %llu: must be a multiple of the sector size with large IVs",
@@ -262,6 +273,13 @@ int bci_sector_engine_new_ex(const struct bci_sector_params *p, const uint8_t *k
 		explicit_bzero(salt, sizeof(salt));
 		if (!e->essiv) {
 			r = bci_error(-EINVAL, "sector engine: ESSIV cipher setup failed");
+			goto fail;
+		}
+	}
+	if (p->spec.iv == BC_IV_LOFI) {
+		e->essiv = keyed_ctx(ecb_name(p->spec.key_bytes), key, 1);
+		if (!e->essiv) {
+			r = bci_error(-EINVAL, "sector engine: lofi IV cipher setup failed");
 			goto fail;
 		}
 	}
@@ -355,12 +373,26 @@ static inline void plain_iv(const struct bci_sector_engine *e, uint64_t sector, 
 	memcpy(iv + 8, &zero, 8);
 }
 
+/* lofi's IV input: 8 zero bytes, then the sector number (512-byte units,
+ * plus the IV offset) as 64-bit little endian; encrypted afterwards. */
+static inline void lofi_iv(const struct bci_sector_engine *e, uint64_t sector, uint8_t iv[IV_SIZE])
+{
+	const uint64_t s = htole64(sector + e->p.iv_offset);
+	const uint64_t zero = 0;
+
+	memcpy(iv, &zero, 8);
+	memcpy(iv + 8, &s, 8);
+}
+
 static int make_iv(struct bci_sector_engine *e, uint64_t sector, uint8_t iv[IV_SIZE])
 {
 	int outl;
 
-	plain_iv(e, sector, iv);
-	if (e->p.spec.iv == BC_IV_ESSIV &&
+	if (e->p.spec.iv == BC_IV_LOFI)
+		lofi_iv(e, sector, iv);
+	else
+		plain_iv(e, sector, iv);
+	if ((e->p.spec.iv == BC_IV_ESSIV || e->p.spec.iv == BC_IV_LOFI) &&
 	    !EVP_CipherUpdate(e->essiv, iv, &outl, iv, IV_SIZE))
 		return -EIO;
 	return 0;

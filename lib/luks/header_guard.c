@@ -69,7 +69,7 @@ int bci_header_guard_begin(const char *path, struct bci_header_guard **out)
 	struct crypt_device *cd = NULL;
 	struct bci_header_guard *g = NULL;
 	uint64_t len;
-	struct stat st;
+	struct stat st = { 0 };
 	int fd = -1, r;
 
 	*out = NULL;
@@ -84,11 +84,17 @@ int bci_header_guard_begin(const char *path, struct bci_header_guard **out)
 	}
 	len = crypt_get_data_offset(cd) * 512;
 	bci_luks_free_cd(cd);
-	if (!len || len > GUARD_MAX)
-		return 0;
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return 0; /* the change will meet (and report) the same */
+	/* A detached header file (--header): its data offset is 0, or counts
+	 * on another device; the whole file is the header area. */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (!len || len > (uint64_t)st.st_size))
+		len = (uint64_t)st.st_size;
+	if (!len || len > GUARD_MAX) {
+		r = 0;
+		goto out;
+	}
 	g = calloc(1, sizeof(*g));
 	if (!g || !(g->copy = malloc(len)) || !(g->path = strdup(path))) {
 		r = bci_error(-ENOMEM, "out of memory");
@@ -100,7 +106,7 @@ int bci_header_guard_begin(const char *path, struct bci_header_guard **out)
 		r = bci_error(r == -EIO ? -EIO : r, "%s: cannot read the header area: %s", path, strerror(-r));
 		goto out;
 	}
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	if (S_ISREG(st.st_mode) &&
 	    fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)len) < 0 && errno != EOPNOTSUPP) {
 		r = errno == ENOSPC || errno == EDQUOT ?
 			bci_error(-ENOSPC, "%s: no space left on the file system for the header's key slot area "

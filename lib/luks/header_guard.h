@@ -8,7 +8,7 @@
 struct bci_header_guard;
 
 /* Before a header change on PATH: keep a copy of the header area (up to
- * the data offset) and, on a regular file, allocate that area so the
+ * the data offset; all of a detached header file, --header) and, on a regular file, allocate that area so the
  * change cannot run out of space half-way (-ENOSPC, exit 5, before
  * anything is written).  *OUT is NULL when PATH holds no LUKS header
  * (then the change itself will refuse). */

@@ -16,13 +16,16 @@
  * PASS, as P->unlock says, and build the volume. */
 int bci_luks_open_volume(const char *backing, const struct bc_open_params *p,
 			const struct bc_secret *pass, struct bc_volume **out);
-/* bc_format() for LUKS1 and LUKS2 (P->type AUTO = LUKS2). */
+/* bc_format() for LUKS1 and LUKS2 (P->type AUTO = LUKS2); P->header: a
+ * detached header file, created when missing. */
 int bci_luks_format(const char *backing, const struct bc_format_params *p,
 		   const struct bc_secret *pass);
 
 struct bc_luks {
 	struct crypt_device *cd;
-	char *path;
+	char *path;     /* where the header is (messages): HEADER, or the backing */
+	char *data;     /* the backing */
+	char *header;   /* the detached header file, or NULL */
 };
 
 /* Install the log callback (once per process). */
@@ -34,6 +37,14 @@ int bci_luks_dump(struct crypt_device *cd, const char *path);
 int bci_luks_fail(int r, const char *path, const char *context);
 /* crypt_init with our error meanings (a missing path is -ENOENT). */
 int bci_luks_init_cd(const char *path, struct crypt_device **out);
+/* The same for a header in the file HEADER (NULL: on PATH) with the data
+ * on PATH (crypt_init_data_device).  A detached header must be a regular
+ * file or a block device, and PATH not an RBD image (-ENOTSUP). */
+int bci_luks_init_cd_detached(const char *path, const char *header, struct crypt_device **out);
+/* Where CD's header is: its detached header file, else its device. */
+const char *bci_luks_header_path(struct crypt_device *cd);
+/* True when CD's header is detached from the data. */
+bool bci_luks_detached(struct crypt_device *cd);
 /* After a header operation on CD: a staged header (RBD, header_stage.h)
  * is written back when R >= 0, else its changes are forgotten.  Returns R,
  * or the write-back's error. */
@@ -42,6 +53,10 @@ int bci_luks_commit(struct crypt_device *cd, int r);
 void bci_luks_free_cd(struct crypt_device *cd);
 /* crypt_init + crypt_load of a LUKS1/LUKS2 header (TYPE AUTO = either). */
 int bci_luks_load_cd(const char *path, enum bc_volume_type type, struct crypt_device **out);
+/* The same with a detached header file HEADER (NULL: on PATH); errors
+ * about the header name HEADER. */
+int bci_luks_load_cd_detached(const char *path, const char *header, enum bc_volume_type type,
+			      struct crypt_device **out);
 /* Fill a volume's layout from a loaded header; -ENOTSUP (with INFO still
  * filled) if blockcrypt must not use it: unsupported cipher or features,
  * an unencrypted data segment or key slot, a data segment inside the

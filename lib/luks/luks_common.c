@@ -20,6 +20,7 @@
 #include <json-c/json.h>
 
 #include "backing/backing.h"
+#include "backing/backing_lock.h"
 #include "core/error.h"
 #include "engine/cipher_spec.h"
 #include "luks/header_stage.h"
@@ -79,7 +80,7 @@ void bci_luks_init(void)
 
 int bci_luks_dump(struct crypt_device *cd, const char *path)
 {
-	struct dump_names names = { crypt_get_device_name(cd), path };
+	struct dump_names names = { bci_luks_header_path(cd), path };
 	int r;
 
 	bci_luks_init();
@@ -116,34 +117,81 @@ int bci_luks_init_cd(const char *path, struct crypt_device **out)
 	return 0;
 }
 
+int bci_luks_init_cd_detached(const char *path, const char *header, struct crypt_device **out)
+{
+	int r;
+
+	if (!header)
+		return bci_luks_init_cd(path, out);
+	bci_luks_init();
+	*out = NULL;
+	if (bci_backing_is_rbd(path) || bci_backing_is_rbd(header))
+		return bci_error(-ENOTSUP, "%s: a detached header (--header) with an RBD image is not supported",
+				bci_backing_is_rbd(header) ? header : path);
+	/* Both must exist, and be what a header or data may be (a FIFO
+	 * would hang libcryptsetup's open). */
+	r = bci_backing_check_type(header);
+	if (r == 0)
+		r = bci_backing_check_type(path);
+	if (r < 0)
+		return r;
+	r = crypt_init_data_device(out, header, path);
+	if (r == -ENOTBLK || r == -ENOENT)
+		return bci_error(-ENOENT, "%s: no such file or device", header);
+	if (r < 0)
+		return bci_luks_fail(bci_errno_access(-r), header, "cannot open");
+	return 0;
+}
+
+const char *bci_luks_header_path(struct crypt_device *cd)
+{
+	const char *h = crypt_get_metadata_device_name(cd);
+
+	return h ? h : crypt_get_device_name(cd);
+}
+
+bool bci_luks_detached(struct crypt_device *cd)
+{
+	return crypt_get_metadata_device_name(cd) != NULL;
+}
+
 int bci_luks_load_cd(const char *path, enum bc_volume_type type, struct crypt_device **out)
+{
+	return bci_luks_load_cd_detached(path, NULL, type, out);
+}
+
+int bci_luks_load_cd_detached(const char *path, const char *header, enum bc_volume_type type,
+			      struct crypt_device **out)
 {
 	const char *want = type == BC_TYPE_LUKS1 ? CRYPT_LUKS1 :
 			   type == BC_TYPE_LUKS2 ? CRYPT_LUKS2 : CRYPT_LUKS;
+	const char *name = header ? header : path;
 	struct crypt_device *cd = NULL;
 	int r;
 
 	*out = NULL;
-	r = bci_luks_init_cd(path, &cd);
+	r = bci_luks_init_cd_detached(path, header, &cd);
 	if (r < 0)
 		return r;
 	r = crypt_load(cd, want, NULL);
 	if (r < 0) {
-		bool regular = !crypt_get_device_name(cd) || strncmp(crypt_get_device_name(cd), "/dev/", 5);
+		const char *dev = bci_luks_header_path(cd);
+		bool regular = !dev || strncmp(dev, "/dev/", 5);
 
 		bci_luks_free_cd(cd);
 		if (strstr(last_cs_error, "too small"))
-			return bci_error(-ENOSPC, "%s: too small for its LUKS header (truncated?)", path);
+			return bci_error(-ENOSPC, "%s: too small for its LUKS header (truncated?)", name);
 		/* A short read of a regular file is a truncated or absent
 		 * header, not a failing disk. */
 		if (r == -EINVAL || r == -ENXIO || (r == -EIO && regular))
 			/* libcryptsetup found no header it could use */
-			return bci_error(-EBADMSG, "%s: not a %s volume, or its headers are damaged%s%s",
-					path, type == BC_TYPE_AUTO ? "LUKS" : bc_volume_type_name(type),
+			return bci_error(-EBADMSG, "%s: not a %s %s, or its headers are damaged%s%s",
+					name, type == BC_TYPE_AUTO ? "LUKS" : bc_volume_type_name(type),
+					header ? "header file" : "volume",
 					last_cs_error[0] ? ": " : "", last_cs_error);
 		if (r == -EPERM || r == -EACCES)
-			return bci_luks_fail(-EACCES, path, "cannot read header");
-		return bci_luks_fail(r, path, "cannot load header");
+			return bci_luks_fail(-EACCES, name, "cannot read header");
+		return bci_luks_fail(r, name, "cannot load header");
 	}
 	/* libcryptsetup reads key slots later, from anywhere up to the data
 	 * offset: a staged header needs all of that. */
@@ -443,7 +491,7 @@ static int check_luks1_slots(struct crypt_device *cd, const char *path)
 	/* The volume key digest's iteration count (mkDigestIterations, a
 	 * big-endian u32 at byte 164 of the LUKS1 header): libcryptsetup has
 	 * no call that returns it, and it is run for every key slot tried. */
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(bci_luks_header_path(cd), O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0; /* the unlock reports it */
 	r = pread(fd, be, sizeof(be), 164) == (ssize_t)sizeof(be);
@@ -500,7 +548,7 @@ int bci_luks_check_header_change(struct crypt_device *cd, const char *path, cons
 
 int bci_luks_layout(struct crypt_device *cd, struct bc_volume_info *info)
 {
-	const char *type = crypt_get_type(cd), *uuid, *label, *path = crypt_get_device_name(cd);
+	const char *type = crypt_get_type(cd), *uuid, *label, *path = bci_luks_header_path(cd);
 	const char *cipher = crypt_get_cipher(cd), *mode = crypt_get_cipher_mode(cd);
 	struct crypt_params_integrity ip = { 0 };
 	struct bci_cipher_spec spec;
@@ -544,13 +592,14 @@ int bci_luks_layout(struct crypt_device *cd, struct bc_volume_info *info)
 		return bci_error(-ENOTSUP, "%s: the data segment is not encrypted (cipher %s); refusing",
 				path, info->cipher);
 	/* Refuse up front what the sector engine cannot do byte-exactly. */
-	if (bci_cipher_spec_parse(info->cipher, info->key_bits, &spec) < 0)
+	if (bci_cipher_spec_parse(info->cipher, info->key_bits, &spec) < 0 || spec.iv == BC_IV_LOFI)
 		return bci_error(-ENOTSUP, "%s: cipher %s (%u-bit key) is not supported (aes xts/cbc only)",
 				path, info->cipher, info->key_bits);
 	/* libcryptsetup rejects a data offset inside the header area, except
 	 * 0: the layout of a detached header, where the data is elsewhere.
-	 * Here the header is on the backing, so the data would include it. */
-	if (crypt_get_metadata_size(cd, &meta_size, &slots_size) == 0) {
+	 * Unless the header was given as detached (--header), it is on the
+	 * backing, so the data would include it. */
+	if (!bci_luks_detached(cd) && crypt_get_metadata_size(cd, &meta_size, &slots_size) == 0) {
 		header_end = (info->type == BC_TYPE_LUKS2 ? 2 * meta_size : meta_size) + slots_size;
 		if (info->data_offset < header_end)
 			return bci_error(-ENOTSUP, "%s: the data segment starts at byte %llu, inside the header and key slot area (bytes 0..%llu; a detached-header layout?); refusing",
@@ -621,7 +670,7 @@ int bci_luks_set_pbkdf(struct crypt_device *cd, const char *type, const struct b
 	int r;
 
 	if (!type) {
-		const char *path = crypt_get_device_name(cd);
+		const char *path = bci_luks_header_path(cd);
 
 		type = crypt_get_type(cd);
 		/* (Header changes on a read-only header were refused when it
@@ -664,7 +713,7 @@ int bci_luks_set_pbkdf(struct crypt_device *cd, const char *type, const struct b
 	}
 	r = crypt_set_pbkdf_type(cd, &pbkdf);
 	if (r < 0)
-		return bci_luks_fail(-EINVAL, crypt_get_device_name(cd), "pbkdf parameters");
+		return bci_luks_fail(-EINVAL, bci_luks_header_path(cd), "pbkdf parameters");
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 
 #include "backing/backing.h"
+#include "backing/backing_lock.h"
 #include "core/error.h"
 #include "core/secret.h"
 #include "engine/cipher_spec.h"
@@ -20,6 +21,7 @@
 #define LUKS2_DEFAULT_DATA_OFFSET (16u << 20)
 #define LUKS1_MAX_DATA_OFFSET (2u << 20)
 #define WIPE_CHUNK (4u << 20)
+#define HEADER_FILE_MIN 4096
 
 static int create_file(const char *path, uint64_t size)
 {
@@ -65,6 +67,42 @@ static int reserve_header(const char *path, uint64_t len)
 	return r;
 }
 
+/* A detached header file: created (0600) when missing, as cryptsetup
+ * luksFormat --header does; else a regular file or a block device that
+ * can be written. */
+static int prepare_header_file(const char *header)
+{
+	struct stat st;
+	int fd, r;
+
+	if (bci_backing_is_rbd(header))
+		return bci_error(-ENOTSUP, "%s: a detached header (--header) on an RBD image is not supported", header);
+	fd = open(header, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 && errno != EEXIST)
+		return bci_error(bci_errno_access(errno), "%s: cannot create the header file: %s", header,
+				strerror(errno));
+	if (fd < 0) {
+		r = bci_backing_check_type(header);
+		if (r < 0)
+			return r;
+		r = bci_check_writable(header);
+		if (r < 0)
+			return r;
+		fd = open(header, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			return bci_error(bci_errno_access(errno), "%s: %s", header, strerror(errno));
+	}
+	/* libcryptsetup grows a header file as it writes, but refuses one
+	 * smaller than a header's first block (cryptsetup makes it that). */
+	r = 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < HEADER_FILE_MIN &&
+	    ftruncate(fd, HEADER_FILE_MIN) < 0)
+		r = bci_error(errno == EFBIG ? -ENOSPC : -errno, "%s: cannot grow the header file: %s", header,
+			     strerror(errno));
+	close(fd);
+	return r;
+}
+
 static int wipe_data_area(const char *backing, const struct bc_volume_info *layout,
 			  const uint8_t *key, const struct bc_format_params *p)
 {
@@ -105,6 +143,7 @@ int bci_luks_format(const char *backing, const struct bc_format_params *p,
 	struct bc_volume_info layout = { 0 };
 	struct bci_cipher_spec spec;
 	_cleanup_secret_ struct bc_secret *key = NULL;
+	struct stat hst, bst;
 	uint64_t size, need;
 	uint32_t ss;
 	bool blk = false;  /* stays false when the file does not exist yet */
@@ -117,6 +156,10 @@ int bci_luks_format(const char *backing, const struct bc_format_params *p,
 	r = bci_cipher_spec_parse(p->cipher, p->key_bits, &spec);
 	if (r < 0)
 		return r;
+	/* dm-crypt has no lofi IVs: such a LUKS volume would open nowhere else. */
+	if (spec.iv == BC_IV_LOFI)
+		return bci_error(-EINVAL, "format: %s is lofi's cipher (blockcrypt-lofi(7)); LUKS takes dm-crypt's, "
+				"e.g. aes-cbc-essiv:sha256", p->cipher);
 	r = bci_luks_check_pbkdf(type, &p->pbkdf);
 	if (r < 0)
 		return r;
@@ -126,6 +169,14 @@ int bci_luks_format(const char *backing, const struct bc_format_params *p,
 	if (luks1 && ss > 512)
 		return bci_error(-EINVAL, "format: LUKS1 supports only 512-byte sectors");
 
+	if (p->header) {
+		if (bci_backing_is_rbd(backing))
+			return bci_error(-ENOTSUP, "%s: a detached header (--header) with an RBD image is not supported",
+					backing);
+		if (stat(p->header, &hst) == 0 && stat(backing, &bst) == 0 && hst.st_dev == bst.st_dev &&
+		    hst.st_ino == bst.st_ino)
+			return bci_error(-EINVAL, "format: --header %s is the backing itself", p->header);
+	}
 	/* Work out the final size before creating or growing anything. */
 	r = bci_path_size(backing, &size, &blk);
 	if (r == -ENOENT && p->create_size)
@@ -151,18 +202,28 @@ int bci_luks_format(const char *backing, const struct bc_format_params *p,
 	if (size % ss)
 		return bci_error(-EINVAL, "format: backing size %llu is not a multiple of the %u-byte sector size",
 				(unsigned long long)size, ss);
-	/* Refuse before writing anything: libcryptsetup would only warn. */
-	need = (luks1 ? LUKS1_MAX_DATA_OFFSET : LUKS2_DEFAULT_DATA_OFFSET) + ss;
+	/* Refuse before writing anything: libcryptsetup would only warn.  A
+	 * detached header leaves the whole backing to the data (offset 0). */
+	need = (p->header ? 0 : luks1 ? LUKS1_MAX_DATA_OFFSET : LUKS2_DEFAULT_DATA_OFFSET) + ss;
 	if (size < need)
-		return bci_error(-ENOSPC, "%s: backing is %llu bytes; a %s volume needs at least %llu (header + one sector)",
+		return bci_error(-ENOSPC, "%s: backing is %llu bytes; a %s volume needs at least %llu (%s)",
 				backing, (unsigned long long)size, luks1 ? "LUKS1" : "LUKS2",
-				(unsigned long long)need);
+				(unsigned long long)need, p->header ? "one sector" : "header + one sector");
+	if (p->header) {
+		r = prepare_header_file(p->header);
+		if (r < 0)
+			return r;
+	}
 	if (p->create_size) {
 		r = create_file(backing, p->create_size);
 		if (r < 0)
 			return r;
 	}
-	if (!blk && !rbd) {
+	if (p->header) {
+		r = reserve_header(p->header, luks1 ? LUKS1_MAX_DATA_OFFSET : LUKS2_DEFAULT_DATA_OFFSET);
+		if (r < 0)
+			return r;
+	} else if (!blk && !rbd) {
 		r = reserve_header(backing, need - ss);
 		if (r < 0)
 			return r;
@@ -179,7 +240,7 @@ int bci_luks_format(const char *backing, const struct bc_format_params *p,
 	    !memcmp(bc_secret_data(key), bc_secret_data(key) + spec.key_bytes / 2, spec.key_bytes / 2))
 		return bci_error(-EIO, "format: random number generator returned a degenerate key");
 
-	r = bci_luks_init_cd(backing, &cd);
+	r = bci_luks_init_cd_detached(backing, p->header, &cd);
 	if (r < 0)
 		return r;
 	r = bci_luks_set_pbkdf(cd, type, &p->pbkdf);
@@ -188,14 +249,14 @@ int bci_luks_format(const char *backing, const struct bc_format_params *p,
 	r = crypt_format(cd, type, spec.cipher, spec.mode, NULL, (const char *)bc_secret_data(key),
 			 spec.key_bytes, luks1 ? (void *)&params1 : (void *)&params2);
 	if (r < 0) {
-		r = bci_luks_fail(bci_errno_access(-r), backing, "cannot write header");
+		r = bci_luks_fail(bci_errno_access(-r), p->header ? p->header : backing, "cannot write header");
 		goto out;
 	}
 	r = crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, (const char *)bc_secret_data(key),
 					    spec.key_bytes, (const char *)bc_secret_data(pass),
 					    bc_secret_len(pass));
 	if (r < 0) {
-		r = bci_luks_fail(r, backing, "cannot add key slot");
+		r = bci_luks_fail(r, p->header ? p->header : backing, "cannot add key slot");
 		goto out;
 	}
 	r = bci_luks_layout(cd, &layout);

@@ -18,25 +18,34 @@
 
 int bc_luks_load(const char *backing, bool read_only, struct bc_luks **out)
 {
+	return bc_luks_load_detached(backing, NULL, read_only, out);
+}
+
+int bc_luks_load_detached(const char *backing, const char *header, bool read_only,
+			  struct bc_luks **out)
+{
+	const char *where = header ? header : backing;
 	struct bc_luks *l;
 	int r;
 
 	*out = NULL;
 	if (!read_only) {
-		r = bci_check_writable(backing);
+		/* Header changes write the header file only. */
+		r = bci_check_writable(where);
 		if (r < 0)
 			return r;
 	}
 	l = calloc(1, sizeof(*l));
-	if (!l || !(l->path = strdup(backing))) {
-		free(l);
+	if (!l || !(l->path = strdup(where)) || !(l->data = strdup(backing)) ||
+	    (header && !(l->header = strdup(header)))) {
+		bc_luks_free(l);
 		return bci_error(-ENOMEM, "out of memory");
 	}
-	r = bci_luks_load_cd(backing, BC_TYPE_AUTO, &l->cd);
+	r = bci_luks_load_cd_detached(backing, header, BC_TYPE_AUTO, &l->cd);
 	/* Header changes are refused on headers we must not write (unknown
 	 * requirements, unsupported layouts) before anything is derived. */
 	if (r == 0 && !read_only)
-		r = bci_luks_check_header_change(l->cd, backing, "changing the header");
+		r = bci_luks_check_header_change(l->cd, where, "changing the header");
 	if (r < 0) {
 		bc_luks_free(l);
 		return r;
@@ -51,6 +60,8 @@ void bc_luks_free(struct bc_luks *l)
 		return;
 	bci_luks_free_cd(l->cd);
 	free(l->path);
+	free(l->data);
+	free(l->header);
 	free(l);
 }
 
@@ -188,7 +199,9 @@ int bc_luks_dump_json(struct bc_luks *l, char **json_out)
 	if (r < 0 && r != -ENOTSUP)
 		return r;
 	root = json_object_new_object();
-	json_object_object_add(root, "device", json_object_new_string(l->path));
+	json_object_object_add(root, "device", json_object_new_string(l->data));
+	if (l->header)
+		json_object_object_add(root, "header", json_object_new_string(l->header));
 	json_object_object_add(root, "type", json_object_new_string(bc_volume_type_name(info.type)));
 	json_object_object_add(root, "uuid", json_object_new_string(info.uuid));
 	if (info.type == BC_TYPE_LUKS2)
@@ -243,18 +256,19 @@ int bc_luks_header_backup(struct bc_luks *l, const char *file)
 	return r < 0 ? bci_luks_fail(r, l->path, "header backup") : 0;
 }
 
-/* Run OP on a backing without loading its (possibly damaged) header. */
-static int on_raw_backing(const char *backing, const char *what,
+/* Run OP on a backing (or on its detached HEADER) without loading its
+ * (possibly damaged) header. */
+static int on_raw_backing(const char *backing, const char *header, const char *what,
 			  int (*op)(struct crypt_device *cd, const void *arg), const void *arg)
 {
 	struct crypt_device *cd = NULL;
-	int r = bci_luks_init_cd(backing, &cd);
+	int r = bci_luks_init_cd_detached(backing, header, &cd);
 
 	if (r < 0)
 		return r;
 	r = op(cd, arg);
 	if (r < 0)
-		r = bci_luks_fail(r == -EINVAL ? -EBADMSG : r, backing, what);
+		r = bci_luks_fail(r == -EINVAL ? -EBADMSG : r, header ? header : backing, what);
 	r = bci_luks_commit(cd, r);
 	bci_luks_free_cd(cd);
 	return r;
@@ -271,23 +285,23 @@ static int repair_op(struct crypt_device *cd, const void *unused)
 	return crypt_repair(cd, NULL, NULL);
 }
 
-int bc_header_restore(const char *backing, const char *file)
+int bc_header_restore(const char *backing, const char *header, const char *file)
 {
 	int r;
 
 	if (access(file, R_OK) < 0)
 		return bci_error(-errno, "%s: %s", file, strerror(errno));
-	r = bci_check_writable(backing);
+	r = bci_check_writable(header ? header : backing);
 	if (r < 0)
 		return r;
-	return on_raw_backing(backing, "header restore", restore_op, file);
+	return on_raw_backing(backing, header, "header restore", restore_op, file);
 }
 
-int bc_header_repair(const char *backing)
+int bc_header_repair(const char *backing, const char *header)
 {
-	int r = bci_check_writable(backing);
+	int r = bci_check_writable(header ? header : backing);
 
 	if (r < 0)
 		return r;
-	return on_raw_backing(backing, "repair", repair_op, NULL);
+	return on_raw_backing(backing, header, "repair", repair_op, NULL);
 }

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "core/error.h"
 #include "core/secret.h"
@@ -43,7 +44,7 @@ static int derive_key(const char *backing, const struct bc_open_params *p,
 	}
 	/* A passphrase is hashed exactly as cryptsetup's plain mode does. */
 	bci_luks_init();
-	r = bci_cipher_spec_parse(p->cipher, key_bytes * 8, &spec);
+	r = bci_cipher_spec_parse(p->cipher ? p->cipher : BC_DEFAULT_PLAIN_CIPHER, key_bytes * 8, &spec);
 	if (r < 0)
 		return r;
 	r = bci_luks_init_cd(backing, &cd);
@@ -73,6 +74,25 @@ out:
 	return r;
 }
 
+int bc_plain_key_bits(const char *cipher, uint32_t key_bits)
+{
+	struct bci_cipher_spec spec;
+	int r;
+
+	if (!cipher)
+		cipher = BC_DEFAULT_PLAIN_CIPHER;
+	if (key_bits)
+		return bc_cipher_key_bits(cipher, key_bits);
+	/* The cipher's own default tells whether its name fixes the size
+	 * (CBC and XTS names do not: cryptsetup plain takes 256 bits). */
+	r = bci_cipher_spec_parse(cipher, 0, &spec);
+	if (r < 0)
+		return r;
+	if (spec.chain == BC_MODE_XTS || (spec.chain == BC_MODE_CBC && !strncmp(cipher, "aes-cbc-", 8)))
+		return bc_cipher_key_bits(cipher, BC_DEFAULT_PLAIN_KEY_BITS);
+	return (int)(spec.key_bytes * 8);
+}
+
 int bci_plain_open_volume(const char *backing, const struct bc_open_params *p,
 			 const struct bc_secret *secret, struct bc_volume **out)
 {
@@ -82,7 +102,10 @@ int bci_plain_open_volume(const char *backing, const struct bc_open_params *p,
 	int r;
 
 	*out = NULL;
-	r = bci_cipher_spec_parse(p->cipher, p->key_bits, &spec);
+	r = bc_plain_key_bits(p->cipher, p->key_bits);
+	if (r < 0)
+		return r;
+	r = bci_cipher_spec_parse(p->cipher ? p->cipher : BC_DEFAULT_PLAIN_CIPHER, (uint32_t)r, &spec);
 	if (r < 0)
 		return r;
 	snprintf(info.cipher, sizeof(info.cipher), "%s", spec.name);

@@ -26,13 +26,15 @@ const char *bc_volume_type_name(enum bc_volume_type t)
 	case BC_TYPE_LUKS1: return "luks1";
 	case BC_TYPE_LUKS2: return "luks2";
 	case BC_TYPE_PLAIN: return "plain";
+	case BC_TYPE_LOFI: return "lofi";
 	default: return "auto";
 	}
 }
 
 int bc_volume_type_parse(const char *name, enum bc_volume_type *out)
 {
-	static const enum bc_volume_type all[] = { BC_TYPE_AUTO, BC_TYPE_LUKS1, BC_TYPE_LUKS2, BC_TYPE_PLAIN };
+	static const enum bc_volume_type all[] = { BC_TYPE_AUTO, BC_TYPE_LUKS1, BC_TYPE_LUKS2, BC_TYPE_PLAIN,
+						     BC_TYPE_LOFI };
 
 	for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
 		if (!strcmp(name, bc_volume_type_name(all[i]))) {
@@ -44,7 +46,7 @@ int bc_volume_type_parse(const char *name, enum bc_volume_type *out)
 		*out = BC_TYPE_AUTO;
 		return 0;
 	}
-	return bci_error(-EINVAL, "type %s: expected luks2, luks1, luks or plain", name);
+	return bci_error(-EINVAL, "type %s: expected luks2, luks1, luks, plain or lofi", name);
 }
 
 static void slot_free(struct bci_io_slot *s)

@@ -30,10 +30,18 @@
 	const char *name;                 /* NULL: from the backing's file name */ \
 	/* the key */ \
 	const char *key_file, *pkcs11, *pin_file, *module; \
+	uint64_t keyfile_offset;          /* bytes of the key file skipped */ \
+	uint32_t keyfile_size;            /* bytes of it read; 0 = all */ \
+	bool hash_key_file;               /* plain, crypttab: hash= hashes a key file too */ \
+	bool plain_fallback;              /* crypttab, no type: plain unless LUKS */ \
 	bool token_only; \
+	int key_slot;                     /* LUKS: try only this slot; -1 = any */ \
+	uint32_t tries;                   /* passphrase prompts; 0 = default (3) */ \
+	uint32_t timeout;                 /* seconds a prompt waits; 0 = forever */ \
 	/* the volume (plain: its layout) */ \
 	bool type_set; \
 	enum bc_volume_type type; \
+	const char *header;               /* detached LUKS header file */ \
 	const char *cipher, *hash; \
 	uint32_t key_bits, sector_size; \
 	uint64_t size, offset, skip; \
@@ -47,7 +55,8 @@
 	const char *fuse_dir; \
 	/* the tab file's own */ \
 	const char *after_attach;         /* shell command run once serving */ \
-	bool noauto;
+	bool noauto, nofail; \
+	const char *device_timeout;       /* x-systemd.device-timeout=, for the generator */
 
 struct attach_config {
 	ATTACH_CONFIG_FIELDS

@@ -139,6 +139,7 @@ static int write_state(struct daemon *d)
 
 	json_object_object_add(o, "name", json_object_new_string(d->name));
 	json_object_object_add(o, "backing", json_object_new_string(d->backing));
+	json_object_object_add(o, "header", d->header[0] ? json_object_new_string(d->header) : NULL);
 	json_object_object_add(o, "type", json_object_new_string(bc_volume_type_name(d->info.type)));
 	json_object_object_add(o, "cipher", json_object_new_string(d->info.cipher));
 	json_object_object_add(o, "key_bits", json_object_new_int((int)d->info.key_bits));
@@ -341,6 +342,8 @@ int attach_hook_run(const struct daemon *d, bool wait_for_it)
 		setenv("BLOCKCRYPT_NAME", d->name, 1);
 		setenv("BLOCKCRYPT_URI", d->uri, 1);
 		setenv("BLOCKCRYPT_BACKING", d->backing, 1);
+		if (d->header[0])
+			setenv("BLOCKCRYPT_HEADER", d->header, 1);
 		if (d->socket_path[0])
 			setenv("BLOCKCRYPT_SOCKET", d->socket_path, 1);
 		if (d->fuse_dir[0]) {

@@ -53,6 +53,7 @@ struct daemon {
 	char *tls_path;             /* --tls-certificates or --tls-psk, absolute */
 	char name[RT_NAME_MAX + 1];
 	char backing[PATH_MAX];     /* canonical path */
+	char header[PATH_MAX];      /* detached LUKS header, canonical; "" if none */
 	struct bc_volume *volume;
 	struct bc_volume_info info;
 	time_t started;             /* shown as the FUSE file's times */
@@ -71,6 +72,7 @@ struct daemon {
 	 * runtime directory (runtime.h).  Both belong to open files that the
 	 * forked daemon inherits; the attaching parent drops its copies. */
 	struct bci_backing_lock *backing_lock;
+	struct bci_backing_lock *header_lock; /* a detached header's, locked alike */
 	int name_fd;
 	int fuse_dir_fd;            /* flock()ed: one volume per --fuse DIR */
 

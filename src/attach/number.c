@@ -36,3 +36,22 @@ int parse_number(const char *s, bool suffixes, uint64_t *out)
 	*out = v * mult;
 	return 0;
 }
+
+int parse_plain_size(const char *s, uint64_t *bytes)
+{
+	uint64_t v;
+	int r = parse_number(s, true, &v);
+
+	if (r < 0)
+		return r;
+	if (!s[strspn(s, "0123456789")]) {
+		/* digits alone: 512-byte sectors */
+		if (v > UINT64_MAX / 512)
+			return -ERANGE;
+		v *= 512;
+	} else if (v % 512) {
+		return -EDOM;
+	}
+	*bytes = v;
+	return 0;
+}

@@ -12,4 +12,10 @@
  * -EBADMSG (trailing junk or a bad suffix), -ERANGE (too large). */
 int parse_number(const char *s, bool suffixes, uint64_t *out);
 
+/* A plain volume's size: digits alone count 512-byte sectors (as
+ * cryptsetup's --size), a number with a K/M/G/T suffix counts bytes and
+ * must be a multiple of 512.  The size in bytes in *BYTES; errors as
+ * parse_number(), and -EDOM (bytes not a multiple of 512). */
+int parse_plain_size(const char *s, uint64_t *bytes);
+
 #endif

@@ -64,8 +64,22 @@ enum cmd_id {
 	  "read the key (passphrase) from FILE, byte for byte; - = stdin") \
 	X(NEW_KEY_FILE, "new-key-file", "FILE", STRING, 0, 0, CLI(new_key_file), CMD(ADD_KEY) | CMD(CHANGE_KEY), NULL, \
 	  "read the new key from FILE") \
+	X(NEW_KEYFILE, "new-keyfile", "FILE", STRING, 0, 0, CLI(new_key_file), CMD(ADD_KEY) | CMD(CHANGE_KEY), NULL, \
+	  NULL /* cryptsetup's name for --new-key-file */) \
+	X(KEYFILE_OFFSET, "keyfile-offset", "BYTES", U64, 0, UINT64_MAX, CFG(keyfile_offset), CMDS_KEY_FILE, \
+	  "keyfile-offset", "skip BYTES at the start of the key file") \
+	X(KEYFILE_SIZE, "keyfile-size", "BYTES", U32, 0, 8u << 20, CFG(keyfile_size), CMDS_KEY_FILE, "keyfile-size", \
+	  "read at most BYTES of the key file (default: all of it)") \
+	X(TRIES, "tries", "N", U32, 0, 1000, CFG(tries), CMDS_OPEN, "tries", \
+	  "passphrase attempts when prompting (default 3, 0 = no limit)") \
+	X(TIMEOUT, "timeout", "SECONDS", U32, 0, 86400, CFG(timeout), CMDS_OPEN, "timeout", \
+	  "give up a passphrase prompt after SECONDS (default 0: wait)") \
+	X(HEADER, "header", "FILE", STRING, 0, 0, CFG(header), \
+	  CMD(FORMAT) | CMDS_OPEN | CMD(ADD_KEY) | CMD(REMOVE_KEY) | CMD(CHANGE_KEY) | CMD(DUMP) | \
+	  CMD(HEADER_BACKUP) | CMD(HEADER_RESTORE) | CMD(REPAIR) | CMD(ERASE) | CMD(ENROLL) | CMD(UNENROLL), "header", \
+	  "detached LUKS header FILE: the backing holds the data only") \
 	X(TYPE, "type", "TYPE", SPECIAL, 0, 0, NONE, CMD(FORMAT) | CMDS_OPEN, NULL, \
-	  "luks2 (default for format), luks1, or plain (headerless)") \
+	  "luks2 (default for format), luks1, plain (headerless), or lofi (Solaris lofi crypto)") \
 	X(CIPHER, "cipher", "SPEC", STRING, 0, 0, CFG(cipher), CMD(FORMAT) | CMDS_OPEN, "cipher", \
 	  "aes-xts-plain64 (default), aes-cbc-essiv:sha256, aes-cbc-plain64, ...") \
 	X(KEY_SIZE, "key-size", "BITS", U32, 0, 4096, CFG(key_bits), CMD(FORMAT) | CMDS_OPEN, "key-size", \
@@ -98,8 +112,8 @@ enum cmd_id {
 	  "unlock only with an enrolled token, never ask for a passphrase") \
 	X(SIZE, "size", "BYTES", SIZE, 0, 0, CFG(size), CMD(FORMAT), NULL, \
 	  "create or extend the backing file to BYTES (K, M, G, T)") \
-	X(SIZE_PLAIN, "size", "BYTES", SIZE, 0, UINT64_MAX, CFG(size), CMDS_OPEN, "size", \
-	  "plain: data size (K, M, G, T)") \
+	X(SIZE_PLAIN, "size", "SECTORS", SPECIAL, 0, UINT64_MAX, CFG(size), CMDS_OPEN, "data-size", \
+	  "plain: data size in 512-byte sectors (as cryptsetup --size), or bytes with K, M, G, T") \
 	X(SIZE_RESIZE, "size", "BYTES", SIZE, 0, 0, CFG(size), CMD(RESIZE), NULL, \
 	  "new size, may shrink (K, M, G, T); on RBD, grows the image when needed") \
 	X(NO_WIPE, "no-wipe", NULL, FLAG, 0, 0, CLI(no_wipe), CMD(FORMAT), NULL, \
@@ -116,6 +130,8 @@ enum cmd_id {
 	  "fixed KDF cost instead of a benchmark (pbkdf2: iterations; argon2: passes)") \
 	X(KEY_SLOT, "key-slot", "N", SPECIAL, 0, 0, NONE, CMD(ADD_KEY) | CMD(REMOVE_KEY), NULL, \
 	  "key slot number") \
+	X(KEY_SLOT_OPEN, "key-slot", "N", SPECIAL, 0, 31, NONE, CMDS_OPEN, "key-slot", \
+	  "LUKS: try only key slot N with the passphrase") \
 	X(OFFSET, "offset", "SECTORS", U64, 0, UINT64_MAX / 512, CFG(offset), CMDS_OPEN, "offset", \
 	  "plain: data start in 512-byte sectors (as cryptsetup --offset)") \
 	X(SKIP, "skip", "SECTORS", U64, 0, UINT64_MAX, CFG(skip), CMDS_OPEN, "skip", \
@@ -179,12 +195,28 @@ enum cmd_id {
 	  "never show progress") \
 	X(HELP, "help", NULL, SPECIAL, 0, 0, NONE, CMDS_ALL, NULL, \
 	  "show this help") \
+	X(VERSION, "version", NULL, SPECIAL, 0, 0, NONE, CMDS_ALL, NULL, \
+	  "print blockcrypt's version") \
+	X(VERBOSE, "verbose", NULL, FLAG, 0, 0, CLI(verbose), CMDS_ALL, NULL, \
+	  "say \"Command successful.\" at the end (as cryptsetup -v)") \
 	X(PLAIN, NULL, NULL, FLAG, 0, 0, NONE, 0, "plain", \
 	  "a plain (headerless) volume: the layout options apply") \
-	X(READONLY, NULL, NULL, FLAG, 0, 0, CFG(read_only), 0, "readonly", \
-	  "the same as read-only") \
+	X(READONLY, "readonly", NULL, FLAG, 0, 0, CFG(read_only), CMD(ATTACH), "readonly", \
+	  NULL /* cryptsetup's spelling of --read-only */) \
 	X(NOAUTO, NULL, NULL, FLAG, 0, 0, CFG(noauto), 0, "noauto", \
 	  "not attached by attach --all") \
+	X(NOFAIL, NULL, NULL, FLAG, 0, 0, CFG(nofail), 0, "nofail", \
+	  "a failure to attach is reported but is not an error of attach --all") \
+	X(KEY_BITS_TAB, NULL, NULL, U32, 0, 4096, CFG(key_bits), 0, "size", \
+	  "crypttab: the key size in bits") \
+	X(LUKS, NULL, NULL, SPECIAL, 0, 0, NONE, 0, "luks", \
+	  "crypttab: the volume must be LUKS (1 or 2)") \
+	X(LOFI, NULL, NULL, SPECIAL, 0, 0, NONE, 0, "lofi", \
+	  "a Solaris lofi crypto volume (blockcrypt-lofi(7)); cipher= is needed") \
+	X(PKCS11_URI, NULL, NULL, STRING, 0, 0, CFG(pkcs11), 0, "pkcs11-uri", \
+	  "crypttab: the PKCS#11 token (auto: any)") \
+	X(DEVICE_TIMEOUT, NULL, NULL, STRING, 0, 0, CFG(device_timeout), 0, "x-systemd.device-timeout", \
+	  "how long the generated unit waits for the backing device") \
 	X(AFTER_ATTACH, NULL, NULL, STRING, 0, 0, CFG(after_attach), 0, "after-attach", \
 	  "shell command run once serving; takes the rest of the line")
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/macros.h"
 #include "runtime.h"
 #include "number.h"
 #include "options.h"
@@ -36,6 +37,128 @@ static const char *why_fmt(const char *fmt, ...)
 	return why;
 }
 
+/* crypttab(5) options that only systemd (or Debian's cryptdisks) acts on,
+ * or that tune dm-crypt's kernel threads: accepted, ignored, with a note
+ * (systemd itself ignores what it does not know).  A prefix ends in '.'
+ * or '-'. */
+static const char *const ignored_options[] = {
+	"x-systemd.", "x-initrd.", "_netdev", "same-cpu-crypt", "submit-from-crypt-cpus",
+	"no-read-workqueue", "no-write-workqueue", "headless", "password-echo", "silent", "verify",
+	"try-empty-password", "keyfile-erase", "keyfile-timeout", "link-volume-key", "token-timeout",
+	"fido2-", "tpm2-", "initramfs", "noearly", "check", "checkargs", "loud", "quiet",
+};
+
+/* crypttab(5) options that ask for what blockcrypt does not do: a volume
+ * type it cannot read, a device it would have to format on every boot,
+ * a key it cannot get.  Attaching anyway would serve the wrong bytes, so
+ * the line is refused. */
+static const struct {
+	const char *name, *why;
+} refused_options[] = {
+	{ "bitlk", "BitLocker volumes are not supported" },
+	{ "fvault2", "FileVault2 volumes are not supported" },
+	{ "tcrypt", "TrueCrypt/VeraCrypt volumes are not supported" },
+	{ "tcrypt-hidden", "TrueCrypt/VeraCrypt volumes are not supported" },
+	{ "tcrypt-system", "TrueCrypt/VeraCrypt volumes are not supported" },
+	{ "tcrypt-veracrypt", "TrueCrypt/VeraCrypt volumes are not supported" },
+	{ "tcrypt-keyfile", "TrueCrypt/VeraCrypt volumes are not supported" },
+	{ "veracrypt-pim", "TrueCrypt/VeraCrypt volumes are not supported" },
+	{ "loop-aes", "loop-AES volumes are not supported" },
+	{ "swap", "blockcrypt does not make a swap device on every boot" },
+	{ "tmp", "blockcrypt does not make a file system on every boot" },
+	{ "keyscript", "key scripts are not supported (give a key file or a token)" },
+	{ "integrity", "dm-integrity is not supported" },
+};
+
+/* The note *WHY for an option that is not blockcrypt's; 1 = go on
+ * (ignored), -EINVAL = refuse the line. */
+static int foreign_option(struct tab_entry *e, const char *opt, const char **why)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(refused_options); i++)
+		if (!strcmp(opt, refused_options[i].name)) {
+			*why = why_fmt("%s: %s", opt, refused_options[i].why);
+			return -EINVAL;
+		}
+	for (size_t i = 0; i < ARRAY_SIZE(ignored_options); i++) {
+		const char *ign = ignored_options[i];
+		size_t n = strlen(ign);
+
+		if (ign[n - 1] == '.' || ign[n - 1] == '-' ? !strncmp(opt, ign, n) : !strcmp(opt, ign)) {
+			*why = why_fmt("note: '%.60s' is for systemd or the kernel only, ignored", opt);
+			return 1;
+		}
+	}
+	/* Unknown.  A LUKS header catches a wrong layout; a plain volume
+	 * cannot, so there a misspelt cipher= or offset= must not pass. */
+	e->unknown_options++;
+	*why = why_fmt("warning: unknown option '%.60s' ignored", opt);
+	return 1;
+}
+
+/* A time span as systemd writes one ("90", "90s", "2min", "1h", "500ms"):
+ * whole seconds, rounded up, in *OUT. */
+static int parse_timespan(const char *s, uint64_t *out)
+{
+	static const struct { const char *unit; uint64_t ms; } units[] = {
+		{ "", 1000 }, { "s", 1000 }, { "sec", 1000 }, { "ms", 1 }, { "m", 60000 }, { "min", 60000 },
+		{ "h", 3600000 }, { "d", 86400000 },
+	};
+	size_t digits = strspn(s ? s : "", "0123456789");
+	char num[24];
+	uint64_t v;
+
+	if (!digits || digits >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, s, digits);
+	num[digits] = '\0';
+	if (parse_number(num, false, &v) < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++)
+		if (!strcmp(s + digits, units[i].unit)) {
+			if (v > UINT32_MAX)
+				return -ERANGE;
+			*out = (v * units[i].ms + 999) / 1000;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+/* The options that the list in options.h marks SPECIAL. */
+static int special_option(struct tab_entry *e, enum opt_id id, const char *val, const char **why)
+{
+	uint64_t n;
+
+	switch (id) {
+	case BC_OPT_SIZE_PLAIN: /* data-size= */
+		if (!val || parse_plain_size(val, &n) < 0) {
+			*why = "data-size: give 512-byte sectors, or bytes with K, M, G, T (a multiple of 512)";
+			return -EINVAL;
+		}
+		e->cfg.size = n;
+		return 0;
+	case BC_OPT_KEY_SLOT_OPEN:
+		if (!val || parse_number(val, false, &n) < 0 || n > 31) {
+			*why = "key-slot: give 0 to 31";
+			return -EINVAL;
+		}
+		e->cfg.key_slot = (int)n;
+		return 0;
+	case BC_OPT_LUKS:
+	case BC_OPT_LOFI:
+		if (val) {
+			*why = why_fmt("%s takes no value", opt_decls[id].tab_key);
+			return -EINVAL;
+		}
+		e->cfg.type = id == BC_OPT_LUKS ? BC_TYPE_AUTO : BC_TYPE_LOFI;
+		e->cfg.type_set = true;
+		return 0;
+	default:
+		break;
+	}
+	*why = why_fmt("option '%.60s' is not for the tab file", opt_decls[id].tab_key);
+	return -EINVAL;
+}
+
 /* KEY[=VALUE] of one option, by the list in options.h. */
 static int set_option(struct tab_entry *e, char *opt, const char **why)
 {
@@ -52,11 +175,17 @@ static int set_option(struct tab_entry *e, char *opt, const char **why)
 			o = &opt_decls[id];
 			break;
 		}
-	if (!o) {
-		*why = why_fmt("unknown option '%.60s'", opt);
-		return -EINVAL;
-	}
+	if (!o)
+		return foreign_option(e, opt, why);
 	field = opt_cfg_field(o, &e->cfg);
+	if (id == BC_OPT_TIMEOUT) {
+		if (!val || parse_timespan(val, &n) < 0 || n > o->max) {
+			*why = "timeout: give seconds (or a time span such as 90s, 2min)";
+			return -EINVAL;
+		}
+		e->cfg.timeout = (uint32_t)n;
+		return 0;
+	}
 	switch (o->kind) {
 	case BC_KIND_FLAG:
 		if (val) {
@@ -81,6 +210,11 @@ static int set_option(struct tab_entry *e, char *opt, const char **why)
 	case BC_KIND_U32:
 	case BC_KIND_U64:
 	case BC_KIND_SIZE:
+		if (id == BC_OPT_KEY_BITS_TAB && (parse_number(val, false, &n) < 0 || n > o->max)) {
+			/* Where size= was the data size before crypttab's meaning. */
+			*why = "size= is crypttab's key size in bits (e.g. 256); the data size is data-size=";
+			return -EINVAL;
+		}
 		if (parse_number(val, o->kind == BC_KIND_SIZE, &n) < 0 || n < o->min || n > o->max) {
 			*why = o->min ? why_fmt("%s: give %llu to %llu", o->tab_key, (unsigned long long)o->min,
 						(unsigned long long)o->max) : why_fmt("bad number for %s", o->tab_key);
@@ -92,7 +226,7 @@ static int set_option(struct tab_entry *e, char *opt, const char **why)
 			*(uint64_t *)field = n;
 		return 0;
 	case BC_KIND_SPECIAL:
-		break;
+		return special_option(e, id, val, why);
 	}
 	*why = why_fmt("option '%.60s' is not for the tab file", opt);
 	return -EINVAL;
@@ -107,7 +241,34 @@ static bool has_control_char(const char *line)
 	return false;
 }
 
-static int parse_line(struct tab_entry *e, char *line, const char **why)
+/* crypttab(5)'s device spellings: UUID=, LABEL=, PARTUUID=, PARTLABEL=
+ * name a link udev makes; anything else is a path (or an rbd: spec). */
+static char *backing_path(const char *backing)
+{
+	static const struct { const char *tag, *dir; } tags[] = {
+		{ "UUID=", "/dev/disk/by-uuid/" }, { "LABEL=", "/dev/disk/by-label/" },
+		{ "PARTUUID=", "/dev/disk/by-partuuid/" }, { "PARTLABEL=", "/dev/disk/by-partlabel/" },
+	};
+	char *out;
+
+	for (size_t i = 0; i < ARRAY_SIZE(tags); i++) {
+		size_t n = strlen(tags[i].tag);
+
+		if (!strncmp(backing, tags[i].tag, n) && backing[n] && !strchr(backing + n, '/'))
+			return asprintf(&out, "%s%s", tags[i].dir, backing + n) < 0 ? NULL : out;
+	}
+	return strdup(backing);
+}
+
+/* Does E give an option that only a plain volume's layout uses? */
+static bool has_plain_layout(const struct tab_entry *e)
+{
+	const struct attach_config *c = &e->cfg;
+
+	return c->cipher || c->hash || c->key_bits || c->offset || c->skip || c->size || c->sector_size;
+}
+
+static int parse_line(struct tab_entry *e, char *line, const char **why, FILE *msgs, const char *file)
 {
 	char *save = NULL, *opts, *tok, *hook, *name, *backing, *key;
 	int r;
@@ -117,16 +278,20 @@ static int parse_line(struct tab_entry *e, char *line, const char **why)
 	backing = strtok_r(NULL, " \t", &save);
 	key = strtok_r(NULL, " \t", &save);
 	opts = strtok_r(NULL, "", &save);
-	if (!name || !backing || !key) {
-		*why = "expected NAME BACKING KEY [OPTIONS]";
+	if (!name || !backing) {
+		*why = "expected NAME BACKING [KEY [OPTIONS]]";
 		return -EINVAL;
 	}
+	/* As crypttab(5): no KEY column is "none". */
+	if (!key)
+		key = "none";
+	e->cfg.key_slot = -1;
 	if (rt_valid_name(name) < 0) {
 		*why = "invalid name (letters, digits, '.', '_', '-')";
 		return -EINVAL;
 	}
 	e->name = strdup(name);
-	e->backing = strdup(backing);
+	e->backing = backing_path(backing);
 	e->key = strdup(key);
 	if (!e->name || !e->backing || !e->key)
 		return -ENOMEM;
@@ -156,6 +321,15 @@ static int parse_line(struct tab_entry *e, char *line, const char **why)
 		r = set_option(e, tok, why);
 		if (r < 0)
 			return r;
+		if (r > 0 && msgs)
+			fprintf(msgs, "blockcrypt: %s:%d: %s\n", file, e->line, *why);
+		*why = NULL;
+	}
+	if (e->unknown_options && ((e->cfg.type_set && e->cfg.type == BC_TYPE_PLAIN) ||
+				   (!e->cfg.type_set && has_plain_layout(e)))) {
+		*why = "unknown option on a plain volume's line: refused, as a misspelt layout option would "
+		       "serve the wrong data";
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -207,7 +381,7 @@ static void parse_stream(FILE *f, const char *file, FILE *msgs, struct tab_entry
 		} else if (!*p || *p == '#') {
 			continue;
 		} else {
-			r = parse_line(&e, p, &why);
+			r = parse_line(&e, p, &why, msgs, file);
 		}
 		if (r == 0 && tab_find(v, n, e.name)) {
 			why = "duplicate name";
@@ -323,6 +497,16 @@ void tab_to_config(const struct tab_entry *e, struct attach_config *c)
 
 	*c = e->cfg;
 	c->name = e->name;
+	/* No type given: as systemd-cryptsetup, LUKS if the backing has a
+	 * LUKS header, else plain (decided when opening) -- but only when the
+	 * line gives a plain layout option, so a LUKS volume whose header is
+	 * damaged or not there yet is never opened as plain with defaults. */
+	if (!e->cfg.type_set && !e->cfg.header && has_plain_layout(e)) {
+		c->plain_fallback = true;
+		plain = true; /* keep the layout options */
+	}
+	/* systemd-cryptsetup hashes a key file when hash= is given. */
+	c->hash_key_file = plain;
 	if (!strcmp(e->key, "none") || !strcmp(e->key, "-")) {
 		c->key_file = NULL;
 	} else if (!strcmp(e->key, "token")) {
@@ -335,7 +519,16 @@ void tab_to_config(const struct tab_entry *e, struct attach_config *c)
 	} else {
 		c->key_file = e->key;
 	}
-	if (!plain) {
+	/* pkcs11-uri=: for LUKS, the enrolled tokens (tried first anyway);
+	 * for plain, the token key the volume key is derived in. */
+	if (c->pkcs11 && (!plain || c->plain_fallback || !strcmp(c->pkcs11, "auto")))
+		c->pkcs11 = NULL;
+	/* A lofi header names no cipher: cipher= stays (blockcrypt-lofi(7)). */
+	if (e->cfg.type_set && e->cfg.type == BC_TYPE_LOFI) {
+		c->hash = NULL;
+		c->sector_size = 0;
+		c->size = c->offset = c->skip = 0;
+	} else if (!plain) {
 		c->cipher = c->hash = NULL;
 		c->key_bits = c->sector_size = 0;
 		c->size = c->offset = c->skip = 0;

@@ -19,6 +19,7 @@ struct tab_entry {
 	 * gets is tab_to_config()'s. */
 	struct attach_config cfg;
 	int line;
+	int unknown_options;     /* options ignored as unknown */
 };
 
 /* Parse FILE.  Lines with errors are reported on stderr as FILE:LINE:

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -12,8 +13,11 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "askpass.h"
+#include "config.h"
 #include "attach/number.h"
 #include "core/error.h"
+#include "core/macros.h"
 #include "core/secret.h"
 
 /* Where each option's value goes in struct cli_opts (attach/options.h:
@@ -124,8 +128,24 @@ static int check_option(const struct cli_command *c, struct cli_opts *o, enum op
 		o->type_set = true;
 		break;
 	case BC_OPT_KEY_SLOT:
+	case BC_OPT_KEY_SLOT_OPEN:
 		r = parse_slot(opt_decls[id].name, arg, &o->key_slot);
 		break;
+	case BC_OPT_SIZE_PLAIN:
+		switch (parse_plain_size(arg, &o->size)) {
+		case 0:
+			break;
+		case -EDOM:
+			r = bci_error(-EINVAL, "--size %s: not a multiple of 512 bytes", arg);
+			break;
+		default:
+			r = bci_error(-EINVAL, "--size: expected 512-byte sectors (or bytes with K, M, G, T), got '%s'",
+				      arg);
+		}
+		break;
+	case BC_OPT_VERSION:
+		printf("blockcrypt %s\n", BC_VERSION);
+		exit(0);
 	case BC_OPT_TOKEN_ID:
 	case BC_OPT_TOKEN_ID_ENROLL:
 		r = parse_slot(opt_decls[id].name, arg, &o->token_id);
@@ -156,11 +176,57 @@ static int check_option(const struct cli_command *c, struct cli_opts *o, enum op
 	return r;
 }
 
+/* cryptsetup's short options, each the same as the long one named. */
+static const struct {
+	char ch;
+	const char *name;
+} short_opts[] = {
+	{ 'b', "size" }, { 'c', "cipher" }, { 'd', "key-file" }, { 'h', "hash" }, { 'l', "keyfile-size" },
+	{ 'M', "type" }, { 'o', "offset" }, { 'p', "skip" }, { 'q', "batch" }, { 'r', "read-only" },
+	{ 's', "key-size" }, { 'S', "key-slot" }, { 't', "timeout" }, { 'T', "tries" }, { 'v', "verbose" },
+	{ 'V', "version" },
+};
+
+/* The option of command C called NAME, or -1. */
+static int option_for(const struct cli_command *c, const char *name)
+{
+	for (size_t i = 0; i < BC_OPT_COUNT; i++)
+		if (opt_decls[i].name && !strcmp(opt_decls[i].name, name) && opt_accepted(i, c->id))
+			return (int)i;
+	return -1;
+}
+
+/* Is --NAME (up to '=' or the end of ARG) an option of any command? */
+static bool option_exists(const char *arg)
+{
+	size_t len = strcspn(arg, "=");
+
+	for (size_t i = 0; i < BC_OPT_COUNT; i++)
+		if (opt_decls[i].name && strlen(opt_decls[i].name) == len && !strncmp(opt_decls[i].name, arg, len))
+			return true;
+	return false;
+}
+
 int cli_parse(const struct cli_command *c, int argc, char **argv, struct cli_opts *o)
 {
 	struct option longopts[BC_OPT_COUNT + 1];
-	size_t n = 0;
+	char shortopts[2 * ARRAY_SIZE(short_opts) + 1] = "";
+	int short_id[128];
+	size_t n = 0, len = 0;
 	int ch, r = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(short_id); i++)
+		short_id[i] = -1;
+	for (size_t i = 0; i < ARRAY_SIZE(short_opts); i++) {
+		int id = option_for(c, short_opts[i].name);
+
+		short_id[(unsigned char)short_opts[i].ch] = id;
+		if (id < 0)
+			continue;
+		shortopts[len++] = short_opts[i].ch;
+		if (opt_decls[id].arg)
+			shortopts[len++] = ':';
+	}
 
 	memset(o, 0, sizeof(*o));
 	o->key_slot = -1;
@@ -174,18 +240,30 @@ int cli_parse(const struct cli_command *c, int argc, char **argv, struct cli_opt
 
 	opterr = 0;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		if (ch > 0 && ch < 128 && ch != '?' && ch != ':' && short_id[ch] >= 0)
+			ch = OPT_VAL(short_id[ch]);
 		if (ch >= OPT_VAL(0) && ch < OPT_VAL(BC_OPT_COUNT)) {
 			enum opt_id id = (enum opt_id)(ch - OPT_VAL(0));
 
 			r = set_option(o, id, optarg);
 			if (r == 0)
 				r = check_option(c, o, id, optarg);
-		} else if (optopt >= 256 || (optopt == 0 && argv[optind - 1])) {
+		} else if (optopt >= 256 && optopt < OPT_VAL(BC_OPT_COUNT)) {
+			r = bci_error(-EINVAL, "%s: option --%s needs an argument", c->name,
+				     opt_decls[optopt - OPT_VAL(0)].name);
+		} else if (optopt > 0 && optopt < 128 && short_id[optopt] >= 0) {
+			r = bci_error(-EINVAL, "%s: option -%c needs an argument", c->name, optopt);
+		} else if (optopt == 0 && argv[optind - 1] && !strncmp(argv[optind - 1], "--", 2) &&
+			   option_exists(argv[optind - 1] + 2)) {
 			r = bci_error(-EINVAL, "%s: option %s is not valid here (see blockcrypt %s --help)",
 				     c->name, argv[optind - 1], c->name);
+		} else if (optopt == 0 && argv[optind - 1]) {
+			r = bci_error(-EINVAL, "%s: unknown option %s (see blockcrypt %s --help)", c->name,
+				     argv[optind - 1], c->name);
 		} else {
-			r = bci_error(-EINVAL, "%s: unknown option -%c", c->name, optopt);
+			r = bci_error(-EINVAL, "%s: unknown option -%c (see blockcrypt %s --help)", c->name,
+				     optopt, c->name);
 		}
 		if (r < 0)
 			return r;
@@ -198,26 +276,40 @@ int cli_parse(const struct cli_command *c, int argc, char **argv, struct cli_opt
 	if (o->type_set && o->type != BC_TYPE_PLAIN && opt_accepted(BC_OPT_OFFSET, c->id) &&
 	    (o->offset || o->skip || o->hash || o->iv_large_sectors))
 		return bci_error(-EINVAL, "%s: --offset, --skip, --hash and --iv-large-sectors need --type plain", c->name);
-	if (o->size % 512 && opt_accepted(BC_OPT_SIZE_PLAIN, c->id))
-		return bci_error(-EINVAL, "--size must be a multiple of 512 bytes");
 	return 0;
+}
+
+/* The password agents' Id= for what O opens (src/cli/askpass.h):
+ * "blockcrypt:NAME" (--name, the tab entry's), else "blockcrypt:BACKING";
+ * NULL when neither is known. */
+static const char *ask_id(const struct cli_opts *o, char *buf, size_t size)
+{
+	const char *what = o->name ? o->name : o->nargs > 0 ? o->args[0] : NULL;
+
+	if (!what)
+		return NULL;
+	snprintf(buf, size, "blockcrypt:%s", what);
+	return buf;
 }
 
 int cli_get_key(const struct cli_opts *o, const char *file, const char *prompt,
 		bool confirm, struct bc_secret **out)
 {
 	struct bc_secret *again = NULL;
+	char id[PATH_MAX + 16];
 	int r;
 
 	*out = NULL;
+	if (file && file == o->key_file)
+		return bc_secret_from_file_range(file, o->keyfile_offset, o->keyfile_size, out);
 	if (file)
 		return bc_secret_from_file(file, out);
 	if (o->batch)
 		return bci_error(-EINVAL, "--batch given but no key file: use --key-file (prompting is disabled)");
-	r = bc_secret_prompt(prompt, out);
+	r = cli_ask_password(prompt, ask_id(o, id, sizeof(id)), o->timeout, out);
 	if (r < 0 || !confirm)
 		return r;
-	r = bc_secret_prompt("Verify passphrase: ", &again);
+	r = cli_ask_password("Verify passphrase: ", ask_id(o, id, sizeof(id)), o->timeout, &again);
 	if (r < 0)
 		goto fail;
 	if (bc_secret_len(again) != bc_secret_len(*out) ||
@@ -298,7 +390,7 @@ void *cli_progress_state(const struct cli_opts *o)
 int cli_get_pin(void *user, const char *token_label, struct bc_secret **out)
 {
 	const struct cli_opts *o = user;
-	char prompt[128];
+	char prompt[128], id[PATH_MAX + 16];
 	int r;
 
 	*out = NULL;
@@ -314,7 +406,7 @@ int cli_get_pin(void *user, const char *token_label, struct bc_secret **out)
 	if (o->batch)
 		return bci_error(-EINVAL, "token '%s' needs a PIN: use --pin-file (--batch disables prompts)", token_label);
 	snprintf(prompt, sizeof(prompt), "Enter PIN for token '%s': ", token_label);
-	return bc_secret_prompt(prompt, out);
+	return cli_ask_password(prompt, ask_id(o, id, sizeof(id)), o->timeout, out);
 }
 
 static int ask_passphrase(void *user, struct bc_secret **out)
@@ -332,6 +424,52 @@ static const char *plain_only_option(const struct cli_opts *o)
 	       o->iv_large_sectors ? "--iv-large-sectors" : NULL;
 }
 
+/* A plain volume's key as cryptsetup's plain mode takes it: a key file is
+ * the raw key (its first key-size bytes after --keyfile-offset), a typed
+ * passphrase or one read from stdin is hashed (--hash, default
+ * ripemd160; "plain": not hashed).  A crypttab line (o->hash_key_file)
+ * is systemd-cryptsetup's: hash= applies to its key file too, and then
+ * all of it (or keyfile-size= bytes) is hashed. */
+static int open_plain(struct cli_opts *o, const char *backing, struct bc_open_params *p, struct bc_volume **out)
+{
+	_cleanup_key_ struct bc_secret *key = NULL;
+	const char *hash = o->hash ? o->hash : BC_DEFAULT_PLAIN_HASH;
+	int bits = bc_plain_key_bits(o->cipher, o->key_bits), r;
+	bool raw = o->key_file && strcmp(o->key_file, "-") && !(o->hash_key_file && o->hash);
+
+	if (bits < 0)
+		return bits;
+	if (raw)
+		hash = NULL;
+	else if (!strcmp(hash, "plain"))
+		hash = NULL;
+	if (raw)
+		r = bc_secret_from_file_range(o->key_file, o->keyfile_offset, (size_t)bits / 8, &key);
+	else
+		r = cli_get_key(o, o->key_file, "Enter passphrase: ", false, &key);
+	if (r < 0)
+		return r;
+	p->key_bits = (uint32_t)bits;
+	p->hash = hash;
+	return bc_volume_open(backing, p, key, out);
+}
+
+/* lofi (blockcrypt-lofi(7)): a key file is the raw key, all of it, as
+ * lofiadm -k reads it; without one, lofiadm's passphrase. */
+static int open_lofi(struct cli_opts *o, const char *backing, struct bc_open_params *p, struct bc_volume **out)
+{
+	_cleanup_key_ struct bc_secret *key = NULL;
+	int r;
+
+	if (o->keyfile_offset)
+		return bci_error(-EINVAL, "lofi: --keyfile-offset does not apply: the whole key file is the key");
+	r = cli_get_key(o, o->key_file, "Enter passphrase: ", false, &key);
+	if (r < 0)
+		return r;
+	p->hash = o->key_file ? NULL : "lofiadm";
+	return bc_volume_open(backing, p, key, out);
+}
+
 static int open_volume(struct cli_opts *o, const char *backing, bool read_only, struct bc_volume **out)
 {
 	struct bc_unlock u = {
@@ -344,11 +482,24 @@ static int open_volume(struct cli_opts *o, const char *backing, bool read_only, 
 		.type = o->type, .read_only = read_only, .cipher = o->cipher, .key_bits = o->key_bits,
 		.sector_size = o->sector_size, .iv_large_sectors = o->iv_large_sectors,
 		.offset = o->offset, .skip = o->skip, .size = o->size / 512, .unlock = &u,
+		.header = o->header, .key_slot_set = o->key_slot >= 0, .key_slot = o->key_slot,
 	};
 	_cleanup_key_ struct bc_secret *key = NULL, *pin = NULL;
 	int r;
 
-	if (o->type != BC_TYPE_PLAIN) {
+	if (o->plain_fallback && !o->type_set) {
+		/* A crypttab line with plain options but no type: plain when
+		 * the backing has no LUKS header, as systemd-cryptsetup does. */
+		struct bc_luks *l = NULL;
+
+		r = bc_luks_load(backing, true, &l);
+		bc_luks_free(l);
+		if (r == -EBADMSG)
+			p.type = o->type = BC_TYPE_PLAIN;
+		else if (r < 0)
+			return r;
+	}
+	if (o->type != BC_TYPE_PLAIN && o->type != BC_TYPE_LOFI) {
 		/* Silently ignoring one would read or write the wrong place. */
 		const char *opt = plain_only_option(o);
 
@@ -357,11 +508,24 @@ static int open_volume(struct cli_opts *o, const char *backing, bool read_only, 
 					opt);
 		if (o->pkcs11)
 			return bci_error(-EINVAL, "--pkcs11 keys plain volumes; a LUKS2 volume unlocks with its enrolled tokens (--pin-file, --token-only)");
-		return bc_volume_open(backing, &p, NULL, out);
+		/* A wrong typed passphrase may be typed again, --tries times
+		 * in all (0: no limit), as cryptsetup does. */
+		for (uint32_t attempt = 1;; attempt++) {
+			r = bc_volume_open(backing, &p, NULL, out);
+			if (r != -EPERM || o->key_file || o->batch || o->token_only || attempt == (o->tries ? o->tries : 3))
+				return r;
+			fprintf(stderr, "blockcrypt: %s\n", bc_last_error());
+		}
 	}
+	/* Refused before any key is asked for (the library refuses too). */
+	if (o->header || o->key_slot >= 0)
+		return bci_error(-EINVAL, "--%s is for LUKS volumes: a %s volume has no LUKS header or key slots",
+				o->header ? "header" : "key-slot", bc_volume_type_name(o->type));
+	if (o->pkcs11 && o->type == BC_TYPE_LOFI)
+		return bci_error(-ENOTSUP, "lofi: --pkcs11 derives a key, lofiadm -T reads one; put the token key's value in a --key-file (blockcrypt-lofi(7))");
 	if (o->pkcs11) {
 		/* lofi-style: the volume key is derived inside the token. */
-		int bits = bc_cipher_key_bits(o->cipher, o->key_bits);
+		int bits = bc_plain_key_bits(o->cipher, o->key_bits);
 
 		if (bits < 0)
 			return bits;
@@ -376,18 +540,15 @@ static int open_volume(struct cli_opts *o, const char *backing, bool read_only, 
 		p.key_bits = bits;
 		return bc_volume_open(backing, &p, key, out);
 	}
-	/* A key file is the raw key; a typed passphrase is hashed. */
-	p.hash = o->key_file ? o->hash : (o->hash ? o->hash : "sha256");
-	r = cli_get_key(o, o->key_file, "Enter passphrase: ", false, &key);
-	if (r < 0)
-		return r;
-	return bc_volume_open(backing, &p, key, out);
+	if (o->type == BC_TYPE_LOFI)
+		return open_lofi(o, backing, &p, out);
+	return open_plain(o, backing, &p, out);
 }
 
 int cli_load_old_new(struct cli_opts *o, const char *old_prompt, const char *new_prompt,
 		     struct bc_luks **l, struct bc_secret **old, struct bc_secret **new_pass)
 {
-	int r = bc_luks_load(o->args[0], false, l);
+	int r = bc_luks_load_detached(o->args[0], o->header, false, l);
 
 	if (r < 0)
 		return r;

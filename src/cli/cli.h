@@ -24,9 +24,8 @@ struct cli_opts {
 		};
 	};
 	const char *new_key_file;
-	bool batch, json, no_wipe, progress, no_progress, iv_large_sectors, break_lock;
+	bool batch, json, no_wipe, progress, no_progress, iv_large_sectors, break_lock, verbose;
 	const char *label;
-	int key_slot;            /* -1 = any */
 	bool foreground, all, force;
 	const char *token, *tab, *from_tab;
 	uint32_t key_len;

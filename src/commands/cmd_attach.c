@@ -224,6 +224,7 @@ static int run_detached(struct cli_opts *o, struct daemon *d)
 		bc_volume_close(d->volume);
 		/* (An RBD image's lock is not the kernel's to drop at exit.) */
 		bci_backing_unlock(d->backing_lock);
+		bci_backing_unlock(d->header_lock);
 		_exit(code);
 	}
 	close(pipefd[1]);
@@ -235,6 +236,8 @@ static int run_detached(struct cli_opts *o, struct daemon *d)
 	d->volume = NULL;
 	bci_backing_unlock(d->backing_lock);
 	d->backing_lock = NULL;
+	bci_backing_unlock(d->header_lock);
+	d->header_lock = NULL;
 	close(d->name_fd);
 	d->name_fd = -1;
 	if (d->fuse_dir_fd >= 0)
@@ -266,6 +269,7 @@ static void free_daemonp(struct daemon **d)
 		/* (set only when attach failed before the daemon took over) */
 		bc_volume_close((*d)->volume);
 		bci_backing_unlock((*d)->backing_lock);
+		bci_backing_unlock((*d)->header_lock);
 		rt_release_name((*d)->name, (*d)->name_fd);
 		if ((*d)->fuse_dir_fd >= 0)
 			close((*d)->fuse_dir_fd);
@@ -293,6 +297,12 @@ static int attach_one(struct cli_opts *o)
 	} else if (!realpath(o->args[0], real))
 		return bci_error(errno == ENOENT ? -ENOENT : -errno, "%s: %s", o->args[0], strerror(errno));
 	snprintf(d->backing, sizeof(d->backing), "%s", real);
+	/* The detached header, canonical too: the daemon runs in "/", and
+	 * the state file shows it. */
+	if (o->header && (bci_backing_is_rbd(o->header) || !realpath(o->header, d->header)))
+		return bci_error(bci_backing_is_rbd(o->header) ? -ENOTSUP : errno == ENOENT ? -ENOENT : -errno,
+				"--header %s: %s", o->header, bci_backing_is_rbd(o->header) ?
+				"a detached header on an RBD image is not supported" : strerror(errno));
 	/* Checked before it is copied: a long name is refused, not cut. */
 	default_name(real, name, sizeof(name));
 	r = rt_valid_name(o->name ? o->name : name);
@@ -307,6 +317,7 @@ static int attach_one(struct cli_opts *o)
 	/* Validated: at most RT_NAME_MAX bytes, so it fits d->name. */
 	memcpy(d->name, o->name ? o->name : name, strlen(o->name ? o->name : name) + 1);
 	d->cfg = o->cfg;
+	d->cfg.header = d->header[0] ? d->header : NULL;
 	if (!d->cfg.threads && bci_backing_is_rbd(d->backing))
 		d->cfg.threads = ATTACH_RBD_THREADS;
 	if (o->socket && o->listen)
@@ -376,6 +387,12 @@ static int attach_one(struct cli_opts *o)
 			    &d->backing_lock);
 	if (r < 0)
 		return r;
+	if (d->header[0] && !bci_backing_same(d->header, d->backing)) {
+		r = bci_backing_lock(d->header, o->read_only ? BC_LOCK_DATA_READ : BC_LOCK_DATA_WRITE, rt_dir(),
+				    &d->header_lock);
+		if (r < 0)
+			return r;
+	}
 	r = cli_open_volume(o, d->backing, o->read_only, &d->volume);
 	if (r < 0)
 		return r;
@@ -389,6 +406,7 @@ static int attach_one(struct cli_opts *o)
 		r = daemon_run(d, -1);
 		bc_volume_close(d->volume);
 		bci_backing_unlock(d->backing_lock);
+		bci_backing_unlock(d->header_lock);
 		exit(r);
 	}
 	return run_detached(o, d);
@@ -449,8 +467,10 @@ static int attach_tab(struct cli_opts *o)
 		 * the others: report it with its line and go on. */
 		r = attach_one(&one);
 		if (r < 0) {
-			fprintf(stderr, "blockcrypt: %s:%d: %s: %s\n", file, e[i].line, e[i].name, bc_last_error());
-			if (!first)
+			/* nofail (crypttab): said, but not a failure of the whole. */
+			fprintf(stderr, "blockcrypt: %s:%d: %s: %s%s\n", file, e[i].line, e[i].name, bc_last_error(),
+				e[i].cfg.nofail ? " (nofail: going on)" : "");
+			if (!first && !e[i].cfg.nofail)
 				first = r;
 		}
 	}

@@ -11,7 +11,7 @@ int cmd_dump(struct cli_opts *o)
 	char *json = NULL;
 	int r;
 
-	r = bc_luks_load(o->args[0], true, &l);
+	r = bc_luks_load_detached(o->args[0], o->header, true, &l);
 	if (r < 0)
 		return r;
 	if (!o->json)

@@ -14,7 +14,7 @@ int cmd_enroll(struct cli_opts *o)
 
 	if (!o->pkcs11)
 		return bci_error(-EINVAL, "enroll: --pkcs11 URI is required");
-	r = bc_luks_load(o->args[0], false, &l);
+	r = bc_luks_load_detached(o->args[0], o->header, false, &l);
 	if (r < 0)
 		return r;
 	r = cli_get_key(o, o->key_file, "Enter any existing passphrase: ", false, &pass);

@@ -9,16 +9,16 @@ int cmd_erase(struct cli_opts *o)
 	_cleanup_luks_ struct bc_luks *l = NULL;
 	int r;
 
-	r = bc_luks_load(o->args[0], false, &l);
+	r = bc_luks_load_detached(o->args[0], o->header, false, &l);
 	if (r < 0)
 		return r;
 	r = cli_confirm(o, "This will destroy all key slots of %s: without a header backup its data is gone for good.",
-			o->args[0]);
+			o->header ? o->header : o->args[0]);
 	if (r < 0)
 		return r;
 	r = bc_luks_erase(l);
 	if (r < 0)
 		return r;
-	fprintf(stderr, "%s: all key slots destroyed\n", o->args[0]);
+	fprintf(stderr, "%s: all key slots destroyed\n", o->header ? o->header : o->args[0]);
 	return 0;
 }

@@ -39,18 +39,39 @@ static int lock_backing(const char *backing, uint64_t size, struct bci_backing_l
 	return bci_backing_lock(backing, BC_LOCK_DATA_WRITE | BC_LOCK_HEADER, rt_dir(), lock);
 }
 
+/* Create the detached header file HEADER when missing (*CREATED then
+ * says so) and lock it as the backing is locked: two formats, or a format
+ * and a key change, never write one header file at once. */
+static int lock_header(const char *header, const char *backing, struct bci_backing_lock **lock, bool *created)
+{
+	int fd;
+
+	if (bci_backing_same(header, backing))
+		return bci_error(-EINVAL, "format: --header %s is the backing itself", header);
+	if (bci_backing_is_rbd(header))
+		return bci_error(-ENOTSUP, "%s: a detached header (--header) on an RBD image is not supported", header);
+	fd = open(header, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		close(fd);
+		*created = true;
+	} else if (errno != EEXIST) {
+		return bci_error(bci_errno_access(errno), "%s: %s", header, strerror(errno));
+	}
+	return bci_backing_lock(header, BC_LOCK_DATA_WRITE | BC_LOCK_HEADER, rt_dir(), lock);
+}
+
 int cmd_format(struct cli_opts *o)
 {
 	const char *backing = o->args[0];
 	struct bc_format_params p = {
 		.type = o->type_set ? o->type : BC_TYPE_LUKS2, .cipher = o->cipher,
 		.key_bits = o->key_bits, .sector_size = o->sector_size, .label = o->label,
-		.pbkdf = o->pbkdf, .create_size = o->size, .wipe = !o->no_wipe,
+		.pbkdf = o->pbkdf, .create_size = o->size, .wipe = !o->no_wipe, .header = o->header,
 		.progress = cli_progress, .progress_user = cli_progress_state(o),
 	};
 	_cleanup_key_ struct bc_secret *pass = NULL;
-	struct bci_backing_lock *lock = NULL;
-	bool created = false;
+	struct bci_backing_lock *lock = NULL, *hlock = NULL;
+	bool created = false, header_created = false;
 	struct stat st;
 	int r;
 
@@ -80,12 +101,23 @@ int cmd_format(struct cli_opts *o)
 		if (r < 0)
 			return r;
 	}
+	if (o->header && stat(o->header, &st) == 0 && (st.st_size > 0 || S_ISBLK(st.st_mode))) {
+		r = cli_confirm(o, "This will overwrite the header file %s irrevocably.", o->header);
+		if (r < 0)
+			return r;
+	}
 	r = cli_get_key(o, o->key_file, "Enter passphrase for the new volume: ", true, &pass);
 	if (r < 0)
 		return r;
 	r = lock_backing(backing, o->size, &lock, &created);
+	if (r == 0 && o->header)
+		r = lock_header(o->header, backing, &hlock, &header_created);
 	if (r == 0)
 		r = bc_format(backing, &p, pass);
+	/* (The header file likewise, under its lock.) */
+	if (r < 0 && header_created && hlock)
+		unlink(o->header);
+	bci_backing_unlock(hlock);
 	/* A failed format leaves no file behind that it created (a full disk,
 	 * an impossible --size, an interrupted wipe); the lock, still held,
 	 * keeps anyone else from having opened it meanwhile. */
@@ -99,7 +131,8 @@ int cmd_format(struct cli_opts *o)
 	}
 	if (r < 0)
 		return r;
-	fprintf(stderr, "%s: formatted as %s%s\n", backing, bc_volume_type_name(p.type),
+	fprintf(stderr, "%s: formatted as %s%s%s%s\n", backing, bc_volume_type_name(p.type),
+		o->header ? " with its header in " : "", o->header ? o->header : "",
 		p.wipe ? ", data area wiped" : " (data area not wiped)");
 	return 0;
 }

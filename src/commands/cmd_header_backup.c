@@ -9,7 +9,7 @@ int cmd_header_backup(struct cli_opts *o)
 	_cleanup_luks_ struct bc_luks *l = NULL;
 	int r;
 
-	r = bc_luks_load(o->args[0], true, &l);
+	r = bc_luks_load_detached(o->args[0], o->header, true, &l);
 	if (r < 0)
 		return r;
 	r = bc_luks_header_backup(l, o->args[1]);

@@ -11,7 +11,7 @@ int cmd_header_restore(struct cli_opts *o)
 
 	if (r < 0)
 		return r;
-	r = bc_header_restore(o->args[0], o->args[1]);
+	r = bc_header_restore(o->args[0], o->header, o->args[1]);
 	if (r < 0)
 		return r;
 	fprintf(stderr, "%s: header restored from %s\n", o->args[0], o->args[1]);

@@ -12,7 +12,7 @@ int cmd_remove_key(struct cli_opts *o)
 	_cleanup_key_ struct bc_secret *pass = NULL;
 	int r, slot = o->key_slot;
 
-	r = bc_luks_load(o->args[0], false, &l);
+	r = bc_luks_load_detached(o->args[0], o->header, false, &l);
 	if (r < 0)
 		return r;
 	if (slot < 0) {

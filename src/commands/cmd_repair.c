@@ -6,7 +6,7 @@
 
 int cmd_repair(struct cli_opts *o)
 {
-	int r = bc_header_repair(o->args[0]);
+	int r = bc_header_repair(o->args[0], o->header);
 
 	if (r < 0)
 		return r;

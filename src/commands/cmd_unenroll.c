@@ -9,7 +9,7 @@ int cmd_unenroll(struct cli_opts *o)
 	_cleanup_luks_ struct bc_luks *l = NULL;
 	int r;
 
-	r = bc_luks_load(o->args[0], false, &l);
+	r = bc_luks_load_detached(o->args[0], o->header, false, &l);
 	if (r < 0)
 		return r;
 	if (bc_luks_active_slots(l) <= 1) {

@@ -240,7 +240,12 @@ static void check_entry(const struct tab_entry *all, size_t count, size_t i)
 		   "tab_to_config lost NAME, threads or read-only of '%s'", e->name);
 	FUZZ_CHECK(is_plain(e) == (c.type_set && c.type == BC_TYPE_PLAIN), "tab_to_config: plain of '%s'", e->name);
 	FUZZ_CHECK(!c.key_file || c.key_file == e->key, "tab_to_config: key file of '%s'", e->name);
-	FUZZ_CHECK(is_plain(e) || (!c.cipher && !c.offset && !c.size), "tab_to_config: layout of LUKS '%s'", e->name);
+	/* Plain options without a type: plain unless the backing is LUKS,
+	 * decided when opening (c.plain_fallback). */
+	FUZZ_CHECK(is_plain(e) || c.plain_fallback || (!c.offset && !c.size && (!c.cipher || c.type == BC_TYPE_LOFI)),
+		   "tab_to_config: layout of LUKS '%s'", e->name);
+	FUZZ_CHECK(!c.plain_fallback || (!e->cfg.type_set && !e->cfg.header), "tab_to_config: fallback of '%s'",
+		   e->name);
 	round_trip(e);
 }
 

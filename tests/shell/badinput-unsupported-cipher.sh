@@ -4,7 +4,8 @@
 # (it does AES only): a LUKS2 volume whose data segment says
 # serpent-xts-plain64 (key slots still AES, both header copies rewritten
 # with correct checksums, so cryptsetup accepts the header and the key) and
-# a LUKS1 header saying twofish.  cat and write must exit 11 (unsupported)
+# a LUKS1 header saying twofish, a LUKS2 one saying lofi's aes-256-cbc
+# (format refuses to make one).  cat and write must exit 11 (unsupported)
 # with one line and leave the backing byte-identical -- never decrypt with
 # the wrong cipher, never blame the disk (7) -- and dump --json must say
 # "supported": false (blockcrypt(8): whether blockcrypt can read the data).
@@ -43,6 +44,16 @@ bc format l1 --type luks1 --batch --key-file key --size 20M --no-wipe "${FAST_KD
 forge_luks1 l1 cipher_name=twofish
 cryptsetup luksDump l1 | grep -q '^Cipher name:[[:space:]]*twofish$' || fail "could not rewrite the LUKS1 cipher name"
 refused "LUKS1 twofish" l1
+
+# LUKS2 whose segment says lofi's aes-256-cbc (dm-crypt has no such IVs),
+# and format asked for it: refused, nothing made.
+bc format l3 --batch --key-file key --size 20M --no-wipe "${FAST_KDF[@]}" >/dev/null 2>&1
+forge_in_place l3 segments.0.encryption=aes-256-cbc
+cryptsetup luksDump l3 | grep -q 'cipher: aes-256-cbc' || fail "could not rewrite the LUKS2 segment cipher to aes-256-cbc"
+refused "LUKS2 lofi cipher name" l3
+expect_exit 2 bc format l4 --batch --key-file key --size 20M --cipher aes-256-cbc
+case $ERR in *"lofi's cipher"*) ;; *) problem "format --cipher aes-256-cbc: unclear: $ERR" ;; esac
+[ ! -e l4 ] || problem "format --cipher aes-256-cbc left a file"
 
 check_problems
 exit 0

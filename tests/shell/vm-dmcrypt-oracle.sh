@@ -17,7 +17,7 @@
 # dm-integrity (hmac-sha256, aes-gcm-random) made by the guest: blockcrypt
 # refuses them with one clear line and leaves them as they were.
 . "$(dirname "$0")/functions.bash"
-requires cryptsetup sha256sum losetup mount umount mkfs.ext4 e2fsck fusermount3 mountpoint
+requires cryptsetup sha256sum losetup mount umount mkfs.ext4 e2fsck fusermount3 mountpoint nbdcopy
 requires_root_fuse "loop devices, mount"
 . "$TESTS_DIR/shell/vm-lib.bash"
 
@@ -58,6 +58,20 @@ h2g_plain() { # NAME CRYPTSETUP-OPEN-ARGS -- BLOCKCRYPT-ARGS...
 		fail "h2g $name: blockcrypt write $* failed: $(cat w.err)"
 	echo "h2g $name $DEV $(sha "h2g-$name.data") $open" >>cases
 }
+# Plain with nothing but a passphrase on both sides: cryptsetup's defaults
+# (aes-cbc-essiv:sha256, 256 bits, ripemd160) are blockcrypt's.  Written
+# through an attachment, as `write` reads the data from standard input.
+h2g_plain_pass() { # NAME
+	local name=$1
+	disk "h2g-$name" 16M
+	random_file "h2g-$name.data" 8M
+	bc attach "h2g-$name.img" --name "$name" --type plain --key-file - <key >/dev/null 2>att.err ||
+		fail "h2g $name: attach --type plain --key-file - failed: $(cat att.err)"
+	nbdcopy "h2g-$name.data" "$(nbd_uri "$name")" || fail "h2g $name: nbdcopy into the plain volume failed"
+	bc detach "$name" 2>det.err || fail "h2g $name: detach failed: $(cat det.err)"
+	echo "h2gp $name $DEV $(sha "h2g-$name.data") --type plain" >>cases
+}
+h2g_plain_pass plain-pass-defaults
 h2g luks1 "" -- --type luks1
 h2g luks2-512 "" -- --type luks2 --sector-size 512
 h2g luks2-4k "" -- --type luks2 --sector-size 4096
@@ -93,6 +107,13 @@ g2h plain-cbc-plain-128 plain "--type plain --cipher aes-cbc-plain --key-size 12
 	--type plain --cipher aes-cbc-plain --key-size 128
 g2h plain-xts-4k plain "--type plain --cipher aes-xts-plain64 --key-size 512 --sector-size 4096" -- \
 	--type plain --cipher aes-xts-plain64 --key-size 512 --sector-size 4096
+
+# The guest opens with cryptsetup's plain defaults and a passphrase on
+# stdin; blockcrypt reads with nothing but the passphrase on stdin.
+disk g2h-plain-pass-defaults 32M
+echo "g2hp plain-pass-defaults $DEV plain --type plain" >>cases
+G2H_STDIN=plain-pass-defaults
+G2H_ARGS[plain-pass-defaults]="--type plain"
 
 # --- ext4 through blockcrypt's FUSE file, read by the guest ---------------
 FUSE_DIR=$TEST_TMP/fuse MNT=$TEST_TMP/mnt LOOP=
@@ -148,7 +169,7 @@ if [ "$VM_RC" != 0 ] || grep -q '^FAIL: ' vm.out; then
 	problem "the guest reported failures (exit $VM_RC): $(grep '^FAIL: ' vm.out | tr '\n' ' ')"
 fi
 # Every h2g, fsh2g and integ case says ok; every g2h and fsg2h prints its data.
-for n in $(awk '$1 == "h2g" || $1 == "fsh2g" || $1 == "integ" {print $2}' cases); do
+for n in $(awk '$1 == "h2g" || $1 == "h2gp" || $1 == "fsh2g" || $1 == "integ" {print $2}' cases); do
 	grep -q "^ok: [a-z0-9]* $n: " vm.out || problem "the guest said nothing on case $n"
 done
 
@@ -157,7 +178,9 @@ for name in "${!G2H_ARGS[@]}"; do
 	want=$(awk -v n="$name" '$1 == "G2H" && $2 == n {print $3}' vm.out)
 	[ -n "$want" ] || { problem "g2h $name: the guest printed no hash"; continue; }
 	# shellcheck disable=SC2086 # a list of options
-	bc cat "g2h-$name.img" --key-file key ${G2H_ARGS[$name]} >cat.out 2>cat.err ||
+	keyarg=(--key-file key)
+	[ "$name" != "$G2H_STDIN" ] || keyarg=(--key-file -)
+	bc cat "g2h-$name.img" "${keyarg[@]}" ${G2H_ARGS[$name]} <key >cat.out 2>cat.err ||
 		{ problem "g2h $name: blockcrypt cat failed: $(cat cat.err)"; continue; }
 	got=$(head -c 8M cat.out | sha256sum | cut -d' ' -f1)
 	[ "$got" = "$want" ] && note "g2h $name: blockcrypt reads what dm-crypt wrote" ||

@@ -14,6 +14,9 @@
 #                                      e2fsck, mount, check them
 #   fsg2h NAME DEV                     make LUKS2 + ext4 with random files;
 #                                      print "FSG2H NAME FILE SHA256" each
+#   h2gp, g2hp                         as h2g and g2h, but /vm/key is a
+#                                      passphrase given on standard input
+#                                      (plain mode hashes it)
 #   integ NAME DEV ARGS...             luksFormat ARGS (an integrity
 #                                      profile), open, write: the recipe of
 #                                      the authenticated volumes
@@ -27,9 +30,21 @@ MiB8="bs=1M count=8"
 
 for m in dm_crypt dm_integrity; do modprobe "$m" || bad "modprobe $m"; done
 
+# open_key ARGS...: cryptsetup open ARGS with /vm/key as the key file, or,
+# when $stdin_key is 1, as a passphrase on standard input (which plain
+# mode hashes, with its default hash unless ARGS say otherwise).
+stdin_key=0
+open_key() {
+	if [ "$stdin_key" = 1 ]; then
+		/hostbin/cryptsetup open "$@" --key-file - </vm/key
+	else
+		/hostbin/cryptsetup open "$@" --key-file /vm/key
+	fi
+}
+
 h2g() { # NAME DEV SHA OPEN-ARGS...
 	name=$1 dev=$2 want=$3; shift 3
-	if ! /hostbin/cryptsetup open "$@" --key-file /vm/key "$dev" "$name"; then
+	if ! open_key "$@" "$dev" "$name"; then
 		bad "h2g $name: /hostbin/cryptsetup open $* failed"; return
 	fi
 	got=$(dd if="/dev/mapper/$name" $MiB8 2>/dev/null | sha256sum | cut -d' ' -f1)
@@ -45,7 +60,7 @@ g2h() { # NAME DEV luks|plain ARGS...
 		/hostbin/cryptsetup luksFormat -q $KDF "$@" --key-file /vm/key "$dev" || { bad "g2h $name: luksFormat $* failed"; return; }
 		/hostbin/cryptsetup open --key-file /vm/key "$dev" "$name" || { bad "g2h $name: open failed"; return; }
 	else
-		/hostbin/cryptsetup open "$@" --key-file /vm/key "$dev" "$name" || { bad "g2h $name: open $* failed"; return; }
+		open_key "$@" "$dev" "$name" || { bad "g2h $name: open $* failed"; return; }
 	fi
 	dd if=/dev/urandom of=/tmp/data $MiB8 2>/dev/null
 	/hostbin/dd if=/tmp/data of="/dev/mapper/$name" bs=1M oflag=direct conv=fsync 2>/dev/null ||
@@ -103,8 +118,10 @@ while read -r what name dev rest; do
 	[ -n "$what" ] || continue
 	# shellcheck disable=SC2086 # the rest of the line is a list of arguments
 	set -- $rest
+	stdin_key=0
 	case $what in
 	h2g|g2h|fsh2g|fsg2h|integ) "$what" "$name" "$dev" "$@" ;;
+	h2gp|g2hp) stdin_key=1; "${what%p}" "$name" "$dev" "$@" ;;
 	*) bad "unknown case: $what" ;;
 	esac
 done </vm/cases
