@@ -9,6 +9,8 @@
 #    keyfile-size= (the passphrase is that part of the file), and
 #    systemd-only options (x-systemd.device-timeout=10s, _netdev, ...):
 #    each noted and ignored; an unknown option: a warning, still attached;
+#    what they serve is what the python dm-crypt oracle decrypts with the
+#    volume key cryptsetup gives for the line's passphrase;
 #  - plain with cipher=aes-cbc-essiv:sha256,size=256,hash=sha256 and a key
 #    file (systemd hashes it when hash= is given), and size=128 (crypttab's
 #    size= is the key size in bits): judged against python's hashlib and
@@ -113,6 +115,16 @@ check() { # NAME DATA
 check luks luks.data
 check agent agent.data
 check luks1 luks1.data
+# The LUKS volumes hold that data as cryptsetup defines it: decrypted
+# independently with the volume key cryptsetup gives for the passphrase
+# each line names (luks1's: bytes 16..35 of long.key).
+for v in luks:luks.key agent:agent.key luks1:part.key; do
+	name=${v%%:*} key=${v#*:}
+	$ORACLE decrypt --cipher aes-xts-plain64 --key-hex "$(volume_key "$name.img" "$key")" \
+		--sector-size "$(sector_size "$name.img")" --offset "$(data_offset "$name.img")" --length $MiB \
+		"$name.img" "$name.oracle" || fail "$name: the oracle failed"
+	cmp -s "$name.oracle" "$name.data" || fail "$name: cryptsetup's volume key decrypts other data"
+done
 check p256 plain-256.data
 check p128 plain-128.data
 check pinfer plain-infer.data
