@@ -114,7 +114,11 @@ static int wipe_data_area(const char *backing, const struct bc_volume_info *layo
 	if (r < 0)
 		return r;
 	size = bc_volume_size(v);
-	while (done < size) {
+	/* The progress clock starts here, with the data I/O, not before the
+	 * key derivation. */
+	if (p->progress && p->progress(0, size, p->progress_user))
+		r = bci_error(-ECANCELED, "format: wipe interrupted");
+	while (r == 0 && done < size) {
 		uint64_t n = size - done < WIPE_CHUNK ? size - done : WIPE_CHUNK;
 
 		r = bc_volume_write_zeroes(v, n, done);

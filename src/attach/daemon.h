@@ -44,8 +44,9 @@ extern const struct frontend_ops frontend_nbd;
 extern const struct frontend_ops frontend_fuse;
 
 /* Where an attachment is served, for the state file, list and hooks:
- * nbd+unix:///NAME?socket=PATH or nbds://[HOST]:PORT/NAME. */
-#define DAEMON_URI_MAX (sizeof("nbds+unix:///?socket=") + RT_NAME_MAX + SUN_PATH_SIZE + \
+ * nbd+unix:///NAME?socket=PATH or nbds://[HOST]:PORT/NAME (RFC 3986: PATH
+ * percent-encoded, so up to three bytes for each of its own). */
+#define DAEMON_URI_MAX (sizeof("nbds+unix:///?socket=") + RT_NAME_MAX + 3 * SUN_PATH_SIZE + \
 			sizeof("nbds://[]:/") + NI_MAXHOST + NI_MAXSERV)
 
 struct daemon {

@@ -16,7 +16,7 @@ static int nbd_start(struct daemon *d, void **state)
 {
 	const struct attach_config *c = &d->cfg;
 	struct bc_nbd_params p = {
-		.export_name = d->name, .description = d->backing, .read_only = c->read_only,
+		.export_name = d->name, .description = d->name, .read_only = c->read_only,
 		.allow_discards = c->allow_discards, .threads = c->threads,
 		.tls_certificates = c->tls_certificates, .tls_psk_file = c->tls_psk,
 		.tls_verify_peer = c->tls_verify_peer, .loopback_only = d->loopback_only,

@@ -55,6 +55,8 @@ enum cmd_id {
 #define CMDS_KEY_FILE (CMD(FORMAT) | CMD(ADD_KEY) | CMD(REMOVE_KEY) | CMD(CHANGE_KEY) | CMDS_OPEN | CMD(ENROLL))
 #define CMDS_TOKEN (CMDS_OPEN | CMD(GENKEY) | CMD(ENROLL) | CMD(UNENROLL))
 #define CMDS_PBKDF (CMD(FORMAT) | CMD(ADD_KEY) | CMD(CHANGE_KEY))
+/* Commands that may run long over data: progress on a terminal. */
+#define CMDS_PROGRESS (CMD(FORMAT) | CMD(WRITE) | CMD(CAT))
 #define CMDS_JSON (CMD(DUMP) | CMD(ATTACH) | CMD(LIST) | CMD(RESIZE) | CMD(STATUS))
 #define CMDS_BATCH (CMD(FORMAT) | CMD(ADD_KEY) | CMD(REMOVE_KEY) | CMD(CHANGE_KEY) | CMD(HEADER_RESTORE) | \
 		    CMD(ERASE) | CMDS_OPEN | CMD(GENKEY) | CMD(ENROLL) | CMD(UNENROLL))
@@ -183,16 +185,20 @@ enum cmd_id {
 	  "RBD: take the image's lock from another client that holds it (a dead one: it is blocklisted)") \
 	X(FORCE, "force", NULL, FLAG, 0, 0, CLI(force), CMD(DETACH), NULL, \
 	  "detach even if the FUSE file is in use (its users get I/O errors)") \
+	X(FORCE_CAT, "force", NULL, FLAG, 0, 0, CLI(force), CMD(CAT), NULL, \
+	  "write the decrypted bytes to standard output even when it is a terminal") \
 	X(JSON, "json", NULL, FLAG, 0, 0, CLI(json), CMDS_JSON, NULL, \
 	  "machine-readable output") \
 	X(BATCH, "batch", NULL, FLAG, 0, 0, CLI(batch), CMDS_BATCH, NULL, \
 	  "never ask: no confirmations, no prompts (keys must come from files)") \
 	X(BATCH_MODE, "batch-mode", NULL, FLAG, 0, 0, CLI(batch), CMDS_BATCH, NULL, \
 	  NULL /* cryptsetup's name for --batch */) \
-	X(PROGRESS, "progress", NULL, FLAG, 0, 0, CLI(progress), CMD(FORMAT), NULL, \
+	X(PROGRESS, "progress", NULL, FLAG, 0, 0, CLI(progress), CMDS_PROGRESS, NULL, \
 	  "show progress even when stderr is not a terminal") \
-	X(NO_PROGRESS, "no-progress", NULL, FLAG, 0, 0, CLI(no_progress), CMD(FORMAT), NULL, \
+	X(NO_PROGRESS, "no-progress", NULL, FLAG, 0, 0, CLI(no_progress), CMDS_PROGRESS, NULL, \
 	  "never show progress") \
+	X(PROGRESS_JSON, "progress-json", NULL, FLAG, 0, 0, CLI(progress_json), CMDS_PROGRESS, NULL, \
+	  "progress as JSON lines on stderr (as cryptsetup --progress-json)") \
 	X(HELP, "help", NULL, SPECIAL, 0, 0, NONE, CMDS_ALL, NULL, \
 	  "show this help") \
 	X(VERSION, "version", NULL, SPECIAL, 0, 0, NONE, CMDS_ALL, NULL, \

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "cli.h"
 #include "askpass.h"
 #include "config.h"
@@ -351,39 +353,109 @@ int cli_confirm(const struct cli_opts *o, const char *fmt, ...)
 }
 
 struct progress_state {
+	const char *what, *device;
+	bool json, started, shown;
 	struct timespec start;
 	int last_permille;
+	uint64_t last_ms;
 };
+
+static uint64_t elapsed_ms(const struct timespec *from)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)(now.tv_sec - from->tv_sec) * 1000 + (uint64_t)(now.tv_nsec / 1000000) -
+	       (uint64_t)(from->tv_nsec / 1000000);
+}
+
+void cli_print_json(json_object *o)
+{
+	size_t n = json_object_is_type(o, json_type_array) ? json_object_array_length(o) : 0;
+
+	if (json_object_is_type(o, json_type_object))
+		json_object_object_add(o, "version", json_object_new_int(BC_JSON_VERSION));
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(o, i);
+
+		if (json_object_is_type(e, json_type_object))
+			json_object_object_add(e, "version", json_object_new_int(BC_JSON_VERSION));
+	}
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+/* One --progress-json line, with cryptsetup's keys (numbers as strings,
+ * as cryptsetup writes them). */
+static void progress_json(const struct progress_state *st, uint64_t done, uint64_t total, double rate,
+			  uint64_t eta_ms, uint64_t ms)
+{
+	json_object *o = json_object_new_object();
+	char num[32];
+
+	json_object_object_add(o, "device", json_object_new_string(st->device));
+#define ADD(key, fmt, v) \
+	snprintf(num, sizeof(num), fmt, v); \
+	json_object_object_add(o, key, json_object_new_string(num))
+	ADD("device_bytes", "%llu", (unsigned long long)done);
+	ADD("device_size", "%llu", (unsigned long long)total);
+	ADD("speed", "%.0f", rate);
+	ADD("eta_ms", "%llu", (unsigned long long)eta_ms);
+	ADD("time_ms", "%llu", (unsigned long long)ms);
+#undef ADD
+	fprintf(stderr, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
 
 int cli_progress(uint64_t done, uint64_t total, void *user)
 {
 	struct progress_state *st = user;
-	struct timespec now;
-	double secs;
+	uint64_t ms, eta_ms = 0;
+	bool last = total && done == total;
+	double rate;
 	int permille;
 
 	if (!st)
 		return 0;
-	permille = total ? (int)(done * 1000 / total) : 1000;
-	if (permille == st->last_permille && done != total)
+	if (!st->started) {
+		clock_gettime(CLOCK_MONOTONIC, &st->start);
+		st->started = true;
+	}
+	ms = elapsed_ms(&st->start);
+	permille = total ? (int)(done * 1000 / total) : -1;
+	/* Human with a total: at each 0.1 %; JSON, or no total: at most once
+	 * a second; the last one always. */
+	if (!last && (st->json || !total) && st->shown && ms < st->last_ms + 1000)
 		return 0;
+	if (!last && !st->json && total && permille == st->last_permille)
+		return 0;
+	st->shown = true;
 	st->last_permille = permille;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	secs = (double)(now.tv_sec - st->start.tv_sec) + (double)(now.tv_nsec - st->start.tv_nsec) / 1e9;
-	fprintf(stderr, "\rWiping: %5.1f%%  %llu/%llu MiB  %.1f MiB/s%s", permille / 10.0,
-		(unsigned long long)(done >> 20), (unsigned long long)(total >> 20),
-		secs > 0 ? (double)done / (1 << 20) / secs : 0.0, done == total ? "\n" : "");
+	st->last_ms = ms;
+	rate = ms ? (double)done * 1000.0 / (double)ms : 0.0;
+	if (total && rate > 0 && done < total)
+		eta_ms = (uint64_t)((double)(total - done) * 1000.0 / rate);
+	if (st->json)
+		progress_json(st, done, total, rate, eta_ms, ms);
+	else if (total)
+		fprintf(stderr, "\r%s: %5.1f%%  %llu/%llu MiB  %.1f MiB/s  ETA %llu:%02llu%s", st->what,
+			permille / 10.0, (unsigned long long)(done >> 20), (unsigned long long)(total >> 20),
+			rate / (1 << 20), (unsigned long long)(eta_ms / 60000), (unsigned long long)(eta_ms / 1000 % 60),
+			last ? "\n" : "");
+	else
+		fprintf(stderr, "\r%s: %llu MiB  %.1f MiB/s", st->what, (unsigned long long)(done >> 20),
+			rate / (1 << 20));
 	return 0;
 }
 
-void *cli_progress_state(const struct cli_opts *o)
+void *cli_progress_state(const struct cli_opts *o, const char *what, const char *device)
 {
 	static struct progress_state st;
 
-	if (o->no_progress || (!o->progress && !isatty(STDERR_FILENO)))
+	if (!o->progress_json && (o->no_progress || (!o->progress && !isatty(STDERR_FILENO))))
 		return NULL;
-	clock_gettime(CLOCK_MONOTONIC, &st.start);
-	st.last_permille = -1;
+	st = (struct progress_state){ .what = what, .device = device, .json = o->progress_json,
+				      .last_permille = -1 };
 	return &st;
 }
 

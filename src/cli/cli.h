@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #include "blockcrypt.h"
 #include "attach/config.h"
 #include "attach/options.h"
@@ -24,7 +26,7 @@ struct cli_opts {
 		};
 	};
 	const char *new_key_file;
-	bool batch, json, no_wipe, progress, no_progress, iv_large_sectors, break_lock, verbose;
+	bool batch, json, no_wipe, progress, no_progress, progress_json, iv_large_sectors, break_lock, verbose;
 	const char *label;
 	bool foreground, all, force;
 	const char *token, *tab, *from_tab;
@@ -50,6 +52,15 @@ struct cli_command {
 	unsigned locks;
 };
 
+/* Every --json output carries "version": BC_JSON_VERSION (blockcrypt(8),
+ * JSON OUTPUT): within one version fields are only ever added; a field
+ * removed, renamed or changed in meaning makes the next version. */
+#define BC_JSON_VERSION 1
+
+/* Print O (an object, or an array of objects: each gets the field) to
+ * standard output as --json does, with "version"; takes O's reference. */
+void cli_print_json(json_object *o);
+
 /* Parse argv for command C; prints help and exits for --help. */
 int cli_parse(const struct cli_command *c, int argc, char **argv, struct cli_opts *o);
 
@@ -59,10 +70,15 @@ int cli_get_key(const struct cli_opts *o, const char *file, const char *prompt,
 		bool confirm, struct bc_secret **out);
 /* Ask for "YES" on the terminal unless --batch. */
 int cli_confirm(const struct cli_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Progress callback printing to stderr (when a tty, or with --progress). */
+/* Progress callback printing to stderr (when a tty, or with --progress,
+ * or as JSON lines with --progress-json): bytes, rate and ETA, the clock
+ * starting at the first call (make it with DONE 0 when the data I/O
+ * starts, so a key derivation before it does not count).  TOTAL 0: not
+ * known (no percentage, no ETA). */
 int cli_progress(uint64_t done, uint64_t total, void *user);
-/* State for cli_progress, or NULL when progress should not be shown. */
-void *cli_progress_state(const struct cli_opts *o);
+/* State for cli_progress, or NULL when progress should not be shown;
+ * WHAT says what is done ("Wiping", "Writing", "Reading"), DEVICE what on. */
+void *cli_progress_state(const struct cli_opts *o, const char *what, const char *device);
 /* PIN for a token: --pin-file, else a no-echo prompt (not in --batch). */
 int cli_get_pin(void *user, const char *token_label, struct bc_secret **out);
 /* Open a volume for data access with the command's key options. */

@@ -52,6 +52,27 @@ static void default_name(const char *backing, char *out, size_t size)
 			*p = '_';
 }
 
+/* IN percent-encoded as an NBD URI's query value (RFC 3986): unreserved
+ * characters and '/' as they are, every other byte as %XX, so a socket
+ * path with a space, '&' or '%' gives a URI that libnbd and qemu read
+ * back as that path.  OUT holds at least 3 * strlen(IN) + 1 bytes. */
+static void uri_escape(const char *in, char *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (const unsigned char *c = (const unsigned char *)in; *c; c++) {
+		if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+		    strchr("-._~/", *c)) {
+			*out++ = (char)*c;
+		} else {
+			*out++ = '%';
+			*out++ = hex[*c >> 4];
+			*out++ = hex[*c & 15];
+		}
+	}
+	*out = '\0';
+}
+
 /* "ADDR:PORT", "[V6]:PORT" or ":PORT" (all addresses). */
 static int parse_listen(struct daemon *d)
 {
@@ -162,9 +183,7 @@ static int print_result(const struct cli_opts *o, const struct daemon *d)
 		json_object *st = NULL;
 
 		control_entry(d->name, &st);
-
-		printf("%s\n", st ? json_object_to_json_string_ext(st, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE) : "{}");
-		json_object_put(st);
+		cli_print_json(st ? st : json_object_new_object());
 		return 0;
 	}
 	printf("%s\n", d->uri);
@@ -349,8 +368,14 @@ static int attach_one(struct cli_opts *o)
 		if (strlen(path) >= sizeof(d->socket_path))
 			return bci_error(-ENAMETOOLONG, "%s: socket path too long", path);
 		memcpy(d->socket_path, path, strlen(path) + 1);
-		snprintf(d->uri, sizeof(d->uri), "%s+unix:///%s?socket=%s", tls ? "nbds" : "nbd", d->name,
-			 d->socket_path);
+		{
+			char escaped[3 * sizeof(d->socket_path) + 1];
+
+			/* (the name is letters, digits, '.', '_', '-': nothing to escape) */
+			uri_escape(d->socket_path, escaped);
+			snprintf(d->uri, sizeof(d->uri), "%s+unix:///%s?socket=%s", tls ? "nbds" : "nbd", d->name,
+				 escaped);
+		}
 	}
 	if (o->fuse_dir) {
 		struct stat st;

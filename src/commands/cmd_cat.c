@@ -30,8 +30,14 @@ int cmd_cat(struct cli_opts *o)
 	_cleanup_volume_ struct bc_volume *v = NULL;
 	uint8_t *buf;
 	uint64_t size, off;
+	void *progress;
 	int r;
 
+	/* Decrypted binary on a terminal garbles it, and shows the data to
+	 * whoever looks: asked for on purpose only. */
+	if (isatty(STDOUT_FILENO) && !o->force)
+		return bci_error(-EINVAL, "cat: standard output is a terminal: redirect it (> FILE, | CMD), "
+				"or give --force");
 	r = cli_open_volume(o, o->args[0], true, &v);
 	if (r < 0)
 		return r;
@@ -39,6 +45,8 @@ int cmd_cat(struct cli_opts *o)
 	if (!buf)
 		return bci_error(-ENOMEM, "out of memory");
 	size = bc_volume_size(v);
+	progress = cli_progress_state(o, "Reading", o->args[0]);
+	cli_progress(0, size, progress);
 	for (off = 0; off < size; off += STREAM_CHUNK) {
 		size_t n = size - off < STREAM_CHUNK ? (size_t)(size - off) : STREAM_CHUNK;
 
@@ -47,6 +55,7 @@ int cmd_cat(struct cli_opts *o)
 			r = write_all(STDOUT_FILENO, buf, n);
 		if (r < 0)
 			break;
+		cli_progress(off + n, size, progress);
 	}
 	explicit_bzero(buf, STREAM_CHUNK);
 	free(buf);

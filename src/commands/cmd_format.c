@@ -67,7 +67,7 @@ int cmd_format(struct cli_opts *o)
 		.type = o->type_set ? o->type : BC_TYPE_LUKS2, .cipher = o->cipher,
 		.key_bits = o->key_bits, .sector_size = o->sector_size, .label = o->label,
 		.pbkdf = o->pbkdf, .create_size = o->size, .wipe = !o->no_wipe, .header = o->header,
-		.progress = cli_progress, .progress_user = cli_progress_state(o),
+		.progress = cli_progress, .progress_user = cli_progress_state(o, "Wiping", o->args[0]),
 	};
 	_cleanup_key_ struct bc_secret *pass = NULL;
 	struct bci_backing_lock *lock = NULL, *hlock = NULL;

@@ -42,7 +42,8 @@ int cmd_list(struct cli_opts *o)
 		return r;
 	}
 	if (o->json) {
-		printf("%s\n", json_object_to_json_string_ext(all, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		cli_print_json(all);
+		return 0;
 	} else if (json_object_array_length(all)) {
 		printf("%-16s %-6s %-22s %10s %6s %3s %7s %7s  %s\n", "NAME", "TYPE", "CIPHER", "SIZE(MiB)",
 		       "SECTOR", "RO", "CLIENTS", "PID", "EXPORT");

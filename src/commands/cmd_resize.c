@@ -25,9 +25,13 @@ int cmd_resize(struct cli_opts *o)
 	if (r < 0)
 		return bci_error(r, "%s: daemon does not answer: %s", name, strerror(-r));
 	if (r == 0) {
-		if (o->json)
-			printf("{\"name\": \"%s\", \"size\": %llu}\n", name, (unsigned long long)size);
-		else
+		if (o->json) {
+			json_object *j = json_object_new_object();
+
+			json_object_object_add(j, "name", json_object_new_string(name));
+			json_object_object_add(j, "size", json_object_new_int64((int64_t)size));
+			cli_print_json(j);
+		} else
 			fprintf(stderr, "%s: %llu bytes (%llu MiB)\n", name, (unsigned long long)size,
 				(unsigned long long)size >> 20);
 		return 0;

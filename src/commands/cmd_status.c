@@ -20,7 +20,8 @@ int cmd_status(struct cli_opts *o)
 	if (r < 0)
 		return r;
 	if (o->json) {
-		printf("%s\n", json_object_to_json_string_ext(e, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		cli_print_json(e);
+		return 0;
 	} else {
 		json_object_object_foreach(e, key, val)
 			printf("%-12s %s\n", key, val ? json_object_get_string(val) : "-");

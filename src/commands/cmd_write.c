@@ -53,8 +53,9 @@ int cmd_write(struct cli_opts *o)
 	_cleanup_volume_ struct bc_volume *v = NULL;
 	struct stat st;
 	uint8_t *buf = NULL;
-	uint64_t size, off = 0;
+	uint64_t size, off = 0, total = 0;
 	size_t cap = 0, have;
+	void *progress;
 	ssize_t n;
 	int r = 0;
 
@@ -70,7 +71,11 @@ int cmd_write(struct cli_opts *o)
 
 		if (pos >= 0 && (uint64_t)(st.st_size - pos) > size)
 			return too_large(o->args[0], size, 0);
+		if (pos >= 0)
+			total = (uint64_t)(st.st_size - pos);
 	}
+	progress = cli_progress_state(o, "Writing", o->args[0]);
+	cli_progress(0, total, progress);
 	/* Room for the whole volume plus one byte (to see an overflow), up
 	 * to SPOOL_MAX; past that, the buffer holds two chunks. */
 	cap = size < SPOOL_MAX ? (size_t)size + 1 : SPOOL_MAX;
@@ -100,6 +105,8 @@ int cmd_write(struct cli_opts *o)
 			if (r < 0)
 				goto out;
 			off += chunk;
+			if (off != total)
+				cli_progress(off, total, progress);
 		}
 		if (eof)
 			break;
@@ -113,6 +120,10 @@ int cmd_write(struct cli_opts *o)
 		have += (size_t)n;
 	}
 	r = bc_volume_flush(v);
+	/* The last line once the data is on the backing (a total not known
+	 * before is the amount written). */
+	if (r == 0 && off)
+		cli_progress(off, off, progress);
 out:
 	explicit_bzero(buf, cap);
 	free(buf);
