@@ -4,17 +4,19 @@
 # to run its test suite).  The build needs librbd and librados for the RBD
 # backing store; the Ceph daemons that tests/ceph/cluster.sh runs are in
 # the --test group.  Only missing packages are installed, so this is quick
-# when everything is present.  Needs root (apt-get).
+# when everything is present.  The build also needs pandoc (the man pages
+# are made from docs/*.md); the install tests read them with man and groff.
+# Needs root (apt-get).
 set -euo pipefail
 
-build_pkgs=(gcc meson ninja-build pkg-config libcryptsetup-dev libssl-dev libjson-c-dev libfuse3-dev fuse3 libp11-kit-dev libgnutls28-dev
+build_pkgs=(gcc meson ninja-build pkg-config pandoc libcryptsetup-dev libssl-dev libjson-c-dev libfuse3-dev fuse3 libp11-kit-dev libgnutls28-dev
 	librbd-dev librados-dev)
 test_pkgs=(cryptsetup-bin qemu-utils qemu-block-extra python3 python3-cryptography e2fsprogs shellcheck
 	libnbd-bin nbdkit nbdfuse fio zfs-fuse btrfs-progs python3-libnbd util-linux
 	softhsm2 opensc p11-kit gnutls-bin openssl systemd iproute2 strace gdb
 	clang libclang-rt-dev llvm
 	ceph-mon ceph-mgr ceph-osd ceph-common python3-rados python3-rbd
-	qemu-system-x86 busybox-static nbd-client cpio kmod)
+	qemu-system-x86 busybox-static nbd-client cpio kmod bash-completion man-db groff-base)
 
 pkgs=("${build_pkgs[@]}")
 [ "${1:-}" = "--test" ] && pkgs+=("${test_pkgs[@]}")

@@ -59,10 +59,11 @@ run_suite default build
 if [ "${BC_SKIP_SANITIZERS:-0}" != 1 ]; then
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 	export LSAN_OPTIONS=suppressions=$top/tests/lsan-ceph.supp:print_suppressions=0
-	# The memory-layout, source, ceph-heavy, whole-program and vm suites
-	# (tests/meson.build says why) ran on the default build.
-	echo "(asan+ubsan: the memory-layout, source, ceph-heavy, whole-program and vm suites run on the default build only)"
-	TEST_ARGS=(--no-suite memory-layout --no-suite source --no-suite ceph-heavy --no-suite whole-program --no-suite vm)
+	# The memory-layout, source, ceph-heavy, whole-program, vm and install
+	# suites (tests/meson.build says why) ran on the default build.
+	echo "(asan+ubsan: the memory-layout, source, ceph-heavy, whole-program, vm and install suites run on the default build only)"
+	TEST_ARGS=(--no-suite memory-layout --no-suite source --no-suite ceph-heavy --no-suite whole-program --no-suite vm
+		--no-suite install)
 	run_suite "asan+ubsan" build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 fi
 

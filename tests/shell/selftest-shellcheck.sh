@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Every shell file of the project passes shellcheck at severity warning:
 # the tests (tests/shell/*.sh) and their helpers (*.bash, tests/ceph/*.sh),
-# scripts/*.sh, bench/*.sh and .ci/run, as bash, following what they
+# scripts/*.sh, bench/*.sh, .ci/run and the bash completion, as bash, following what they
 # source (-x; the helpers are found next to the script or one level up, as
 # "$(dirname "$0")/functions.bash" and "$TESTS_DIR/shell/*.bash" say).
 # Any finding fails the test; a false positive is disabled on its line with
@@ -23,7 +23,7 @@ grep -q 'SC2034' control.out || fail "shellcheck did not report the unused varia
 ROOT=$(cd "$TESTS_DIR/.." && pwd)
 files=()
 for f in "$ROOT"/tests/shell/*.sh "$ROOT"/tests/shell/*.bash "$ROOT"/tests/ceph/*.sh "$ROOT"/scripts/*.sh "$ROOT"/bench/*.sh "$ROOT"/.ci/run \
-	"$ROOT"/tests/vm/vm.sh "$ROOT"/tests/vm/build-initramfs.sh; do
+	"$ROOT"/tests/vm/vm.sh "$ROOT"/tests/vm/build-initramfs.sh "$ROOT"/data/completion/*; do
 	[ -e "$f" ] && files+=("$f")
 done
 # The VM guest's scripts run under busybox sh (POSIX sh, not bash).

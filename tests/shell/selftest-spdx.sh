@@ -13,7 +13,7 @@ TAG='SPDX-License-Identifier: GPL-2.0-or-later'
 # their first 3 lines.
 missing_spdx() {
 	git -C "$1" ls-files -co --exclude-standard -- '*.c' '*.h' '*.sh' '*.bash' '*.py' \
-		'*.sym' '*.toml' 'meson.build' '*/meson.build' '.ci/run' 'data/systemd/*' |
+		'*.sym' '*.toml' 'meson.build' '*/meson.build' '.ci/run' 'data/systemd/*' 'data/completion/*' |
 		while read -r f; do
 			[ -f "$1/$f" ] || continue
 			head -3 "$1/$f" | grep -qF "$TAG" || echo "$f"
