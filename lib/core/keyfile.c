@@ -174,19 +174,24 @@ int bc_secret_prompt(const char *prompt, struct bc_secret **out)
 	return bci_secret_prompt_timeout(prompt, 0, out);
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* Wait until FD can be read, up to DEADLINE (CLOCK_MONOTONIC ms; 0: no
  * deadline): 0, -ETIME, or -EINTR (a signal: the caller looks). */
 static int wait_input(int fd, uint64_t deadline_ms)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
-	struct timespec ts;
-	uint64_t now;
+	uint64_t now = now_ms();
 	int n;
 
 	if (!deadline_ms)
 		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	if (now >= deadline_ms)
 		return -ETIME;
 	n = poll(&p, 1, deadline_ms - now > INT_MAX ? INT_MAX : (int)(deadline_ms - now));
@@ -199,15 +204,8 @@ int bci_secret_prompt_timeout(const char *prompt, uint32_t timeout_s, struct bc_
 	struct bc_secret *s = NULL;
 	struct termios old, noecho;
 	bool restore = false, handlers = false;
-	uint64_t deadline_ms = 0;
+	uint64_t deadline_ms = timeout_s ? now_ms() + (uint64_t)timeout_s * 1000 : 0;
 	int fd, r, sig;
-
-	if (timeout_s) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		deadline_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + (uint64_t)timeout_s * 1000;
-	}
 
 	*out = NULL;
 	fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);

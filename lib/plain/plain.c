@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "core/error.h"
 #include "core/secret.h"
@@ -83,14 +82,14 @@ int bc_plain_key_bits(const char *cipher, uint32_t key_bits)
 		cipher = BC_DEFAULT_PLAIN_CIPHER;
 	if (key_bits)
 		return bc_cipher_key_bits(cipher, key_bits);
-	/* The cipher's own default tells whether its name fixes the size
-	 * (CBC and XTS names do not: cryptsetup plain takes 256 bits). */
+	/* Only lofi's names fix the size (aes-256-cbc); for dm-crypt's
+	 * cryptsetup plain takes 256 bits. */
 	r = bci_cipher_spec_parse(cipher, 0, &spec);
 	if (r < 0)
 		return r;
-	if (spec.chain == BC_MODE_XTS || (spec.chain == BC_MODE_CBC && !strncmp(cipher, "aes-cbc-", 8)))
-		return bc_cipher_key_bits(cipher, BC_DEFAULT_PLAIN_KEY_BITS);
-	return (int)(spec.key_bytes * 8);
+	if (spec.iv == BC_IV_LOFI)
+		return (int)(spec.key_bytes * 8);
+	return bc_cipher_key_bits(cipher, BC_DEFAULT_PLAIN_KEY_BITS);
 }
 
 int bci_plain_open_volume(const char *backing, const struct bc_open_params *p,

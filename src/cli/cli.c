@@ -302,10 +302,10 @@ int cli_get_key(const struct cli_opts *o, const char *file, const char *prompt,
 	int r;
 
 	*out = NULL;
-	if (file && file == o->key_file)
-		return bc_secret_from_file_range(file, o->keyfile_offset, o->keyfile_size, out);
+	/* --keyfile-offset/--keyfile-size are --key-file's, not --new-key-file's. */
 	if (file)
-		return bc_secret_from_file(file, out);
+		return file == o->key_file ? bc_secret_from_file_range(file, o->keyfile_offset, o->keyfile_size, out) :
+					     bc_secret_from_file(file, out);
 	if (o->batch)
 		return bci_error(-EINVAL, "--batch given but no key file: use --key-file (prompting is disabled)");
 	r = cli_ask_password(prompt, ask_id(o, id, sizeof(id)), o->timeout, out);
@@ -371,12 +371,11 @@ static uint64_t elapsed_ms(const struct timespec *from)
 
 void cli_print_json(json_object *o)
 {
-	size_t n = json_object_is_type(o, json_type_array) ? json_object_array_length(o) : 0;
+	bool array = json_object_is_type(o, json_type_array);
+	size_t n = array ? json_object_array_length(o) : 1;
 
-	if (json_object_is_type(o, json_type_object))
-		json_object_object_add(o, "version", json_object_new_int(BC_JSON_VERSION));
 	for (size_t i = 0; i < n; i++) {
-		json_object *e = json_object_array_get_idx(o, i);
+		json_object *e = array ? json_object_array_get_idx(o, i) : o;
 
 		if (json_object_is_type(e, json_type_object))
 			json_object_object_add(e, "version", json_object_new_int(BC_JSON_VERSION));
