@@ -236,8 +236,11 @@ int bc_volume_pwrite_inplace(struct bc_volume *v, void *buf, size_t len, uint64_
 int bc_volume_write_zeroes(struct bc_volume *v, uint64_t len, uint64_t offset);
 int bc_volume_flush(struct bc_volume *v);
 /* Pass a discard to the backing for the whole sectors inside the range
- * (file: punch a hole; block device: BLKDISCARD).  Like dm-crypt, discarded
- * sectors then read back as pseudo-random data, not zeros. */
+ * (file: punch a hole; block device: BLKDISCARD).  A sector whose
+ * ciphertext is all zero bytes (a hole in a file, a never-written or
+ * zeroing-discarded area) reads as zeros, where dm-crypt reads
+ * pseudo-random data; other discarded sectors read as whatever the
+ * backing then holds, decrypted. */
 int bc_volume_discard(struct bc_volume *v, uint64_t len, uint64_t offset);
 
 /* ---- key slots (LUKS) -------------------------------------------------- */

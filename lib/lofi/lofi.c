@@ -19,6 +19,7 @@
 
 #include "backing/backing.h"
 #include "core/error.h"
+#include "core/macros.h"
 #include "core/secret.h"
 #include "engine/cipher_spec.h"
 #include "lofi/lofi.h"
@@ -47,15 +48,6 @@ static const char lofi_magic[6] = { 'C', 'F', 'L', 'O', 'F', 'I' };
 #define LOFI_PASSPHRASE_KEY_BYTES 32u
 #define LOFI_MIN_PASSPHRASE 8u
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	uint8_t acc = 0;
-
-	for (size_t i = 0; i < n; i++)
-		acc |= p[i];
-	return acc == 0;
-}
-
 static int header_from_disk(const struct lofi_disk_header *d, uint64_t image_size,
 			    struct bci_lofi_header *out)
 {
@@ -68,7 +60,7 @@ static int header_from_disk(const struct lofi_disk_header *d, uint64_t image_siz
 	out->version = (uint16_t)(d->version[0] << 8 | d->version[1]);
 	if (out->version != 0)
 		return bci_error(-ENOTSUP, "lofi: header version %u is not supported (only 0)", out->version);
-	if (!all_zero(d->reserved1, sizeof(d->reserved1)) || !all_zero(d->pad, sizeof(d->pad)))
+	if (!bci_all_zero(d->reserved1, sizeof(d->reserved1)) || !bci_all_zero(d->pad, sizeof(d->pad)))
 		return bci_error(-ENOTSUP, "lofi: the header's reserved bytes are not zero (a newer lofi?)");
 	out->data_sector = (uint32_t)d->data_sector[0] << 24 | (uint32_t)d->data_sector[1] << 16 |
 			   (uint32_t)d->data_sector[2] << 8 | d->data_sector[3];

@@ -8,6 +8,17 @@
  * caller's buffer is never modified) in chunks of BC_BOUNCE_SIZE; a partial
  * sector is read, decrypted, patched, re-encrypted and written back.
  *
+ * Zero ciphertext reads as zeros: a sector whose ciphertext is all zero
+ * bytes is not decrypted but read as all-zero plaintext (dm-crypt would
+ * decrypt it into pseudo-random bytes).  The ciphertext of real data is
+ * all zero with probability 2^-(8 * sector size), so the only such sectors
+ * are areas never written, trimmed or deallocated, whose content dm-crypt
+ * leaves unspecified; the rule depends on the backing's bytes alone (not
+ * on allocation: copying the backing sparse or dense changes nothing), and
+ * everything written through blockcrypt reads the same under dm-crypt.
+ * Writes never produce it: zeros written (WRITE_ZEROES too) are encrypted.
+ * The test on real ciphertext stops at its first nonzero word.
+ *
  * Threading: any number of threads may call these at once.  Every write
  * holds an exclusive range lock on the sectors it touches for its whole
  * duration, so a read-modify-write can never lose a concurrent write to the
@@ -19,6 +30,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/macros.h"
 #include "volume/volume_internal.h"
 
 static int check_range(const struct bc_volume *v, uint64_t len, uint64_t off, int err)
@@ -36,14 +48,26 @@ static uint64_t backing_offset(const struct bc_volume *v, uint64_t sector)
 	return v->info.data_offset + sector * v->sector_size;
 }
 
-/* Read and decrypt COUNT whole sectors into DST. */
+/* Read and decrypt COUNT whole sectors into DST; sectors of zero
+ * ciphertext stay zero (see the top of this file).  Runs of other sectors
+ * are decrypted with one call each. */
 static int read_sectors(struct bc_volume *v, struct bci_io_slot *s, uint8_t *dst,
 			uint64_t sector, size_t count)
 {
-	int r = bci_backing_pread(v->backing, dst, count * v->sector_size,
-				 backing_offset(v, sector));
+	const uint32_t ss = v->sector_size;
+	size_t i = 0;
+	int r = bci_backing_pread(v->backing, dst, count * ss, backing_offset(v, sector));
 
-	return r < 0 ? r : bci_sector_decrypt(s->engine, dst, dst, sector, count);
+	while (r == 0 && i < count) {
+		size_t j = i;
+
+		while (j < count && !bci_all_zero(dst + j * ss, ss))
+			j++;
+		if (j > i)
+			r = bci_sector_decrypt(s->engine, dst + i * ss, dst + i * ss, sector + i, j - i);
+		i = j + 1; /* skip the zero sector that ended the run */
+	}
+	return r;
 }
 
 int bc_volume_pread(struct bc_volume *v, void *buf, size_t len, uint64_t off)

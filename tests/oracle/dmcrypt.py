@@ -7,7 +7,7 @@ blockcrypt. Run it with /usr/bin/python3.
 
   dmcrypt.py decrypt|encrypt --cipher SPEC --key-hex HEX --sector-size N
              [--iv-large-sectors] [--iv-offset SECTORS512] [--offset BYTES]
-             [--length BYTES] INPUT OUTPUT
+             [--length BYTES] [--zero-rule] INPUT OUTPUT
   dmcrypt.py selftest
 
 SPEC is one of aes-xts-plain64, aes-xts-plain, aes-cbc-essiv:sha256,
@@ -28,6 +28,14 @@ Semantics are those of Linux dm-crypt (drivers/md/dm-crypt.c):
     volume key (32 bytes: AES-128-XTS, 64 bytes: AES-256-XTS).
     CBC: each sector is CBC-encrypted on its own with that IV, no padding,
     AES key = the whole volume key (16, 24 or 32 bytes).
+
+--zero-rule (decrypt only) adds blockcrypt's one departure from dm-crypt:
+a sector whose ciphertext is all zero bytes reads as all-zero plaintext
+(dm-crypt decrypts it into pseudo-random bytes).  Real ciphertext is never
+all zero (probability 2^-(8 * sector size)), so this changes only areas
+never written (or trimmed) through the device; a test that reads such
+areas through blockcrypt compares with --zero-rule, one that reads written
+data compares without it.
 """
 
 import argparse
@@ -64,7 +72,7 @@ def xts_by_ecb(key, tweak, data, encrypt):
 
 
 class SectorCipher:
-    def __init__(self, spec, key, sector_size, iv_large_sectors, iv_offset):
+    def __init__(self, spec, key, sector_size, iv_large_sectors, iv_offset, zero_rule=False):
         if spec not in CIPHERS:
             raise ValueError('unsupported cipher %r' % spec)
         if sector_size not in (512, 1024, 2048, 4096):
@@ -81,6 +89,7 @@ class SectorCipher:
         self.step = sector_size // 512
         self.shift = self.step.bit_length() - 1 if iv_large_sectors else 0
         self.iv_offset = iv_offset
+        self.zero_rule = zero_rule
         if self.ivgen == 'essiv:sha256':
             self.essiv = ecb(hashlib.sha256(key).digest())
 
@@ -95,6 +104,8 @@ class SectorCipher:
         return iv
 
     def sector(self, i, data, encrypt):
+        if self.zero_rule and not encrypt and not any(data):
+            return bytes(len(data))
         iv = self.iv(i)
         if self.dup_xts_key:
             return xts_by_ecb(self.key, iv, data, encrypt)
@@ -114,8 +125,10 @@ class SectorCipher:
 
 def run(args):
     sc = SectorCipher(args.cipher, bytes.fromhex(args.key_hex), args.sector_size,
-                      args.iv_large_sectors, args.iv_offset)
+                      args.iv_large_sectors, args.iv_offset, args.zero_rule)
     encrypt = args.command == 'encrypt'
+    if encrypt and args.zero_rule:
+        raise ValueError('--zero-rule is for decrypt only')
     with open(args.input, 'rb') as fin:
         size = fin.seek(0, 2)
         if args.offset > size:
@@ -281,6 +294,8 @@ def main():
     p.add_argument('--iv-offset', type=int, default=0, help='in 512-byte sectors')
     p.add_argument('--offset', type=int, default=0, help='data area start, bytes')
     p.add_argument('--length', type=int, default=None, help='bytes (default: to end)')
+    p.add_argument('--zero-rule', action='store_true',
+                   help="blockcrypt's reading: all-zero ciphertext sectors are zeros")
     p.add_argument('input')
     p.add_argument('output')
     args = p.parse_args()

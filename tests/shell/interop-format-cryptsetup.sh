@@ -7,7 +7,9 @@
 # decrypts with the independent oracle and cryptsetup's dumped volume key
 # to exactly the bytes written.  Also: format wipes the data area (old
 # backing contents gone, the new device reads as zeros), --no-wipe leaves
-# it untouched (so a fresh sparse file reads as pseudo-random bytes).
+# it untouched: a fresh sparse file stays all zeros on disk, so blockcrypt
+# reads zeros (its zero-ciphertext rule, the oracle's --zero-rule) where
+# dm-crypt (the oracle without it) reads pseudo-random bytes.
 . "$(dirname "$0")/functions.bash"
 requires cryptsetup /usr/bin/python3
 requires_python_cryptography
@@ -85,8 +87,9 @@ run_case luks1 luks1 aes-xts-plain64 512 512 pbkdf2 \
 run_case luks2-essiv luks2 aes-cbc-essiv:sha256 256 4096 argon2id \
 	"${FAST_ARGON[@]}" --cipher aes-cbc-essiv:sha256 --key-size 256
 
-# --no-wipe on a new sparse file: the data area stays all zeros on disk,
-# so it decrypts to pseudo-random bytes, not zeros.
+# --no-wipe on a new sparse file: the data area stays all zeros on disk.
+# dm-crypt decrypts that to pseudo-random bytes; blockcrypt reads zero
+# ciphertext as zeros (the oracle's --zero-rule).
 note "no-wipe: blockcrypt format --size $SIZE --no-wipe"
 bc format nowipe.img --batch --key-file pass --size "$SIZE" --no-wipe "${FAST_KDF[@]}" 2>bc.err ||
 	fail "no-wipe: blockcrypt format failed: $(cat bc.err)"
@@ -99,7 +102,16 @@ tail -c "$n" nowipe.img | cmp - zero.raw || fail "no-wipe: format --no-wipe wrot
 bc cat nowipe.img --key-file pass >cat.raw 2>bc.err ||
 	fail "no-wipe: blockcrypt cat failed: $(cat bc.err)"
 [ "$(stat -c %s cat.raw)" = "$n" ] || fail "no-wipe: cat gave $(stat -c %s cat.raw) bytes, want $n"
-! cmp -s cat.raw zero.raw || fail "no-wipe: the unwiped device reads as zeros, as if it had been wiped"
+cmp -s cat.raw zero.raw || fail "no-wipe: the unwiped sparse device does not read as zeros (zero-ciphertext rule)"
 key=$(volume_key nowipe.img pass)
-$ORACLE decrypt --cipher aes-xts-plain64 --key-hex "$key" --sector-size 4096 --offset "$off" nowipe.img oracle.raw
-cmp oracle.raw cat.raw || fail "no-wipe: blockcrypt cat of the unwiped device differs from the oracle"
+$ORACLE decrypt --cipher aes-xts-plain64 --key-hex "$key" --sector-size 4096 --offset "$off" nowipe.img dmcrypt.raw
+! cmp -s dmcrypt.raw zero.raw || fail "no-wipe: dm-crypt (the oracle) reads the unwiped device as zeros"
+# Data written through blockcrypt next to the unwritten rest: dm-crypt (no
+# rule) reads exactly it, and the whole device is the oracle with the rule.
+random_file part.raw $((1 << 20))
+bc write nowipe.img --key-file pass <part.raw >/dev/null 2>bc.err || fail "no-wipe: blockcrypt write failed: $(cat bc.err)"
+bc cat nowipe.img --key-file pass >cat.raw 2>bc.err || fail "no-wipe: blockcrypt cat failed: $(cat bc.err)"
+$ORACLE decrypt --cipher aes-xts-plain64 --key-hex "$key" --sector-size 4096 --offset "$off" --length $((1 << 20)) nowipe.img dmcrypt.raw
+cmp dmcrypt.raw part.raw || fail "no-wipe: dm-crypt reads other bytes than blockcrypt wrote"
+$ORACLE decrypt --cipher aes-xts-plain64 --key-hex "$key" --sector-size 4096 --offset "$off" --zero-rule nowipe.img oracle.raw
+cmp oracle.raw cat.raw || fail "no-wipe: blockcrypt cat of the partly written device differs from the oracle (--zero-rule)"
