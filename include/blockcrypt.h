@@ -242,6 +242,12 @@ int bc_volume_flush(struct bc_volume *v);
  * pseudo-random data; other discarded sectors read as whatever the
  * backing then holds, decrypted. */
 int bc_volume_discard(struct bc_volume *v, uint64_t len, uint64_t offset);
+/* Allocation of the decrypted device: the run at OFFSET (within the size;
+ * at most MAX > 0 bytes) that is all hole (*HOLE: whole encryption
+ * sectors that are holes in a file backing, so they read as zeros) or all
+ * data (anything else, and every other kind of backing); its length in
+ * *LEN (never 0). */
+int bc_volume_extent(struct bc_volume *v, uint64_t offset, uint64_t max, uint64_t *len, bool *hole);
 
 /* ---- key slots (LUKS) -------------------------------------------------- */
 
@@ -296,8 +302,9 @@ int bc_header_restore(const char *backing, const char *header, const char *file)
 int bc_header_repair(const char *backing, const char *header);
 
 /* ---- NBD server ------------------------------------------------------
- * Serves one volume as one export over the NBD protocol (fixed newstyle,
- * simple replies).  Each connection is served by a few threads that take
+ * Serves one volume as one export over the NBD protocol (fixed newstyle;
+ * simple or structured replies, the base:allocation metadata context).
+ * Each connection is served by a few threads that take
  * turns reading requests and run them in parallel.  The volume must
  * outlive the server. */
 

@@ -79,3 +79,11 @@ int bci_backing_discard(struct bci_backing *b, uint64_t len, uint64_t off)
 		return 0;
 	return b->ops->discard(b, len, off);
 }
+
+void bci_backing_extent(struct bci_backing *b, uint64_t off, bool *hole, uint64_t *end)
+{
+	if (!b->ops->extent || b->ops->extent(b, off, hole, end) < 0 || *end <= off) {
+		*hole = false;
+		*end = UINT64_MAX;
+	}
+}

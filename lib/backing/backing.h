@@ -34,6 +34,11 @@ struct bci_backing_ops {
 	/* Deallocate a range (LEN > 0); its contents are then undefined.
 	 * Where the backing cannot, 0: a discard is only a hint. */
 	int (*discard)(struct bci_backing *b, uint64_t len, uint64_t off);
+	/* Allocation at OFF: *HOLE says whether OFF is in a hole (deallocated:
+	 * reads as zeros), *END where that state ends (may be past the end of
+	 * the backing: the caller clips).  NULL where the kind cannot tell:
+	 * everything is data. */
+	int (*extent)(struct bci_backing *b, uint64_t off, bool *hole, uint64_t *end);
 	int (*size)(struct bci_backing *b, uint64_t *size);
 	/* Make the backing at least SIZE bytes long; -ENOTSUP where its size
 	 * is not ours to change (a block device). */
@@ -72,6 +77,10 @@ int bci_backing_pwrite(struct bci_backing *b, const void *buf, size_t len, uint6
 int bci_backing_flush(struct bci_backing *b);
 /* File: punch a hole; block device: BLKDISCARD.  LEN 0 does nothing. */
 int bci_backing_discard(struct bci_backing *b, uint64_t len, uint64_t off);
+
+/* Allocation at OFF (see bci_backing_ops.extent); a kind without it, or
+ * one that fails, reports data up to UINT64_MAX. */
+void bci_backing_extent(struct bci_backing *b, uint64_t off, bool *hole, uint64_t *end);
 
 /* Size of a file or block device without keeping it open. */
 int bci_path_size(const char *path, uint64_t *size, bool *is_blockdev);

@@ -7,7 +7,8 @@
  *
  * Threading: every operation but grow and close uses the shared file
  * descriptor with positional I/O only, so any number of threads may call
- * them at once.
+ * them at once.  (extent's lseek(SEEK_DATA/SEEK_HOLE) moves the shared
+ * file offset, which nothing else uses.)
  *
  * Write size.  Linux (6.x) makes a page-cache folio as large as the
  * write that creates it, up to a few MiB: one 1 MiB pwrite() leaves 1 MiB
@@ -191,6 +192,36 @@ static int file_discard(struct bci_backing *b, uint64_t len, uint64_t off)
 	return 0;
 }
 
+/* SEEK_DATA/SEEK_HOLE on a regular file (a file system without them
+ * reports the whole file as data).  Block devices report data. */
+static int file_extent(struct bci_backing *b, uint64_t off, bool *hole, uint64_t *end)
+{
+	struct file_backing *f = container_of(b, struct file_backing, b);
+	off_t d, h;
+
+	if (f->is_blockdev || off > INT64_MAX)
+		return -ENOTSUP;
+	d = lseek(f->fd, (off_t)off, SEEK_DATA);
+	if (d < 0 && errno == ENXIO) { /* a hole up to the end of the file, or past it */
+		*hole = true;
+		*end = UINT64_MAX;
+		return 0;
+	}
+	if (d < 0)
+		return -errno;
+	if ((uint64_t)d > off) {
+		*hole = true;
+		*end = (uint64_t)d;
+		return 0;
+	}
+	h = lseek(f->fd, (off_t)off, SEEK_HOLE);
+	if (h < 0)
+		return -errno;
+	*hole = false;
+	*end = (uint64_t)h;
+	return 0;
+}
+
 static void file_close(struct bci_backing *b)
 {
 	struct file_backing *f = container_of(b, struct file_backing, b);
@@ -205,6 +236,7 @@ static const struct bci_backing_ops file_ops = {
 	.pwrite = file_pwrite,
 	.flush = file_flush,
 	.discard = file_discard,
+	.extent = file_extent,
 	.size = file_size,
 	.grow = file_grow,
 	.close = file_close,

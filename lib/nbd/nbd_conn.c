@@ -46,6 +46,15 @@
  * order, as the protocol allows; a client that stops reading them only
  * blocks its own threads.
  *
+ * Replies are simple, or, once negotiated, structured: a READ's data goes
+ * out as OFFSET_DATA chunks, with OFFSET_HOLE for each run of whole
+ * aligned blocks (the volume's encryption sector, at least 512 bytes)
+ * that read as zeros (one OFFSET_DATA chunk under NBD_CMD_FLAG_DF), the
+ * last chunk flagged DONE; its errors are ERROR chunks.  BLOCK_STATUS
+ * answers one BLOCK_STATUS chunk of at most NBD_MAX_EXTENTS extents
+ * (one with NBD_CMD_FLAG_REQ_ONE).  One reply's chunks go out under
+ * write_lock together.
+ *
  * A reply is sent only after the data reached the backing with pwrite(),
  * and FLUSH is fdatasync() of the one shared backing descriptor, so a
  * FLUSH on any connection covers every write already acknowledged on any
@@ -53,6 +62,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -60,6 +70,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/macros.h"
 #include "nbd/nbd_internal.h"
 
 struct serve_state {
@@ -276,25 +287,11 @@ static void conn_close(struct bci_nbd_conn *c, bool hard)
 	shutdown(c->in_fd, hard ? SHUT_RDWR : SHUT_RD);
 }
 
-/* Send a simple reply (with DATA for a successful READ). */
-static void send_simple(struct bci_nbd_conn *c, uint64_t cookie, uint32_t err, const void *data, uint32_t len)
+/* Check a request against the export and what the connection
+ * negotiated; returns an NBD error or 0. */
+static uint32_t validate(const struct bci_nbd_conn *c, const struct bci_nbd_request *q)
 {
-	struct bci_nbd_wire_simple_reply h = { htobe32(NBD_SIMPLE_REPLY_MAGIC), htobe32(err), cookie };
-	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)data, len } };
-	int r;
-
-	pthread_mutex_lock(&c->write_lock);
-	bci_nbd_busy_mark(&c->tx_busy_ns); /* (a reply always holds its request's buffer) */
-	r = bci_nbd_writev_full(c, iov, !err && len ? 2 : 1);
-	bci_nbd_busy_clear(&c->tx_busy_ns);
-	pthread_mutex_unlock(&c->write_lock);
-	if (r < 0)
-		conn_close(c, true); /* the client is gone or hostile */
-}
-
-/* Check a request against the export; returns an NBD error or 0. */
-static uint32_t validate(const struct bc_nbd_server *s, const struct bci_nbd_request *q)
-{
+	const struct bc_nbd_server *s = c->srv;
 	uint16_t allowed = NBD_CMD_FLAG_FUA;
 	uint64_t size = bc_volume_size(s->volume); /* may grow while we serve */
 	bool in_range = q->offset <= size && q->length <= size - q->offset;
@@ -303,6 +300,13 @@ static uint32_t validate(const struct bc_nbd_server *s, const struct bci_nbd_req
 	case NBD_CMD_READ:
 		if (q->length > NBD_MAX_PAYLOAD)
 			return NBD_EINVAL;
+		if (c->structured)
+			allowed |= NBD_CMD_FLAG_DF;
+		break;
+	case NBD_CMD_BLOCK_STATUS:
+		if (!c->meta_alloc || !q->length)
+			return NBD_EINVAL;
+		allowed |= NBD_CMD_FLAG_REQ_ONE;
 		break;
 	case NBD_CMD_WRITE:
 		if (q->length > NBD_MAX_PAYLOAD)
@@ -373,6 +377,7 @@ static const char *cmd_name(uint16_t type)
 	case NBD_CMD_FLUSH: return "FLUSH";
 	case NBD_CMD_TRIM: return "TRIM";
 	case NBD_CMD_WRITE_ZEROES: return "WRITE_ZEROES";
+	case NBD_CMD_BLOCK_STATUS: return "BLOCK_STATUS";
 	default: return "request";
 	}
 }
@@ -429,6 +434,222 @@ static uint32_t execute(struct bci_nbd_conn *c, const struct bci_nbd_request *q,
 	return nbd_errno(r);
 }
 
+/* Chunks of one structured reply, gathered and sent a batch at a time
+ * (each chunk: header, offset/hole fields, data).  The last chunk is held
+ * back until the next one, or the end, says whether it is the last
+ * (NBD_REPLY_FLAG_DONE). */
+#define CHUNK_BATCH 32
+struct chunks {
+	struct bci_nbd_conn *c;
+	uint64_t cookie;
+	unsigned n;                   /* chunks gathered, the last one held back */
+	struct {
+		struct bci_nbd_wire_chunk h;
+		uint8_t fields[12];   /* offset, and a hole's length */
+		const void *data;
+		uint32_t data_len;
+	} k[CHUNK_BATCH + 1];
+	int r;
+};
+
+/* Send the first N gathered chunks; the one after them becomes the first. */
+static void chunks_send(struct chunks *ch, unsigned n)
+{
+	struct iovec iov[3 * CHUNK_BATCH + 3];
+	int niov = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t type = be16toh(ch->k[i].h.type);
+
+		iov[niov++] = (struct iovec){ &ch->k[i].h, sizeof(ch->k[i].h) };
+		if (type == NBD_REPLY_TYPE_OFFSET_DATA) {
+			iov[niov++] = (struct iovec){ ch->k[i].fields, 8 };
+			iov[niov++] = (struct iovec){ (void *)ch->k[i].data, ch->k[i].data_len };
+		} else if (type == NBD_REPLY_TYPE_OFFSET_HOLE) {
+			iov[niov++] = (struct iovec){ ch->k[i].fields, 12 };
+		} else if (ch->k[i].data_len) {
+			iov[niov++] = (struct iovec){ (void *)ch->k[i].data, ch->k[i].data_len };
+		}
+	}
+	if (ch->r == 0 && niov)
+		ch->r = bci_nbd_writev_full(ch->c, iov, niov);
+	memmove(&ch->k[0], &ch->k[n], (ch->n - n) * sizeof(ch->k[0]));
+	ch->n -= n;
+}
+
+/* Gather a chunk: TYPE with DATA (payload after the offset fields for
+ * content chunks; the whole payload for others). */
+static void chunk_add(struct chunks *ch, uint16_t type, uint64_t offset, uint32_t hole,
+		      const void *data, uint32_t data_len)
+{
+	uint32_t len = data_len;
+	uint64_t be_off = htobe64(offset);
+	uint32_t be_hole = htobe32(hole);
+
+	if (type == NBD_REPLY_TYPE_OFFSET_DATA)
+		len += 8;
+	else if (type == NBD_REPLY_TYPE_OFFSET_HOLE)
+		len = 12;
+	if (ch->n == CHUNK_BATCH + 1)
+		chunks_send(ch, CHUNK_BATCH);
+	ch->k[ch->n].h = (struct bci_nbd_wire_chunk){ htobe32(NBD_STRUCTURED_REPLY_MAGIC), 0, htobe16(type),
+						     ch->cookie, htobe32(len) };
+	memcpy(ch->k[ch->n].fields, &be_off, 8);
+	memcpy(ch->k[ch->n].fields + 8, &be_hole, 4);
+	ch->k[ch->n].data = data;
+	ch->k[ch->n].data_len = data_len;
+	ch->n++;
+}
+
+/* Send what is gathered, the last chunk flagged DONE. */
+static void chunks_done(struct chunks *ch)
+{
+	ch->k[ch->n - 1].h.flags = htobe16(NBD_REPLY_FLAG_DONE);
+	chunks_send(ch, ch->n);
+}
+
+struct error_payload {
+	uint32_t err;
+	uint16_t len;
+	char msg[64];
+} __attribute__((packed));
+
+/* The ERROR chunk for NBD error ERR (NBD errors are Linux errno values),
+ * its payload in E. */
+static void chunk_error(struct chunks *ch, uint32_t err, struct error_payload *e)
+{
+	size_t n = (size_t)snprintf(e->msg, sizeof(e->msg), "%s", strerror((int)err));
+
+	e->err = htobe32(err);
+	e->len = htobe16((uint16_t)n);
+	chunk_add(ch, NBD_REPLY_TYPE_ERROR, 0, 0, e, (uint32_t)(6 + n));
+}
+
+/* A successful READ's content chunks: runs of whole aligned blocks of
+ * zeros as OFFSET_HOLE, the rest as OFFSET_DATA. */
+static void chunks_read(struct chunks *ch, const struct bci_nbd_request *q, const uint8_t *buf, uint32_t block)
+{
+	uint32_t pos = 0, start = 0;
+	bool in_hole = false;
+
+	while (pos < q->length) {
+		uint64_t off = q->offset + pos;
+		uint32_t n = block - (uint32_t)(off % block);
+		bool zero;
+
+		if (n > q->length - pos)
+			n = q->length - pos;
+		zero = n == block && bci_all_zero(buf + pos, n);
+		if (pos && zero != in_hole) {
+			if (in_hole)
+				chunk_add(ch, NBD_REPLY_TYPE_OFFSET_HOLE, q->offset + start, pos - start, NULL, 0);
+			else
+				chunk_add(ch, NBD_REPLY_TYPE_OFFSET_DATA, q->offset + start, 0, buf + start, pos - start);
+			start = pos;
+		}
+		in_hole = zero;
+		pos += n;
+	}
+	if (in_hole)
+		chunk_add(ch, NBD_REPLY_TYPE_OFFSET_HOLE, q->offset + start, pos - start, NULL, 0);
+	else
+		chunk_add(ch, NBD_REPLY_TYPE_OFFSET_DATA, q->offset + start, 0, buf + start, pos - start);
+}
+
+/* The allocation of Q's range as base:allocation extents into EXT (pairs
+ * of length and flags, big-endian): at most NBD_MAX_EXTENTS, one with
+ * REQ_ONE, adjacent runs of one state merged, never beyond the range.
+ * Returns the number of extents, or an NBD error as its negative. */
+static int block_status(struct bci_nbd_conn *c, const struct bci_nbd_request *q, uint32_t *ext)
+{
+	unsigned n = 0, max = q->flags & NBD_CMD_FLAG_REQ_ONE ? 1 : NBD_MAX_EXTENTS;
+	uint64_t off = q->offset, left = q->length;
+
+	while (left) {
+		uint64_t len;
+		bool hole;
+		uint32_t flags;
+		int r = bc_volume_extent(c->srv->volume, off, left, &len, &hole);
+
+		if (r < 0) {
+			if (n)
+				break; /* shrunk meanwhile: what we have is right */
+			log_failure(c, q, r, false);
+			return -(int)nbd_errno(r);
+		}
+		flags = hole ? NBD_STATE_HOLE | NBD_STATE_ZERO : 0;
+		if (n && be32toh(ext[2 * n - 1]) == flags) {
+			ext[2 * n - 2] = htobe32(be32toh(ext[2 * n - 2]) + (uint32_t)len);
+		} else {
+			if (n == max)
+				break;
+			ext[2 * n] = htobe32((uint32_t)len);
+			ext[2 * n + 1] = htobe32(flags);
+			n++;
+		}
+		off += len;
+		left -= len;
+	}
+	return (int)n;
+}
+
+/* The structured reply to Q (READ or BLOCK_STATUS, or any request with
+ * an error), under write_lock. */
+static int send_structured(struct bci_nbd_conn *c, const struct bci_nbd_request *q, uint32_t err,
+			   const uint8_t *buf)
+{
+	struct chunks ch = { .c = c, .cookie = q->cookie };
+	struct error_payload e;
+	struct {
+		uint32_t id;
+		uint32_t ext[2 * NBD_MAX_EXTENTS];
+	} bs; /* (no padding: all 32-bit) */
+	int n;
+
+	if (!err && q->type == NBD_CMD_BLOCK_STATUS) {
+		n = block_status(c, q, bs.ext);
+		if (n > 0) {
+			bs.id = htobe32(NBD_META_ID_BASE_ALLOCATION);
+			chunk_add(&ch, NBD_REPLY_TYPE_BLOCK_STATUS, 0, 0, &bs, (uint32_t)(4 + 8 * n));
+		}
+		err = n < 0 ? (uint32_t)-n : 0;
+	} else if (!err && q->type == NBD_CMD_READ && q->length) {
+		if (q->flags & NBD_CMD_FLAG_DF) /* one content chunk */
+			chunk_add(&ch, NBD_REPLY_TYPE_OFFSET_DATA, q->offset, 0, buf, q->length);
+		else
+			chunks_read(&ch, q, buf, c->srv->hole_block);
+	}
+	if (err)
+		chunk_error(&ch, err, &e);
+	if (!ch.n)
+		chunk_add(&ch, NBD_REPLY_TYPE_NONE, 0, 0, NULL, 0);
+	chunks_done(&ch);
+	return ch.r;
+}
+
+/* Send the reply to Q: structured for a READ or BLOCK_STATUS once
+ * negotiated (and for errors then), else simple (with the data of a
+ * successful READ). */
+static void send_reply(struct bci_nbd_conn *c, const struct bci_nbd_request *q, uint32_t err, const uint8_t *buf)
+{
+	struct bci_nbd_wire_simple_reply h = { htobe32(NBD_SIMPLE_REPLY_MAGIC), htobe32(err), q->cookie };
+	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)buf, q->type == NBD_CMD_READ ? q->length : 0 } };
+	bool structured = c->structured &&
+		(err || q->type == NBD_CMD_READ || q->type == NBD_CMD_BLOCK_STATUS);
+	int r;
+
+	pthread_mutex_lock(&c->write_lock);
+	bci_nbd_busy_mark(&c->tx_busy_ns); /* (a reply always holds its request's buffer) */
+	if (structured)
+		r = send_structured(c, q, err, buf);
+	else
+		r = bci_nbd_writev_full(c, iov, !err && iov[1].iov_len ? 2 : 1);
+	bci_nbd_busy_clear(&c->tx_busy_ns);
+	pthread_mutex_unlock(&c->write_lock);
+	if (r < 0)
+		conn_close(c, true); /* the client is gone or hostile */
+}
+
 /* Read the next request (and a WRITE payload into ST); the caller holds
  * the reader role.  Returns 1 with a request to run, 0 when the
  * connection is done. */
@@ -448,7 +669,7 @@ static int read_request(struct bci_nbd_conn *c, struct serve_state *st, struct b
 	q->length = be32toh(w.length);
 	if (q->type == NBD_CMD_DISC)
 		goto done;
-	*err = validate(c->srv, q);
+	*err = validate(c, q);
 	if (!*err && (q->type == NBD_CMD_READ || q->type == NBD_CMD_WRITE) && q->length &&
 	    !ensure_buf(c->srv, st, q->length))
 		*err = NBD_ENOMEM;
@@ -502,7 +723,7 @@ static void run_request(struct bci_nbd_conn *c, const struct bci_nbd_request *q,
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (!err && (q->length || q->type == NBD_CMD_FLUSH))
 		err = execute(c, q, buf);
-	send_simple(c, q->cookie, err, buf, q->type == NBD_CMD_READ ? q->length : 0);
+	send_reply(c, q, err, buf);
 	if (timed) {
 		/* Moving average over about 8 requests; races between threads
 		 * only blur it. */

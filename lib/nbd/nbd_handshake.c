@@ -36,6 +36,21 @@ static int send_error(struct bci_nbd_conn *c, uint32_t option, uint32_t type, co
 	return send_reply(c, option, type, msg, (uint32_t)strlen(msg));
 }
 
+/* Transmission flags of this connection: NBD_FLAG_SEND_DF only with
+ * structured replies. */
+static uint16_t tx_flags(const struct bci_nbd_conn *c)
+{
+	return (uint16_t)(c->srv->tx_flags | (c->structured ? NBD_FLAG_SEND_DF : 0));
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return be32toh(v);
+}
+
 static int send_info_export(struct bci_nbd_conn *c, uint32_t option)
 {
 	struct {
@@ -43,7 +58,7 @@ static int send_info_export(struct bci_nbd_conn *c, uint32_t option)
 		uint64_t size;
 		uint16_t flags;
 	} __attribute__((packed)) info = {
-		htobe16(NBD_INFO_EXPORT), htobe64(bc_volume_size(c->srv->volume)), htobe16(c->srv->tx_flags),
+		htobe16(NBD_INFO_EXPORT), htobe64(bc_volume_size(c->srv->volume)), htobe16(tx_flags(c)),
 	};
 
 	return send_reply(c, option, NBD_REP_INFO, &info, sizeof(info));
@@ -90,8 +105,7 @@ static int opt_info_go(struct bci_nbd_conn *c, uint32_t option, const uint8_t *d
 
 	if (len < 6)
 		return send_error(c, option, NBD_REP_ERR_INVALID, "option data too short");
-	memcpy(&name_len, data, 4);
-	name_len = be32toh(name_len);
+	name_len = get_be32(data);
 	if (name_len > len - 6)
 		return send_error(c, option, NBD_REP_ERR_INVALID, "export name length exceeds option data");
 	memcpy(&nreq, data + 4 + name_len, 2);
@@ -128,7 +142,7 @@ static int opt_export_name(struct bci_nbd_conn *c, const uint8_t *data, uint32_t
 		uint64_t size;
 		uint16_t flags;
 		uint8_t zeroes[124];
-	} __attribute__((packed)) reply = { htobe64(bc_volume_size(c->srv->volume)), htobe16(c->srv->tx_flags), { 0 } };
+	} __attribute__((packed)) reply = { htobe64(bc_volume_size(c->srv->volume)), htobe16(tx_flags(c)), { 0 } };
 	struct iovec iov = { &reply, c->no_zeroes ? 10 : sizeof(reply) };
 	int r;
 
@@ -155,6 +169,85 @@ static int opt_list(struct bci_nbd_conn *c, uint32_t len)
 	return r < 0 ? r : send_reply(c, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
 }
 
+static int opt_structured_reply(struct bci_nbd_conn *c, uint32_t len)
+{
+	if (len)
+		return send_error(c, NBD_OPT_STRUCTURED_REPLY, NBD_REP_ERR_INVALID, "STRUCTURED_REPLY takes no data");
+	c->structured = true;
+	return send_reply(c, NBD_OPT_STRUCTURED_REPLY, NBD_REP_ACK, NULL, 0);
+}
+
+/* Does QUERY select base:allocation?  LIST also takes the namespace
+ * alone ("base:") for all its contexts. */
+static bool query_selects(const uint8_t *q, uint32_t len, bool list)
+{
+	static const char ctx[] = NBD_META_BASE_ALLOCATION;
+	const uint32_t ns = sizeof("base:") - 1;
+
+	if (len == sizeof(ctx) - 1 && !memcmp(q, ctx, len))
+		return true;
+	return list && len == ns && !memcmp(q, ctx, ns);
+}
+
+/* NBD_OPT_LIST_META_CONTEXT / NBD_OPT_SET_META_CONTEXT.  Data: a 32-bit
+ * export name length and the name, a 32-bit query count, then each query
+ * as a 32-bit length and the string.  All of it is checked before SET
+ * changes anything; SET always replaces the selection (an error leaves
+ * none). */
+static int opt_meta_context(struct bci_nbd_conn *c, uint32_t option, const uint8_t *data, uint32_t len)
+{
+	const bool list = option == NBD_OPT_LIST_META_CONTEXT;
+	static const char ctx[] = NBD_META_BASE_ALLOCATION;
+	uint8_t reply[4 + sizeof(ctx) - 1];
+	uint32_t name_len, nq, pos, id;
+	bool match = false;
+	int r;
+
+	if (!list)
+		c->meta_alloc = false;
+	if (!c->structured)
+		return send_error(c, option, NBD_REP_ERR_INVALID, "negotiate structured replies first");
+	if (len < 8)
+		return send_error(c, option, NBD_REP_ERR_INVALID, "option data too short");
+	name_len = get_be32(data);
+	if (name_len > len - 8)
+		return send_error(c, option, NBD_REP_ERR_INVALID, "export name length exceeds option data");
+	nq = get_be32(data + 4 + name_len);
+	pos = 8 + name_len;
+	if (nq > (len - pos) / 4)
+		return send_error(c, option, NBD_REP_ERR_INVALID, "query count exceeds option data");
+	for (uint32_t i = 0; i < nq; i++) {
+		uint32_t qlen;
+
+		if (len - pos < 4)
+			return send_error(c, option, NBD_REP_ERR_INVALID, "query length exceeds option data");
+		qlen = get_be32(data + pos);
+		pos += 4;
+		if (qlen > len - pos)
+			return send_error(c, option, NBD_REP_ERR_INVALID, "query exceeds option data");
+		if (qlen > NBD_MAX_STRING)
+			return send_error(c, option, NBD_REP_ERR_TOO_BIG, "query too long");
+		match |= query_selects(data + pos, qlen, list);
+		pos += qlen;
+	}
+	if (pos != len)
+		return send_error(c, option, NBD_REP_ERR_INVALID, "trailing option data");
+	if (!name_matches(c->srv, (const char *)data + 4, name_len))
+		return send_error(c, option, NBD_REP_ERR_UNKNOWN, "no such export");
+	if (list && nq == 0)
+		match = true; /* no query: every context */
+	if (match) {
+		id = htobe32(list ? 0 : NBD_META_ID_BASE_ALLOCATION);
+		memcpy(reply, &id, 4);
+		memcpy(reply + 4, ctx, sizeof(ctx) - 1);
+		r = send_reply(c, option, NBD_REP_META_CONTEXT, reply, sizeof(reply));
+		if (r < 0)
+			return r;
+		c->meta_alloc |= !list;
+	}
+	return send_reply(c, option, NBD_REP_ACK, NULL, 0);
+}
+
 static int opt_starttls(struct bci_nbd_conn *c, uint32_t len)
 {
 	int r;
@@ -166,6 +259,7 @@ static int opt_starttls(struct bci_nbd_conn *c, uint32_t len)
 	if (len)
 		return send_error(c, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID, "STARTTLS takes no data");
 	r = send_reply(c, NBD_OPT_STARTTLS, NBD_REP_ACK, NULL, 0);
+	c->structured = c->meta_alloc = false; /* negotiated in the clear: again */
 	/* A failed handshake leaves the stream unusable: hang up. */
 	return r < 0 ? r : bci_nbd_tls_start(c);
 }
@@ -254,9 +348,14 @@ int bci_nbd_handshake(struct bci_nbd_conn *c)
 		case NBD_OPT_STARTTLS:
 			r = opt_starttls(c, len);
 			break;
+		case NBD_OPT_STRUCTURED_REPLY:
+			r = opt_structured_reply(c, len);
+			break;
+		case NBD_OPT_LIST_META_CONTEXT:
+		case NBD_OPT_SET_META_CONTEXT:
+			r = opt_meta_context(c, option, data, len);
+			break;
 		default:
-			/* Structured replies and metadata contexts are optional;
-			 * clients fall back to simple replies. */
 			r = send_error(c, option, NBD_REP_ERR_UNSUP, "option not supported");
 			break;
 		}

@@ -63,6 +63,7 @@ struct bc_nbd_server {
 	char *export_name, *description;
 	uint16_t tx_flags;
 	uint32_t pref_block;
+	uint32_t hole_block;       /* OFFSET_HOLE granularity: the encryption sector */
 	struct bci_nbd_tls_server *tls; /* NULL: no TLS; else clients must use it */
 
 	int listen_fds[NBD_MAX_LISTEN];
@@ -105,6 +106,10 @@ struct bci_nbd_conn {
 	bool out_is_socket;
 	bool can_poll;            /* in_fd is a socket, and we have CPUs to spare */
 	bool no_zeroes;
+	/* Negotiated in the handshake, read-only afterwards: structured
+	 * replies, and the base:allocation context selected (which needs
+	 * them). */
+	bool structured, meta_alloc;
 	void *tls;                    /* gnutls_session_t after STARTTLS */
 	pthread_mutex_t write_lock;   /* one reply on the wire at a time */
 	bool closing;                 /* DISC, EOF or a dead client (atomic) */

@@ -12,6 +12,7 @@
 #define NBD_REP_MAGIC          UINT64_C(0x3e889045565a9)
 #define NBD_REQUEST_MAGIC      UINT32_C(0x25609513)
 #define NBD_SIMPLE_REPLY_MAGIC UINT32_C(0x67446698)
+#define NBD_STRUCTURED_REPLY_MAGIC UINT32_C(0x668e33ef)
 
 /* handshake flags (server) and client flags */
 #define NBD_FLAG_FIXED_NEWSTYLE   (1u << 0)
@@ -26,6 +27,7 @@
 #define NBD_FLAG_SEND_FUA          (1u << 3)
 #define NBD_FLAG_SEND_TRIM         (1u << 5)
 #define NBD_FLAG_SEND_WRITE_ZEROES (1u << 6)
+#define NBD_FLAG_SEND_DF           (1u << 7) /* only once structured replies are on */
 #define NBD_FLAG_CAN_MULTI_CONN    (1u << 8)
 #define NBD_FLAG_SEND_CACHE        (1u << 10)
 
@@ -44,6 +46,7 @@
 #define NBD_REP_ACK    1
 #define NBD_REP_SERVER 2
 #define NBD_REP_INFO   3
+#define NBD_REP_META_CONTEXT 4
 #define NBD_REP_ERR_UNSUP    (UINT32_C(1) << 31 | 1)
 #define NBD_REP_ERR_POLICY   (UINT32_C(1) << 31 | 2)
 #define NBD_REP_ERR_INVALID  (UINT32_C(1) << 31 | 3)
@@ -70,6 +73,23 @@
 #define NBD_CMD_BLOCK_STATUS 7
 #define NBD_CMD_FLAG_FUA     (1u << 0)
 #define NBD_CMD_FLAG_NO_HOLE (1u << 1)
+#define NBD_CMD_FLAG_DF      (1u << 2)
+#define NBD_CMD_FLAG_REQ_ONE (1u << 3)
+
+/* structured reply chunks */
+#define NBD_REPLY_FLAG_DONE          (1u << 0)
+#define NBD_REPLY_TYPE_NONE          0
+#define NBD_REPLY_TYPE_OFFSET_DATA   1
+#define NBD_REPLY_TYPE_OFFSET_HOLE   2
+#define NBD_REPLY_TYPE_BLOCK_STATUS  5
+#define NBD_REPLY_TYPE_ERROR         ((1u << 15) | 1)
+#define NBD_REPLY_TYPE_ERROR_OFFSET  ((1u << 15) | 2)
+
+/* the base:allocation metadata context */
+#define NBD_META_BASE_ALLOCATION "base:allocation"
+#define NBD_META_ID_BASE_ALLOCATION 1 /* the ID SET_META_CONTEXT gives it */
+#define NBD_STATE_HOLE (1u << 0)
+#define NBD_STATE_ZERO (1u << 1)
 
 /* errors */
 #define NBD_EPERM     1
@@ -85,6 +105,11 @@
 #define NBD_MAX_PAYLOAD   (32u << 20)   /* READ/WRITE payload */
 #define NBD_MAX_OPT_DATA  (64u << 10)   /* option data we will parse */
 #define NBD_MAX_OPT_DISCARD (16u << 20) /* larger option data: hard disconnect */
+#define NBD_MAX_STRING    4096u         /* the spec's longest string (a query) */
+/* Extents in one BLOCK_STATUS reply: a client asking about a range of
+ * many small extents gets the first ones (the spec allows fewer than the
+ * whole range), so a reply never takes more than this much memory. */
+#define NBD_MAX_EXTENTS   256u
 
 struct bci_nbd_wire_option {          /* client -> server, option haggling */
 	uint64_t magic;
@@ -112,6 +137,14 @@ struct bci_nbd_wire_simple_reply {    /* server -> client */
 	uint32_t magic;
 	uint32_t error;
 	uint64_t cookie;
+} __attribute__((packed));
+
+struct bci_nbd_wire_chunk {           /* server -> client, structured reply */
+	uint32_t magic;
+	uint16_t flags;
+	uint16_t type;
+	uint64_t cookie;
+	uint32_t length;
 } __attribute__((packed));
 
 /* A request in host byte order. */

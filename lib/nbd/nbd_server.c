@@ -151,6 +151,7 @@ int bc_nbd_server_new(struct bc_volume *v, const struct bc_nbd_params *p,
 	bc_volume_get_info(v, &info);
 	s->params.read_only = p->read_only || info.read_only;
 	s->pref_block = info.sector_size > 4096 ? info.sector_size : 4096;
+	s->hole_block = info.sector_size > 512 ? info.sector_size : 512;
 	s->tx_flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
 		      NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_SEND_CACHE | NBD_FLAG_CAN_MULTI_CONN;
 	if (s->params.read_only)

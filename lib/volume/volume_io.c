@@ -241,3 +241,42 @@ int bc_volume_discard(struct bc_volume *v, uint64_t len, uint64_t off)
 	bci_range_unlock(&v->write_lock, first, end - 1);
 	return r;
 }
+
+/* Where the backing holds whole sectors of holes (a partial hole is
+ * data): the state of the sector holding OFF, and the volume offset
+ * where that state ends (see bc_volume_extent). */
+static void sector_extent(struct bc_volume *v, uint64_t off, bool *hole, uint64_t *end)
+{
+	const uint32_t ss = v->sector_size;
+	const uint64_t doff = v->info.data_offset, start = off / ss * ss;
+	uint64_t bend, vend;
+
+	bci_backing_extent(v->backing, doff + start, hole, &bend);
+	vend = bend - doff; /* bend > doff + start >= doff */
+	if (*hole) {
+		vend = vend / ss * ss; /* whole hole sectors only */
+		if (vend > start) {
+			*end = vend;
+			return;
+		}
+		*hole = false; /* this sector is partly data */
+		*end = start + ss;
+		return;
+	}
+	*end = vend > UINT64_MAX - ss ? UINT64_MAX : (vend + ss - 1) / ss * ss;
+}
+
+int bc_volume_extent(struct bc_volume *v, uint64_t off, uint64_t max, uint64_t *len, bool *hole)
+{
+	uint64_t end;
+	int r;
+
+	r = check_range(v, max, off, -EINVAL);
+	if (r < 0)
+		return r;
+	if (!max)
+		return bci_error(-EINVAL, "volume: extent of an empty range");
+	sector_extent(v, off, hole, &end);
+	*len = end - off < max ? end - off : max;
+	return 0;
+}

@@ -23,13 +23,27 @@
  *     nothing after the server should have hung up;
  *   - option haggling: malformed INFO/GO -> ERR_INVALID, unknown export ->
  *     ERR_UNKNOWN, good ones -> INFO_EXPORT (size, flags), block sizes,
- *     the name and description when asked, ACK; LIST; ABORT; other
- *     options -> an error; with TLS, the refusals above;
+ *     the name and description when asked, ACK; LIST; ABORT;
+ *     STRUCTURED_REPLY (ACK, ERR_INVALID with data); LIST/SET_META_CONTEXT
+ *     (ERR_INVALID before STRUCTURED_REPLY or when malformed, ERR_TOO_BIG
+ *     for a query over 4096 bytes, ERR_UNKNOWN for another export, else
+ *     base:allocation when a query names it -- LIST also for "base:" or
+ *     no query -- and ACK); SEND_DF exactly with structured replies;
+ *     other options -> an error; with TLS, the refusals above;
  *   - requests: valid ones succeed, invalid ones (out of range, unknown
  *     command or flag, writes on a read-only export, TRIM without
- *     discards) fail with an NBD error code;
+ *     discards, BLOCK_STATUS without a context or of length 0, DF without
+ *     structured replies) fail with an NBD error code;
+ *   - structured replies (READ, BLOCK_STATUS, and errors once negotiated):
+ *     chunks with the cookie, the last one DONE, READ content chunks in
+ *     order covering the request exactly (one OFFSET_DATA with DF),
+ *     OFFSET_HOLE only where the data reads as zeros, error chunks with
+ *     an NBD error; BLOCK_STATUS one chunk of the selected context's ID,
+ *     1 to NBD_MAX_EXTENTS nonzero extents (1 with REQ_ONE) within the
+ *     request, flags 0 or HOLE|ZERO, and HOLE|ZERO only over zeros;
  *   - data: a READ returns what earlier WRITE / WRITE_ZEROES of the same
- *     input put there (trimmed sectors are unknown: dm-crypt semantics).
+ *     input put there, and zeros over the whole sectors a TRIM punched
+ *     (zero ciphertext reads as zeros; partial sectors keep their data).
  * A failed check aborts with a message (libFuzzer keeps the input).
  */
 #include <endian.h>
@@ -149,8 +163,12 @@ struct session {
 	const struct variant *v;
 	struct cursor in, out;
 	bool ro, trim, no_zeroes, tls;
+	bool structured, meta; /* negotiated; meta: base:allocation selected */
+	uint32_t meta_id;      /* the ID SET_META_CONTEXT gave it */
 	const char *name;    /* the export name ("" = default only) */
 };
+
+static const uint8_t zeros[VOL_SIZE];
 
 /* The next N bytes of server output, which must be there. */
 static const uint8_t *out_take(struct session *s, uint64_t n, const char *what)
@@ -183,6 +201,8 @@ static void check_tx_flags(const struct session *s, uint16_t f)
 	FUZZ_CHECK((f & (NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_WRITE_ZEROES)) ==
 		   (NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_WRITE_ZEROES),
 		   "FLUSH, FUA or WRITE_ZEROES not advertised: %#x", f);
+	FUZZ_CHECK(!!(f & NBD_FLAG_SEND_DF) == s->structured, "SEND_DF flag %#x, structured replies %d", f,
+		   s->structured);
 }
 
 /* One option reply header (+ payload); returns its type. */
@@ -271,6 +291,66 @@ static bool model_info_go(struct session *s, uint32_t option, const uint8_t *d, 
 	return option == NBD_OPT_GO;
 }
 
+/* LIST_META_CONTEXT / SET_META_CONTEXT (see the server's rules above). */
+static void model_meta_context(struct session *s, uint32_t option, const uint8_t *d, uint32_t len)
+{
+	const bool list = option == NBD_OPT_LIST_META_CONTEXT;
+	uint32_t want = NBD_REP_ACK, name_len = 0, nq = 0, pos = 0, type, rlen;
+	bool match = false;
+	const uint8_t *r;
+
+	if (!list)
+		s->meta = false;
+	if (!s->structured || len < 8) {
+		want = NBD_REP_ERR_INVALID;
+	} else {
+		name_len = be32(d);
+		if (name_len > len - 8)
+			want = NBD_REP_ERR_INVALID;
+	}
+	if (want == NBD_REP_ACK) {
+		nq = be32(d + 4 + name_len);
+		pos = 8 + name_len;
+		if (nq > (len - pos) / 4) /* more queries than could fit */
+			want = NBD_REP_ERR_INVALID;
+		for (uint32_t i = 0; want == NBD_REP_ACK && i < nq; i++) {
+			uint32_t ql;
+
+			if (len - pos < 4) {
+				want = NBD_REP_ERR_INVALID;
+				break;
+			}
+			ql = be32(d + pos);
+			pos += 4;
+			if (ql > len - pos)
+				want = NBD_REP_ERR_INVALID;
+			else if (ql > NBD_MAX_STRING)
+				want = NBD_REP_ERR_TOO_BIG;
+			else
+				match |= (ql == 15 && !memcmp(d + pos, "base:allocation", 15)) ||
+					 (list && ql == 5 && !memcmp(d + pos, "base:", 5));
+			pos += ql;
+		}
+		if (want == NBD_REP_ACK && pos != len)
+			want = NBD_REP_ERR_INVALID;
+		if (want == NBD_REP_ACK && !name_ok(s, d + 4, name_len))
+			want = NBD_REP_ERR_UNKNOWN;
+		match |= list && nq == 0;
+	}
+	type = option_reply(s, option, &r, &rlen);
+	if (want == NBD_REP_ACK && match) {
+		FUZZ_CHECK(type == NBD_REP_META_CONTEXT && rlen == 4 + 15 && !memcmp(r + 4, "base:allocation", 15),
+			   "META_CONTEXT option %u: reply %#x (%u bytes), not base:allocation", option, type, rlen);
+		FUZZ_CHECK(list || be32(r), "SET_META_CONTEXT gave base:allocation the ID 0");
+		if (!list) {
+			s->meta = true;
+			s->meta_id = be32(r);
+		}
+		type = option_reply(s, option, &r, &rlen);
+	}
+	FUZZ_CHECK(type == want, "META_CONTEXT option %u answered %#x, expected %#x", option, type, want);
+}
+
 /* The handshake; returns true when the session enters transmission. */
 static bool model_handshake(struct session *s)
 {
@@ -348,7 +428,17 @@ static bool model_handshake(struct session *s)
 			}
 			FUZZ_CHECK(type == NBD_REP_ACK && rlen == 0, "STARTTLS answered %#x, not ACK", type);
 			return false; /* no TLS client here: the handshake fails, hang up */
-		default: /* structured replies, meta contexts, unknown */
+		case NBD_OPT_STRUCTURED_REPLY:
+			type = option_reply(s, option, &r, &rlen);
+			FUZZ_CHECK(type == (len ? NBD_REP_ERR_INVALID : NBD_REP_ACK), "STRUCTURED_REPLY%s answered %#x",
+				   len ? " with data" : "", type);
+			s->structured |= !len;
+			break;
+		case NBD_OPT_LIST_META_CONTEXT:
+		case NBD_OPT_SET_META_CONTEXT:
+			model_meta_context(s, option, d, len);
+			break;
+		default: /* unknown */
 			type = option_reply(s, option, &r, &rlen);
 			FUZZ_CHECK(type & (UINT32_C(1) << 31), "option %u answered %#x, not an error", option, type);
 			break;
@@ -421,7 +511,90 @@ NO_COVERAGE static int64_t read_mismatch(uint32_t off, uint32_t len, const uint8
 	return -1;
 }
 
-/* Transmission: requests in, simple replies out, in order. */
+/* A READ's DATA for LEN bytes at OFF must hold what this input wrote. */
+static void check_read(uint64_t off, uint32_t len, const uint8_t *data)
+{
+	int64_t bad = read_mismatch((uint32_t)off, len, data);
+
+	FUZZ_CHECK(bad < 0, "READ of %u bytes at %llu: byte %lld is %#x, was written as %#x",
+		   len, (unsigned long long)off, (long long)bad, data[bad - (int64_t)off], shadow[bad]);
+}
+
+/* The structured reply to request Q (whose EXPECT is as in
+ * model_transmission); returns its NBD error, 0 for success. */
+static uint32_t structured_reply(struct session *s, const uint8_t *q, const uint8_t *cookie, int expect)
+{
+	uint16_t flags = be16(q + 4), type = be16(q + 6);
+	uint64_t off = be64(q + 16), pos = off;
+	uint32_t len = be32(q + 24), err = 0, content = 0, statuses = 0;
+	bool done = false;
+
+	while (!done) {
+		const uint8_t *h = out_take(s, 20, "a structured reply chunk"), *p;
+		uint16_t ctype = be16(h + 6);
+		uint32_t clen = be32(h + 16);
+
+		FUZZ_CHECK(be32(h) == NBD_STRUCTURED_REPLY_MAGIC, "chunk magic %#x", be32(h));
+		FUZZ_CHECK(!memcmp(h + 8, cookie, 8), "chunk cookie is not the request's");
+		FUZZ_CHECK(!(be16(h + 4) & ~NBD_REPLY_FLAG_DONE), "chunk flags %#x", be16(h + 4));
+		done = be16(h + 4) & NBD_REPLY_FLAG_DONE;
+		p = out_take(s, clen, "chunk payload");
+		switch (ctype) {
+		case NBD_REPLY_TYPE_NONE:
+			FUZZ_CHECK(done && clen == 0, "NONE chunk of %u bytes, done %d", clen, done);
+			break;
+		case NBD_REPLY_TYPE_ERROR:
+		case NBD_REPLY_TYPE_ERROR_OFFSET:
+			FUZZ_CHECK(clen >= 6 && 6u + be16(p + 4) <= clen, "error chunk of %u bytes", clen);
+			err = be32(p);
+			FUZZ_CHECK(is_nbd_error(err), "error chunk with error %u", err);
+			break;
+		case NBD_REPLY_TYPE_OFFSET_DATA:
+		case NBD_REPLY_TYPE_OFFSET_HOLE: {
+			uint32_t n = ctype == NBD_REPLY_TYPE_OFFSET_HOLE ? (clen == 12 ? be32(p + 8) : 0) : clen - 8;
+
+			FUZZ_CHECK(type == NBD_CMD_READ && !err, "content chunk for command %u (error %u)", type, err);
+			FUZZ_CHECK(clen >= 9 && n > 0, "content chunk type %u of %u bytes", ctype, clen);
+			FUZZ_CHECK(be64(p) == pos && n <= off + len - pos, "content chunk at %llu+%u, expected at %llu of %llu+%u",
+				   (unsigned long long)be64(p), n, (unsigned long long)pos, (unsigned long long)off, len);
+			FUZZ_CHECK(!(flags & NBD_CMD_FLAG_DF) || (ctype == NBD_REPLY_TYPE_OFFSET_DATA && content == 0),
+				   "DF read fragmented or a hole");
+			check_read(pos, n, ctype == NBD_REPLY_TYPE_OFFSET_HOLE ? zeros : p + 8);
+			pos += n;
+			content++;
+			break;
+		}
+		case NBD_REPLY_TYPE_BLOCK_STATUS: {
+			uint32_t n = (clen - 4) / 8, sum = 0;
+
+			FUZZ_CHECK(type == NBD_CMD_BLOCK_STATUS && statuses++ == 0, "BLOCK_STATUS chunk for %u", type);
+			FUZZ_CHECK(clen >= 12 && (clen - 4) % 8 == 0 && n <= NBD_MAX_EXTENTS, "BLOCK_STATUS of %u bytes", clen);
+			FUZZ_CHECK(!(flags & NBD_CMD_FLAG_REQ_ONE) || n == 1, "REQ_ONE answered %u extents", n);
+			FUZZ_CHECK(be32(p) == s->meta_id, "BLOCK_STATUS for context %u, not %u", be32(p), s->meta_id);
+			for (uint32_t i = 0; i < n; i++) {
+				uint32_t elen = be32(p + 4 + 8 * i), ef = be32(p + 8 + 8 * i);
+
+				FUZZ_CHECK(elen && elen <= len - sum, "extent %u of %u bytes (%u of %u so far)", i, elen, sum, len);
+				FUZZ_CHECK(ef == 0 || ef == (NBD_STATE_HOLE | NBD_STATE_ZERO), "extent flags %#x", ef);
+				if (ef)
+					check_read(off + sum, elen, zeros);
+				sum += elen;
+			}
+			break;
+		}
+		default:
+			FUZZ_CHECK(false, "unknown chunk type %u", ctype);
+		}
+	}
+	if (type == NBD_CMD_READ && !err)
+		FUZZ_CHECK(pos == off + len, "READ chunks cover %llu of %u bytes", (unsigned long long)(pos - off), len);
+	if (type == NBD_CMD_BLOCK_STATUS && !err)
+		FUZZ_CHECK(statuses == 1, "successful BLOCK_STATUS without its chunk");
+	(void)expect;
+	return err;
+}
+
+/* Transmission: requests in, replies out, in order. */
 static void model_transmission(struct session *s)
 {
 	const uint8_t *q;
@@ -432,7 +605,9 @@ static void model_transmission(struct session *s)
 		uint64_t off = be64(q + 16);
 		uint32_t len = be32(q + 24), err;
 		bool in_range = off <= VOL_SIZE && len <= VOL_SIZE - off;
-		uint16_t allowed = NBD_CMD_FLAG_FUA | (type == NBD_CMD_WRITE_ZEROES ? NBD_CMD_FLAG_NO_HOLE : 0);
+		uint16_t allowed = NBD_CMD_FLAG_FUA | (type == NBD_CMD_WRITE_ZEROES ? NBD_CMD_FLAG_NO_HOLE : 0) |
+			(type == NBD_CMD_READ && s->structured ? NBD_CMD_FLAG_DF : 0) |
+			(type == NBD_CMD_BLOCK_STATUS ? NBD_CMD_FLAG_REQ_ONE : 0);
 		bool good_flags = !(flags & ~allowed);
 		int expect; /* 1: must succeed, 0: must fail, -1: either */
 
@@ -455,6 +630,9 @@ static void model_transmission(struct session *s)
 		case NBD_CMD_FLUSH:
 			expect = !good_flags ? 0 : off || len ? -1 : 1;
 			break;
+		case NBD_CMD_BLOCK_STATUS:
+			expect = s->meta && len && in_range && good_flags;
+			break;
 		default:
 			expect = 0;
 			break;
@@ -462,10 +640,22 @@ static void model_transmission(struct session *s)
 		if (len == 0 && type != NBD_CMD_FLUSH && expect != 0)
 			expect = -1; /* zero-length requests: the spec leaves it open */
 
-		h = out_take(s, 16, "a simple reply");
-		FUZZ_CHECK(be32(h) == NBD_SIMPLE_REPLY_MAGIC, "simple reply magic %#x", be32(h));
-		FUZZ_CHECK(!memcmp(h + 8, cookie, 8), "reply cookie is not the request's (replies out of order?)");
-		err = be32(h + 4);
+		if (s->structured && (type == NBD_CMD_READ || type == NBD_CMD_BLOCK_STATUS || expect == 0)) {
+			err = structured_reply(s, q, cookie, expect);
+		} else {
+			h = out_take(s, 4, "a reply");
+			if (s->structured && be32(h) == NBD_STRUCTURED_REPLY_MAGIC) {
+				s->out.pos -= 4; /* an error that may come either way */
+				err = structured_reply(s, q, cookie, expect);
+			} else {
+				h = out_take(s, 12, "a simple reply") - 4;
+				FUZZ_CHECK(be32(h) == NBD_SIMPLE_REPLY_MAGIC, "simple reply magic %#x", be32(h));
+				FUZZ_CHECK(!memcmp(h + 8, cookie, 8), "reply cookie is not the request's (replies out of order?)");
+				err = be32(h + 4);
+				if (type == NBD_CMD_READ && !err)
+					check_read(off, len, out_take(s, len, "READ data"));
+			}
+		}
 		FUZZ_CHECK(!err || is_nbd_error(err), "reply error %u is no NBD error", err);
 		FUZZ_CHECK(expect != 1 || !err, "valid command %u (flags %#x, %u bytes at %llu) failed: error %u",
 			   type, flags, len, (unsigned long long)off, err);
@@ -473,15 +663,6 @@ static void model_transmission(struct session *s)
 			   type, flags, len, (unsigned long long)off, s->ro, s->trim);
 
 		switch (type) {
-		case NBD_CMD_READ:
-			if (!err) {
-				const uint8_t *data = out_take(s, len, "READ data");
-				int64_t bad = read_mismatch((uint32_t)off, len, data);
-
-				FUZZ_CHECK(bad < 0, "READ of %u bytes at %llu: byte %lld is %#x, was written as %#x",
-					   len, (unsigned long long)off, (long long)bad, data[bad - (int64_t)off], shadow[bad]);
-			}
-			break;
 		case NBD_CMD_WRITE:
 		case NBD_CMD_WRITE_ZEROES:
 			if (!err)
@@ -490,7 +671,13 @@ static void model_transmission(struct session *s)
 				forget((uint32_t)off, len); /* failed for another reason: unknown */
 			break;
 		case NBD_CMD_TRIM:
-			if (in_range && len) { /* discarded sectors read back as noise */
+			if (!err) { /* whole sectors punched: zero ciphertext, read as zeros */
+				uint32_t first = ((uint32_t)off + SECTOR - 1) / SECTOR * SECTOR;
+				uint32_t end = ((uint32_t)off + len) / SECTOR * SECTOR;
+
+				if (end > first)
+					remember(first, end - first, NULL);
+			} else if (in_range && len) {
 				uint32_t first = (uint32_t)off / SECTOR * SECTOR;
 
 				forget(first, ((uint32_t)off + len + SECTOR - 1) / SECTOR * SECTOR - first);

@@ -26,7 +26,7 @@ CMDS = {0: "READ", 1: "WRITE", 2: "DISC", 3: "FLUSH", 4: "TRIM", 5: "CACHE",
         6: "WRITE_ZEROES", 7: "BLOCK_STATUS"}
 INFO_NAME, INFO_DESCRIPTION, INFO_BLOCK_SIZE = 1, 2, 3
 READ, WRITE, DISC, FLUSH, TRIM, CACHE, WRITE_ZEROES, BLOCK_STATUS = range(8)
-FUA, NO_HOLE = 1, 2
+FUA, NO_HOLE, DF, REQ_ONE = 1, 2, 4, 8
 MiB = 1 << 20
 
 
@@ -51,6 +51,32 @@ def go(name="fuzz", *requests):
 
 def cflags(f=FIXED | NO_ZEROES):
     return struct.pack(">I", f)
+
+
+def meta_data(name, *queries, count=None):
+    n = name.encode()
+    return struct.pack(">I", len(n)) + n + struct.pack(">I", len(queries) if count is None else count) + \
+        b"".join(struct.pack(">I", len(q)) + q for q in queries)
+
+
+def requests_structured():
+    """Structured READs (holes, DF), BLOCK_STATUS (REQ_ONE, bad ones)."""
+    return b"".join([
+        req(WRITE, 4096, 8192, payload=b"\x5a" * 8192),
+        req(READ, 0, 65536),               # hole, data, hole
+        req(READ, 4000, 9000, DF),
+        req(READ, 100, 700),
+        req(TRIM, 4096 + 100, 4096),       # one whole sector inside
+        req(READ, 4096, 8192),
+        req(BLOCK_STATUS, 0, MiB),
+        req(BLOCK_STATUS, 1000, 70000, REQ_ONE),
+        req(BLOCK_STATUS, 0, 0),           # length 0
+        req(BLOCK_STATUS, MiB - 512, 1024),  # beyond the end
+        req(BLOCK_STATUS, 0, 512, DF),     # bad flag
+        req(READ, MiB - 10, 20),           # error chunk
+        req(READ, 0, 0),
+        req(DISC),
+    ])
 
 
 def requests_all():
@@ -101,6 +127,29 @@ def seeds():
     for v in range(8):
         out[f"gen-full-v{v}"] = bytes([v]) + full
         out[f"gen-default-export-v{v}"] = bytes([v]) + default_export
+    sr = opt(8)
+    alloc = b"base:allocation"
+    for v in (0, 1, 3):
+        name = "" if v == 3 else "fuzz"
+        out[f"gen-structured-v{v}"] = bytes([v]) + cflags() + sr + opt(10, meta_data(name, alloc)) + \
+            go(name) + requests_structured()
+    out["gen-meta-context-abuse"] = b"\x01" + cflags() + b"".join([
+        opt(10, meta_data("fuzz", alloc)),             # before STRUCTURED_REPLY
+        opt(9, meta_data("fuzz")),
+        opt(8, b"x"),                                  # with data
+        sr,
+        opt(9, meta_data("fuzz")),                     # LIST: everything
+        opt(9, meta_data("fuzz", b"base:")),
+        opt(10, meta_data("fuzz", b"x-foo:bar", b"base:")),  # nothing selected
+        opt(10, meta_data("fuzz", count=1000)),
+        opt(10, meta_data("fuzz", alloc) + b"xyz"),
+        opt(10, meta_data("fuzz", b"base:" + b"a" * 5000)),
+        opt(10, meta_data("other", alloc)),
+        opt(10, b"\x00" * 7),
+        opt(10, meta_data("fuzz", alloc, alloc, alloc)),
+        go(),
+    ]) + requests_structured()
+    out["gen-structured-no-context"] = b"\x01" + cflags() + sr + go() + requests_structured()
     out["gen-tls-starttls"] = b"\x05" + cflags() + opt(5) + go() + req(READ, 0, 512)
     out["gen-tls-starttls-with-data"] = b"\x04" + cflags() + opt(5, b"x") + opt(3) + opt(5)
     out["gen-tls-export-name"] = b"\x06" + cflags(FIXED) + opt(1, b"fuzz") + req(READ, 0, 512)

@@ -16,6 +16,11 @@
 #      -> ERR_TOO_BIG, LIST with data -> ERR_INVALID, and each time a
 #      proper GO still works afterwards; ABORT -> ACK and close;
 #      EXPORT_NAME pads with 124 zeroes unless NO_ZEROES was negotiated;
+#      metadata contexts out of order or malformed (before STRUCTURED_REPLY,
+#      bad lengths, oversized or unknown queries, unknown export) get
+#      ERR_INVALID / ERR_TOO_BIG / ERR_UNKNOWN or select nothing, and
+#      BLOCK_STATUS without a context, of length 0 or beyond the end gets
+#      EINVAL, while REQ_ONE and DF replies keep to the spec;
 #  (e) 50 clients idle after GO, 10 stalled mid-handshake and 5 stalled in
 #      the middle of a WRITE payload do not keep a normal client (nbdcopy,
 #      in and out) from working; the idle ones still serve a READ when they
@@ -152,6 +157,7 @@ raw export-name-wrong
 raw export-name-ok
 raw abort
 raw list
+raw meta-context
 
 note "(c') client vanishing before the replies to its 32 MiB READs"
 raw vanish-read

@@ -33,10 +33,14 @@ OPT_LIST = 3
 OPT_STARTTLS = 5
 OPT_INFO = 6
 OPT_GO = 7
+OPT_STRUCTURED_REPLY = 8
+OPT_LIST_META_CONTEXT = 9
+OPT_SET_META_CONTEXT = 10
 
 REP_ACK = 1
 REP_SERVER = 2
 REP_INFO = 3
+REP_META_CONTEXT = 4
 REP_ERR_UNSUP = 2**31 + 1
 REP_ERR_POLICY = 2**31 + 2
 REP_ERR_INVALID = 2**31 + 3
@@ -44,7 +48,7 @@ REP_ERR_TLS_REQD = 2**31 + 5
 REP_ERR_UNKNOWN = 2**31 + 6
 REP_ERR_TOO_BIG = 2**31 + 9
 REP_NAMES = {
-    REP_ACK: "ACK", REP_SERVER: "SERVER", REP_INFO: "INFO",
+    REP_ACK: "ACK", REP_SERVER: "SERVER", REP_INFO: "INFO", REP_META_CONTEXT: "META_CONTEXT",
     REP_ERR_UNSUP: "ERR_UNSUP", REP_ERR_POLICY: "ERR_POLICY",
     REP_ERR_INVALID: "ERR_INVALID", REP_ERR_UNKNOWN: "ERR_UNKNOWN",
     REP_ERR_TOO_BIG: "ERR_TOO_BIG", REP_ERR_TLS_REQD: "ERR_TLS_REQD",
@@ -56,6 +60,15 @@ CMD_READ = 0
 CMD_WRITE = 1
 CMD_DISC = 2
 CMD_FLUSH = 3
+CMD_BLOCK_STATUS = 7
+CMD_FLAG_DF = 1 << 2
+CMD_FLAG_REQ_ONE = 1 << 3
+TX_FLAG_SEND_DF = 1 << 7
+
+REPLY_FLAG_DONE = 1
+REPLY_TYPE_NONE, REPLY_TYPE_OFFSET_DATA, REPLY_TYPE_OFFSET_HOLE = 0, 1, 2
+REPLY_TYPE_BLOCK_STATUS = 5
+REPLY_TYPE_ERROR, REPLY_TYPE_ERROR_OFFSET = 2**15 + 1, 2**15 + 2
 
 EPERM, EINVAL, ENOSPC = 1, 22, 28
 
@@ -236,6 +249,59 @@ def read(s, offset, length, cookie, what):
     if err:
         raise Fail(f"{what}: READ {length}@{offset} failed with error {err}")
     return data
+
+
+def structured_reply(s, cookie, what):
+    """The chunks of one structured reply for COOKIE, up to the one flagged
+    DONE: [(type, payload)], each checked for its magic, cookie and length."""
+    chunks = []
+    while True:
+        magic, flags, typ, got, n = struct.unpack(">IHHQI", recv_exact(s, 20, what))
+        if magic != STRUCTURED_REPLY_MAGIC:
+            raise Fail(f"{what}: reply magic {magic:#x}, expected a structured reply")
+        if got != cookie:
+            raise Fail(f"{what}: chunk for cookie {got:#x}, expected {cookie:#x}")
+        if n > (64 << 20):
+            raise Fail(f"{what}: chunk announces {n} bytes")
+        chunks.append((typ, recv_exact(s, n, what)))
+        if typ == REPLY_TYPE_NONE and n:
+            raise Fail(f"{what}: NONE chunk with {n} bytes of payload")
+        if flags & REPLY_FLAG_DONE:
+            return chunks
+        if typ == REPLY_TYPE_NONE:
+            raise Fail(f"{what}: NONE chunk without the DONE flag")
+
+
+def structured_error(chunks):
+    """The error of a structured reply's ERROR chunk, 0 if there is none."""
+    for typ, data in chunks:
+        if typ & 0x8000:
+            err, n = struct.unpack(">IH", data[:6])
+            if err == 0 or 6 + n > len(data):
+                raise Fail(f"malformed error chunk {data[:40]!r}")
+            return err
+    return 0
+
+
+def meta_context_data(name, queries, nq=None):
+    n = name.encode()
+    return (struct.pack(">I", len(n)) + n + struct.pack(">I", len(queries) if nq is None else nq) +
+            b"".join(struct.pack(">I", len(q)) + q for q in queries))
+
+
+def meta_contexts(s, opt, data, what):
+    """Send a LIST/SET_META_CONTEXT; the (id, name) pairs replied, up to ACK."""
+    send_option(s, opt, data)
+    out = []
+    while True:
+        got_opt, typ, rep = option_reply(s, what)
+        if got_opt != opt:
+            raise Fail(f"{what}: the reply is for option {got_opt}, expected {opt}")
+        if typ == REP_ACK:
+            return out
+        if typ != REP_META_CONTEXT or len(rep) < 5:
+            raise Fail(f"{what}: expected META_CONTEXT/ACK, got {rep_name(typ)} ({rep[:80]!r})")
+        out.append((struct.unpack(">I", rep[:4])[0], rep[4:].decode()))
 
 
 def disconnect(s):
@@ -449,6 +515,114 @@ def sc_abort(sock, name):
     if opt != OPT_ABORT or typ != REP_ACK:
         raise Fail(f"ABORT: expected ACK, got {rep_name(typ)} for option {opt}")
     expect_closed(s, "after ABORT's ACK")
+
+
+def sc_meta_context(sock, name):
+    """Metadata contexts out of order and malformed, on one connection:
+    LIST/SET_META_CONTEXT before STRUCTURED_REPLY -> ERR_INVALID;
+    STRUCTURED_REPLY with data -> ERR_INVALID; malformed query data ->
+    ERR_INVALID, a 5000-byte query -> ERR_TOO_BIG, an unknown export ->
+    ERR_UNKNOWN; unknown namespaces select nothing; 3000 queries give one
+    context; LIST without a query or with "base:" lists base:allocation.
+    Then SET base:allocation, GO (SEND_DF now advertised), and BLOCK_STATUS
+    and READ work as structured replies."""
+    s = start(sock)
+    alloc = [b"base:allocation"]
+    for opt in (OPT_SET_META_CONTEXT, OPT_LIST_META_CONTEXT):
+        send_option(s, opt, meta_context_data(name, alloc))
+        expect_option_reply(s, opt, REP_ERR_INVALID, f"option {opt} before STRUCTURED_REPLY")
+    send_option(s, OPT_STRUCTURED_REPLY, b"x")
+    expect_option_reply(s, OPT_STRUCTURED_REPLY, REP_ERR_INVALID, "STRUCTURED_REPLY with data")
+    send_option(s, OPT_STRUCTURED_REPLY)
+    expect_option_reply(s, OPT_STRUCTURED_REPLY, REP_ACK, "STRUCTURED_REPLY")
+    n = name.encode()
+    invalid = [
+        ("SET with 7 bytes of data", b"\0" * 7),
+        ("SET name length 0xffffffff", struct.pack(">II", 0xFFFFFFFF, 0)),
+        ("SET 1000 queries, none sent", meta_context_data(name, [], 1000)),
+        ("SET 2 queries, 1 sent", meta_context_data(name, alloc, 2)),
+        ("SET query length past the data", meta_context_data(name, []) [:-4] +
+         struct.pack(">II", 1, 100) + b"base:"),
+        ("SET with trailing data", meta_context_data(name, alloc) + b"xyz"),
+    ]
+    for what, data in invalid:
+        send_option(s, OPT_SET_META_CONTEXT, data)
+        expect_option_reply(s, OPT_SET_META_CONTEXT, REP_ERR_INVALID, what)
+    send_option(s, OPT_SET_META_CONTEXT, meta_context_data(name, [b"base:" + b"a" * 5000]))
+    expect_option_reply(s, OPT_SET_META_CONTEXT, REP_ERR_TOO_BIG, "SET with a 5005-byte query")
+    send_option(s, OPT_SET_META_CONTEXT, meta_context_data(name + "-no-such-export", alloc))
+    expect_option_reply(s, OPT_SET_META_CONTEXT, REP_ERR_UNKNOWN, "SET for an unknown export")
+    got = meta_contexts(s, OPT_SET_META_CONTEXT,
+                        meta_context_data(name, [b"x-foo:bar", b"qemu:dirty-bitmap:a", b"base:", b"base:allocationX"]),
+                        "SET of unknown contexts")
+    if got:
+        raise Fail(f"SET of unknown contexts selected {got}")
+    got = meta_contexts(s, OPT_SET_META_CONTEXT, meta_context_data(name, alloc * 3000), "SET with 3000 queries")
+    if len(got) != 1 or got[0][1] != "base:allocation":
+        raise Fail(f"SET with 3000 queries of base:allocation replied {got[:3]}... ({len(got)})")
+    for what, q in (("LIST without a query", []), ("LIST base:", [b"base:"])):
+        got = meta_contexts(s, OPT_LIST_META_CONTEXT, meta_context_data(name, q), what)
+        if [c[1] for c in got] != ["base:allocation"]:
+            raise Fail(f"{what} replied {got}")
+    got = meta_contexts(s, OPT_SET_META_CONTEXT, meta_context_data("", alloc), "SET base:allocation")
+    if len(got) != 1 or got[0] == 0:
+        raise Fail(f"SET base:allocation replied {got}")
+    ctx = got[0][0]
+    size, flags = go(s, name)
+    if not flags & TX_FLAG_SEND_DF:
+        raise Fail(f"transmission flags {flags:#x} lack SEND_DF although structured replies are on")
+    bad = [
+        ("BLOCK_STATUS of length 0", 0, 0, 0),
+        ("BLOCK_STATUS beyond the end", size - 512, 1024, 0),
+        ("BLOCK_STATUS at 2^64 - 512", 2**64 - 512, 512, 0),
+        ("BLOCK_STATUS with the DF flag", 0, 4096, CMD_FLAG_DF),
+    ]
+    for i, (what, off, n, fl) in enumerate(bad):
+        request(s, CMD_BLOCK_STATUS, off, n, flags=fl, cookie=0x300 + i)
+        err = structured_error(structured_reply(s, 0x300 + i, what))
+        if err != EINVAL:
+            raise Fail(f"{what}: expected error {EINVAL}, got {err}")
+    for fl in (0, CMD_FLAG_REQ_ONE):
+        request(s, CMD_BLOCK_STATUS, 100, size - 100, flags=fl, cookie=0x400)
+        chunks = structured_reply(s, 0x400, f"BLOCK_STATUS flags {fl}")
+        if [c[0] for c in chunks] != [REPLY_TYPE_BLOCK_STATUS]:
+            raise Fail(f"BLOCK_STATUS flags {fl}: chunks {chunks}")
+        data = chunks[0][1]
+        ext = struct.unpack(f">I{(len(data) - 4) // 4}I", data)
+        lens = ext[1::2]
+        if ext[0] != ctx or (len(data) - 4) % 8 or not lens or 0 in lens or sum(lens) > size - 100 or \
+                (fl and len(lens) != 1):
+            raise Fail(f"BLOCK_STATUS flags {fl}: bad reply {ext[:9]}")
+    request(s, CMD_READ, 1000, 70000, flags=CMD_FLAG_DF, cookie=0x500)
+    chunks = structured_reply(s, 0x500, "READ with DF")
+    if [c[0] for c in chunks] != [REPLY_TYPE_OFFSET_DATA] or len(chunks[0][1]) != 8 + 70000 or \
+            struct.unpack(">Q", chunks[0][1][:8])[0] != 1000:
+        raise Fail(f"READ with DF: not one OFFSET_DATA chunk of its range: {[(t, len(d)) for t, d in chunks]}")
+    request(s, CMD_READ, size - 10, 20, cookie=0x501)
+    if structured_error(structured_reply(s, 0x501, "READ beyond the end")) != EINVAL:
+        raise Fail("READ beyond the end: no EINVAL error chunk")
+    disconnect(s)
+    # Structured replies but no context selected (a SET of nothing after a
+    # good one clears it), and no structured replies at all: EINVAL.
+    s = start(sock)
+    send_option(s, OPT_STRUCTURED_REPLY)
+    expect_option_reply(s, OPT_STRUCTURED_REPLY, REP_ACK, "STRUCTURED_REPLY")
+    meta_contexts(s, OPT_SET_META_CONTEXT, meta_context_data(name, alloc), "SET base:allocation")
+    meta_contexts(s, OPT_SET_META_CONTEXT, meta_context_data(name, []), "SET of nothing")
+    go(s, name)
+    request(s, CMD_BLOCK_STATUS, 0, 4096, cookie=0x600)
+    if structured_error(structured_reply(s, 0x600, "BLOCK_STATUS with no context")) != EINVAL:
+        raise Fail("BLOCK_STATUS with no context selected: no EINVAL")
+    disconnect(s)
+    s, size, flags = handshake(sock, name)
+    if flags & TX_FLAG_SEND_DF:
+        raise Fail(f"transmission flags {flags:#x} have SEND_DF without structured replies")
+    request(s, CMD_BLOCK_STATUS, 0, 4096, cookie=0x700)
+    expect_error(s, 0x700, EINVAL, "BLOCK_STATUS without structured replies")
+    request(s, CMD_READ, 0, 4096, flags=CMD_FLAG_DF, cookie=0x701)
+    expect_error(s, 0x701, EINVAL, "READ with DF without structured replies")
+    read(s, 0, 512, 0x702, "READ after them")
+    disconnect(s)
 
 
 def sc_list(sock, name):
@@ -726,6 +900,7 @@ SCENARIOS = {
     "export-name-ok": sc_export_name_ok,
     "abort": sc_abort,
     "list": sc_list,
+    "meta-context": sc_meta_context,
     "idle": sc_idle,
     "no-read": sc_no_read,
     "vanish-read": sc_vanish_read,
