@@ -28,9 +28,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "blockcrypt-version.h" /* BC_VERSION_MAJOR, _MINOR, _MICRO, _STRING */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---- the library ---------------------------------------------------------
+ * Linked as libblockcrypt.so.0 (pkg-config --cflags --libs blockcrypt).
+ * The soname changes only when a function or structure here changes in a
+ * way that breaks programs built before; additions keep it. */
+
+/* The version of the library running ("MAJOR.MINOR.MICRO"), which may be
+ * newer than the headers' BC_VERSION_STRING a program was built with. */
+const char *bc_version(void);
 
 /* ---- errors ------------------------------------------------------------ */
 
