@@ -45,8 +45,25 @@ const char *bc_version(void);
 
 /* ---- errors ------------------------------------------------------------ */
 
+/* Longest message bc_last_error() returns, in bytes with its NUL: a buffer
+ * of this size holds any of them. */
+#define BC_ERROR_MAX 512
+
 /* Message describing the last failure in this thread ("" if none). */
 const char *bc_last_error(void);
+/* Record a message for this thread, as the library does for its own
+ * failures, and return NEGATIVE_ERRNO: for a program that reports its own
+ * checks the same way, and for the callbacks given to this library
+ * (get_pin, get_passphrase), whose message then is what bc_last_error()
+ * says after the call that ran them fails.  One line (newlines become
+ * spaces), cut to BC_ERROR_MAX - 1 bytes; never put a secret in it. */
+int bc_set_error(int negative_errno, const char *fmt, ...)
+#if defined(__GNUC__)
+	__attribute__((format(printf, 2, 3)))
+#endif
+	;
+/* Forget this thread's message: bc_last_error() then returns "". */
+void bc_clear_error(void);
 
 /* Exit codes of the command-line tool (documented in blockcrypt(8)). */
 enum bc_exit {

@@ -119,15 +119,15 @@ static int run_command(const struct cli_command *c, struct cli_opts *o)
 		snprintf(why, sizeof(why), "%s", bc_last_error());
 		g = bci_header_guard_end(guard, r < 0);
 		if (g > 0)
-			bci_error(r, "%s (header restored as it was)", why);
+			bc_set_error(r, "%s (header restored as it was)", why);
 		else if (g < 0) {
 			char restore[BC_ERROR_MAX];
 
 			snprintf(restore, sizeof(restore), "%s", bc_last_error());
-			r = bci_error(r < 0 ? r : g, "%s; %s", why, restore);
+			r = bc_set_error(r < 0 ? r : g, "%s; %s", why, restore);
 		}
 		else if (r < 0)
-			bci_error(r, "%s", why);
+			bc_set_error(r, "%s", why);
 	}
 out:
 	bci_backing_unlock(header_lock);

@@ -153,7 +153,7 @@ int control_start(struct daemon *d)
 		return -ENAMETOOLONG;
 	s = calloc(1, sizeof(*s));
 	if (!s)
-		return bci_error(-ENOMEM, "control socket: out of memory");
+		return bc_set_error(-ENOMEM, "control socket: out of memory");
 	s->d = d;
 	s->spare_fd = -1;
 	d->ctl = s;
@@ -162,7 +162,7 @@ int control_start(struct daemon *d)
 		return s->fd;
 	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (pthread_create(&s->thread, NULL, control_main, s) != 0)
-		return bci_error(-EAGAIN, "control socket: cannot start thread");
+		return bc_set_error(-EAGAIN, "control socket: cannot start thread");
 	s->running = true;
 	return 0;
 }

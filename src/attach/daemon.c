@@ -251,7 +251,7 @@ int daemon_run(struct daemon *d, int ready_fd)
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (sfd < 0 || pipe2(d->wake_pipe, O_CLOEXEC) < 0) {
-		r = bci_error(-errno, "daemon: %s", strerror(errno));
+		r = bc_set_error(-errno, "daemon: %s", strerror(errno));
 		report_ready(ready_fd, r);
 		return bc_exit_code(r);
 	}
@@ -337,7 +337,7 @@ int attach_hook_run(const struct daemon *d, bool wait_for_it)
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0)
-		return bci_error(-errno, "%s: after-attach: fork: %s", d->name, strerror(errno));
+		return bc_set_error(-errno, "%s: after-attach: fork: %s", d->name, strerror(errno));
 	if (pid == 0) {
 		setenv("BLOCKCRYPT_NAME", d->name, 1);
 		setenv("BLOCKCRYPT_URI", d->uri, 1);
@@ -356,7 +356,7 @@ int attach_hook_run(const struct daemon *d, bool wait_for_it)
 	if (!wait_for_it)
 		return 0;
 	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
-		return bci_error(-EIO, "%s: attached, but the after-attach command failed (status %d): %s",
+		return bc_set_error(-EIO, "%s: attached, but the after-attach command failed (status %d): %s",
 				d->name, WIFEXITED(status) ? WEXITSTATUS(status) : -1, d->cfg.after_attach);
 	return 0;
 }

@@ -77,13 +77,13 @@ static int signals_block(struct ask_signals *s)
 			sigaddset(&set, ask_signals[i]);
 	}
 	if (pthread_sigmask(SIG_BLOCK, &set, &s->saved) != 0)
-		return bci_error(-EINVAL, "passphrase: cannot block signals");
+		return bc_set_error(-EINVAL, "passphrase: cannot block signals");
 	s->fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (s->fd < 0) {
 		int r = -errno;
 
 		pthread_sigmask(SIG_SETMASK, &s->saved, NULL);
-		return bci_error(r, "passphrase: signalfd: %s", strerror(-r));
+		return bc_set_error(r, "passphrase: signalfd: %s", strerror(-r));
 	}
 	return 0;
 }
@@ -145,7 +145,7 @@ static int wait_readable(int fd, struct ask_signals *s, uint64_t deadline)
 
 static int timed_out(uint32_t timeout_s)
 {
-	return bci_error(-ETIME, "passphrase: no answer within %" PRIu32 " seconds (timeout)", timeout_s);
+	return bc_set_error(-ETIME, "passphrase: no answer within %" PRIu32 " seconds (timeout)", timeout_s);
 }
 
 /* ---- systemd's password agents --------------------------------------- */
@@ -195,7 +195,7 @@ static int write_question(char *tmp_path, char *ask_path, size_t size, const cha
 	if (fd < 0) {
 		r = -errno;
 		tmp_path[0] = '\0';
-		return bci_error(r, "passphrase: %s: %s", ASKPASS_DIR, strerror(-r));
+		return bc_set_error(r, "passphrase: %s: %s", ASKPASS_DIR, strerror(-r));
 	}
 	/* Agents may run as any user; the question holds no secret. */
 	(void)fchmod(fd, 0644);
@@ -203,7 +203,7 @@ static int write_question(char *tmp_path, char *ask_path, size_t size, const cha
 	if (!f) {
 		r = -errno;
 		close(fd);
-		return bci_error(r, "passphrase: %s: %s", tmp_path, strerror(-r));
+		return bc_set_error(r, "passphrase: %s: %s", tmp_path, strerror(-r));
 	}
 	fprintf(f, "[Ask]\nPID=%ld\nSocket=%s\nAcceptCached=0\nEcho=0\nNotAfter=%" PRIu64 "\n",
 		(long)getpid(), sock_path, not_after);
@@ -215,12 +215,12 @@ static int write_question(char *tmp_path, char *ask_path, size_t size, const cha
 	if (fclose(f) != 0 && !r)
 		r = -errno;
 	if (r < 0)
-		return bci_error(r, "passphrase: %s: %s", tmp_path, strerror(-r));
+		return bc_set_error(r, "passphrase: %s: %s", tmp_path, strerror(-r));
 	/* .../tmp.XXXXXX -> .../ask.XXXXXX */
 	snprintf(ask_path, size, "%s", tmp_path);
 	memcpy(ask_path + strlen(ASKPASS_DIR "/"), "ask", 3);
 	if (rename(tmp_path, ask_path) < 0) {
-		r = bci_error(-errno, "passphrase: %s: %s", ask_path, strerror(errno));
+		r = bc_set_error(-errno, "passphrase: %s: %s", ask_path, strerror(errno));
 		ask_path[0] = '\0';
 		return r;
 	}
@@ -284,11 +284,11 @@ static int agent_ask(const char *message, const char *id, uint32_t timeout_s, st
 		goto out;
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0) {
-		r = bci_error(-errno, "passphrase: socket: %s", strerror(errno));
+		r = bc_set_error(-errno, "passphrase: socket: %s", strerror(errno));
 		goto out;
 	}
 	if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-		r = bci_error(-EIO, "passphrase: no random name for the agent socket");
+		r = bc_set_error(-EIO, "passphrase: no random name for the agent socket");
 		goto out;
 	}
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sck.%016" PRIx64, ASKPASS_DIR, rnd);
@@ -297,7 +297,7 @@ static int agent_ask(const char *message, const char *id, uint32_t timeout_s, st
 	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(mask);
 	if (r < 0) {
-		r = bci_error(-errno, "passphrase: %s: %s", sa.sun_path, strerror(errno));
+		r = bc_set_error(-errno, "passphrase: %s: %s", sa.sun_path, strerror(errno));
 		goto out;
 	}
 	bound = true;
@@ -314,19 +314,19 @@ static int agent_ask(const char *message, const char *id, uint32_t timeout_s, st
 			goto out;
 		}
 		if (r == -ECANCELED) {
-			r = bci_error(r, "passphrase: interrupted");
+			r = bc_set_error(r, "passphrase: interrupted");
 			goto out;
 		}
 		if (r >= 0)
 			r = receive(fd, buf, &len, &truncated);
 		if (r < 0) {
-			r = bci_error(r, "passphrase: %s: %s", sa.sun_path, strerror(-r));
+			r = bc_set_error(r, "passphrase: %s: %s", sa.sun_path, strerror(-r));
 			goto out;
 		}
 		if (r == 0)
 			continue;
 		if (bci_secret_buf(buf)[0] == '-') {
-			r = bci_error(-ECANCELED, "passphrase: cancelled by the password agent");
+			r = bc_set_error(-ECANCELED, "passphrase: cancelled by the password agent");
 			goto out;
 		}
 		if (bci_secret_buf(buf)[0] != '+') {
@@ -335,11 +335,11 @@ static int agent_ask(const char *message, const char *id, uint32_t timeout_s, st
 			continue;
 		}
 		if (truncated || len - 1 > ASK_PASSPHRASE_MAX) {
-			r = bci_error(-EINVAL, "passphrase: longer than %d characters", ASK_PASSPHRASE_MAX);
+			r = bc_set_error(-EINVAL, "passphrase: longer than %d characters", ASK_PASSPHRASE_MAX);
 			goto out;
 		}
 		if (len == 1) {
-			r = bci_error(-EINVAL, "passphrase: empty");
+			r = bc_set_error(-EINVAL, "passphrase: empty");
 			goto out;
 		}
 		r = bc_secret_from_bytes(bci_secret_buf(buf) + 1, len - 1, out);
@@ -378,7 +378,7 @@ int cli_ask_password(const char *prompt, const char *id, uint32_t timeout_s, str
 		return bci_secret_prompt_timeout(prompt, timeout_s, out);
 	}
 	if (!agents_available())
-		return bci_error(-EINVAL, "passphrase: no terminal to ask on (use --key-file)");
+		return bc_set_error(-EINVAL, "passphrase: no terminal to ask on (use --key-file)");
 	/* "Enter passphrase: " -> "Enter passphrase for NAME" */
 	while (len && (prompt[len - 1] == ' ' || prompt[len - 1] == ':'))
 		len--;

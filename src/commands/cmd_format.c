@@ -26,7 +26,7 @@ static int lock_backing(const char *backing, uint64_t size, struct bci_backing_l
 		if (r < 0 && r != -EEXIST)
 			return r;
 		*created = r == 0;
-		bci_error_clear();
+		bc_clear_error();
 		return bci_backing_lock(backing, BC_LOCK_DATA_WRITE | BC_LOCK_HEADER, rt_dir(), lock);
 	}
 	fd = open(backing, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -34,7 +34,7 @@ static int lock_backing(const char *backing, uint64_t size, struct bci_backing_l
 		close(fd);
 		*created = true;
 	} else if (errno != EEXIST) {
-		return bci_error(bci_errno_access(errno), "%s: %s", backing, strerror(errno));
+		return bc_set_error(bci_errno_access(errno), "%s: %s", backing, strerror(errno));
 	}
 	return bci_backing_lock(backing, BC_LOCK_DATA_WRITE | BC_LOCK_HEADER, rt_dir(), lock);
 }
@@ -47,15 +47,15 @@ static int lock_header(const char *header, const char *backing, struct bci_backi
 	int fd;
 
 	if (bci_backing_same(header, backing))
-		return bci_error(-EINVAL, "format: --header %s is the backing itself", header);
+		return bc_set_error(-EINVAL, "format: --header %s is the backing itself", header);
 	if (bci_backing_is_rbd(header))
-		return bci_error(-ENOTSUP, "%s: a detached header (--header) on an RBD image is not supported", header);
+		return bc_set_error(-ENOTSUP, "%s: a detached header (--header) on an RBD image is not supported", header);
 	fd = open(header, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd >= 0) {
 		close(fd);
 		*created = true;
 	} else if (errno != EEXIST) {
-		return bci_error(bci_errno_access(errno), "%s: %s", header, strerror(errno));
+		return bc_set_error(bci_errno_access(errno), "%s: %s", header, strerror(errno));
 	}
 	return bci_backing_lock(header, BC_LOCK_DATA_WRITE | BC_LOCK_HEADER, rt_dir(), lock);
 }
@@ -78,14 +78,14 @@ int cmd_format(struct cli_opts *o)
 	if (p.type == BC_TYPE_AUTO)
 		p.type = BC_TYPE_LUKS2;
 	if (p.type == BC_TYPE_PLAIN)
-		return bci_error(-EINVAL, "format: plain volumes have no header; use cat/write with --type plain");
+		return bc_set_error(-EINVAL, "format: plain volumes have no header; use cat/write with --type plain");
 	if (bci_backing_is_rbd(backing)) {
 		r = bci_rbd_check(backing, NULL);
 		if (r < 0 && (r != -ENOENT || !o->size)) {
 			char why[BC_ERROR_MAX];
 
 			snprintf(why, sizeof(why), "%s", bc_last_error());
-			return r == -ENOENT ? bci_error(r, "%s (give --size to create the image)", why) : r;
+			return r == -ENOENT ? bc_set_error(r, "%s (give --size to create the image)", why) : r;
 		}
 		if (r == 0) {
 			r = cli_confirm(o, "This will overwrite data on %s irrevocably.", backing);
@@ -94,7 +94,7 @@ int cmd_format(struct cli_opts *o)
 		}
 	} else if (stat(backing, &st) < 0) {
 		if (errno != ENOENT || !o->size)
-			return bci_error(errno == ENOENT ? -ENOENT : -errno,
+			return bc_set_error(errno == ENOENT ? -ENOENT : -errno,
 					"%s: does not exist (give --size to create a file)", backing);
 	} else if (st.st_size > 0 || S_ISBLK(st.st_mode)) {
 		r = cli_confirm(o, "This will overwrite data on %s irrevocably.", backing);
