@@ -111,6 +111,29 @@ int bc_secret_prompt(const char *prompt, struct bc_secret **out);
 const uint8_t *bc_secret_data(const struct bc_secret *s);
 size_t bc_secret_len(const struct bc_secret *s);
 void bc_secret_free(struct bc_secret *s);
+/* bc_secret_prompt() that gives up with -ETIME after TIMEOUT_S seconds
+ * without a finished line; 0 waits for ever. */
+int bc_secret_prompt_timeout(const char *prompt, uint32_t timeout_s, struct bc_secret **out);
+/* For a secret a program receives by itself (a socket, a pipe): an empty
+ * one (length 0) with room for CAPACITY bytes, filled in place through
+ * bc_secret_buf() (CAPACITY bytes, and one more that stays NUL) and
+ * given its length with bc_secret_set_len(), so it never passes through
+ * ordinary memory. */
+int bc_secret_new(size_t capacity, struct bc_secret **out);
+uint8_t *bc_secret_buf(struct bc_secret *s);
+size_t bc_secret_capacity(const struct bc_secret *s);
+/* Set the length (at most the capacity, else -EINVAL); bytes past a
+ * shorter length are wiped. */
+int bc_secret_set_len(struct bc_secret *s, size_t len);
+/* 1 if A and B hold the same bytes, 0 if not; the time taken depends on
+ * the lengths only. */
+int bc_secret_equal(const struct bc_secret *a, const struct bc_secret *b);
+/* Lock every page of the process, now and later (mlockall; touched pages
+ * only, so thread stacks are not pre-faulted): for a program whose heap
+ * holds an open volume's key schedules or plaintext, after the key
+ * derivation (whose memory cost may exceed the lock limit).  0, or a
+ * negative errno (e.g. over RLIMIT_MEMLOCK) with no message set. */
+int bc_memory_lock_all(void);
 
 /* ---- volume formats ---------------------------------------------------- */
 

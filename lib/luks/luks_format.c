@@ -234,12 +234,12 @@ int bci_luks_format(const char *backing, const struct bc_format_params *p,
 	}
 	params2.sector_size = ss;
 
-	r = bci_secret_new(spec.key_bytes, &key);
+	r = bc_secret_new(spec.key_bytes, &key);
 	if (r < 0)
 		return r;
-	if (RAND_priv_bytes(bci_secret_buf(key), (int)spec.key_bytes) != 1)
+	if (RAND_priv_bytes(bc_secret_buf(key), (int)spec.key_bytes) != 1)
 		return bci_error(-EIO, "format: random number generator failed");
-	bci_secret_set_len(key, spec.key_bytes);
+	bc_secret_set_len(key, spec.key_bytes);
 	if (spec.chain == BC_MODE_XTS &&
 	    !memcmp(bc_secret_data(key), bc_secret_data(key) + spec.key_bytes / 2, spec.key_bytes / 2))
 		return bci_error(-EIO, "format: random number generator returned a degenerate key");

@@ -256,7 +256,7 @@ int daemon_run(struct daemon *d, int ready_fd)
 		return bc_exit_code(r);
 	}
 	/* Keep every page we touch (key schedules included) out of swap. */
-	r = bci_memory_lock_all();
+	r = bc_memory_lock_all();
 	if (r < 0) {
 		log_msg("warning: mlockall: %s", strerror(-r));
 		r = 0;

@@ -236,7 +236,7 @@ static int receive(int fd, struct bc_secret *buf, size_t *len, bool *truncated)
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(struct ucred))];
 	} control;
-	struct iovec iov = { .iov_base = bci_secret_buf(buf), .iov_len = bci_secret_capacity(buf) };
+	struct iovec iov = { .iov_base = bc_secret_buf(buf), .iov_len = bc_secret_capacity(buf) };
 	struct msghdr mh = {
 		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof(control),
 	};
@@ -253,7 +253,7 @@ static int receive(int fd, struct bc_secret *buf, size_t *len, bool *truncated)
 			cred = (const struct ucred *)(void *)CMSG_DATA(c);
 	if (!cred || cred->uid != 0 || n == 0) {
 		/* Not root's: not an answer, and not kept either. */
-		explicit_bzero(bci_secret_buf(buf), bci_secret_capacity(buf));
+		explicit_bzero(bc_secret_buf(buf), bc_secret_capacity(buf));
 		return 0;
 	}
 	*len = (size_t)n;
@@ -275,7 +275,7 @@ static int agent_ask(const char *message, const char *id, uint32_t timeout_s, st
 	if (timeout_s)
 		not_after = now_usec() + (uint64_t)timeout_s * USEC_PER_SEC;
 	/* One byte for the '+', one to tell a passphrase too long. */
-	r = bci_secret_new(ASK_PASSPHRASE_MAX + 2, &buf);
+	r = bc_secret_new(ASK_PASSPHRASE_MAX + 2, &buf);
 	if (r < 0)
 		goto out;
 	/* Before any file exists: a signal from here on removes them. */
@@ -325,13 +325,13 @@ static int agent_ask(const char *message, const char *id, uint32_t timeout_s, st
 		}
 		if (r == 0)
 			continue;
-		if (bci_secret_buf(buf)[0] == '-') {
+		if (bc_secret_buf(buf)[0] == '-') {
 			r = bc_set_error(-ECANCELED, "passphrase: cancelled by the password agent");
 			goto out;
 		}
-		if (bci_secret_buf(buf)[0] != '+') {
+		if (bc_secret_buf(buf)[0] != '+') {
 			/* Not the protocol: wait for a real answer. */
-			explicit_bzero(bci_secret_buf(buf), len);
+			explicit_bzero(bc_secret_buf(buf), len);
 			continue;
 		}
 		if (truncated || len - 1 > ASK_PASSPHRASE_MAX) {
@@ -342,12 +342,12 @@ static int agent_ask(const char *message, const char *id, uint32_t timeout_s, st
 			r = bc_set_error(-EINVAL, "passphrase: empty");
 			goto out;
 		}
-		r = bc_secret_from_bytes(bci_secret_buf(buf) + 1, len - 1, out);
+		r = bc_secret_from_bytes(bc_secret_buf(buf) + 1, len - 1, out);
 		goto out;
 	}
 out:
 	if (buf)
-		explicit_bzero(bci_secret_buf(buf), bci_secret_capacity(buf));
+		explicit_bzero(bc_secret_buf(buf), bc_secret_capacity(buf));
 	bc_secret_free(buf);
 	if (ask_path[0])
 		unlink(ask_path);
@@ -375,7 +375,7 @@ int cli_ask_password(const char *prompt, const char *id, uint32_t timeout_s, str
 	if (tty >= 0) {
 		/* The terminal prompt (its signal handling included). */
 		close(tty);
-		return bci_secret_prompt_timeout(prompt, timeout_s, out);
+		return bc_secret_prompt_timeout(prompt, timeout_s, out);
 	}
 	if (!agents_available())
 		return bc_set_error(-EINVAL, "passphrase: no terminal to ask on (use --key-file)");

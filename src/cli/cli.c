@@ -315,7 +315,7 @@ int cli_get_key(const struct cli_opts *o, const char *file, const char *prompt,
 	if (r < 0)
 		goto fail;
 	if (bc_secret_len(again) != bc_secret_len(*out) ||
-	    !bci_secret_equal(again, *out)) {
+	    !bc_secret_equal(again, *out)) {
 		r = bc_set_error(-EINVAL, "passphrases do not match");
 		goto fail;
 	}
@@ -471,7 +471,7 @@ int cli_get_pin(void *user, const char *token_label, struct bc_secret **out)
 			return bc_set_error(r, "--pin-file %s: %s", o->pin_file,
 					r == -EINVAL ? "empty or too large" : strerror(-r));
 		if (bc_secret_len(*out) && bc_secret_data(*out)[bc_secret_len(*out) - 1] == '\n')
-			bci_secret_truncate(*out, bc_secret_len(*out) - 1);
+			bc_secret_set_len(*out, bc_secret_len(*out) - 1);
 		return 0;
 	}
 	if (o->batch)
@@ -637,7 +637,7 @@ int cli_open_volume(struct cli_opts *o, const char *backing, bool read_only, str
 	 * and the plaintext buffers to come must not be swapped out.  Done
 	 * after the key derivation so a large Argon2 cost is not bound by the
 	 * lock limit.  The daemon does the same after its fork. */
-	if (r == 0 && (l = bci_memory_lock_all()) < 0)
+	if (r == 0 && (l = bc_memory_lock_all()) < 0)
 		fprintf(stderr, "blockcrypt: warning: cannot lock memory (%s): keys may be swapped out\n",
 			strerror(-l));
 	return r;
