@@ -24,8 +24,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/error.h"
-#include "core/unix_socket.h"
+#include "blockcrypt.h"
 #include "control.h"
 #include "daemon.h"
 #include "runtime.h"
@@ -157,7 +156,7 @@ int control_start(struct daemon *d)
 	s->d = d;
 	s->spare_fd = -1;
 	d->ctl = s;
-	s->fd = bci_unix_listen(path, 8, true, "control socket");
+	s->fd = bc_unix_listen(path, 8, true, "control socket");
 	if (s->fd < 0)
 		return s->fd;
 	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -31,13 +31,11 @@
 
 #include <json-c/json.h>
 
-#include "backing/backing.h"
-#include "core/error.h"
-#include "core/secret.h"
-#include "core/unix_socket.h"
+#include "blockcrypt.h"
 #include "control.h"
 #include "daemon.h"
 #include "runtime.h"
+#include "macros.h"
 
 static int write_state(struct daemon *d);
 
@@ -241,7 +239,7 @@ int daemon_run(struct daemon *d, int ready_fd)
 	 * costs.  Kept in the arenas instead, those buffers are reused; the
 	 * price is that the arenas keep their peak (about the threads times
 	 * the largest request in flight) locked until detach. */
-	if (bci_backing_is_rbd(d->backing))
+	if (bc_backing_is_rbd(d->backing))
 		mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	bc_set_log_handler(log_library_line);
 	sigemptyset(&mask);

@@ -24,7 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/error.h"
+#include "blockcrypt.h"
 #include "daemon.h"
 
 struct fuse_state {

@@ -14,8 +14,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/error.h"
+#include "blockcrypt.h"
 #include "runtime.h"
+#include "macros.h"
 
 /* The directory, absolute: the daemon changes to "/" after the fork, so
  * a relative $BLOCKCRYPT_RUN_DIR is resolved against the caller's working
@@ -100,7 +101,7 @@ static int check_parents(const char *dir)
 		if (lstat(path, &st) < 0) {
 			if (errno == ENOENT)
 				continue; /* created below, by mkdir -p or not at all */
-			return bc_set_error(bci_errno_access(errno), "%s: %s", path, strerror(errno));
+			return bc_set_error(errno_access(errno), "%s: %s", path, strerror(errno));
 		}
 		r = check_dir_stat(path, &st, false);
 		if (r < 0)
@@ -131,7 +132,7 @@ static int open_dir(bool create)
 	if (r < 0)
 		return r;
 	if (create && mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return bc_set_error(bci_errno_access(errno), "%s: %s", dir, strerror(errno));
+		return bc_set_error(errno_access(errno), "%s: %s", dir, strerror(errno));
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT && !create)
@@ -309,7 +310,7 @@ int rt_write_state(const char *name, json_object *state)
 			break;
 	}
 	if (fd < 0)
-		return bc_set_error(bci_errno_access(errno), "%s/%s: cannot write state: %s", rt_dir(), file, strerror(errno));
+		return bc_set_error(errno_access(errno), "%s/%s: cannot write state: %s", rt_dir(), file, strerror(errno));
 	while (done < len) {
 		ssize_t n = write(fd, text + done, len - done);
 
@@ -395,7 +396,7 @@ static int claim_name_once(const char *name)
 		return r;
 	fd = openat(dfd, file, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return bc_set_error(bci_errno_access(errno), "%s/%s: %s", rt_dir(), file, strerror(errno));
+		return bc_set_error(errno_access(errno), "%s/%s: %s", rt_dir(), file, strerror(errno));
 	r = claim_lock(fd, F_WRLCK, F_OFD_SETLK, &fl);
 	if (r == 0 && (fstat(fd, &a) < 0 || fstatat(dfd, file, &b, AT_SYMLINK_NOFOLLOW) < 0 ||
 		       a.st_ino != b.st_ino || a.st_dev != b.st_dev))
@@ -511,7 +512,7 @@ int rt_list_names(char ***names, size_t *count)
 	if (!d) {
 		if (fd >= 0)
 			close(fd);
-		return bc_set_error(bci_errno_access(errno), "%s: %s", rt_dir(), strerror(errno));
+		return bc_set_error(errno_access(errno), "%s: %s", rt_dir(), strerror(errno));
 	}
 	while ((e = readdir(d))) {
 		size_t len = strlen(e->d_name);

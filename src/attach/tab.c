@@ -17,12 +17,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/error.h"
-#include "core/macros.h"
+#include "blockcrypt.h"
 #include "runtime.h"
 #include "number.h"
 #include "options.h"
 #include "tab.h"
+#include "macros.h"
 
 /* A message for *WHY (one per thread: the fuzzer's too). */
 static const char *why_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

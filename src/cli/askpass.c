@@ -42,10 +42,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blockcrypt.h"
 #include "askpass.h"
-#include "core/error.h"
-#include "core/macros.h"
-#include "core/secret.h"
+#include "attach/macros.h"
 
 /* The longest passphrase taken, as bc_secret_prompt()'s. */
 #define ASK_PASSPHRASE_MAX 512

@@ -14,13 +14,12 @@
 
 #include <json-c/json.h>
 
+#include "blockcrypt.h"
 #include "cli.h"
 #include "askpass.h"
 #include "config.h"
 #include "attach/number.h"
-#include "core/error.h"
-#include "core/macros.h"
-#include "core/secret.h"
+#include "attach/macros.h"
 
 /* Where each option's value goes in struct cli_opts (attach/options.h:
  * the FIELD column), or BC_OPT_NO_FIELD. */

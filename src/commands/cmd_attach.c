@@ -16,15 +16,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "blockcrypt.h"
 #include "commands/commands.h"
-#include "core/error.h"
 #include "attach/control.h"
 #include "attach/daemon.h"
 #include "attach/runtime.h"
 #include "attach/tab.h"
-#include "backing/backing.h"
-#include "backing/backing_lock.h"
-#include "luks/header_stage.h"
 
 /* The backing's file name without its extension, with anything a name
  * may not hold replaced by '_' (left as long as it is, for
@@ -35,7 +32,7 @@ static void default_name(const char *backing, char *out, size_t size)
 	char *base, *dot;
 
 	snprintf(tmp, sizeof(tmp), "%s", backing);
-	if (bci_backing_is_rbd(tmp)) {
+	if (bc_backing_is_rbd(tmp)) {
 		/* rbd:POOL/IMAGE@SNAP:...: the image's name */
 		tmp[4 + strcspn(tmp + 4, ":@")] = '\0';
 		base = strrchr(tmp, '/') ? strrchr(tmp, '/') + 1 : tmp + 4;
@@ -216,7 +213,7 @@ static int run_detached(struct cli_opts *o, struct daemon *d)
 		return bc_set_error(-EIO, "attach: cannot set up the daemon");
 	}
 	fflush(NULL);
-	bci_rbd_before_fork();
+	bc_rbd_before_fork();
 	pid = fork();
 	if (pid < 0) {
 		close(log_fd);
@@ -227,7 +224,7 @@ static int run_detached(struct cli_opts *o, struct daemon *d)
 
 		close(pipefd[0]);
 		/* A new Ceph client: the parent's is not in this process. */
-		code = bci_rbd_after_fork_child();
+		code = bc_rbd_after_fork_child();
 		if (code < 0) {
 			dprintf(pipefd[1], "ERR %d %s\n", bc_exit_code(code), bc_last_error());
 			_exit(1);
@@ -242,8 +239,8 @@ static int run_detached(struct cli_opts *o, struct daemon *d)
 		code = daemon_run(d, pipefd[1]);
 		bc_volume_close(d->volume);
 		/* (An RBD image's lock is not the kernel's to drop at exit.) */
-		bci_backing_unlock(d->backing_lock);
-		bci_backing_unlock(d->header_lock);
+		bc_backing_unlock(d->backing_lock);
+		bc_backing_unlock(d->header_lock);
 		_exit(code);
 	}
 	close(pipefd[1]);
@@ -253,9 +250,9 @@ static int run_detached(struct cli_opts *o, struct daemon *d)
 	 * attach --all would inherit them, and hold them beyond a detach). */
 	bc_volume_close(d->volume);
 	d->volume = NULL;
-	bci_backing_unlock(d->backing_lock);
+	bc_backing_unlock(d->backing_lock);
 	d->backing_lock = NULL;
-	bci_backing_unlock(d->header_lock);
+	bc_backing_unlock(d->header_lock);
 	d->header_lock = NULL;
 	close(d->name_fd);
 	d->name_fd = -1;
@@ -287,8 +284,8 @@ static void free_daemonp(struct daemon **d)
 	if (*d) {
 		/* (set only when attach failed before the daemon took over) */
 		bc_volume_close((*d)->volume);
-		bci_backing_unlock((*d)->backing_lock);
-		bci_backing_unlock((*d)->header_lock);
+		bc_backing_unlock((*d)->backing_lock);
+		bc_backing_unlock((*d)->header_lock);
 		rt_release_name((*d)->name, (*d)->name_fd);
 		if ((*d)->fuse_dir_fd >= 0)
 			close((*d)->fuse_dir_fd);
@@ -309,7 +306,7 @@ static int attach_one(struct cli_opts *o)
 		return bc_set_error(-ENOMEM, "out of memory");
 	d->name_fd = -1;
 	d->fuse_dir_fd = -1;
-	if (bci_backing_is_rbd(o->args[0])) {
+	if (bc_backing_is_rbd(o->args[0])) {
 		if (strlen(o->args[0]) >= sizeof(d->backing))
 			return bc_set_error(-ENAMETOOLONG, "%s: too long", o->args[0]);
 		snprintf(real, sizeof(real), "%s", o->args[0]);
@@ -318,9 +315,9 @@ static int attach_one(struct cli_opts *o)
 	snprintf(d->backing, sizeof(d->backing), "%s", real);
 	/* The detached header, canonical too: the daemon runs in "/", and
 	 * the state file shows it. */
-	if (o->header && (bci_backing_is_rbd(o->header) || !realpath(o->header, d->header)))
-		return bc_set_error(bci_backing_is_rbd(o->header) ? -ENOTSUP : errno == ENOENT ? -ENOENT : -errno,
-				"--header %s: %s", o->header, bci_backing_is_rbd(o->header) ?
+	if (o->header && (bc_backing_is_rbd(o->header) || !realpath(o->header, d->header)))
+		return bc_set_error(bc_backing_is_rbd(o->header) ? -ENOTSUP : errno == ENOENT ? -ENOENT : -errno,
+				"--header %s: %s", o->header, bc_backing_is_rbd(o->header) ?
 				"a detached header on an RBD image is not supported" : strerror(errno));
 	/* Checked before it is copied: a long name is refused, not cut. */
 	default_name(real, name, sizeof(name));
@@ -337,7 +334,7 @@ static int attach_one(struct cli_opts *o)
 	memcpy(d->name, o->name ? o->name : name, strlen(o->name ? o->name : name) + 1);
 	d->cfg = o->cfg;
 	d->cfg.header = d->header[0] ? d->header : NULL;
-	if (!d->cfg.threads && bci_backing_is_rbd(d->backing))
+	if (!d->cfg.threads && bc_backing_is_rbd(d->backing))
 		d->cfg.threads = ATTACH_RBD_THREADS;
 	if (o->socket && o->listen)
 		return bc_set_error(-EINVAL, "attach: give --socket or --listen, not both");
@@ -408,12 +405,12 @@ static int attach_one(struct cli_opts *o)
 			return r;
 	}
 
-	r = bci_backing_lock(d->backing, o->read_only ? BC_LOCK_DATA_READ : BC_LOCK_DATA_WRITE, rt_dir(),
+	r = bc_backing_lock(d->backing, o->read_only ? BC_LOCK_DATA_READ : BC_LOCK_DATA_WRITE, rt_dir(),
 			    &d->backing_lock);
 	if (r < 0)
 		return r;
-	if (d->header[0] && !bci_backing_same(d->header, d->backing)) {
-		r = bci_backing_lock(d->header, o->read_only ? BC_LOCK_DATA_READ : BC_LOCK_DATA_WRITE, rt_dir(),
+	if (d->header[0] && !bc_backing_same(d->header, d->backing)) {
+		r = bc_backing_lock(d->header, o->read_only ? BC_LOCK_DATA_READ : BC_LOCK_DATA_WRITE, rt_dir(),
 				    &d->header_lock);
 		if (r < 0)
 			return r;
@@ -423,15 +420,15 @@ static int attach_one(struct cli_opts *o)
 		return r;
 	/* The header was needed to unlock; the daemon serves data only, and
 	 * holds no staged header copy (RBD) or its Ceph client. */
-	bci_stage_drop_all();
+	bc_drop_staged_headers();
 	bc_volume_get_info(d->volume, &d->info);
 	if (o->foreground) {
 		print_result(o, d);
 		fflush(stdout);
 		r = daemon_run(d, -1);
 		bc_volume_close(d->volume);
-		bci_backing_unlock(d->backing_lock);
-		bci_backing_unlock(d->header_lock);
+		bc_backing_unlock(d->backing_lock);
+		bc_backing_unlock(d->header_lock);
 		exit(r);
 	}
 	return run_detached(o, d);

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blockcrypt.h"
 #include "commands/commands.h"
-#include "core/error.h"
 
 #define STREAM_CHUNK (1u << 20)
 

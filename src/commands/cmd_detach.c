@@ -8,8 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blockcrypt.h"
 #include "commands/commands.h"
-#include "core/error.h"
 #include "attach/control.h"
 #include "attach/runtime.h"
 

@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "blockcrypt.h"
 #include "commands/commands.h"
-#include "core/error.h"
 
 int cmd_genkey(struct cli_opts *o)
 {

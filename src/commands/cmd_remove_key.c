@@ -3,8 +3,8 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "blockcrypt.h"
 #include "commands/commands.h"
-#include "core/error.h"
 
 int cmd_remove_key(struct cli_opts *o)
 {

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blockcrypt.h"
 #include "commands/commands.h"
-#include "core/error.h"
 #include "attach/control.h"
 #include "attach/runtime.h"
 

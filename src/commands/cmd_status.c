@@ -3,8 +3,8 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "blockcrypt.h"
 #include "commands/commands.h"
-#include "core/error.h"
 #include "attach/control.h"
 #include "attach/runtime.h"
 

@@ -23,10 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blockcrypt.h"
 #include "attach/tab.h"
-#include "backing/backing.h"
-#include "core/error.h"
-#include "core/macros.h"
 
 #define PROG "blockcrypt-generator"
 /* systemd's UNIT_NAME_MAX, the terminating NUL included. */
@@ -243,11 +241,11 @@ static int write_entry(const char *dir, const char *tab, const struct tab_entry 
 	 * (and so the boot) up while its passphrase is awaited. */
 	fprintf(f, "Before=%sumount.target\n", c.nofail ? "" : TARGET " ");
 	/* A Ceph cluster, or an NBD server on a TCP address, needs the network. */
-	if (bci_backing_is_rbd(e->backing) || c.listen)
+	if (bc_backing_is_rbd(e->backing) || c.listen)
 		fputs("Wants=network-online.target\nAfter=network-online.target\n", f);
 	if (device[0]) {
 		fprintf(f, "BindsTo=%s\nAfter=%s\n", device, device);
-	} else if (!bci_backing_is_rbd(e->backing)) {
+	} else if (!bc_backing_is_rbd(e->backing)) {
 		mounts_for(f, e->backing);
 		/* A dataset mounted by zfs-mount.service has no mount unit. */
 		fputs("After=zfs-mount.service\n", f);

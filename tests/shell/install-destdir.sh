@@ -11,10 +11,12 @@
 # configured with --prefix=/opt/bc puts all of them under /opt/bc (the
 # units naming /opt/bc/sbin/blockcrypt, the generator linking
 # /opt/bc/lib/systemd/system/blockcrypt.target, blockcrypt.pc saying
-# prefix=/opt/bc); the directory options override the defaults.
+# prefix=/opt/bc, the command and the generator linking libblockcrypt.so.0
+# with /opt/bc's LIBDIR as their RUNPATH); the directory options override
+# the defaults.
 # (install-pkgconfig.sh builds a program against the installed library.)
 . "$(dirname "$0")/functions.bash"
-requires meson ninja python3 strings git
+requires meson ninja python3 strings git readelf
 
 . "$TESTS_DIR/shell/install-lib.bash"
 TOP=$(cd "$TESTS_DIR/.." && pwd)
@@ -120,8 +122,21 @@ done
 strings "$D/lib/systemd/system-generators/blockcrypt-generator" >generator.strings
 grep -qx '/opt/bc/lib/systemd/system/blockcrypt.target' generator.strings ||
 	problem "the generator does not link /opt/bc/lib/systemd/system/blockcrypt.target"
-grep -qx 'prefix=/opt/bc' "$D/$(opt "$TEST_TMP/b2" libdir)/pkgconfig/blockcrypt.pc" ||
+libdir2=$(opt "$TEST_TMP/b2" libdir)
+grep -qx 'prefix=/opt/bc' "$D/$libdir2/pkgconfig/blockcrypt.pc" ||
 	problem "blockcrypt.pc of the /opt/bc install does not say prefix=/opt/bc"
+# The programs link libblockcrypt.so.0 and find it under the prefix (their
+# RUNPATH: /opt/bc is no place the dynamic linker looks by itself).
+for p in sbin/blockcrypt lib/systemd/system-generators/blockcrypt-generator; do
+	readelf -d "$D/$p" >dyn.out || { problem "readelf -d $p failed"; continue; }
+	grep -q 'NEEDED.*\[libblockcrypt\.so\.0\]' dyn.out || problem "$p does not link libblockcrypt.so.0"
+	grep -q "RUNPATH.*\[/opt/bc/$libdir2\]" dyn.out ||
+		problem "$p: RUNPATH is not /opt/bc/$libdir2: $(grep -E 'RPATH|RUNPATH' dyn.out)"
+done
+# ... and run with the library installed beside them.
+got=$(LD_LIBRARY_PATH=$D/$libdir2 "$D/sbin/blockcrypt" --version 2>&1) ||
+	problem "the installed blockcrypt does not run with its installed library: $got"
+[[ $got == "blockcrypt "* ]] || problem "the installed blockcrypt --version says '$got'"
 grep -rl '/usr/local' "$D" >usrlocal2.out && problem "/usr/local in files of the /opt/bc install: $(cat usrlocal2.out)"
 check_problems
 
