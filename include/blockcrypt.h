@@ -28,14 +28,42 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "blockcrypt-version.h" /* BC_VERSION_MAJOR, _MINOR, _MICRO, _STRING */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
+/* ---- the library ---------------------------------------------------------
+ * Linked as libblockcrypt.so.0 (pkg-config --cflags --libs blockcrypt).
+ * The soname changes only when a function or structure here changes in a
+ * way that breaks programs built before; additions keep it. */
+
+/* The version of the library running ("MAJOR.MINOR.MICRO"), which may be
+ * newer than the headers' BC_VERSION_STRING a program was built with. */
+const char *bc_version(void);
+
 /* ---- errors ------------------------------------------------------------ */
+
+/* Longest message bc_last_error() returns, in bytes with its NUL: a buffer
+ * of this size holds any of them. */
+#define BC_ERROR_MAX 512
 
 /* Message describing the last failure in this thread ("" if none). */
 const char *bc_last_error(void);
+/* Record a message for this thread, as the library does for its own
+ * failures, and return NEGATIVE_ERRNO: for a program that reports its own
+ * checks the same way, and for the callbacks given to this library
+ * (get_pin, get_passphrase), whose message then is what bc_last_error()
+ * says after the call that ran them fails.  One line (newlines become
+ * spaces), cut to BC_ERROR_MAX - 1 bytes; never put a secret in it. */
+int bc_set_error(int negative_errno, const char *fmt, ...)
+#if defined(__GNUC__)
+	__attribute__((format(printf, 2, 3)))
+#endif
+	;
+/* Forget this thread's message: bc_last_error() then returns "". */
+void bc_clear_error(void);
 
 /* Exit codes of the command-line tool (documented in blockcrypt(8)). */
 enum bc_exit {
@@ -83,6 +111,29 @@ int bc_secret_prompt(const char *prompt, struct bc_secret **out);
 const uint8_t *bc_secret_data(const struct bc_secret *s);
 size_t bc_secret_len(const struct bc_secret *s);
 void bc_secret_free(struct bc_secret *s);
+/* bc_secret_prompt() that gives up with -ETIME after TIMEOUT_S seconds
+ * without a finished line; 0 waits for ever. */
+int bc_secret_prompt_timeout(const char *prompt, uint32_t timeout_s, struct bc_secret **out);
+/* For a secret a program receives by itself (a socket, a pipe): an empty
+ * one (length 0) with room for CAPACITY bytes, filled in place through
+ * bc_secret_buf() (CAPACITY bytes, and one more that stays NUL) and
+ * given its length with bc_secret_set_len(), so it never passes through
+ * ordinary memory. */
+int bc_secret_new(size_t capacity, struct bc_secret **out);
+uint8_t *bc_secret_buf(struct bc_secret *s);
+size_t bc_secret_capacity(const struct bc_secret *s);
+/* Set the length (at most the capacity, else -EINVAL); bytes past a
+ * shorter length are wiped. */
+int bc_secret_set_len(struct bc_secret *s, size_t len);
+/* 1 if A and B hold the same bytes, 0 if not; the time taken depends on
+ * the lengths only. */
+int bc_secret_equal(const struct bc_secret *a, const struct bc_secret *b);
+/* Lock every page of the process, now and later (mlockall; touched pages
+ * only, so thread stacks are not pre-faulted): for a program whose heap
+ * holds an open volume's key schedules or plaintext, after the key
+ * derivation (whose memory cost may exceed the lock limit).  0, or a
+ * negative errno (e.g. over RLIMIT_MEMLOCK) with no message set. */
+int bc_memory_lock_all(void);
 
 /* ---- volume formats ---------------------------------------------------- */
 
@@ -249,6 +300,80 @@ int bc_volume_discard(struct bc_volume *v, uint64_t len, uint64_t offset);
  * *LEN (never 0). */
 int bc_volume_extent(struct bc_volume *v, uint64_t offset, uint64_t max, uint64_t *len, bool *hole);
 
+/* ---- backing stores: kinds, identity, locks ----------------------------
+ * A backing is a regular file, a block device, or a Ceph RBD image named
+ * "rbd:POOL/IMAGE[@SNAPSHOT][:OPTION=VALUE...]" (blockcrypt-rbd(7)). */
+
+/* True when BACKING names an RBD image (by its form; nothing is opened). */
+bool bc_backing_is_rbd(const char *backing);
+/* 0 when BACKING is a regular file, a block device or a reachable RBD
+ * image; -ENOENT when it does not exist, -EINVAL (with a message) for
+ * anything else, so a FIFO or a directory is refused before it is
+ * opened. */
+int bc_backing_check_type(const char *backing);
+/* True when A and B are the same file (inode) however named; false when
+ * either cannot be stat()ed.  A detached header that is the backing
+ * itself is no detached header, and must not be locked twice. */
+bool bc_backing_same(const char *a, const char *b);
+
+/* What a program does to a backing, as lock bits for bc_backing_lock():
+ *   BC_LOCK_DATA_READ   reads the data area (cat, read-only attach): shared
+ *   BC_LOCK_DATA_WRITE  writes the data area or destroys the header (write,
+ *                       read-write attach, format, erase, header-restore,
+ *                       repair, remove-key): exclusive against readers and
+ *                       writers of the data
+ *   BC_LOCK_HEADER      rewrites the header (every key operation):
+ *                       exclusive against other header writers only, so
+ *                       keys can change while the volume is attached, as
+ *                       with cryptsetup and dm-crypt
+ * Every program that honours them (blockcrypt itself, its daemons) keeps
+ * the one-writer rule of blockcrypt(8) with every other. */
+enum {
+	BC_LOCK_DATA_READ = 1u << 0,
+	BC_LOCK_DATA_WRITE = 1u << 1,
+	BC_LOCK_HEADER = 1u << 2,
+};
+
+struct bc_backing_lock;
+
+/* Take the locks in WHAT on BACKING without waiting.  -EBUSY (message
+ * naming the holder: "PATH is attached as 'NAME', pid N" or "PATH is in
+ * use by COMM, pid N") when another open file holds a conflicting one;
+ * -EACCES/-EROFS when a writer's lock cannot be had because the backing
+ * cannot be opened for writing; -EINVAL for anything but a regular file,
+ * a block device or an RBD image (whose exclusive lock is taken).  The
+ * locks are by identity (OFD locks on the inode, O_EXCL on a block
+ * device), not by path; they belong to the open file, not the process:
+ * they follow it across fork() and end with its last descriptor, at the
+ * latest when the process dies.  RUNTIME_DIR (may be NULL) is searched for
+ * the state file of a holding daemon, to name it. */
+int bc_backing_lock(const char *backing, unsigned what, const char *runtime_dir,
+		    struct bc_backing_lock **out);
+void bc_backing_unlock(struct bc_backing_lock *l);   /* NULL: nothing */
+
+/* ---- Ceph RBD images ---------------------------------------------------- */
+
+/* 0 when the image exists and can be reached; *READ_ONLY (may be NULL)
+ * says it is a snapshot. */
+int bc_rbd_check(const char *backing, bool *read_only);
+/* Create the image, SIZE bytes (-EEXIST when it exists). */
+int bc_rbd_create(const char *backing, uint64_t size);
+/* Remove the image (and forget a header copy staged for it); it must have
+ * no other client, this process's open handles included. */
+int bc_rbd_remove(const char *backing);
+/* ON: an image's exclusive lock held by another client is broken (that
+ * client is blocklisted) instead of refused (attach --break-lock). */
+void bc_rbd_set_break_lock(bool on);
+/* Around fork(): librados threads do not survive in a child, so every
+ * Ceph client is shut down before it, and the child connects anew (and
+ * takes back its image locks); the parent may only close what it had. */
+void bc_rbd_before_fork(void);
+int bc_rbd_after_fork_child(void);
+/* Forget every header copy staged to open or change an RBD volume (and
+ * close its Ceph connection): for a program that keeps only the data
+ * path of an open volume, e.g. a server.  Also run at exit. */
+void bc_drop_staged_headers(void);
+
 /* ---- key slots (LUKS) -------------------------------------------------- */
 
 struct bc_luks;   /* a LUKS header handle without an unlocked data path */
@@ -295,6 +420,20 @@ int bc_pkcs11_genkey(const char *uri, const char *module, const struct bc_secret
  * key), never extracting the token key. */
 int bc_pkcs11_derive_plain_key(const char *uri, const char *module, const struct bc_secret *pin,
 			       size_t key_bytes, struct bc_secret **key_out);
+
+/* A header change that fails leaves the header as it was: before it,
+ * bc_header_guard_begin() keeps a copy of HEADER's header area (up to the
+ * data offset; all of a detached header file) and, on a regular file,
+ * allocates that area, so the change cannot run out of space half-way
+ * (-ENOSPC before anything is written).  *OUT is NULL when HEADER holds
+ * no LUKS header (the change itself will then refuse).  After it,
+ * bc_header_guard_end() with FAILED writes back every 4 KiB block that
+ * differs from the copy, under libcryptsetup's lock, and syncs; it frees
+ * G (NULL: nothing) and returns how many blocks it restored, or a
+ * negative errno (message set) when it could not. */
+struct bc_header_guard;
+int bc_header_guard_begin(const char *header, struct bc_header_guard **out);
+int bc_header_guard_end(struct bc_header_guard *g, bool failed);
 
 /* HEADER: the detached header file to restore or repair, NULL when the
  * header is on BACKING. */
@@ -349,6 +488,12 @@ int bc_nbd_server_listen_tcp(struct bc_nbd_server *s, const char *host, const ch
  * addresses only (127.0.0.0/8, ::1, IPv4-mapped 127.x), 0 if to any other,
  * -EINVAL (reported) if it does not resolve. */
 int bc_nbd_tcp_loopback(const char *host, const char *port);
+/* A listening Unix stream socket at PATH, mode 0600, close-on-exec, that
+ * appears in the file system only once it accepts connections (bound and
+ * listening under a temporary name, then renamed).  REPLACE false: an
+ * existing PATH is -EBUSY.  Returns the descriptor, or a negative errno
+ * with the message "WHAT PATH: reason". */
+int bc_unix_listen(const char *path, int backlog, bool replace, const char *what);
 /* Accept connections in a background thread. */
 int bc_nbd_server_start(struct bc_nbd_server *s);
 /* Serve a single client on already-open descriptors until it disconnects

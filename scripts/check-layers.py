@@ -7,6 +7,12 @@ as a fenced block after the line `<!-- layers -->`:
 
     roots: include lib src          (where quoted #includes are looked up)
     external: config.h              (generated headers, not in git)
+    api: include lib/libblockcrypt.sym src  (the module of the public
+                                    header, the version script of the shared
+                                    library, and the folders whose modules
+                                    link that library: for them a function
+                                    the script exports is a use of the header's
+                                    module, not of the lib module defining it)
     lib/core:                       (a module with no dependencies)
     lib/engine: lib/core            (MODULE: modules it may use)
     src/cli: lib/* src/attach       (DIR/* = every module below DIR)
@@ -53,7 +59,7 @@ def parse_rules(readme):
         raise BadInput(f"{readme}: no '<!-- layers -->' block")
     if start + 1 >= len(lines) or not lines[start + 1].startswith("```"):
         raise BadInput(f"{readme}: '<!-- layers -->' must be followed by a ``` block")
-    rules, roots, externals = {}, [], set()
+    rules, roots, externals, api = {}, [], set(), None
     for n, line in enumerate(lines[start + 2:], start + 3):
         if line.startswith("```"):
             break
@@ -68,6 +74,10 @@ def parse_rules(readme):
             roots = words
         elif key == "external":
             externals |= set(words)
+        elif key == "api":
+            if len(words) < 3:
+                raise BadInput(f"{readme}:{n}: expected 'api: MODULE VERSION-SCRIPT DIR...'")
+            api = (words[0], words[1], words[2:])
         elif key in rules:
             raise BadInput(f"{readme}:{n}: module {key} listed twice")
         else:
@@ -87,7 +97,22 @@ def parse_rules(readme):
                 raise BadInput(f"{readme}: {m} lists itself")
     if not rules:
         raise BadInput(f"{readme}: the layers block names no module")
-    return rules, roots, externals
+    if api and api[0] not in rules:
+        raise BadInput(f"{readme}: api: {api[0]} is not a module")
+    return rules, roots, externals, api
+
+
+def exported_symbols(root, script):
+    """The names a version script lists (global: NAME; ...)."""
+    try:
+        with open(os.path.join(root, script), encoding="utf-8") as f:
+            text = re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
+    except OSError as e:
+        raise BadInput(f"{script}: {e}")
+    names = set(re.findall(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*;", text, flags=re.M))
+    if not names:
+        raise BadInput(f"{script}: exports nothing")
+    return names
 
 
 def find_cycle(graph):
@@ -190,7 +215,7 @@ def object_sources(build, files):
     return out
 
 
-def check_links(build, files, rules):
+def check_links(build, files, rules, api_module=None, api_syms=(), api_dirs=()):
     objs = object_sources(build, files)
     if not objs:
         raise BadInput(f"{build}: no object files of tracked sources (not a built meson tree?)")
@@ -215,6 +240,8 @@ def check_links(build, files, rules):
     errors = set()
     for mod, src, sym in used:
         dmod = defined.get(sym)
+        if dmod and sym in api_syms and any(mod == d or mod.startswith(d + "/") for d in api_dirs):
+            dmod = api_module   # through the shared library
         if dmod and dmod != mod and dmod not in rules[mod]:
             errors.add(f"{src}: {mod} -> {dmod} is not allowed (links to {sym})")
     return sorted(errors), len(objs)
@@ -228,7 +255,7 @@ def main():
     ap.add_argument("--build", help="a built meson tree: also check the link graph")
     args = ap.parse_args()
     try:
-        rules, roots, externals = parse_rules(args.readme or os.path.join(args.root, "README.md"))
+        rules, roots, externals, api = parse_rules(args.readme or os.path.join(args.root, "README.md"))
         cycle = find_cycle(rules)
         if cycle:
             print("check-layers: the rules have a cycle: " + " -> ".join(cycle))
@@ -237,7 +264,8 @@ def main():
         errors = check_includes(args.root, files, rules, roots, externals)
         nobj = 0
         if args.build:
-            link_errors, nobj = check_links(args.build, files, rules)
+            api_args = (api[0], exported_symbols(args.root, api[1]), api[2]) if api else ()
+            link_errors, nobj = check_links(args.build, files, rules, *api_args)
             errors += link_errors
     except BadInput as e:
         print(f"check-layers: {e}", file=sys.stderr)

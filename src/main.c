@@ -5,14 +5,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "blockcrypt.h"
 #include "cli/cli.h"
 #include "commands/commands.h"
 #include "config.h"
-#include "core/error.h"
 #include "attach/runtime.h"
-#include "luks/header_guard.h"
-#include "backing/backing.h"
-#include "backing/backing_lock.h"
+#include "attach/macros.h"
 
 static const struct cli_command commands[] = {
 	{ "format", "BACKING", "Create a LUKS2 (or LUKS1) volume on BACKING; asks for the new passphrase twice.",
@@ -78,27 +76,27 @@ static void log_to_stderr(const char *line)
  * command fail at once with exit 9, before it reads or writes anything. */
 static int run_command(const struct cli_command *c, struct cli_opts *o)
 {
-	struct bci_backing_lock *lock = NULL, *header_lock = NULL;
-	struct bci_header_guard *guard = NULL;
+	struct bc_backing_lock *lock = NULL, *header_lock = NULL;
+	struct bc_header_guard *guard = NULL;
 	int r;
 
-	bci_rbd_set_break_lock(o->break_lock);
+	bc_rbd_set_break_lock(o->break_lock);
 	if (o->break_lock)
 		bc_set_log_handler(log_to_stderr);
 	if (c->takes_backing && o->nargs >= 1) {
-		r = bci_backing_check_type(o->args[0]);
+		r = bc_backing_check_type(o->args[0]);
 		/* format creates a backing that does not exist yet */
 		if (r < 0 && !(r == -ENOENT && c->run == cmd_format))
 			return r;
 	}
 	if (c->locks && o->nargs >= 1) {
-		r = bci_backing_lock(o->args[0], c->locks, rt_dir(), &lock);
+		r = bc_backing_lock(o->args[0], c->locks, rt_dir(), &lock);
 		if (r < 0)
 			return r;
 		/* A detached header file is locked as its backing is: the key
 		 * slots live there. */
-		if (o->header && !bci_backing_same(o->header, o->args[0])) {
-			r = bci_backing_lock(o->header, c->locks, rt_dir(), &header_lock);
+		if (o->header && !bc_backing_same(o->header, o->args[0])) {
+			r = bc_backing_lock(o->header, c->locks, rt_dir(), &header_lock);
 			if (r < 0)
 				goto out;
 		}
@@ -107,7 +105,7 @@ static int run_command(const struct cli_command *c, struct cli_opts *o)
 	 * out: it replaces the header on purpose, and removes a file it
 	 * created if it fails). */
 	if ((c->locks & BC_LOCK_HEADER) && c->run != cmd_format) {
-		r = bci_header_guard_begin(o->header ? o->header : o->args[0], &guard);
+		r = bc_header_guard_begin(o->header ? o->header : o->args[0], &guard);
 		if (r < 0)
 			goto out;
 	}
@@ -117,21 +115,21 @@ static int run_command(const struct cli_command *c, struct cli_opts *o)
 		int g;
 
 		snprintf(why, sizeof(why), "%s", bc_last_error());
-		g = bci_header_guard_end(guard, r < 0);
+		g = bc_header_guard_end(guard, r < 0);
 		if (g > 0)
-			bci_error(r, "%s (header restored as it was)", why);
+			bc_set_error(r, "%s (header restored as it was)", why);
 		else if (g < 0) {
 			char restore[BC_ERROR_MAX];
 
 			snprintf(restore, sizeof(restore), "%s", bc_last_error());
-			r = bci_error(r < 0 ? r : g, "%s; %s", why, restore);
+			r = bc_set_error(r < 0 ? r : g, "%s; %s", why, restore);
 		}
 		else if (r < 0)
-			bci_error(r, "%s", why);
+			bc_set_error(r, "%s", why);
 	}
 out:
-	bci_backing_unlock(header_lock);
-	bci_backing_unlock(lock);
+	bc_backing_unlock(header_lock);
+	bc_backing_unlock(lock);
 	return r;
 }
 

@@ -18,7 +18,7 @@
 int bci_backing_open(const char *path, bool read_only, struct bci_backing **out)
 {
 	*out = NULL;
-	if (bci_backing_is_rbd(path))
+	if (bc_backing_is_rbd(path))
 		return bci_backing_rbd_open(path, read_only, out);
 	return bci_backing_file_open(path, read_only, out);
 }

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "blockcrypt.h"
+
 struct bci_backing;
 
 /* What a kind of backing implements.  Every operation returns 0 or a
@@ -89,26 +91,13 @@ int bci_path_size(const char *path, uint64_t *size, bool *is_blockdev);
 int bci_backing_file_open(const char *path, bool read_only, struct bci_backing **out);
 int bci_backing_rbd_open(const char *path, bool read_only, struct bci_backing **out);
 
-/* Ceph RBD images (backing_rbd.c): PATH is "rbd:POOL/IMAGE...". */
-bool bci_backing_is_rbd(const char *path);
-/* Check that the image exists and can be reached; *READ_ONLY (may be
- * NULL): it is a snapshot. */
-int bci_rbd_check(const char *path, bool *read_only);
+/* Ceph RBD images (backing_rbd.c): PATH is "rbd:POOL/IMAGE..."; the
+ * public ones (bc_backing_is_rbd, bc_rbd_*) are in blockcrypt.h. */
 int bci_rbd_size(const char *path, uint64_t *size);
-/* Create the image (-EEXIST if it exists). */
-int bci_rbd_create(const char *path, uint64_t size);
 int bci_rbd_remove(const char *path);
 /* Take the image's exclusive lock for as long as *OUT is held; -EBUSY
  * naming the holder when another client has it (see backing_rbd.c). */
 int bci_rbd_lock(const char *path, void **out);
 void bci_rbd_unlock(void *lock);
-/* attach --break-lock: a lock held by another client is broken (that
- * client is blocklisted) instead of refused. */
-void bci_rbd_set_break_lock(bool on);
-/* Around fork(): librados threads do not survive in a child, so every
- * Ceph client is shut down before it, and the child connects anew (and
- * takes back the locks); the parent may only close what it had. */
-void bci_rbd_before_fork(void);
-int bci_rbd_after_fork_child(void);
 
 #endif

@@ -89,7 +89,7 @@ int bci_path_size(const char *path, uint64_t *size, bool *is_blockdev)
 {
 	int fd, r;
 
-	if (bci_backing_is_rbd(path)) {
+	if (bc_backing_is_rbd(path)) {
 		*is_blockdev = true; /* its size is the image's, not ours to extend */
 		return bci_rbd_size(path, size);
 	}
@@ -249,7 +249,7 @@ int bci_backing_file_open(const char *path, bool read_only, struct bci_backing *
 	int fd, r;
 
 	*out = NULL;
-	r = bci_backing_check_type(path);
+	r = bc_backing_check_type(path);
 	if (r < 0)
 		return r;
 	/* O_EXCL on a block device for writing: the kernel's own in-use check

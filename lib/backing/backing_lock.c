@@ -44,17 +44,17 @@
 #define LOCK_DATA_BYTE (LOCK_BASE + 0)
 #define LOCK_HEADER_BYTE (LOCK_BASE + 1)
 
-struct bci_backing_lock {
+struct bc_backing_lock {
 	int fd;
 	void *rbd; /* an RBD image's exclusive lock */
 };
 
-int bci_backing_check_type(const char *path)
+int bc_backing_check_type(const char *path)
 {
 	struct stat st;
 
-	if (bci_backing_is_rbd(path))
-		return bci_rbd_check(path, NULL);
+	if (bc_backing_is_rbd(path))
+		return bc_rbd_check(path, NULL);
 	/* stat() first: open() of a FIFO would wait for a writer forever. */
 	if (stat(path, &st) < 0)
 		return bci_error(bci_errno_access(errno), "%s: %s", path, strerror(errno));
@@ -66,11 +66,11 @@ int bci_backing_check_type(const char *path)
 	return 0;
 }
 
-bool bci_backing_same(const char *a, const char *b)
+bool bc_backing_same(const char *a, const char *b)
 {
 	struct stat sa, sb;
 
-	if (bci_backing_is_rbd(a) || bci_backing_is_rbd(b))
+	if (bc_backing_is_rbd(a) || bc_backing_is_rbd(b))
 		return !strcmp(a, b);
 	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
@@ -191,15 +191,15 @@ static int set_lock(int fd, short type, long long byte)
 /* On RBD the one lock is the image's exclusive lock, held by one client in
  * the whole cluster: a reader takes none (a snapshot, or data that may
  * change under it, as with a file read while attached elsewhere). */
-static int rbd_lock(const char *path, bool write, struct bci_backing_lock **out)
+static int rbd_lock(const char *path, bool write, struct bc_backing_lock **out)
 {
-	struct bci_backing_lock *l = calloc(1, sizeof(*l));
+	struct bc_backing_lock *l = calloc(1, sizeof(*l));
 	int r;
 
 	if (!l)
 		return bci_error(-ENOMEM, "out of memory");
 	l->fd = -1;
-	r = write ? bci_rbd_lock(path, &l->rbd) : bci_rbd_check(path, NULL);
+	r = write ? bci_rbd_lock(path, &l->rbd) : bc_rbd_check(path, NULL);
 	if (r < 0) {
 		free(l);
 		return r;
@@ -208,18 +208,18 @@ static int rbd_lock(const char *path, bool write, struct bci_backing_lock **out)
 	return 0;
 }
 
-int bci_backing_lock(const char *path, unsigned what, const char *runtime_dir,
-		    struct bci_backing_lock **out)
+int bc_backing_lock(const char *path, unsigned what, const char *runtime_dir,
+		    struct bc_backing_lock **out)
 {
 	bool write = what & (BC_LOCK_DATA_WRITE | BC_LOCK_HEADER);
-	struct bci_backing_lock *l = NULL;
+	struct bc_backing_lock *l = NULL;
 	struct stat st;
 	int fd = -1, r;
 
 	*out = NULL;
-	if (bci_backing_is_rbd(path))
+	if (bc_backing_is_rbd(path))
 		return rbd_lock(path, write, out);
-	r = bci_backing_check_type(path);
+	r = bc_backing_check_type(path);
 	if (r < 0)
 		return r;
 	/* A write lock needs a descriptor open for writing; one that cannot
@@ -273,7 +273,7 @@ out:
 	return r;
 }
 
-void bci_backing_unlock(struct bci_backing_lock *l)
+void bc_backing_unlock(struct bc_backing_lock *l)
 {
 	if (!l)
 		return;

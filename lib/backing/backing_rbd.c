@@ -22,7 +22,7 @@
  * another client's attempt fails at once (EROFS from librbd), and it is
  * told who holds it: the owner's Ceph client name and, from the image's
  * metadata, the host and pid that took it.  Taking over from a dead holder
- * (bci_rbd_set_break_lock) breaks its lock, which blocklists it in the
+ * (bc_rbd_set_break_lock) breaks its lock, which blocklists it in the
  * cluster: should it come back, its writes fail -- fencing by Ceph.
  *
  * Timeouts: a cluster that is unreachable or full must give an error, not
@@ -33,9 +33,9 @@
  * default.  All three can be set in ceph.conf or CEPH_ARGS.
  *
  * fork(): librados runs threads, and a child gets none of them -- nor
- * the locks they may hold at that instant.  bci_rbd_before_fork() releases
+ * the locks they may hold at that instant.  bc_rbd_before_fork() releases
  * the image locks and shuts every client down (threads joined); after
- * fork() the child calls bci_rbd_after_fork_child(), which connects anew,
+ * fork() the child calls bc_rbd_after_fork_child(), which connects anew,
  * reopens every image and takes the locks again, and the parent only
  * closes what it had (its I/O fails with ENOTCONN).
  *
@@ -92,12 +92,12 @@ static pthread_mutex_t images_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rbd_image_ref *images;
 static bool break_lock;
 
-bool bci_backing_is_rbd(const char *path)
+bool bc_backing_is_rbd(const char *path)
 {
 	return path && !strncmp(path, "rbd:", 4);
 }
 
-void bci_rbd_set_break_lock(bool on)
+void bc_rbd_set_break_lock(bool on)
 {
 	break_lock = on;
 }
@@ -728,7 +728,7 @@ int bci_rbd_size(const char *path, uint64_t *size)
 	return r;
 }
 
-int bci_rbd_check(const char *path, bool *read_only)
+int bc_rbd_check(const char *path, bool *read_only)
 {
 	struct rbd_image_ref *ref;
 	int r = image_get(path, &ref);
@@ -741,7 +741,7 @@ int bci_rbd_check(const char *path, bool *read_only)
 	return 0;
 }
 
-int bci_rbd_create(const char *path, uint64_t size)
+int bc_rbd_create(const char *path, uint64_t size)
 {
 	struct rbd_image_ref ref = { 0 };
 	rbd_image_options_t opts;
@@ -802,7 +802,7 @@ int bci_rbd_remove(const char *path)
 	return r;
 }
 
-void bci_rbd_before_fork(void)
+void bc_rbd_before_fork(void)
 {
 	/* No Ceph client may run at fork(): a child gets none of its threads,
 	 * and any lock one of them held (in librados or the C library) would
@@ -822,7 +822,7 @@ void bci_rbd_before_fork(void)
 	pthread_mutex_unlock(&images_lock);
 }
 
-int bci_rbd_after_fork_child(void)
+int bc_rbd_after_fork_child(void)
 {
 	int r = 0;
 

@@ -16,7 +16,7 @@
 
 static _Thread_local char last_error[BC_ERROR_MAX];
 
-int bci_error(int r, const char *fmt, ...)
+int bc_set_error(int r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -29,6 +29,10 @@ int bci_error(int r, const char *fmt, ...)
 			*p = ' ';
 	return r;
 }
+
+/* The library's own name for it: not exported, so the library's calls
+ * bind here, never to a program's symbol of the public name. */
+int bci_error(int r, const char *fmt, ...) __attribute__((alias("bc_set_error")));
 
 static void (*log_handler)(const char *line);
 
@@ -57,6 +61,11 @@ void bci_log(const char *fmt, ...)
 void bci_error_clear(void)
 {
 	last_error[0] = '\0';
+}
+
+void bc_clear_error(void)
+{
+	bci_error_clear();
 }
 
 const char *bc_last_error(void)

@@ -8,9 +8,6 @@
 
 #include "blockcrypt.h"
 
-/* Longest error message kept (bytes, with the terminating NUL). */
-#define BC_ERROR_MAX 512
-
 /* Record a message for this thread and return R (a negative errno). */
 int bci_error(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void bci_error_clear(void);

@@ -27,15 +27,15 @@
 static int grow(struct bc_secret **s)
 {
 	struct bc_secret *n;
-	size_t cap = bci_secret_capacity(*s);
+	size_t cap = bc_secret_capacity(*s);
 	int r;
 
 	cap = cap * 2 > KEYFILE_MAX ? KEYFILE_MAX : cap * 2;
-	r = bci_secret_new(cap, &n);
+	r = bc_secret_new(cap, &n);
 	if (r < 0)
 		return r;
-	memcpy(bci_secret_buf(n), bc_secret_data(*s), bc_secret_len(*s));
-	bci_secret_set_len(n, bc_secret_len(*s));
+	memcpy(bc_secret_buf(n), bc_secret_data(*s), bc_secret_len(*s));
+	bc_secret_set_len(n, bc_secret_len(*s));
 	bc_secret_free(*s);
 	*s = n;
 	return 0;
@@ -107,7 +107,7 @@ int bc_secret_from_file_range(const char *path, uint64_t offset, size_t size, st
 	r = skip_bytes(fd, path, offset);
 	if (r < 0)
 		goto out;
-	r = bci_secret_new(cap, &s);
+	r = bc_secret_new(cap, &s);
 	if (r < 0)
 		goto out;
 	for (;;) {
@@ -116,7 +116,7 @@ int bc_secret_from_file_range(const char *path, uint64_t offset, size_t size, st
 
 		if (len == limit && size)
 			break;
-		if (len == bci_secret_capacity(s)) {
+		if (len == bc_secret_capacity(s)) {
 			if (len == KEYFILE_MAX) {
 				r = bci_error(-EINVAL, "key file %s: larger than %u bytes", path, KEYFILE_MAX);
 				goto out;
@@ -125,10 +125,10 @@ int bc_secret_from_file_range(const char *path, uint64_t offset, size_t size, st
 			if (r < 0)
 				goto out;
 		}
-		want = bci_secret_capacity(s) - len;
+		want = bc_secret_capacity(s) - len;
 		if (size && want > size - len)
 			want = size - len;
-		n = read(fd, bci_secret_buf(s) + len, want);
+		n = read(fd, bc_secret_buf(s) + len, want);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -137,7 +137,7 @@ int bc_secret_from_file_range(const char *path, uint64_t offset, size_t size, st
 		}
 		if (n == 0)
 			break;
-		bci_secret_set_len(s, len + (size_t)n);
+		bc_secret_set_len(s, len + (size_t)n);
 	}
 	if (bc_secret_len(s) == 0) {
 		r = bci_error(-EINVAL, "key file %s: empty", path);
@@ -171,7 +171,7 @@ static void on_prompt_signal(int sig)
 
 int bc_secret_prompt(const char *prompt, struct bc_secret **out)
 {
-	return bci_secret_prompt_timeout(prompt, 0, out);
+	return bc_secret_prompt_timeout(prompt, 0, out);
 }
 
 static uint64_t now_ms(void)
@@ -198,7 +198,7 @@ static int wait_input(int fd, uint64_t deadline_ms)
 	return n < 0 ? -errno : n == 0 ? -ETIME : 0;
 }
 
-int bci_secret_prompt_timeout(const char *prompt, uint32_t timeout_s, struct bc_secret **out)
+int bc_secret_prompt_timeout(const char *prompt, uint32_t timeout_s, struct bc_secret **out)
 {
 	struct sigaction sa = { .sa_handler = on_prompt_signal }, saved[N_PROMPT_SIGNALS];
 	struct bc_secret *s = NULL;
@@ -211,7 +211,7 @@ int bci_secret_prompt_timeout(const char *prompt, uint32_t timeout_s, struct bc_
 	fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return bci_error(-EINVAL, "passphrase: no terminal to ask on (use --key-file)");
-	r = bci_secret_new(PASSPHRASE_MAX, &s);
+	r = bc_secret_new(PASSPHRASE_MAX, &s);
 	if (r < 0)
 		goto out;
 	/* No SA_RESTART: a signal interrupts read() below, which then puts
@@ -261,8 +261,8 @@ int bci_secret_prompt_timeout(const char *prompt, uint32_t timeout_s, struct bc_
 			r = bci_error(-EINVAL, "passphrase: longer than %d characters", PASSPHRASE_MAX);
 			goto out;
 		}
-		bci_secret_buf(s)[bc_secret_len(s)] = (uint8_t)c;
-		bci_secret_set_len(s, bc_secret_len(s) + 1);
+		bc_secret_buf(s)[bc_secret_len(s)] = (uint8_t)c;
+		bc_secret_set_len(s, bc_secret_len(s) + 1);
 		explicit_bzero(&c, sizeof(c));
 	}
 	if (bc_secret_len(s) == 0) {

@@ -53,7 +53,7 @@ void bci_secure_release(void)
 	secrets_held(-1);
 }
 
-int bci_memory_lock_all(void)
+int bc_memory_lock_all(void)
 {
 	return mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0 ? -errno : 0;
 }
@@ -102,7 +102,7 @@ struct bc_secret {
 	uint8_t data[];
 };
 
-int bci_secret_new(size_t capacity, struct bc_secret **out)
+int bc_secret_new(size_t capacity, struct bc_secret **out)
 {
 	struct bc_secret *s;
 
@@ -121,7 +121,7 @@ int bci_secret_new(size_t capacity, struct bc_secret **out)
 
 int bc_secret_from_bytes(const void *data, size_t len, struct bc_secret **out)
 {
-	int r = bci_secret_new(len, out);
+	int r = bc_secret_new(len, out);
 
 	if (r < 0)
 		return r;
@@ -135,7 +135,7 @@ const uint8_t *bc_secret_data(const struct bc_secret *s)
 	return s->data;
 }
 
-uint8_t *bci_secret_buf(struct bc_secret *s)
+uint8_t *bc_secret_buf(struct bc_secret *s)
 {
 	return s->data;
 }
@@ -145,25 +145,22 @@ size_t bc_secret_len(const struct bc_secret *s)
 	return s->len;
 }
 
-size_t bci_secret_capacity(const struct bc_secret *s)
+size_t bc_secret_capacity(const struct bc_secret *s)
 {
 	return s->capacity;
 }
 
-void bci_secret_set_len(struct bc_secret *s, size_t len)
+int bc_secret_set_len(struct bc_secret *s, size_t len)
 {
-	s->len = len <= s->capacity ? len : s->capacity;
-}
-
-void bci_secret_truncate(struct bc_secret *s, size_t len)
-{
-	if (len < s->len) {
+	if (len > s->capacity)
+		return bci_error(-EINVAL, "secret: length %zu beyond its capacity %zu", len, s->capacity);
+	if (len < s->len)
 		explicit_bzero(s->data + len, s->len - len);
-		s->len = len;
-	}
+	s->len = len;
+	return 0;
 }
 
-int bci_secret_equal(const struct bc_secret *a, const struct bc_secret *b)
+int bc_secret_equal(const struct bc_secret *a, const struct bc_secret *b)
 {
 	if (a->len != b->len)
 		return 0;

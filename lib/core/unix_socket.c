@@ -11,7 +11,7 @@
 #include "core/error.h"
 #include "core/unix_socket.h"
 
-int bci_unix_listen(const char *path, int backlog, bool replace, const char *what)
+int bc_unix_listen(const char *path, int backlog, bool replace, const char *what)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;

@@ -148,16 +148,16 @@ static int passphrase_key(const struct bc_secret *pass, struct bc_secret **out)
 	if (len < LOFI_MIN_PASSPHRASE || len > INT32_MAX)
 		return bci_error(-EINVAL, "lofi: passphrase must be at least %u characters (as lofiadm requires)",
 				LOFI_MIN_PASSPHRASE);
-	r = bci_secret_new(LOFI_PASSPHRASE_KEY_BYTES, &key);
+	r = bc_secret_new(LOFI_PASSPHRASE_KEY_BYTES, &key);
 	if (r < 0)
 		return r;
 	if (!PKCS5_PBKDF2_HMAC((const char *)bc_secret_data(pass), (int)len, bc_secret_data(pass),
 			       (int)len, LOFI_PBKDF2_ITERATIONS, EVP_sha1(),
-			       LOFI_PASSPHRASE_KEY_BYTES, bci_secret_buf(key))) {
+			       LOFI_PASSPHRASE_KEY_BYTES, bc_secret_buf(key))) {
 		bc_secret_free(key);
 		return bci_error(-EIO, "lofi: passphrase key derivation failed");
 	}
-	bci_secret_set_len(key, LOFI_PASSPHRASE_KEY_BYTES);
+	bc_secret_set_len(key, LOFI_PASSPHRASE_KEY_BYTES);
 	*out = key;
 	return 0;
 }

@@ -31,7 +31,7 @@
 #define GUARD_MAX (64u << 20)
 #define GUARD_BLOCK 4096u
 
-struct bci_header_guard {
+struct bc_header_guard {
 	char *path;
 	uint8_t *copy;
 	size_t len;
@@ -53,7 +53,7 @@ static int read_all(int fd, uint8_t *buf, size_t len)
 	return 0;
 }
 
-static void guard_free(struct bci_header_guard *g)
+static void guard_free(struct bc_header_guard *g)
 {
 	if (!g)
 		return;
@@ -64,10 +64,10 @@ static void guard_free(struct bci_header_guard *g)
 	free(g);
 }
 
-int bci_header_guard_begin(const char *path, struct bci_header_guard **out)
+int bc_header_guard_begin(const char *path, struct bc_header_guard **out)
 {
 	struct crypt_device *cd = NULL;
-	struct bci_header_guard *g = NULL;
+	struct bc_header_guard *g = NULL;
 	uint64_t len;
 	struct stat st = { 0 };
 	int fd = -1, r;
@@ -75,7 +75,7 @@ int bci_header_guard_begin(const char *path, struct bci_header_guard **out)
 	*out = NULL;
 	/* A staged header (RBD) is its own guard: nothing of a failed change
 	 * leaves memory (header_stage.c). */
-	if (bci_backing_is_rbd(path))
+	if (bc_backing_is_rbd(path))
 		return 0;
 	bci_luks_init();
 	if (bci_luks_load_cd(path, BC_TYPE_AUTO, &cd) < 0) {
@@ -124,7 +124,7 @@ out:
 	return r;
 }
 
-int bci_header_guard_end(struct bci_header_guard *g, bool failed)
+int bc_header_guard_end(struct bc_header_guard *g, bool failed)
 {
 	uint8_t *now = NULL;
 	int fd = -1, r = 0, restored = 0;

@@ -183,7 +183,7 @@ int bci_stage_device(const char *path, const char **device)
 	int r = 0;
 
 	*device = path;
-	if (!bci_backing_is_rbd(path))
+	if (!bc_backing_is_rbd(path))
 		return 0;
 	pthread_mutex_lock(&stages_lock);
 	s = find_locked(path, NULL);
@@ -197,7 +197,7 @@ int bci_stage_device(const char *path, const char **device)
 			/* A Ceph client left open at exit stays a watcher of the
 			 * image in the cluster until it times out. */
 			if (!registered)
-				registered = atexit(bci_stage_drop_all) == 0;
+				registered = atexit(bc_drop_staged_headers) == 0;
 		}
 	}
 	if (r == 0 && s->broken)
@@ -415,7 +415,7 @@ int bci_stage_finish(const char *device, bool ok)
 	return r;
 }
 
-void bci_stage_drop(const char *path)
+static void stage_drop(const char *path)
 {
 	struct stage **p, *s = NULL;
 
@@ -430,7 +430,15 @@ void bci_stage_drop(const char *path)
 	stage_free(s);
 }
 
-void bci_stage_drop_all(void)
+/* Here rather than in backing/: a removed image must not leave a staged
+ * copy of its header behind for a new image of the same name. */
+int bc_rbd_remove(const char *path)
+{
+	stage_drop(path);
+	return bci_rbd_remove(path);
+}
+
+void bc_drop_staged_headers(void)
 {
 	struct stage *s;
 

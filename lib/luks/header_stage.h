@@ -13,9 +13,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "blockcrypt.h"
+
 /* The device libcryptsetup is to open for PATH: PATH itself, or for an
  * RBD image its staged copy (staged on first use, kept until the process
- * ends or bci_stage_drop). */
+ * ends, bc_rbd_remove() or bc_drop_staged_headers()). */
 int bci_stage_device(const char *path, const char **device);
 /* Make sure the first LEN bytes of the backing behind DEVICE (a staged
  * copy; anything else: nothing to do) are staged: libcryptsetup reads key
@@ -24,9 +26,5 @@ int bci_stage_cover(const char *device, uint64_t len);
 /* After libcryptsetup is done with DEVICE: when OK, write its changes
  * back; else forget them.  0 when DEVICE is not a staged copy. */
 int bci_stage_finish(const char *device, bool ok);
-/* Forget PATH's staged copy (after its image was recreated). */
-void bci_stage_drop(const char *path);
-/* Forget every staged copy and close its backing (also run at exit). */
-void bci_stage_drop_all(void);
 
 #endif

@@ -125,14 +125,14 @@ int bci_luks_init_cd_detached(const char *path, const char *header, struct crypt
 		return bci_luks_init_cd(path, out);
 	bci_luks_init();
 	*out = NULL;
-	if (bci_backing_is_rbd(path) || bci_backing_is_rbd(header))
+	if (bc_backing_is_rbd(path) || bc_backing_is_rbd(header))
 		return bci_error(-ENOTSUP, "%s: a detached header (--header) with an RBD image is not supported",
-				bci_backing_is_rbd(header) ? header : path);
+				bc_backing_is_rbd(header) ? header : path);
 	/* Both must exist, and be what a header or data may be (a FIFO
 	 * would hang libcryptsetup's open). */
-	r = bci_backing_check_type(header);
+	r = bc_backing_check_type(header);
 	if (r == 0)
-		r = bci_backing_check_type(path);
+		r = bc_backing_check_type(path);
 	if (r < 0)
 		return r;
 	r = crypt_init_data_device(out, header, path);
@@ -721,9 +721,9 @@ int bci_check_writable(const char *path)
 {
 	int fd;
 
-	if (bci_backing_is_rbd(path)) {
+	if (bc_backing_is_rbd(path)) {
 		bool snapshot = false;
-		int r = bci_rbd_check(path, &snapshot);
+		int r = bc_rbd_check(path, &snapshot);
 
 		return r < 0 ? r : snapshot ? bci_error(-EROFS, "%s: a snapshot is read-only", path) : 0;
 	}

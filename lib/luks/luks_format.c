@@ -28,7 +28,7 @@ static int create_file(const char *path, uint64_t size)
 	struct stat st;
 	int fd, r = 0;
 
-	if (bci_backing_is_rbd(path)) {
+	if (bc_backing_is_rbd(path)) {
 		struct bci_backing *b = NULL;
 
 		/* The caller created a missing image; an existing one grows. */
@@ -75,14 +75,14 @@ static int prepare_header_file(const char *header)
 	struct stat st;
 	int fd, r;
 
-	if (bci_backing_is_rbd(header))
+	if (bc_backing_is_rbd(header))
 		return bci_error(-ENOTSUP, "%s: a detached header (--header) on an RBD image is not supported", header);
 	fd = open(header, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 && errno != EEXIST)
 		return bci_error(bci_errno_access(errno), "%s: cannot create the header file: %s", header,
 				strerror(errno));
 	if (fd < 0) {
-		r = bci_backing_check_type(header);
+		r = bc_backing_check_type(header);
 		if (r < 0)
 			return r;
 		r = bci_check_writable(header);
@@ -174,7 +174,7 @@ int bci_luks_format(const char *backing, const struct bc_format_params *p,
 		return bci_error(-EINVAL, "format: LUKS1 supports only 512-byte sectors");
 
 	if (p->header) {
-		if (bci_backing_is_rbd(backing))
+		if (bc_backing_is_rbd(backing))
 			return bci_error(-ENOTSUP, "%s: a detached header (--header) with an RBD image is not supported",
 					backing);
 		if (stat(p->header, &hst) == 0 && stat(backing, &bst) == 0 && hst.st_dev == bst.st_dev &&
@@ -188,7 +188,7 @@ int bci_luks_format(const char *backing, const struct bc_format_params *p,
 	else if (r < 0)
 		return r;
 	/* An RBD image grows like a file; it is thin, so nothing to reserve. */
-	rbd = bci_backing_is_rbd(backing);
+	rbd = bc_backing_is_rbd(backing);
 	if (rbd)
 		blk = false;
 	else if (!blk) {
@@ -234,12 +234,12 @@ int bci_luks_format(const char *backing, const struct bc_format_params *p,
 	}
 	params2.sector_size = ss;
 
-	r = bci_secret_new(spec.key_bytes, &key);
+	r = bc_secret_new(spec.key_bytes, &key);
 	if (r < 0)
 		return r;
-	if (RAND_priv_bytes(bci_secret_buf(key), (int)spec.key_bytes) != 1)
+	if (RAND_priv_bytes(bc_secret_buf(key), (int)spec.key_bytes) != 1)
 		return bci_error(-EIO, "format: random number generator failed");
-	bci_secret_set_len(key, spec.key_bytes);
+	bc_secret_set_len(key, spec.key_bytes);
 	if (spec.chain == BC_MODE_XTS &&
 	    !memcmp(bc_secret_data(key), bc_secret_data(key) + spec.key_bytes / 2, spec.key_bytes / 2))
 		return bci_error(-EIO, "format: random number generator returned a degenerate key");

@@ -29,7 +29,7 @@ static int unlock_key(struct crypt_device *cd, const char *path, int slot, const
 		if (ki != CRYPT_SLOT_ACTIVE && ki != CRYPT_SLOT_ACTIVE_LAST)
 			return bci_error(-EPERM, "%s: key slot %d is not in use", path, slot);
 	}
-	r = crypt_volume_key_get(cd, slot, (char *)bci_secret_buf(key), key_size,
+	r = crypt_volume_key_get(cd, slot, (char *)bc_secret_buf(key), key_size,
 				 (const char *)bc_secret_data(pass), bc_secret_len(pass));
 	if (r < 0) {
 		if ((r == -EPERM || r == -ENOENT) && slot != CRYPT_ANY_SLOT)
@@ -67,7 +67,7 @@ int bci_luks_open_volume(const char *backing, const struct bc_open_params *p,
 			goto out;
 	}
 	key_size = (size_t)crypt_get_volume_key_size(cd);
-	r = bci_secret_new(key_size, &key);
+	r = bc_secret_new(key_size, &key);
 	if (r < 0)
 		goto out;
 	if (u && u->token_only && info.type != BC_TYPE_LUKS2) {
@@ -100,7 +100,7 @@ int bci_luks_open_volume(const char *backing, const struct bc_open_params *p,
 			goto out;
 		}
 	}
-	bci_secret_set_len(key, key_size);
+	bc_secret_set_len(key, key_size);
 	info.keyslot = slot;
 	info.read_only = p->read_only;
 	bci_luks_free_cd(cd);

@@ -82,18 +82,18 @@ static int enroll_pkcs11(struct bc_luks *l, const struct bc_secret *existing, co
 	r = bci_p11_open_key(uri, &u, pin, BC_P11_AES_KEY, &p);
 	if (r < 0)
 		goto out;
-	r = bci_secret_new(SECRET_BYTES, &secret);
+	r = bc_secret_new(SECRET_BYTES, &secret);
 	if (r == 0)
-		r = bci_secret_new(2 * SECRET_BYTES, &pass);
+		r = bc_secret_new(2 * SECRET_BYTES, &pass);
 	if (r < 0)
 		goto out;
-	if (RAND_priv_bytes(bci_secret_buf(secret), SECRET_BYTES) != 1 || RAND_bytes(t.iv, sizeof(t.iv)) != 1) {
+	if (RAND_priv_bytes(bc_secret_buf(secret), SECRET_BYTES) != 1 || RAND_bytes(t.iv, sizeof(t.iv)) != 1) {
 		r = bci_error(-EIO, "enroll: random number generator failed");
 		goto out;
 	}
-	bci_secret_set_len(secret, SECRET_BYTES);
-	to_hex(bc_secret_data(secret), SECRET_BYTES, bci_secret_buf(pass));
-	bci_secret_set_len(pass, 2 * SECRET_BYTES);
+	bc_secret_set_len(secret, SECRET_BYTES);
+	to_hex(bc_secret_data(secret), SECRET_BYTES, bc_secret_buf(pass));
+	bc_secret_set_len(pass, 2 * SECRET_BYTES);
 
 	make_aad(l->cd, aad, sizeof(aad));
 	r = bci_p11_gcm(p, true, t.iv, aad, strlen(aad), bc_secret_data(secret), SECRET_BYTES,
@@ -189,7 +189,7 @@ int bci_luks_token_passphrase(struct crypt_device *cd, const struct bci_token *t
 	int r;
 
 	*pass_out = NULL;
-	r = bci_secret_new(plain_len, &plain);
+	r = bc_secret_new(plain_len, &plain);
 	if (r < 0)
 		return r;
 	if (t->kind == BC_TOKEN_BLOCKCRYPT) {
@@ -200,7 +200,7 @@ int bci_luks_token_passphrase(struct crypt_device *cd, const struct bci_token *t
 			return r;
 		make_aad(cd, aad, sizeof(aad));
 		r = bci_p11_gcm(p, false, t->iv, aad, strlen(aad), t->blob, t->blob_len,
-			       bci_secret_buf(plain), &plain_len);
+			       bc_secret_buf(plain), &plain_len);
 		bci_p11_close(p);
 		/* Tokens report a failed GCM tag in different ways (softhsm2:
 		 * CKR_GENERAL_ERROR): any unwrap failure means a wrong key. */
@@ -211,26 +211,26 @@ int bci_luks_token_passphrase(struct crypt_device *cd, const struct bci_token *t
 			return r;
 		if (plain_len != SECRET_BYTES)
 			return bci_error(-EBADMSG, "token: unwrapped secret has the wrong size");
-		r = bci_secret_new(2 * SECRET_BYTES, &pass);
+		r = bc_secret_new(2 * SECRET_BYTES, &pass);
 		if (r < 0)
 			return r;
-		to_hex(bc_secret_data(plain), SECRET_BYTES, bci_secret_buf(pass));
-		bci_secret_set_len(pass, 2 * SECRET_BYTES);
+		to_hex(bc_secret_data(plain), SECRET_BYTES, bc_secret_buf(pass));
+		bc_secret_set_len(pass, 2 * SECRET_BYTES);
 	} else {
 		/* systemd-pkcs11: RSA-encrypted key; the slot passphrase is
 		 * its base64 encoding. */
 		r = bci_p11_open_key(t->uri, u, NULL, BC_P11_RSA_PRIVATE_KEY, &p);
 		if (r < 0)
 			return r;
-		r = bci_p11_rsa_decrypt(p, t->blob, t->blob_len, bci_secret_buf(plain), &plain_len);
+		r = bci_p11_rsa_decrypt(p, t->blob, t->blob_len, bc_secret_buf(plain), &plain_len);
 		bci_p11_close(p);
 		if (r < 0)
 			return r;
-		r = bci_secret_new(4 * ((plain_len + 2) / 3) + 1, &pass);
+		r = bc_secret_new(4 * ((plain_len + 2) / 3) + 1, &pass);
 		if (r < 0)
 			return r;
-		b64_encode(bc_secret_data(plain), plain_len, (char *)bci_secret_buf(pass), bci_secret_capacity(pass) + 1);
-		bci_secret_set_len(pass, strlen((const char *)bc_secret_data(pass)));
+		b64_encode(bc_secret_data(plain), plain_len, (char *)bc_secret_buf(pass), bc_secret_capacity(pass) + 1);
+		bc_secret_set_len(pass, strlen((const char *)bc_secret_data(pass)));
 	}
 	*pass_out = pass;
 	return 0;
@@ -258,7 +258,7 @@ int bci_luks_token_unlock(struct crypt_device *cd, const char *path, const struc
 		explicit_bzero(&t, sizeof(t));
 		if (r < 0)
 			continue; /* keep the error; another token may work */
-		r = crypt_volume_key_get(cd, slot, (char *)bci_secret_buf(key), key_size,
+		r = crypt_volume_key_get(cd, slot, (char *)bc_secret_buf(key), key_size,
 					 (const char *)bc_secret_data(pass), bc_secret_len(pass));
 		if (r >= 0)
 			return r;

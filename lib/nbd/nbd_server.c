@@ -341,7 +341,7 @@ int bc_nbd_server_listen_unix(struct bc_nbd_server *s, const char *path)
 {
 	/* As many waiting connections as the kernel allows: a burst of
 	 * clients (a VM host starting dozens of guests) must not overflow it. */
-	int fd = bci_unix_listen(path, SOMAXCONN, false, "nbd");
+	int fd = bc_unix_listen(path, SOMAXCONN, false, "nbd");
 
 	if (fd < 0)
 		return fd;

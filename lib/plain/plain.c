@@ -54,16 +54,16 @@ static int derive_key(const char *backing, const struct bc_open_params *p,
 		r = bci_luks_fail(-EINVAL, backing, "plain parameters");
 		goto out;
 	}
-	r = bci_secret_new(key_bytes, &key);
+	r = bc_secret_new(key_bytes, &key);
 	if (r < 0)
 		goto out;
-	r = crypt_volume_key_get(cd, CRYPT_ANY_SLOT, (char *)bci_secret_buf(key), &key_size,
+	r = crypt_volume_key_get(cd, CRYPT_ANY_SLOT, (char *)bc_secret_buf(key), &key_size,
 				 (const char *)bc_secret_data(secret), bc_secret_len(secret));
 	if (r < 0) {
 		r = bci_luks_fail(-EINVAL, backing, "plain key derivation");
 		goto out;
 	}
-	bci_secret_set_len(key, key_size);
+	bc_secret_set_len(key, key_size);
 	*key_out = key;
 	key = NULL;
 	r = 0;

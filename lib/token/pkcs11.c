@@ -469,15 +469,15 @@ int bc_pkcs11_derive_plain_key(const char *uri_in, const char *module, const str
 		memcpy(blocks + 16 * i, "blockcrypt-plain", 16);
 		blocks[16 * i + 15] ^= (uint8_t)i;
 	}
-	r = bci_secret_new(key_bytes, &key);
+	r = bc_secret_new(key_bytes, &key);
 	if (r == 0)
-		r = bci_p11_ecb_encrypt(p, blocks, key_bytes, bci_secret_buf(key));
+		r = bci_p11_ecb_encrypt(p, blocks, key_bytes, bc_secret_buf(key));
 	bci_p11_close(p);
 	if (r < 0) {
 		bc_secret_free(key);
 		return r;
 	}
-	bci_secret_set_len(key, key_bytes);
+	bc_secret_set_len(key, key_bytes);
 	*key_out = key;
 	return 0;
 }

@@ -24,8 +24,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/error.h"
-#include "core/unix_socket.h"
+#include "blockcrypt.h"
 #include "control.h"
 #include "daemon.h"
 #include "runtime.h"
@@ -153,16 +152,16 @@ int control_start(struct daemon *d)
 		return -ENAMETOOLONG;
 	s = calloc(1, sizeof(*s));
 	if (!s)
-		return bci_error(-ENOMEM, "control socket: out of memory");
+		return bc_set_error(-ENOMEM, "control socket: out of memory");
 	s->d = d;
 	s->spare_fd = -1;
 	d->ctl = s;
-	s->fd = bci_unix_listen(path, 8, true, "control socket");
+	s->fd = bc_unix_listen(path, 8, true, "control socket");
 	if (s->fd < 0)
 		return s->fd;
 	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (pthread_create(&s->thread, NULL, control_main, s) != 0)
-		return bci_error(-EAGAIN, "control socket: cannot start thread");
+		return bc_set_error(-EAGAIN, "control socket: cannot start thread");
 	s->running = true;
 	return 0;
 }

@@ -23,7 +23,7 @@
 
 #include <json-c/json.h>
 
-#include "core/error.h"
+#include "blockcrypt.h"
 
 /* A request or reply line, newline and NUL included: a reply carries at
  * most one error message (BC_ERROR_MAX) behind a short prefix. */

@@ -31,13 +31,11 @@
 
 #include <json-c/json.h>
 
-#include "backing/backing.h"
-#include "core/error.h"
-#include "core/secret.h"
-#include "core/unix_socket.h"
+#include "blockcrypt.h"
 #include "control.h"
 #include "daemon.h"
 #include "runtime.h"
+#include "macros.h"
 
 static int write_state(struct daemon *d);
 
@@ -241,7 +239,7 @@ int daemon_run(struct daemon *d, int ready_fd)
 	 * costs.  Kept in the arenas instead, those buffers are reused; the
 	 * price is that the arenas keep their peak (about the threads times
 	 * the largest request in flight) locked until detach. */
-	if (bci_backing_is_rbd(d->backing))
+	if (bc_backing_is_rbd(d->backing))
 		mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	bc_set_log_handler(log_library_line);
 	sigemptyset(&mask);
@@ -251,12 +249,12 @@ int daemon_run(struct daemon *d, int ready_fd)
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (sfd < 0 || pipe2(d->wake_pipe, O_CLOEXEC) < 0) {
-		r = bci_error(-errno, "daemon: %s", strerror(errno));
+		r = bc_set_error(-errno, "daemon: %s", strerror(errno));
 		report_ready(ready_fd, r);
 		return bc_exit_code(r);
 	}
 	/* Keep every page we touch (key schedules included) out of swap. */
-	r = bci_memory_lock_all();
+	r = bc_memory_lock_all();
 	if (r < 0) {
 		log_msg("warning: mlockall: %s", strerror(-r));
 		r = 0;
@@ -337,7 +335,7 @@ int attach_hook_run(const struct daemon *d, bool wait_for_it)
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0)
-		return bci_error(-errno, "%s: after-attach: fork: %s", d->name, strerror(errno));
+		return bc_set_error(-errno, "%s: after-attach: fork: %s", d->name, strerror(errno));
 	if (pid == 0) {
 		setenv("BLOCKCRYPT_NAME", d->name, 1);
 		setenv("BLOCKCRYPT_URI", d->uri, 1);
@@ -356,7 +354,7 @@ int attach_hook_run(const struct daemon *d, bool wait_for_it)
 	if (!wait_for_it)
 		return 0;
 	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
-		return bci_error(-EIO, "%s: attached, but the after-attach command failed (status %d): %s",
+		return bc_set_error(-EIO, "%s: attached, but the after-attach command failed (status %d): %s",
 				d->name, WIFEXITED(status) ? WEXITSTATUS(status) : -1, d->cfg.after_attach);
 	return 0;
 }

@@ -14,7 +14,6 @@
 
 #include "blockcrypt.h"
 #include "config.h"
-#include "core/error.h"
 #include "macros.h"
 #include "runtime.h"
 
@@ -72,8 +71,8 @@ struct daemon {
 	 * exclusive or shared for read-only) and the name's claim on the
 	 * runtime directory (runtime.h).  Both belong to open files that the
 	 * forked daemon inherits; the attaching parent drops its copies. */
-	struct bci_backing_lock *backing_lock;
-	struct bci_backing_lock *header_lock; /* a detached header's, locked alike */
+	struct bc_backing_lock *backing_lock;
+	struct bc_backing_lock *header_lock; /* a detached header's, locked alike */
 	int name_fd;
 	int fuse_dir_fd;            /* flock()ed: one volume per --fuse DIR */
 

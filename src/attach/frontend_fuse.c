@@ -24,7 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/error.h"
+#include "blockcrypt.h"
 #include "daemon.h"
 
 struct fuse_state {
@@ -210,22 +210,22 @@ static int fuse_start(struct daemon *d, void **state)
 
 	*state = NULL;
 	if (stat(d->fuse_dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		return bci_error(-ENOENT, "fuse: %s is not a directory", d->fuse_dir);
+		return bc_set_error(-ENOENT, "fuse: %s is not a directory", d->fuse_dir);
 	fs = calloc(1, sizeof(*fs));
 	if (!fs)
-		return bci_error(-ENOMEM, "fuse: out of memory");
+		return bc_set_error(-ENOMEM, "fuse: out of memory");
 	*state = fs;
 	fs->d = d;
 	snprintf(fs->file_path, sizeof(fs->file_path), "/%s", d->name);
 	fs->fuse = fuse_new(&args, &ops, sizeof(ops), fs);
 	fuse_opt_free_args(&args); /* fuse_new may have copied and extended them */
 	if (!fs->fuse)
-		return bci_error(-EIO, "fuse: cannot create the session (is libfuse3/fuse3 installed?)");
+		return bc_set_error(-EIO, "fuse: cannot create the session (is libfuse3/fuse3 installed?)");
 	if (fuse_mount(fs->fuse, d->fuse_dir) != 0)
-		return bci_error(-EIO, "fuse: cannot mount on %s (is /dev/fuse available?)", d->fuse_dir);
+		return bc_set_error(-EIO, "fuse: cannot mount on %s (is /dev/fuse available?)", d->fuse_dir);
 	fs->mounted = true;
 	if (pthread_create(&fs->thread, NULL, loop_main, fs) != 0)
-		return bci_error(-EAGAIN, "fuse: cannot start the loop thread");
+		return bc_set_error(-EAGAIN, "fuse: cannot start the loop thread");
 	fs->looping = true;
 	return 0;
 }

@@ -14,8 +14,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/error.h"
+#include "blockcrypt.h"
 #include "runtime.h"
+#include "macros.h"
 
 /* The directory, absolute: the daemon changes to "/" after the fork, so
  * a relative $BLOCKCRYPT_RUN_DIR is resolved against the caller's working
@@ -61,7 +62,7 @@ int rt_valid_name(const char *name)
 	const char *why = name_problem(name);
 
 	if (why)
-		return bci_error(-EINVAL, "name '%.80s%s': %s", name, strlen(name) > 80 ? "..." : "", why);
+		return bc_set_error(-EINVAL, "name '%.80s%s': %s", name, strlen(name) > 80 ? "..." : "", why);
 	return 0;
 }
 
@@ -73,12 +74,12 @@ static int check_dir_stat(const char *path, const struct stat *st, bool target)
 	uid_t me = geteuid();
 
 	if (st->st_uid != me && st->st_uid != 0)
-		return bci_error(-EACCES, "%s: owned by uid %u, not by you or root: refusing it as the runtime directory",
+		return bc_set_error(-EACCES, "%s: owned by uid %u, not by you or root: refusing it as the runtime directory",
 				path, (unsigned)st->st_uid);
 	if (S_ISLNK(st->st_mode))
 		return 0; /* a link of ours or root's: its target is checked as it is opened */
 	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && (target || !(st->st_mode & S_ISVTX)))
-		return bci_error(-EACCES, "%s: writable by group or others (mode %04o): refusing it as the runtime directory",
+		return bc_set_error(-EACCES, "%s: writable by group or others (mode %04o): refusing it as the runtime directory",
 				path, (unsigned)(st->st_mode & 07777));
 	return 0;
 }
@@ -100,7 +101,7 @@ static int check_parents(const char *dir)
 		if (lstat(path, &st) < 0) {
 			if (errno == ENOENT)
 				continue; /* created below, by mkdir -p or not at all */
-			return bci_error(bci_errno_access(errno), "%s: %s", path, strerror(errno));
+			return bc_set_error(errno_access(errno), "%s: %s", path, strerror(errno));
 		}
 		r = check_dir_stat(path, &st, false);
 		if (r < 0)
@@ -126,24 +127,24 @@ static int open_dir(bool create)
 	if (rt_fd >= 0)
 		return rt_fd;
 	if (dir[0] != '/')
-		return bci_error(-EINVAL, "BLOCKCRYPT_RUN_DIR %s: not an absolute path", dir);
+		return bc_set_error(-EINVAL, "BLOCKCRYPT_RUN_DIR %s: not an absolute path", dir);
 	r = check_parents(dir);
 	if (r < 0)
 		return r;
 	if (create && mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return bci_error(bci_errno_access(errno), "%s: %s", dir, strerror(errno));
+		return bc_set_error(errno_access(errno), "%s: %s", dir, strerror(errno));
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT && !create)
 			return -ENOENT;
 		if (errno == ELOOP || errno == ENOTDIR)
-			return bci_error(-EACCES, "%s: not a directory (a symlink?): refusing it as the runtime directory", dir);
+			return bc_set_error(-EACCES, "%s: not a directory (a symlink?): refusing it as the runtime directory", dir);
 		if (errno == EACCES || errno == EPERM)
-			return bci_error(-EACCES, "%s: permission denied (volumes attached by another user?)", dir);
-		return bci_error(-errno, "%s: %s", dir, strerror(errno));
+			return bc_set_error(-EACCES, "%s: permission denied (volumes attached by another user?)", dir);
+		return bc_set_error(-errno, "%s: %s", dir, strerror(errno));
 	}
 	if (fstat(fd, &st) < 0) {
-		r = bci_error(-errno, "%s: %s", dir, strerror(errno));
+		r = bc_set_error(-errno, "%s: %s", dir, strerror(errno));
 		goto out;
 	}
 	r = check_dir_stat(dir, &st, true);
@@ -170,7 +171,7 @@ static int file_name(char *buf, size_t size, const char *name, const char *suffi
 	if (name_problem(name))
 		return rt_valid_name(name);
 	if ((size_t)snprintf(buf, size, "%s.%s", name, suffix) >= size)
-		return bci_error(-ENAMETOOLONG, "%s.%s: name too long", name, suffix);
+		return bc_set_error(-ENAMETOOLONG, "%s.%s: name too long", name, suffix);
 	return 0;
 }
 
@@ -182,7 +183,7 @@ int rt_path(char *buf, size_t size, const char *name, const char *suffix)
 	if (r < 0)
 		return r;
 	if ((size_t)snprintf(buf, size, "%s/%s", rt_dir(), file) >= size)
-		return bci_error(-ENAMETOOLONG, "runtime path too long");
+		return bc_set_error(-ENAMETOOLONG, "runtime path too long");
 	return 0;
 }
 
@@ -230,7 +231,7 @@ int rt_open_log(const char *name)
 		fd = -EINVAL;
 	}
 	if (fd < 0)
-		return bci_error(fd == -ELOOP || fd == -EINVAL ? -EINVAL : fd, "%s/%s.log: %s", rt_dir(), name,
+		return bc_set_error(fd == -ELOOP || fd == -EINVAL ? -EINVAL : fd, "%s/%s.log: %s", rt_dir(), name,
 				fd == -ELOOP || fd == -EINVAL ? "not a regular file (a symlink?): remove it" : strerror(-fd));
 	return fd;
 }
@@ -257,11 +258,11 @@ int rt_state(const char *name, json_object **out)
 	if (fd == -ENOENT)
 		return -ENOENT;
 	if (fd == -EACCES || fd == -EPERM)
-		return bci_error(-EACCES, "%s: permission denied (attached by another user?)", name);
+		return bc_set_error(-EACCES, "%s: permission denied (attached by another user?)", name);
 	if (fd < 0 && fd != -ELOOP)
-		return bci_error(fd, "%s/%s.json: %s", rt_dir(), name, strerror(-fd));
+		return bc_set_error(fd, "%s/%s.json: %s", rt_dir(), name, strerror(-fd));
 	if (fd == -ELOOP || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > STATE_MAX) {
-		r = bci_error(-EINVAL, "%s/%s.json: not a state file (a symlink, or not a regular file)", rt_dir(), name);
+		r = bc_set_error(-EINVAL, "%s/%s.json: not a state file (a symlink, or not a regular file)", rt_dir(), name);
 		goto out;
 	}
 	while (got < STATE_MAX && (n = read(fd, buf + got, STATE_MAX - got)) > 0)
@@ -269,7 +270,7 @@ int rt_state(const char *name, json_object **out)
 	buf[got] = '\0';
 	*out = json_tokener_parse(buf);
 	r = *out && json_object_is_type(*out, json_type_object) ? 0 :
-	    bci_error(-EINVAL, "%s/%s.json: not a state file", rt_dir(), name);
+	    bc_set_error(-EINVAL, "%s/%s.json: not a state file", rt_dir(), name);
 	if (r < 0) {
 		json_object_put(*out);
 		*out = NULL;
@@ -298,7 +299,7 @@ int rt_write_state(const char *name, json_object *state)
 	static unsigned seq;
 
 	if (dfd < 0)
-		return dfd == -ENOENT ? bci_error(-ENOENT, "%s: no runtime directory", rt_dir()) : dfd;
+		return dfd == -ENOENT ? bc_set_error(-ENOENT, "%s: no runtime directory", rt_dir()) : dfd;
 	r = file_name(file, sizeof(file), name, "json");
 	if (r < 0)
 		return r;
@@ -309,18 +310,18 @@ int rt_write_state(const char *name, json_object *state)
 			break;
 	}
 	if (fd < 0)
-		return bci_error(bci_errno_access(errno), "%s/%s: cannot write state: %s", rt_dir(), file, strerror(errno));
+		return bc_set_error(errno_access(errno), "%s/%s: cannot write state: %s", rt_dir(), file, strerror(errno));
 	while (done < len) {
 		ssize_t n = write(fd, text + done, len - done);
 
 		if (n <= 0) {
-			r = bci_error(-EIO, "%s/%s: cannot write state: %s", rt_dir(), file, strerror(n < 0 ? errno : EIO));
+			r = bc_set_error(-EIO, "%s/%s: cannot write state: %s", rt_dir(), file, strerror(n < 0 ? errno : EIO));
 			goto out;
 		}
 		done += (size_t)n;
 	}
 	if (renameat(dfd, tmp, dfd, file) < 0) {
-		r = bci_error(-EIO, "%s/%s: cannot write state: %s", rt_dir(), file, strerror(errno));
+		r = bc_set_error(-EIO, "%s/%s: cannot write state: %s", rt_dir(), file, strerror(errno));
 		goto out;
 	}
 	r = 0;
@@ -389,20 +390,20 @@ static int claim_name_once(const char *name)
 	int dfd = open_dir(false), fd, r;
 
 	if (dfd < 0)
-		return dfd == -ENOENT ? bci_error(-ENOENT, "%s: no runtime directory", rt_dir()) : dfd;
+		return dfd == -ENOENT ? bc_set_error(-ENOENT, "%s: no runtime directory", rt_dir()) : dfd;
 	r = file_name(file, sizeof(file), name, "lock");
 	if (r < 0)
 		return r;
 	fd = openat(dfd, file, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return bci_error(bci_errno_access(errno), "%s/%s: %s", rt_dir(), file, strerror(errno));
+		return bc_set_error(errno_access(errno), "%s/%s: %s", rt_dir(), file, strerror(errno));
 	r = claim_lock(fd, F_WRLCK, F_OFD_SETLK, &fl);
 	if (r == 0 && (fstat(fd, &a) < 0 || fstatat(dfd, file, &b, AT_SYMLINK_NOFOLLOW) < 0 ||
 		       a.st_ino != b.st_ino || a.st_dev != b.st_dev))
 		r = -EAGAIN;
 	if (r < 0) {
 		close(fd);
-		return r == -EAGAIN ? r : bci_error(r, "%s/%s: cannot lock: %s", rt_dir(), file, strerror(-r));
+		return r == -EAGAIN ? r : bc_set_error(r, "%s/%s: cannot lock: %s", rt_dir(), file, strerror(-r));
 	}
 	return fd;
 }
@@ -419,7 +420,7 @@ int rt_claim_name(const char *name)
 			return fd;
 		usleep(20000);
 	}
-	return bci_error(-EBUSY, "%s: already attached (see blockcrypt status %s)", name, name);
+	return bc_set_error(-EBUSY, "%s: already attached (see blockcrypt status %s)", name, name);
 }
 
 void rt_release_name(const char *name, int fd)
@@ -484,7 +485,7 @@ int rt_find(const char *name, json_object **state)
 	if (r == 0)
 		r = rt_attached(name, state);
 	if (r == -ENOENT)
-		return bci_error(-ENOENT, "%s: not attached", name);
+		return bc_set_error(-ENOENT, "%s: not attached", name);
 	return r;
 }
 
@@ -511,7 +512,7 @@ int rt_list_names(char ***names, size_t *count)
 	if (!d) {
 		if (fd >= 0)
 			close(fd);
-		return bci_error(bci_errno_access(errno), "%s: %s", rt_dir(), strerror(errno));
+		return bc_set_error(errno_access(errno), "%s: %s", rt_dir(), strerror(errno));
 	}
 	while ((e = readdir(d))) {
 		size_t len = strlen(e->d_name);

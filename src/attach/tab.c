@@ -17,12 +17,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/error.h"
-#include "core/macros.h"
+#include "blockcrypt.h"
 #include "runtime.h"
 #include "number.h"
 #include "options.h"
 #include "tab.h"
+#include "macros.h"
 
 /* A message for *WHY (one per thread: the fuzzer's too). */
 static const char *why_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -421,18 +421,18 @@ static int check_trust(const char *file, int fd)
 	if (geteuid() != 0)
 		return 0;
 	if (fstat(fd, &st) < 0)
-		return bci_error(-errno, "%s: %s", file, strerror(errno));
+		return bc_set_error(-errno, "%s: %s", file, strerror(errno));
 	if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
-		return bci_error(-EINVAL, "%s: owned by uid %u, mode %04o: refusing a tab file that anyone but root "
+		return bc_set_error(-EINVAL, "%s: owned by uid %u, mode %04o: refusing a tab file that anyone but root "
 				"may change (chown root, chmod go-w)", file, (unsigned)st.st_uid,
 				(unsigned)(st.st_mode & 07777));
 	if (!realpath(file, real))
-		return bci_error(-errno, "%s: %s", file, strerror(errno));
+		return bc_set_error(-errno, "%s: %s", file, strerror(errno));
 	dir = dirname(real);
 	if (stat(dir, &st) < 0)
-		return bci_error(-errno, "%s: %s", dir, strerror(errno));
+		return bc_set_error(-errno, "%s: %s", dir, strerror(errno));
 	if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
-		return bci_error(-EINVAL, "%s: its directory %s is owned by uid %u, mode %04o: anyone but root "
+		return bc_set_error(-EINVAL, "%s: its directory %s is owned by uid %u, mode %04o: anyone but root "
 				"could replace it (chown root, chmod go-w)", file, dir, (unsigned)st.st_uid,
 				(unsigned)(st.st_mode & 07777));
 	return 0;
@@ -447,11 +447,11 @@ int tab_read(const char *file, struct tab_entry **entries, size_t *count, int *e
 	*count = 0;
 	*errors = 0;
 	if (fd < 0)
-		return bci_error(errno == ENOENT ? -ENOENT : -errno, "%s: %s", file, strerror(errno));
+		return bc_set_error(errno == ENOENT ? -ENOENT : -errno, "%s: %s", file, strerror(errno));
 	r = check_trust(file, fd);
 	if (r < 0 || !(f = fdopen(fd, "r"))) {
 		close(fd);
-		return r < 0 ? r : bci_error(-errno, "%s: %s", file, strerror(errno));
+		return r < 0 ? r : bc_set_error(-errno, "%s: %s", file, strerror(errno));
 	}
 	parse_stream(f, file, stderr, entries, count, errors);
 	fclose(f);
@@ -470,7 +470,7 @@ int tab_parse(const char *buf, size_t len, const char *file, FILE *msgs,
 		return 0; /* fmemopen() wants at least one byte; nothing to parse anyway */
 	f = fmemopen((void *)buf, len, "r");
 	if (!f)
-		return bci_error(-errno, "%s: %s", file, strerror(errno));
+		return bc_set_error(-errno, "%s: %s", file, strerror(errno));
 	parse_stream(f, file, msgs, entries, count, errors);
 	fclose(f);
 	return 0;

@@ -42,10 +42,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blockcrypt.h"
 #include "askpass.h"
-#include "core/error.h"
-#include "core/macros.h"
-#include "core/secret.h"
+#include "attach/macros.h"
 
 /* The longest passphrase taken, as bc_secret_prompt()'s. */
 #define ASK_PASSPHRASE_MAX 512
@@ -77,13 +76,13 @@ static int signals_block(struct ask_signals *s)
 			sigaddset(&set, ask_signals[i]);
 	}
 	if (pthread_sigmask(SIG_BLOCK, &set, &s->saved) != 0)
-		return bci_error(-EINVAL, "passphrase: cannot block signals");
+		return bc_set_error(-EINVAL, "passphrase: cannot block signals");
 	s->fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (s->fd < 0) {
 		int r = -errno;
 
 		pthread_sigmask(SIG_SETMASK, &s->saved, NULL);
-		return bci_error(r, "passphrase: signalfd: %s", strerror(-r));
+		return bc_set_error(r, "passphrase: signalfd: %s", strerror(-r));
 	}
 	return 0;
 }
@@ -145,7 +144,7 @@ static int wait_readable(int fd, struct ask_signals *s, uint64_t deadline)
 
 static int timed_out(uint32_t timeout_s)
 {
-	return bci_error(-ETIME, "passphrase: no answer within %" PRIu32 " seconds (timeout)", timeout_s);
+	return bc_set_error(-ETIME, "passphrase: no answer within %" PRIu32 " seconds (timeout)", timeout_s);
 }
 
 /* ---- systemd's password agents --------------------------------------- */
@@ -195,7 +194,7 @@ static int write_question(char *tmp_path, char *ask_path, size_t size, const cha
 	if (fd < 0) {
 		r = -errno;
 		tmp_path[0] = '\0';
-		return bci_error(r, "passphrase: %s: %s", ASKPASS_DIR, strerror(-r));
+		return bc_set_error(r, "passphrase: %s: %s", ASKPASS_DIR, strerror(-r));
 	}
 	/* Agents may run as any user; the question holds no secret. */
 	(void)fchmod(fd, 0644);
@@ -203,7 +202,7 @@ static int write_question(char *tmp_path, char *ask_path, size_t size, const cha
 	if (!f) {
 		r = -errno;
 		close(fd);
-		return bci_error(r, "passphrase: %s: %s", tmp_path, strerror(-r));
+		return bc_set_error(r, "passphrase: %s: %s", tmp_path, strerror(-r));
 	}
 	fprintf(f, "[Ask]\nPID=%ld\nSocket=%s\nAcceptCached=0\nEcho=0\nNotAfter=%" PRIu64 "\n",
 		(long)getpid(), sock_path, not_after);
@@ -215,12 +214,12 @@ static int write_question(char *tmp_path, char *ask_path, size_t size, const cha
 	if (fclose(f) != 0 && !r)
 		r = -errno;
 	if (r < 0)
-		return bci_error(r, "passphrase: %s: %s", tmp_path, strerror(-r));
+		return bc_set_error(r, "passphrase: %s: %s", tmp_path, strerror(-r));
 	/* .../tmp.XXXXXX -> .../ask.XXXXXX */
 	snprintf(ask_path, size, "%s", tmp_path);
 	memcpy(ask_path + strlen(ASKPASS_DIR "/"), "ask", 3);
 	if (rename(tmp_path, ask_path) < 0) {
-		r = bci_error(-errno, "passphrase: %s: %s", ask_path, strerror(errno));
+		r = bc_set_error(-errno, "passphrase: %s: %s", ask_path, strerror(errno));
 		ask_path[0] = '\0';
 		return r;
 	}
@@ -236,7 +235,7 @@ static int receive(int fd, struct bc_secret *buf, size_t *len, bool *truncated)
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(struct ucred))];
 	} control;
-	struct iovec iov = { .iov_base = bci_secret_buf(buf), .iov_len = bci_secret_capacity(buf) };
+	struct iovec iov = { .iov_base = bc_secret_buf(buf), .iov_len = bc_secret_capacity(buf) };
 	struct msghdr mh = {
 		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof(control),
 	};
@@ -253,7 +252,7 @@ static int receive(int fd, struct bc_secret *buf, size_t *len, bool *truncated)
 			cred = (const struct ucred *)(void *)CMSG_DATA(c);
 	if (!cred || cred->uid != 0 || n == 0) {
 		/* Not root's: not an answer, and not kept either. */
-		explicit_bzero(bci_secret_buf(buf), bci_secret_capacity(buf));
+		explicit_bzero(bc_secret_buf(buf), bc_secret_capacity(buf));
 		return 0;
 	}
 	*len = (size_t)n;
@@ -275,7 +274,7 @@ static int agent_ask(const char *message, const char *id, uint32_t timeout_s, st
 	if (timeout_s)
 		not_after = now_usec() + (uint64_t)timeout_s * USEC_PER_SEC;
 	/* One byte for the '+', one to tell a passphrase too long. */
-	r = bci_secret_new(ASK_PASSPHRASE_MAX + 2, &buf);
+	r = bc_secret_new(ASK_PASSPHRASE_MAX + 2, &buf);
 	if (r < 0)
 		goto out;
 	/* Before any file exists: a signal from here on removes them. */
@@ -284,11 +283,11 @@ static int agent_ask(const char *message, const char *id, uint32_t timeout_s, st
 		goto out;
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0) {
-		r = bci_error(-errno, "passphrase: socket: %s", strerror(errno));
+		r = bc_set_error(-errno, "passphrase: socket: %s", strerror(errno));
 		goto out;
 	}
 	if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-		r = bci_error(-EIO, "passphrase: no random name for the agent socket");
+		r = bc_set_error(-EIO, "passphrase: no random name for the agent socket");
 		goto out;
 	}
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sck.%016" PRIx64, ASKPASS_DIR, rnd);
@@ -297,7 +296,7 @@ static int agent_ask(const char *message, const char *id, uint32_t timeout_s, st
 	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(mask);
 	if (r < 0) {
-		r = bci_error(-errno, "passphrase: %s: %s", sa.sun_path, strerror(errno));
+		r = bc_set_error(-errno, "passphrase: %s: %s", sa.sun_path, strerror(errno));
 		goto out;
 	}
 	bound = true;
@@ -314,40 +313,40 @@ static int agent_ask(const char *message, const char *id, uint32_t timeout_s, st
 			goto out;
 		}
 		if (r == -ECANCELED) {
-			r = bci_error(r, "passphrase: interrupted");
+			r = bc_set_error(r, "passphrase: interrupted");
 			goto out;
 		}
 		if (r >= 0)
 			r = receive(fd, buf, &len, &truncated);
 		if (r < 0) {
-			r = bci_error(r, "passphrase: %s: %s", sa.sun_path, strerror(-r));
+			r = bc_set_error(r, "passphrase: %s: %s", sa.sun_path, strerror(-r));
 			goto out;
 		}
 		if (r == 0)
 			continue;
-		if (bci_secret_buf(buf)[0] == '-') {
-			r = bci_error(-ECANCELED, "passphrase: cancelled by the password agent");
+		if (bc_secret_buf(buf)[0] == '-') {
+			r = bc_set_error(-ECANCELED, "passphrase: cancelled by the password agent");
 			goto out;
 		}
-		if (bci_secret_buf(buf)[0] != '+') {
+		if (bc_secret_buf(buf)[0] != '+') {
 			/* Not the protocol: wait for a real answer. */
-			explicit_bzero(bci_secret_buf(buf), len);
+			explicit_bzero(bc_secret_buf(buf), len);
 			continue;
 		}
 		if (truncated || len - 1 > ASK_PASSPHRASE_MAX) {
-			r = bci_error(-EINVAL, "passphrase: longer than %d characters", ASK_PASSPHRASE_MAX);
+			r = bc_set_error(-EINVAL, "passphrase: longer than %d characters", ASK_PASSPHRASE_MAX);
 			goto out;
 		}
 		if (len == 1) {
-			r = bci_error(-EINVAL, "passphrase: empty");
+			r = bc_set_error(-EINVAL, "passphrase: empty");
 			goto out;
 		}
-		r = bc_secret_from_bytes(bci_secret_buf(buf) + 1, len - 1, out);
+		r = bc_secret_from_bytes(bc_secret_buf(buf) + 1, len - 1, out);
 		goto out;
 	}
 out:
 	if (buf)
-		explicit_bzero(bci_secret_buf(buf), bci_secret_capacity(buf));
+		explicit_bzero(bc_secret_buf(buf), bc_secret_capacity(buf));
 	bc_secret_free(buf);
 	if (ask_path[0])
 		unlink(ask_path);
@@ -375,10 +374,10 @@ int cli_ask_password(const char *prompt, const char *id, uint32_t timeout_s, str
 	if (tty >= 0) {
 		/* The terminal prompt (its signal handling included). */
 		close(tty);
-		return bci_secret_prompt_timeout(prompt, timeout_s, out);
+		return bc_secret_prompt_timeout(prompt, timeout_s, out);
 	}
 	if (!agents_available())
-		return bci_error(-EINVAL, "passphrase: no terminal to ask on (use --key-file)");
+		return bc_set_error(-EINVAL, "passphrase: no terminal to ask on (use --key-file)");
 	/* "Enter passphrase: " -> "Enter passphrase for NAME" */
 	while (len && (prompt[len - 1] == ' ' || prompt[len - 1] == ':'))
 		len--;

@@ -14,13 +14,12 @@
 
 #include <json-c/json.h>
 
+#include "blockcrypt.h"
 #include "cli.h"
 #include "askpass.h"
 #include "config.h"
 #include "attach/number.h"
-#include "core/error.h"
-#include "core/macros.h"
-#include "core/secret.h"
+#include "attach/macros.h"
 
 /* Where each option's value goes in struct cli_opts (attach/options.h:
  * the FIELD column), or BC_OPT_NO_FIELD. */
@@ -58,11 +57,11 @@ static int parse_u64(const char *name, const char *s, bool suffixes, uint64_t *o
 	case 0:
 		return 0;
 	case -EINVAL:
-		return bci_error(-EINVAL, "--%s: expected a number, got '%s'", name, s ? s : "");
+		return bc_set_error(-EINVAL, "--%s: expected a number, got '%s'", name, s ? s : "");
 	case -ERANGE:
-		return bci_error(-EINVAL, "--%s: '%s' is too large", name, s);
+		return bc_set_error(-EINVAL, "--%s: '%s' is too large", name, s);
 	default:
-		return bci_error(-EINVAL, "--%s: cannot parse '%s'", name, s);
+		return bc_set_error(-EINVAL, "--%s: cannot parse '%s'", name, s);
 	}
 }
 
@@ -74,7 +73,7 @@ static int parse_u32(const char *name, const char *s, uint32_t *out)
 	if (r < 0)
 		return r;
 	if (v > UINT32_MAX)
-		return bci_error(-EINVAL, "--%s: '%s' is too large", name, s);
+		return bc_set_error(-EINVAL, "--%s: '%s' is too large", name, s);
 	*out = (uint32_t)v;
 	return 0;
 }
@@ -110,7 +109,7 @@ static int parse_slot(const char *name, const char *arg, int *out)
 	int r = parse_u64(name, arg, false, &v);
 
 	if (r == 0 && v > 31)
-		r = bci_error(-EINVAL, "--%s: %s is out of range", name, arg);
+		r = bc_set_error(-EINVAL, "--%s: %s is out of range", name, arg);
 	*out = (int)v;
 	return r;
 }
@@ -138,11 +137,11 @@ static int check_option(const struct cli_command *c, struct cli_opts *o, enum op
 		case 0:
 			break;
 		case -EDOM:
-			r = bci_error(-EINVAL, "--size %s: not a multiple of 512 bytes", arg);
+			r = bc_set_error(-EINVAL, "--size %s: not a multiple of 512 bytes", arg);
 			break;
 		default:
-			r = bci_error(-EINVAL, "--size: expected 512-byte sectors (or bytes with K, M, G, T), got '%s'",
-				      arg);
+			r = bc_set_error(-EINVAL, "--size: expected 512-byte sectors (or bytes with K, M, G, T), got '%s'",
+				         arg);
 		}
 		break;
 	case BC_OPT_VERSION:
@@ -154,23 +153,23 @@ static int check_option(const struct cli_command *c, struct cli_opts *o, enum op
 		break;
 	case BC_OPT_THREADS:
 		if (o->threads < 1 || o->threads > ATTACH_THREADS_MAX)
-			r = bci_error(-EINVAL, "--threads %s: give 1 to %d", arg, ATTACH_THREADS_MAX);
+			r = bc_set_error(-EINVAL, "--threads %s: give 1 to %d", arg, ATTACH_THREADS_MAX);
 		break;
 	/* The upper bounds are the option rows' (the tab file's too); the
 	 * command line also refuses 0, which a tab file takes as the default. */
 	case BC_OPT_MAX_CONNECTIONS:
 		if (o->max_connections < 1 || o->max_connections > opt_decls[id].max)
-			r = bci_error(-EINVAL, "--max-connections: 1 to %llu",
-				      (unsigned long long)opt_decls[id].max);
+			r = bc_set_error(-EINVAL, "--max-connections: 1 to %llu",
+				         (unsigned long long)opt_decls[id].max);
 		break;
 	case BC_OPT_HANDSHAKE_TIMEOUT:
 		if (o->handshake_timeout < 1 || o->handshake_timeout > opt_decls[id].max)
-			r = bci_error(-EINVAL, "--handshake-timeout: 1 to %llu seconds",
-				      (unsigned long long)opt_decls[id].max);
+			r = bc_set_error(-EINVAL, "--handshake-timeout: 1 to %llu seconds",
+				         (unsigned long long)opt_decls[id].max);
 		break;
 	case BC_OPT_MAX_MEMORY:
 		if (o->max_memory < BC_NBD_MIN_MAX_MEMORY)
-			r = bci_error(-EINVAL, "--max-memory: at least 32M (one request of the largest size)");
+			r = bc_set_error(-EINVAL, "--max-memory: at least 32M (one request of the largest size)");
 		break;
 	default:
 		break;
@@ -252,19 +251,19 @@ int cli_parse(const struct cli_command *c, int argc, char **argv, struct cli_opt
 			if (r == 0)
 				r = check_option(c, o, id, optarg);
 		} else if (optopt >= 256 && optopt < OPT_VAL(BC_OPT_COUNT)) {
-			r = bci_error(-EINVAL, "%s: option --%s needs an argument", c->name,
+			r = bc_set_error(-EINVAL, "%s: option --%s needs an argument", c->name,
 				     opt_decls[optopt - OPT_VAL(0)].name);
 		} else if (optopt > 0 && optopt < 128 && short_id[optopt] >= 0) {
-			r = bci_error(-EINVAL, "%s: option -%c needs an argument", c->name, optopt);
+			r = bc_set_error(-EINVAL, "%s: option -%c needs an argument", c->name, optopt);
 		} else if (optopt == 0 && argv[optind - 1] && !strncmp(argv[optind - 1], "--", 2) &&
 			   option_exists(argv[optind - 1] + 2)) {
-			r = bci_error(-EINVAL, "%s: option %s is not valid here (see blockcrypt %s --help)",
+			r = bc_set_error(-EINVAL, "%s: option %s is not valid here (see blockcrypt %s --help)",
 				     c->name, argv[optind - 1], c->name);
 		} else if (optopt == 0 && argv[optind - 1]) {
-			r = bci_error(-EINVAL, "%s: unknown option %s (see blockcrypt %s --help)", c->name,
+			r = bc_set_error(-EINVAL, "%s: unknown option %s (see blockcrypt %s --help)", c->name,
 				     argv[optind - 1], c->name);
 		} else {
-			r = bci_error(-EINVAL, "%s: unknown option -%c (see blockcrypt %s --help)", c->name,
+			r = bc_set_error(-EINVAL, "%s: unknown option -%c (see blockcrypt %s --help)", c->name,
 				     optopt, c->name);
 		}
 		if (r < 0)
@@ -274,10 +273,10 @@ int cli_parse(const struct cli_command *c, int argc, char **argv, struct cli_opt
 	o->args = argv + optind;
 	o->nargs = argc - optind;
 	if (o->nargs < c->min_args || o->nargs > c->max_args)
-		return bci_error(-EINVAL, "usage: blockcrypt %s %s", c->name, c->synopsis);
+		return bc_set_error(-EINVAL, "usage: blockcrypt %s %s", c->name, c->synopsis);
 	if (o->type_set && o->type != BC_TYPE_PLAIN && opt_accepted(BC_OPT_OFFSET, c->id) &&
 	    (o->offset || o->skip || o->hash || o->iv_large_sectors))
-		return bci_error(-EINVAL, "%s: --offset, --skip, --hash and --iv-large-sectors need --type plain", c->name);
+		return bc_set_error(-EINVAL, "%s: --offset, --skip, --hash and --iv-large-sectors need --type plain", c->name);
 	return 0;
 }
 
@@ -307,7 +306,7 @@ int cli_get_key(const struct cli_opts *o, const char *file, const char *prompt,
 		return file == o->key_file ? bc_secret_from_file_range(file, o->keyfile_offset, o->keyfile_size, out) :
 					     bc_secret_from_file(file, out);
 	if (o->batch)
-		return bci_error(-EINVAL, "--batch given but no key file: use --key-file (prompting is disabled)");
+		return bc_set_error(-EINVAL, "--batch given but no key file: use --key-file (prompting is disabled)");
 	r = cli_ask_password(prompt, ask_id(o, id, sizeof(id)), o->timeout, out);
 	if (r < 0 || !confirm)
 		return r;
@@ -315,8 +314,8 @@ int cli_get_key(const struct cli_opts *o, const char *file, const char *prompt,
 	if (r < 0)
 		goto fail;
 	if (bc_secret_len(again) != bc_secret_len(*out) ||
-	    !bci_secret_equal(again, *out)) {
-		r = bci_error(-EINVAL, "passphrases do not match");
+	    !bc_secret_equal(again, *out)) {
+		r = bc_set_error(-EINVAL, "passphrases do not match");
 		goto fail;
 	}
 	bc_secret_free(again);
@@ -339,7 +338,7 @@ int cli_confirm(const struct cli_opts *o, const char *fmt, ...)
 		return 0;
 	tty = fopen("/dev/tty", "r+");
 	if (!tty)
-		return bci_error(-ECANCELED, "confirmation needed but there is no terminal (use --batch)");
+		return bc_set_error(-ECANCELED, "confirmation needed but there is no terminal (use --batch)");
 	fputs("WARNING!\n========\n", tty);
 	va_start(ap, fmt);
 	vfprintf(tty, fmt, ap);
@@ -349,7 +348,7 @@ int cli_confirm(const struct cli_opts *o, const char *fmt, ...)
 	if (fgets(answer, sizeof(answer), tty) && !strcmp(answer, "YES\n"))
 		r = 0;
 	fclose(tty);
-	return r < 0 ? bci_error(r, "operation cancelled") : 0;
+	return r < 0 ? bc_set_error(r, "operation cancelled") : 0;
 }
 
 struct progress_state {
@@ -468,14 +467,14 @@ int cli_get_pin(void *user, const char *token_label, struct bc_secret **out)
 	if (o->pin_file) {
 		r = bc_secret_from_file(o->pin_file, out);
 		if (r < 0)
-			return bci_error(r, "--pin-file %s: %s", o->pin_file,
+			return bc_set_error(r, "--pin-file %s: %s", o->pin_file,
 					r == -EINVAL ? "empty or too large" : strerror(-r));
 		if (bc_secret_len(*out) && bc_secret_data(*out)[bc_secret_len(*out) - 1] == '\n')
-			bci_secret_truncate(*out, bc_secret_len(*out) - 1);
+			bc_secret_set_len(*out, bc_secret_len(*out) - 1);
 		return 0;
 	}
 	if (o->batch)
-		return bci_error(-EINVAL, "token '%s' needs a PIN: use --pin-file (--batch disables prompts)", token_label);
+		return bc_set_error(-EINVAL, "token '%s' needs a PIN: use --pin-file (--batch disables prompts)", token_label);
 	snprintf(prompt, sizeof(prompt), "Enter PIN for token '%s': ", token_label);
 	return cli_ask_password(prompt, ask_id(o, id, sizeof(id)), o->timeout, out);
 }
@@ -533,7 +532,7 @@ static int open_lofi(struct cli_opts *o, const char *backing, struct bc_open_par
 	int r;
 
 	if (o->keyfile_offset)
-		return bci_error(-EINVAL, "lofi: --keyfile-offset does not apply: the whole key file is the key");
+		return bc_set_error(-EINVAL, "lofi: --keyfile-offset does not apply: the whole key file is the key");
 	r = cli_get_key(o, o->key_file, "Enter passphrase: ", false, &key);
 	if (r < 0)
 		return r;
@@ -575,10 +574,10 @@ static int open_volume(struct cli_opts *o, const char *backing, bool read_only, 
 		const char *opt = plain_only_option(o);
 
 		if (opt)
-			return bci_error(-EINVAL, "%s applies to --type plain only: a LUKS volume's layout comes from its header",
+			return bc_set_error(-EINVAL, "%s applies to --type plain only: a LUKS volume's layout comes from its header",
 					opt);
 		if (o->pkcs11)
-			return bci_error(-EINVAL, "--pkcs11 keys plain volumes; a LUKS2 volume unlocks with its enrolled tokens (--pin-file, --token-only)");
+			return bc_set_error(-EINVAL, "--pkcs11 keys plain volumes; a LUKS2 volume unlocks with its enrolled tokens (--pin-file, --token-only)");
 		/* A wrong typed passphrase may be typed again, --tries times
 		 * in all (0: no limit), as cryptsetup does. */
 		for (uint32_t attempt = 1;; attempt++) {
@@ -590,10 +589,10 @@ static int open_volume(struct cli_opts *o, const char *backing, bool read_only, 
 	}
 	/* Refused before any key is asked for (the library refuses too). */
 	if (o->header || o->key_slot >= 0)
-		return bci_error(-EINVAL, "--%s is for LUKS volumes: a %s volume has no LUKS header or key slots",
+		return bc_set_error(-EINVAL, "--%s is for LUKS volumes: a %s volume has no LUKS header or key slots",
 				o->header ? "header" : "key-slot", bc_volume_type_name(o->type));
 	if (o->pkcs11 && o->type == BC_TYPE_LOFI)
-		return bci_error(-ENOTSUP, "lofi: --pkcs11 derives a key, lofiadm -T reads one; put the token key's value in a --key-file (blockcrypt-lofi(7))");
+		return bc_set_error(-ENOTSUP, "lofi: --pkcs11 derives a key, lofiadm -T reads one; put the token key's value in a --key-file (blockcrypt-lofi(7))");
 	if (o->pkcs11) {
 		/* lofi-style: the volume key is derived inside the token. */
 		int bits = bc_plain_key_bits(o->cipher, o->key_bits);
@@ -601,7 +600,7 @@ static int open_volume(struct cli_opts *o, const char *backing, bool read_only, 
 		if (bits < 0)
 			return bits;
 		if (o->key_file)
-			return bci_error(-EINVAL, "plain: give --pkcs11 or --key-file, not both");
+			return bc_set_error(-EINVAL, "plain: give --pkcs11 or --key-file, not both");
 		r = cli_get_pin(o, o->pkcs11, &pin);
 		if (r < 0)
 			return r;
@@ -637,7 +636,7 @@ int cli_open_volume(struct cli_opts *o, const char *backing, bool read_only, str
 	 * and the plaintext buffers to come must not be swapped out.  Done
 	 * after the key derivation so a large Argon2 cost is not bound by the
 	 * lock limit.  The daemon does the same after its fork. */
-	if (r == 0 && (l = bci_memory_lock_all()) < 0)
+	if (r == 0 && (l = bc_memory_lock_all()) < 0)
 		fprintf(stderr, "blockcrypt: warning: cannot lock memory (%s): keys may be swapped out\n",
 			strerror(-l));
 	return r;

@@ -16,15 +16,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "blockcrypt.h"
 #include "commands/commands.h"
-#include "core/error.h"
 #include "attach/control.h"
 #include "attach/daemon.h"
 #include "attach/runtime.h"
 #include "attach/tab.h"
-#include "backing/backing.h"
-#include "backing/backing_lock.h"
-#include "luks/header_stage.h"
 
 /* The backing's file name without its extension, with anything a name
  * may not hold replaced by '_' (left as long as it is, for
@@ -35,7 +32,7 @@ static void default_name(const char *backing, char *out, size_t size)
 	char *base, *dot;
 
 	snprintf(tmp, sizeof(tmp), "%s", backing);
-	if (bci_backing_is_rbd(tmp)) {
+	if (bc_backing_is_rbd(tmp)) {
 		/* rbd:POOL/IMAGE@SNAP:...: the image's name */
 		tmp[4 + strcspn(tmp + 4, ":@")] = '\0';
 		base = strrchr(tmp, '/') ? strrchr(tmp, '/') + 1 : tmp + 4;
@@ -83,18 +80,18 @@ static int parse_listen(struct daemon *d)
 		const char *end = strchr(s, ']');
 
 		if (!end || end[1] != ':')
-			return bci_error(-EINVAL, "--listen %s: expected [ADDR]:PORT", s);
+			return bc_set_error(-EINVAL, "--listen %s: expected [ADDR]:PORT", s);
 		snprintf(d->listen_host, sizeof(d->listen_host), "%.*s", (int)(end - s - 1), s + 1);
 		colon = end + 1;
 	} else {
 		colon = strrchr(s, ':');
 		if (!colon)
-			return bci_error(-EINVAL, "--listen %s: expected ADDR:PORT", s);
+			return bc_set_error(-EINVAL, "--listen %s: expected ADDR:PORT", s);
 		snprintf(d->listen_host, sizeof(d->listen_host), "%.*s", (int)(colon - s), s);
 	}
 	snprintf(d->listen_port, sizeof(d->listen_port), "%s", colon + 1);
 	if (!d->listen_port[0] || strspn(d->listen_port, "0123456789") != strlen(d->listen_port))
-		return bci_error(-EINVAL, "--listen %s: bad port", s);
+		return bc_set_error(-EINVAL, "--listen %s: bad port", s);
 	if (d->cfg.insecure || d->cfg.tls_certificates || d->cfg.tls_psk)
 		return 0;
 	/* Plaintext only where every address the name resolves to (and so
@@ -105,7 +102,7 @@ static int parse_listen(struct daemon *d)
 	if (r < 0)
 		return r;
 	if (!r)
-		return bci_error(-EINVAL, "--listen %s: not a loopback address: give --tls-certificates DIR or "
+		return bc_set_error(-EINVAL, "--listen %s: not a loopback address: give --tls-certificates DIR or "
 				"--tls-psk FILE (or --insecure to serve the plaintext unauthenticated)", s);
 	return 0;
 }
@@ -125,7 +122,7 @@ static int set_tls(struct daemon *d)
 		return r;
 	d->tls_path = realpath(*given, NULL);
 	if (!d->tls_path)
-		return bci_error(errno == ENOENT ? -ENOENT : -errno, "%s: %s", *given, strerror(errno));
+		return bc_set_error(errno == ENOENT ? -ENOENT : -errno, "%s: %s", *given, strerror(errno));
 	*given = d->tls_path;
 	return 0;
 }
@@ -140,14 +137,14 @@ static int check_socket_path(const char *path)
 	if (lstat(path, &st) < 0)
 		return 0;
 	if (!S_ISSOCK(st.st_mode))
-		return bci_error(-EEXIST, "%s: exists and is not a socket", path);
+		return bc_set_error(-EEXIST, "%s: exists and is not a socket", path);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	r = fd >= 0 ? connect(fd, (struct sockaddr *)&sa, sizeof(sa)) : -1;
 	if (fd >= 0)
 		close(fd);
 	if (r == 0)
-		return bci_error(-EBUSY, "%s: a server is already listening there", path);
+		return bc_set_error(-EBUSY, "%s: a server is already listening there", path);
 	unlink(path);
 	return 0;
 }
@@ -162,15 +159,15 @@ static int claim_fuse_dir(struct daemon *d)
 	int fd = open(d->fuse_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (fd < 0)
-		return bci_error(errno == ENOTDIR ? -EINVAL : -errno, "--fuse %s: %s", d->fuse_dir, strerror(errno));
+		return bc_set_error(errno == ENOTDIR ? -EINVAL : -errno, "--fuse %s: %s", d->fuse_dir, strerror(errno));
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		close(fd);
-		return bci_error(-EBUSY, "--fuse %s: another attached volume uses this directory", d->fuse_dir);
+		return bc_set_error(-EBUSY, "--fuse %s: another attached volume uses this directory", d->fuse_dir);
 	}
 	if (statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx) == 0 &&
 	    (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT)) {
 		close(fd);
-		return bci_error(-EBUSY, "--fuse %s: already a mount point (unmount it, or give another directory)",
+		return bc_set_error(-EBUSY, "--fuse %s: already a mount point (unmount it, or give another directory)",
 				d->fuse_dir);
 	}
 	d->fuse_dir_fd = fd;
@@ -213,21 +210,21 @@ static int run_detached(struct cli_opts *o, struct daemon *d)
 		return log_fd;
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		close(log_fd);
-		return bci_error(-EIO, "attach: cannot set up the daemon");
+		return bc_set_error(-EIO, "attach: cannot set up the daemon");
 	}
 	fflush(NULL);
-	bci_rbd_before_fork();
+	bc_rbd_before_fork();
 	pid = fork();
 	if (pid < 0) {
 		close(log_fd);
-		return bci_error(-errno, "attach: fork: %s", strerror(errno));
+		return bc_set_error(-errno, "attach: fork: %s", strerror(errno));
 	}
 	if (pid == 0) {
 		int fd;
 
 		close(pipefd[0]);
 		/* A new Ceph client: the parent's is not in this process. */
-		code = bci_rbd_after_fork_child();
+		code = bc_rbd_after_fork_child();
 		if (code < 0) {
 			dprintf(pipefd[1], "ERR %d %s\n", bc_exit_code(code), bc_last_error());
 			_exit(1);
@@ -242,8 +239,8 @@ static int run_detached(struct cli_opts *o, struct daemon *d)
 		code = daemon_run(d, pipefd[1]);
 		bc_volume_close(d->volume);
 		/* (An RBD image's lock is not the kernel's to drop at exit.) */
-		bci_backing_unlock(d->backing_lock);
-		bci_backing_unlock(d->header_lock);
+		bc_backing_unlock(d->backing_lock);
+		bc_backing_unlock(d->header_lock);
 		_exit(code);
 	}
 	close(pipefd[1]);
@@ -253,9 +250,9 @@ static int run_detached(struct cli_opts *o, struct daemon *d)
 	 * attach --all would inherit them, and hold them beyond a detach). */
 	bc_volume_close(d->volume);
 	d->volume = NULL;
-	bci_backing_unlock(d->backing_lock);
+	bc_backing_unlock(d->backing_lock);
 	d->backing_lock = NULL;
-	bci_backing_unlock(d->header_lock);
+	bc_backing_unlock(d->header_lock);
 	d->header_lock = NULL;
 	close(d->name_fd);
 	d->name_fd = -1;
@@ -276,10 +273,10 @@ static int run_detached(struct cli_opts *o, struct daemon *d)
 		const char *msg = strchr(line + 4, ' ');
 
 		waitpid(pid, &status, 0);
-		return bci_error(bc_errno_for_exit(code), "%s", msg ? msg + 1 : "attach failed");
+		return bc_set_error(bc_errno_for_exit(code), "%s", msg ? msg + 1 : "attach failed");
 	}
 	waitpid(pid, &status, 0);
-	return bci_error(-EIO, "attach: the daemon exited before serving (see %s)", log_path);
+	return bc_set_error(-EIO, "attach: the daemon exited before serving (see %s)", log_path);
 }
 
 static void free_daemonp(struct daemon **d)
@@ -287,8 +284,8 @@ static void free_daemonp(struct daemon **d)
 	if (*d) {
 		/* (set only when attach failed before the daemon took over) */
 		bc_volume_close((*d)->volume);
-		bci_backing_unlock((*d)->backing_lock);
-		bci_backing_unlock((*d)->header_lock);
+		bc_backing_unlock((*d)->backing_lock);
+		bc_backing_unlock((*d)->header_lock);
 		rt_release_name((*d)->name, (*d)->name_fd);
 		if ((*d)->fuse_dir_fd >= 0)
 			close((*d)->fuse_dir_fd);
@@ -306,21 +303,21 @@ static int attach_one(struct cli_opts *o)
 
 	d = calloc(1, sizeof(*d));
 	if (!d)
-		return bci_error(-ENOMEM, "out of memory");
+		return bc_set_error(-ENOMEM, "out of memory");
 	d->name_fd = -1;
 	d->fuse_dir_fd = -1;
-	if (bci_backing_is_rbd(o->args[0])) {
+	if (bc_backing_is_rbd(o->args[0])) {
 		if (strlen(o->args[0]) >= sizeof(d->backing))
-			return bci_error(-ENAMETOOLONG, "%s: too long", o->args[0]);
+			return bc_set_error(-ENAMETOOLONG, "%s: too long", o->args[0]);
 		snprintf(real, sizeof(real), "%s", o->args[0]);
 	} else if (!realpath(o->args[0], real))
-		return bci_error(errno == ENOENT ? -ENOENT : -errno, "%s: %s", o->args[0], strerror(errno));
+		return bc_set_error(errno == ENOENT ? -ENOENT : -errno, "%s: %s", o->args[0], strerror(errno));
 	snprintf(d->backing, sizeof(d->backing), "%s", real);
 	/* The detached header, canonical too: the daemon runs in "/", and
 	 * the state file shows it. */
-	if (o->header && (bci_backing_is_rbd(o->header) || !realpath(o->header, d->header)))
-		return bci_error(bci_backing_is_rbd(o->header) ? -ENOTSUP : errno == ENOENT ? -ENOENT : -errno,
-				"--header %s: %s", o->header, bci_backing_is_rbd(o->header) ?
+	if (o->header && (bc_backing_is_rbd(o->header) || !realpath(o->header, d->header)))
+		return bc_set_error(bc_backing_is_rbd(o->header) ? -ENOTSUP : errno == ENOENT ? -ENOENT : -errno,
+				"--header %s: %s", o->header, bc_backing_is_rbd(o->header) ?
 				"a detached header on an RBD image is not supported" : strerror(errno));
 	/* Checked before it is copied: a long name is refused, not cut. */
 	default_name(real, name, sizeof(name));
@@ -329,7 +326,7 @@ static int attach_one(struct cli_opts *o)
 		char msg[BC_ERROR_MAX];
 
 		snprintf(msg, sizeof(msg), "%s", bc_last_error());
-		return bci_error(r, "%s (give --name NAME)", msg);
+		return bc_set_error(r, "%s (give --name NAME)", msg);
 	}
 	if (r < 0)
 		return r;
@@ -337,10 +334,10 @@ static int attach_one(struct cli_opts *o)
 	memcpy(d->name, o->name ? o->name : name, strlen(o->name ? o->name : name) + 1);
 	d->cfg = o->cfg;
 	d->cfg.header = d->header[0] ? d->header : NULL;
-	if (!d->cfg.threads && bci_backing_is_rbd(d->backing))
+	if (!d->cfg.threads && bc_backing_is_rbd(d->backing))
 		d->cfg.threads = ATTACH_RBD_THREADS;
 	if (o->socket && o->listen)
-		return bci_error(-EINVAL, "attach: give --socket or --listen, not both");
+		return bc_set_error(-EINVAL, "attach: give --socket or --listen, not both");
 	r = set_tls(d);
 	if (r < 0)
 		return r;
@@ -360,13 +357,13 @@ static int attach_one(struct cli_opts *o)
 			/* The daemon runs in "/": make the path absolute now. */
 			if (!getcwd(cwd, sizeof(cwd)) ||
 			    (size_t)snprintf(path, sizeof(path), "%s/%s", cwd, o->socket) >= sizeof(path))
-				return bci_error(-ENAMETOOLONG, "--socket %s: path too long", o->socket);
+				return bc_set_error(-ENAMETOOLONG, "--socket %s: path too long", o->socket);
 		} else if (o->socket)
 			snprintf(path, sizeof(path), "%s", o->socket);
 		else if (rt_path(path, sizeof(path), d->name, "sock") < 0)
 			return -ENAMETOOLONG;
 		if (strlen(path) >= sizeof(d->socket_path))
-			return bci_error(-ENAMETOOLONG, "%s: socket path too long", path);
+			return bc_set_error(-ENAMETOOLONG, "%s: socket path too long", path);
 		memcpy(d->socket_path, path, strlen(path) + 1);
 		{
 			char escaped[3 * sizeof(d->socket_path) + 1];
@@ -383,7 +380,7 @@ static int attach_one(struct cli_opts *o)
 		if (stat(o->fuse_dir, &st) < 0 && errno == ENOTCONN)
 			umount2(o->fuse_dir, MNT_DETACH); /* left by a killed daemon */
 		if (!realpath(o->fuse_dir, real))
-			return bci_error(-ENOENT, "--fuse %s: %s", o->fuse_dir, strerror(errno));
+			return bc_set_error(-ENOENT, "--fuse %s: %s", o->fuse_dir, strerror(errno));
 		snprintf(d->fuse_dir, sizeof(d->fuse_dir), "%s", real);
 		snprintf(d->fuse_file, sizeof(d->fuse_file), "%s/%s", d->fuse_dir, d->name);
 	}
@@ -408,12 +405,12 @@ static int attach_one(struct cli_opts *o)
 			return r;
 	}
 
-	r = bci_backing_lock(d->backing, o->read_only ? BC_LOCK_DATA_READ : BC_LOCK_DATA_WRITE, rt_dir(),
+	r = bc_backing_lock(d->backing, o->read_only ? BC_LOCK_DATA_READ : BC_LOCK_DATA_WRITE, rt_dir(),
 			    &d->backing_lock);
 	if (r < 0)
 		return r;
-	if (d->header[0] && !bci_backing_same(d->header, d->backing)) {
-		r = bci_backing_lock(d->header, o->read_only ? BC_LOCK_DATA_READ : BC_LOCK_DATA_WRITE, rt_dir(),
+	if (d->header[0] && !bc_backing_same(d->header, d->backing)) {
+		r = bc_backing_lock(d->header, o->read_only ? BC_LOCK_DATA_READ : BC_LOCK_DATA_WRITE, rt_dir(),
 				    &d->header_lock);
 		if (r < 0)
 			return r;
@@ -423,15 +420,15 @@ static int attach_one(struct cli_opts *o)
 		return r;
 	/* The header was needed to unlock; the daemon serves data only, and
 	 * holds no staged header copy (RBD) or its Ceph client. */
-	bci_stage_drop_all();
+	bc_drop_staged_headers();
 	bc_volume_get_info(d->volume, &d->info);
 	if (o->foreground) {
 		print_result(o, d);
 		fflush(stdout);
 		r = daemon_run(d, -1);
 		bc_volume_close(d->volume);
-		bci_backing_unlock(d->backing_lock);
-		bci_backing_unlock(d->header_lock);
+		bc_backing_unlock(d->backing_lock);
+		bc_backing_unlock(d->header_lock);
 		exit(r);
 	}
 	return run_detached(o, d);
@@ -451,7 +448,7 @@ static int attach_tab(struct cli_opts *o)
 		const struct tab_entry *t = tab_find(e, n, o->from_tab);
 
 		if (!t) {
-			r = bci_error(-ENOENT, "%s: no entry named %s%s", file, o->from_tab,
+			r = bc_set_error(-ENOENT, "%s: no entry named %s%s", file, o->from_tab,
 				     errors ? " (some lines have errors, see above)" : "");
 		} else {
 			struct cli_opts one = *o;
@@ -465,7 +462,7 @@ static int attach_tab(struct cli_opts *o)
 				char msg[BC_ERROR_MAX];
 
 				snprintf(msg, sizeof(msg), "%s", bc_last_error());
-				bci_error(r, "%s:%d: %s: %s", file, t->line, t->name, msg);
+				bc_set_error(r, "%s:%d: %s: %s", file, t->line, t->name, msg);
 			}
 		}
 		tab_free(e, n);
@@ -501,7 +498,7 @@ static int attach_tab(struct cli_opts *o)
 	}
 	tab_free(e, n);
 	if (first || errors)
-		return bci_error(first ? first : -EINVAL, "attach --all: %s", first ? "some volumes were not attached" :
+		return bc_set_error(first ? first : -EINVAL, "attach --all: %s", first ? "some volumes were not attached" :
 				"the tab file has errors (see above)");
 	return 0;
 }
@@ -510,10 +507,10 @@ int cmd_attach(struct cli_opts *o)
 {
 	if (o->all || o->from_tab) {
 		if (o->nargs || (o->all && o->from_tab))
-			return bci_error(-EINVAL, "attach: give VOLUME, --all or --from-tab NAME");
+			return bc_set_error(-EINVAL, "attach: give VOLUME, --all or --from-tab NAME");
 		return attach_tab(o);
 	}
 	if (o->nargs != 1)
-		return bci_error(-EINVAL, "usage: blockcrypt attach VOLUME | --all | --from-tab NAME");
+		return bc_set_error(-EINVAL, "usage: blockcrypt attach VOLUME | --all | --from-tab NAME");
 	return attach_one(o);
 }

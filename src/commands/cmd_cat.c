@@ -5,8 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blockcrypt.h"
 #include "commands/commands.h"
-#include "core/error.h"
 
 #define STREAM_CHUNK (1u << 20)
 
@@ -18,7 +18,7 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return bci_error(-errno, "standard output: %s", strerror(errno));
+			return bc_set_error(-errno, "standard output: %s", strerror(errno));
 		p += n;
 		len -= (size_t)n;
 	}
@@ -36,14 +36,14 @@ int cmd_cat(struct cli_opts *o)
 	/* Decrypted binary on a terminal garbles it, and shows the data to
 	 * whoever looks: asked for on purpose only. */
 	if (isatty(STDOUT_FILENO) && !o->force)
-		return bci_error(-EINVAL, "cat: standard output is a terminal: redirect it (> FILE, | CMD), "
+		return bc_set_error(-EINVAL, "cat: standard output is a terminal: redirect it (> FILE, | CMD), "
 				"or give --force");
 	r = cli_open_volume(o, o->args[0], true, &v);
 	if (r < 0)
 		return r;
 	buf = malloc(STREAM_CHUNK);
 	if (!buf)
-		return bci_error(-ENOMEM, "out of memory");
+		return bc_set_error(-ENOMEM, "out of memory");
 	size = bc_volume_size(v);
 	progress = cli_progress_state(o, "Reading", o->args[0]);
 	cli_progress(0, size, progress);

@@ -8,8 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blockcrypt.h"
 #include "commands/commands.h"
-#include "core/error.h"
 #include "attach/control.h"
 #include "attach/runtime.h"
 
@@ -30,22 +30,22 @@ static int detach_one(const struct cli_opts *o, const char *name)
 
 	r = control_detach(name, o->force, why, sizeof(why));
 	if (r == -EACCES || r == -EPERM)
-		return bci_error(-EACCES, "%s: permission denied (attached by another user?)", name);
+		return bc_set_error(-EACCES, "%s: permission denied (attached by another user?)", name);
 	if (r < 0) {
 		if (!o->force)
-			return bci_error(r, "%s: daemon (pid %d) does not answer: %s (try --force)",
+			return bc_set_error(r, "%s: daemon (pid %d) does not answer: %s (try --force)",
 					name, (int)pid, strerror(-r));
 		kill(pid, SIGTERM);
 	} else if (r == CONTROL_BUSY) {
-		return bci_error(-EBUSY, "%s: busy: %s; unmount/detach its users or use --force", name, why);
+		return bc_set_error(-EBUSY, "%s: busy: %s; unmount/detach its users or use --force", name, why);
 	} else if (r != 0) {
-		return bci_error(-EIO, "%s: unexpected answer from daemon: %s", name, why);
+		return bc_set_error(-EIO, "%s: unexpected answer from daemon: %s", name, why);
 	}
 	for (int waited = 0; rt_pid_running(pid, false); waited += 20) {
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
 
 		if (waited >= DETACH_WAIT_MS)
-			return bci_error(-ETIMEDOUT, "%s: daemon (pid %d) still running after %d s",
+			return bc_set_error(-ETIMEDOUT, "%s: daemon (pid %d) still running after %d s",
 					name, (int)pid, DETACH_WAIT_MS / 1000);
 		nanosleep(&ts, NULL);
 	}
@@ -64,7 +64,7 @@ int cmd_detach(struct cli_opts *o)
 	int r = 0, first_error = 0;
 
 	if (o->all == (o->nargs > 0))
-		return bci_error(-EINVAL, "detach: give NAME... or --all");
+		return bc_set_error(-EINVAL, "detach: give NAME... or --all");
 	if (o->all) {
 		r = rt_list_names(&names, &n);
 		if (r < 0)
@@ -94,7 +94,7 @@ int cmd_detach(struct cli_opts *o)
 		free(names[i]);
 	free(names);
 	if (first_error) {
-		bci_error(first_error, "detach: %s", o->all ? "some volumes were not detached" : "failed");
+		bc_set_error(first_error, "detach: %s", o->all ? "some volumes were not detached" : "failed");
 		return first_error;
 	}
 	return 0;

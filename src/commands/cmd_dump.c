@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "blockcrypt.h"
 #include "commands/commands.h"
-#include "core/error.h"
 
 int cmd_dump(struct cli_opts *o)
 {
@@ -25,7 +25,7 @@ int cmd_dump(struct cli_opts *o)
 	j = json_tokener_parse(json);
 	free(json);
 	if (!j)
-		return bci_error(-EIO, "dump: the header's JSON could not be read back");
+		return bc_set_error(-EIO, "dump: the header's JSON could not be read back");
 	cli_print_json(j);
 	return 0;
 }

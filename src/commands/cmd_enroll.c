@@ -3,8 +3,8 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "blockcrypt.h"
 #include "commands/commands.h"
-#include "core/error.h"
 
 int cmd_enroll(struct cli_opts *o)
 {
@@ -13,7 +13,7 @@ int cmd_enroll(struct cli_opts *o)
 	int r;
 
 	if (!o->pkcs11)
-		return bci_error(-EINVAL, "enroll: --pkcs11 URI is required");
+		return bc_set_error(-EINVAL, "enroll: --pkcs11 URI is required");
 	r = bc_luks_load_detached(o->args[0], o->header, false, &l);
 	if (r < 0)
 		return r;

@@ -7,57 +7,55 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blockcrypt.h"
 #include "commands/commands.h"
-#include "core/error.h"
 #include "attach/runtime.h"
-#include "backing/backing.h"
-#include "backing/backing_lock.h"
-#include "luks/header_stage.h"
+#include "attach/macros.h"
 
 /* Lock BACKING for format (data and header), creating it empty first
  * when it does not exist (*CREATED then says so). */
-static int lock_backing(const char *backing, uint64_t size, struct bci_backing_lock **lock, bool *created)
+static int lock_backing(const char *backing, uint64_t size, struct bc_backing_lock **lock, bool *created)
 {
 	int fd;
 
-	if (bci_backing_is_rbd(backing)) {
-		int r = size ? bci_rbd_create(backing, size) : -EEXIST;
+	if (bc_backing_is_rbd(backing)) {
+		int r = size ? bc_rbd_create(backing, size) : -EEXIST;
 
 		if (r < 0 && r != -EEXIST)
 			return r;
 		*created = r == 0;
-		bci_error_clear();
-		return bci_backing_lock(backing, BC_LOCK_DATA_WRITE | BC_LOCK_HEADER, rt_dir(), lock);
+		bc_clear_error();
+		return bc_backing_lock(backing, BC_LOCK_DATA_WRITE | BC_LOCK_HEADER, rt_dir(), lock);
 	}
 	fd = open(backing, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd >= 0) {
 		close(fd);
 		*created = true;
 	} else if (errno != EEXIST) {
-		return bci_error(bci_errno_access(errno), "%s: %s", backing, strerror(errno));
+		return bc_set_error(errno_access(errno), "%s: %s", backing, strerror(errno));
 	}
-	return bci_backing_lock(backing, BC_LOCK_DATA_WRITE | BC_LOCK_HEADER, rt_dir(), lock);
+	return bc_backing_lock(backing, BC_LOCK_DATA_WRITE | BC_LOCK_HEADER, rt_dir(), lock);
 }
 
 /* Create the detached header file HEADER when missing (*CREATED then
  * says so) and lock it as the backing is locked: two formats, or a format
  * and a key change, never write one header file at once. */
-static int lock_header(const char *header, const char *backing, struct bci_backing_lock **lock, bool *created)
+static int lock_header(const char *header, const char *backing, struct bc_backing_lock **lock, bool *created)
 {
 	int fd;
 
-	if (bci_backing_same(header, backing))
-		return bci_error(-EINVAL, "format: --header %s is the backing itself", header);
-	if (bci_backing_is_rbd(header))
-		return bci_error(-ENOTSUP, "%s: a detached header (--header) on an RBD image is not supported", header);
+	if (bc_backing_same(header, backing))
+		return bc_set_error(-EINVAL, "format: --header %s is the backing itself", header);
+	if (bc_backing_is_rbd(header))
+		return bc_set_error(-ENOTSUP, "%s: a detached header (--header) on an RBD image is not supported", header);
 	fd = open(header, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd >= 0) {
 		close(fd);
 		*created = true;
 	} else if (errno != EEXIST) {
-		return bci_error(bci_errno_access(errno), "%s: %s", header, strerror(errno));
+		return bc_set_error(errno_access(errno), "%s: %s", header, strerror(errno));
 	}
-	return bci_backing_lock(header, BC_LOCK_DATA_WRITE | BC_LOCK_HEADER, rt_dir(), lock);
+	return bc_backing_lock(header, BC_LOCK_DATA_WRITE | BC_LOCK_HEADER, rt_dir(), lock);
 }
 
 int cmd_format(struct cli_opts *o)
@@ -70,7 +68,7 @@ int cmd_format(struct cli_opts *o)
 		.progress = cli_progress, .progress_user = cli_progress_state(o, "Wiping", o->args[0]),
 	};
 	_cleanup_key_ struct bc_secret *pass = NULL;
-	struct bci_backing_lock *lock = NULL, *hlock = NULL;
+	struct bc_backing_lock *lock = NULL, *hlock = NULL;
 	bool created = false, header_created = false;
 	struct stat st;
 	int r;
@@ -78,14 +76,14 @@ int cmd_format(struct cli_opts *o)
 	if (p.type == BC_TYPE_AUTO)
 		p.type = BC_TYPE_LUKS2;
 	if (p.type == BC_TYPE_PLAIN)
-		return bci_error(-EINVAL, "format: plain volumes have no header; use cat/write with --type plain");
-	if (bci_backing_is_rbd(backing)) {
-		r = bci_rbd_check(backing, NULL);
+		return bc_set_error(-EINVAL, "format: plain volumes have no header; use cat/write with --type plain");
+	if (bc_backing_is_rbd(backing)) {
+		r = bc_rbd_check(backing, NULL);
 		if (r < 0 && (r != -ENOENT || !o->size)) {
 			char why[BC_ERROR_MAX];
 
 			snprintf(why, sizeof(why), "%s", bc_last_error());
-			return r == -ENOENT ? bci_error(r, "%s (give --size to create the image)", why) : r;
+			return r == -ENOENT ? bc_set_error(r, "%s (give --size to create the image)", why) : r;
 		}
 		if (r == 0) {
 			r = cli_confirm(o, "This will overwrite data on %s irrevocably.", backing);
@@ -94,7 +92,7 @@ int cmd_format(struct cli_opts *o)
 		}
 	} else if (stat(backing, &st) < 0) {
 		if (errno != ENOENT || !o->size)
-			return bci_error(errno == ENOENT ? -ENOENT : -errno,
+			return bc_set_error(errno == ENOENT ? -ENOENT : -errno,
 					"%s: does not exist (give --size to create a file)", backing);
 	} else if (st.st_size > 0 || S_ISBLK(st.st_mode)) {
 		r = cli_confirm(o, "This will overwrite data on %s irrevocably.", backing);
@@ -117,17 +115,16 @@ int cmd_format(struct cli_opts *o)
 	/* (The header file likewise, under its lock.) */
 	if (r < 0 && header_created && hlock)
 		unlink(o->header);
-	bci_backing_unlock(hlock);
+	bc_backing_unlock(hlock);
 	/* A failed format leaves no file behind that it created (a full disk,
 	 * an impossible --size, an interrupted wipe); the lock, still held,
 	 * keeps anyone else from having opened it meanwhile. */
-	if (r < 0 && created && lock && !bci_backing_is_rbd(backing))
+	if (r < 0 && created && lock && !bc_backing_is_rbd(backing))
 		unlink(backing);
-	bci_backing_unlock(lock);
-	if (r < 0 && created && bci_backing_is_rbd(backing)) {
+	bc_backing_unlock(lock);
+	if (r < 0 && created && bc_backing_is_rbd(backing)) {
 		/* Every handle closed first: an image with watchers stays. */
-		bci_stage_drop(backing);
-		bci_rbd_remove(backing);
+		bc_rbd_remove(backing);
 	}
 	if (r < 0)
 		return r;

@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "blockcrypt.h"
 #include "commands/commands.h"
-#include "core/error.h"
 
 int cmd_genkey(struct cli_opts *o)
 {
@@ -13,7 +13,7 @@ int cmd_genkey(struct cli_opts *o)
 	int r;
 
 	if (!o->token || !o->label)
-		return bci_error(-EINVAL, "genkey: --token and --label are required");
+		return bc_set_error(-EINVAL, "genkey: --token and --label are required");
 	r = cli_get_pin(o, o->token, &pin);
 	if (r < 0)
 		return r;

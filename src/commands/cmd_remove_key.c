@@ -3,8 +3,8 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "blockcrypt.h"
 #include "commands/commands.h"
-#include "core/error.h"
 
 int cmd_remove_key(struct cli_opts *o)
 {
@@ -23,7 +23,7 @@ int cmd_remove_key(struct cli_opts *o)
 		if (slot < 0)
 			return slot;
 	} else if (o->key_file) {
-		return bci_error(-EINVAL, "remove-key: give either --key-file or --key-slot, not both");
+		return bc_set_error(-EINVAL, "remove-key: give either --key-file or --key-slot, not both");
 	}
 	if (bc_luks_active_slots(l) <= 1) {
 		r = cli_confirm(o, "Key slot %d is the last one: removing it makes %s permanently inaccessible.",

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blockcrypt.h"
 #include "commands/commands.h"
-#include "core/error.h"
 #include "attach/control.h"
 #include "attach/runtime.h"
 
@@ -23,7 +23,7 @@ int cmd_resize(struct cli_opts *o)
 	json_object_put(st);
 	r = control_resize(name, o->size != 0, o->size, &size, &code, why, sizeof(why));
 	if (r < 0)
-		return bci_error(r, "%s: daemon does not answer: %s", name, strerror(-r));
+		return bc_set_error(r, "%s: daemon does not answer: %s", name, strerror(-r));
 	if (r == 0) {
 		if (o->json) {
 			json_object *j = json_object_new_object();
@@ -40,5 +40,5 @@ int cmd_resize(struct cli_opts *o)
 		fprintf(stderr, "blockcrypt: %s: %s\n", name, why);
 		exit(code);
 	}
-	return bci_error(-EIO, "%s: unexpected answer from daemon: %s", name, why);
+	return bc_set_error(-EIO, "%s: unexpected answer from daemon: %s", name, why);
 }

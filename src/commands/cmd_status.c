@@ -3,8 +3,8 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "blockcrypt.h"
 #include "commands/commands.h"
-#include "core/error.h"
 #include "attach/control.h"
 #include "attach/runtime.h"
 
@@ -16,7 +16,7 @@ int cmd_status(struct cli_opts *o)
 	if (r == 0)
 		r = control_entry(o->args[0], &e);
 	if (r == -ENOENT)
-		return bci_error(-ENOENT, "%s: not attached", o->args[0]);
+		return bc_set_error(-ENOENT, "%s: not attached", o->args[0]);
 	if (r < 0)
 		return r;
 	if (o->json) {

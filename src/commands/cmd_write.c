@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blockcrypt.h"
 #include "commands/commands.h"
-#include "core/error.h"
 
 #define STREAM_CHUNK (1u << 20)
 
@@ -24,7 +24,7 @@ static ssize_t read_full(int fd, uint8_t *buf, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return bci_error(-errno, "standard input: %s", strerror(errno));
+			return bc_set_error(-errno, "standard input: %s", strerror(errno));
 		if (n == 0)
 			break;
 		got += (size_t)n;
@@ -41,9 +41,9 @@ static ssize_t read_full(int fd, uint8_t *buf, size_t len)
 static int too_large(const char *path, uint64_t size, uint64_t written)
 {
 	if (!written)
-		return bci_error(-ENOSPC, "%s: input is larger than the volume (%llu bytes); nothing written",
+		return bc_set_error(-ENOSPC, "%s: input is larger than the volume (%llu bytes); nothing written",
 				path, (unsigned long long)size);
-	return bci_error(-ENOSPC, "%s: input is larger than the volume (%llu bytes); its first %llu bytes "
+	return bc_set_error(-ENOSPC, "%s: input is larger than the volume (%llu bytes); its first %llu bytes "
 			"were written before that showed, nothing beyond", path, (unsigned long long)size,
 			(unsigned long long)written);
 }
@@ -60,7 +60,7 @@ int cmd_write(struct cli_opts *o)
 	int r = 0;
 
 	if (o->key_file && !strcmp(o->key_file, "-"))
-		return bci_error(-EINVAL, "write: standard input carries the data; --key-file - is not possible");
+		return bc_set_error(-EINVAL, "write: standard input carries the data; --key-file - is not possible");
 	r = cli_open_volume(o, o->args[0], false, &v);
 	if (r < 0)
 		return r;
@@ -81,7 +81,7 @@ int cmd_write(struct cli_opts *o)
 	cap = size < SPOOL_MAX ? (size_t)size + 1 : SPOOL_MAX;
 	buf = malloc(cap);
 	if (!buf)
-		return bci_error(-ENOMEM, "out of memory");
+		return bc_set_error(-ENOMEM, "out of memory");
 	n = read_full(STDIN_FILENO, buf, cap);
 	if (n < 0) {
 		r = (int)n;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The subcommand handlers, one per file in this folder; main.c's table
  * dispatches to them.  Each takes the parsed options and returns a
- * negative errno (the message set with bci_error) or 0. */
+ * negative errno (the message set with bc_set_error) or 0. */
 #ifndef BC_COMMANDS_H
 #define BC_COMMANDS_H
 

@@ -23,10 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blockcrypt.h"
 #include "attach/tab.h"
-#include "backing/backing.h"
-#include "core/error.h"
-#include "core/macros.h"
 
 #define PROG "blockcrypt-generator"
 /* systemd's UNIT_NAME_MAX, the terminating NUL included. */
@@ -140,15 +138,15 @@ static int open_in(const char *dir, const char *sub, const char *name, FILE **ou
 
 	*out = NULL;
 	if (n < 0 || (size_t)n >= sizeof(path))
-		return bci_error(-ENAMETOOLONG, "%s/%s: path too long", dir, sub);
+		return bc_set_error(-ENAMETOOLONG, "%s/%s: path too long", dir, sub);
 	if (sub && mkdir(path, 0755) < 0 && errno != EEXIST)
-		return bci_error(-errno, "%s: %s", path, strerror(errno));
+		return bc_set_error(-errno, "%s: %s", path, strerror(errno));
 	n = snprintf(path, sizeof(path), "%s/%s%s%s", dir, sub ? sub : "", sub ? "/" : "", name);
 	if (n < 0 || (size_t)n >= sizeof(path))
-		return bci_error(-ENAMETOOLONG, "%s/%s: path too long", dir, name);
+		return bc_set_error(-ENAMETOOLONG, "%s/%s: path too long", dir, name);
 	*out = fopen(path, "we");
 	if (!*out)
-		return bci_error(-errno, "%s: %s", path, strerror(errno));
+		return bc_set_error(-errno, "%s: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -158,7 +156,7 @@ static int close_checked(FILE *f, const char *what)
 
 	if (fclose(f) != 0 && !r)
 		r = -errno;
-	return r < 0 ? bci_error(r, "%s: cannot write: %s", what, strerror(-r)) : 0;
+	return r < 0 ? bc_set_error(r, "%s: cannot write: %s", what, strerror(-r)) : 0;
 }
 
 /* DIR/WHO.DEP/UNIT -> ../UNIT (or TARGET_PATH when given). */
@@ -168,15 +166,15 @@ static int add_link(const char *dir, const char *who, const char *dep, const cha
 	int n = snprintf(path, sizeof(path), "%s/%s.%s", dir, who, dep);
 
 	if (n < 0 || (size_t)n >= sizeof(path))
-		return bci_error(-ENAMETOOLONG, "%s: path too long", dir);
+		return bc_set_error(-ENAMETOOLONG, "%s: path too long", dir);
 	if (mkdir(path, 0755) < 0 && errno != EEXIST)
-		return bci_error(-errno, "%s: %s", path, strerror(errno));
+		return bc_set_error(-errno, "%s: %s", path, strerror(errno));
 	n = snprintf(path, sizeof(path), "%s/%s.%s/%s", dir, who, dep, unit);
 	if (n < 0 || (size_t)n >= sizeof(path))
-		return bci_error(-ENAMETOOLONG, "%s: path too long", dir);
+		return bc_set_error(-ENAMETOOLONG, "%s: path too long", dir);
 	snprintf(target, sizeof(target), "%s%s", target_path ? "" : "../", target_path ? target_path : unit);
 	if (symlink(target, path) < 0 && errno != EEXIST)
-		return bci_error(-errno, "%s: %s", path, strerror(errno));
+		return bc_set_error(-errno, "%s: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -215,16 +213,16 @@ static int write_entry(const char *dir, const char *tab, const struct tab_entry 
 	tab_to_config(e, &c);
 	r = service_name(e->name, unit, sizeof(unit));
 	if (r < 0)
-		return bci_error(r, "name too long for a unit name");
+		return bc_set_error(r, "name too long for a unit name");
 	if (is_device(e->backing)) {
 		r = path_unit(e->backing, ".device", device, sizeof(device));
 		if (r < 0)
-			return bci_error(r, "%s: %s", e->backing, r == -EINVAL ? "not a normalized device path" :
-					 "too long for a unit name");
+			return bc_set_error(r, "%s: %s", e->backing, r == -EINVAL ? "not a normalized device path" :
+					    "too long for a unit name");
 	}
 	if (c.device_timeout && !duration_ok(c.device_timeout))
-		return bci_error(-EINVAL, "x-systemd.device-timeout=%s: not a duration (e.g. 30s, 2min)",
-				 c.device_timeout);
+		return bc_set_error(-EINVAL, "x-systemd.device-timeout=%s: not a duration (e.g. 30s, 2min)",
+				    c.device_timeout);
 	if (c.device_timeout && !device[0])
 		fprintf(stderr, PROG ": %s:%d: %s: x-systemd.device-timeout= ignored: %s is not a device\n",
 			tab, e->line, e->name, e->backing);
@@ -243,11 +241,11 @@ static int write_entry(const char *dir, const char *tab, const struct tab_entry 
 	 * (and so the boot) up while its passphrase is awaited. */
 	fprintf(f, "Before=%sumount.target\n", c.nofail ? "" : TARGET " ");
 	/* A Ceph cluster, or an NBD server on a TCP address, needs the network. */
-	if (bci_backing_is_rbd(e->backing) || c.listen)
+	if (bc_backing_is_rbd(e->backing) || c.listen)
 		fputs("Wants=network-online.target\nAfter=network-online.target\n", f);
 	if (device[0]) {
 		fprintf(f, "BindsTo=%s\nAfter=%s\n", device, device);
-	} else if (!bci_backing_is_rbd(e->backing)) {
+	} else if (!bc_backing_is_rbd(e->backing)) {
 		mounts_for(f, e->backing);
 		/* A dataset mounted by zfs-mount.service has no mount unit. */
 		fputs("After=zfs-mount.service\n", f);

@@ -3,30 +3,38 @@
 # The install layout.  `meson install --destdir --no-rebuild` of the build
 # under test puts exactly the expected files (below, relative to the
 # prefix the build was configured with) and nothing outside the prefix:
-# the command, the generator where systemd looks for generators, the units
-# in systemd's unit directory, the token plugin in LIBDIR/cryptsetup, the
-# man pages made from docs/*.md (man5, man7, man8), the Markdown docs, the
-# bash completion.  A second build configured with --prefix=/opt/bc puts
-# all of them under /opt/bc (the units naming /opt/bc/sbin/blockcrypt,
-# the generator linking /opt/bc/lib/systemd/system/blockcrypt.target);
-# the directory options override the defaults.
+# the command, the shared library (libblockcrypt.so.0, its links, its
+# pkg-config file) and the public headers, the generator where systemd
+# looks for generators, the units in systemd's unit directory, the token
+# plugin in LIBDIR/cryptsetup, the man pages made from docs/*.md (man5,
+# man7, man8), the Markdown docs, the bash completion.  A second build
+# configured with --prefix=/opt/bc puts all of them under /opt/bc (the
+# units naming /opt/bc/sbin/blockcrypt, the generator linking
+# /opt/bc/lib/systemd/system/blockcrypt.target, blockcrypt.pc saying
+# prefix=/opt/bc, the command and the generator linking libblockcrypt.so.0
+# with /opt/bc's LIBDIR as their RUNPATH); the directory options override
+# the defaults.
+# (install-pkgconfig.sh builds a program against the installed library.)
 . "$(dirname "$0")/functions.bash"
-requires meson ninja python3 strings git
+requires meson ninja python3 strings git readelf
 
+. "$TESTS_DIR/shell/install-lib.bash"
 TOP=$(cd "$TESTS_DIR/.." && pwd)
-BUILD=$(cd "$(dirname "$BLOCKCRYPT")/.." && pwd)
-[ -d "$BUILD/meson-private" ] || fail "no meson build tree at $BUILD (from \$BLOCKCRYPT=$BLOCKCRYPT)"
 
-opt() { # BUILD NAME: the value of meson option NAME in BUILD
-	meson introspect "$1" --buildoptions |
-		python3 -c 'import json, sys; print(*[o["value"] for o in json.load(sys.stdin) if o["name"] == sys.argv[1]])' "$2"
-}
 # expected PREFIX BUILD: the files a build installs, relative to PREFIX.
 expected() {
-	local libdir sbindir datadir mandir
+	local libdir sbindir datadir mandir includedir version
 	libdir=$(opt "$2" libdir) sbindir=$(opt "$2" sbindir) datadir=$(opt "$2" datadir) mandir=$(opt "$2" mandir)
+	includedir=$(opt "$2" includedir)
+	version=$(meson introspect "$2" --projectinfo | python3 -c 'import json, sys; print(json.load(sys.stdin)["version"])')
 	sort <<EOF
 $sbindir/blockcrypt
+$libdir/libblockcrypt.so
+$libdir/libblockcrypt.so.0
+$libdir/libblockcrypt.so.$version
+$libdir/pkgconfig/blockcrypt.pc
+$includedir/blockcrypt.h
+$includedir/blockcrypt-version.h
 lib/systemd/system-generators/blockcrypt-generator
 lib/systemd/system/blockcrypt.target
 lib/systemd/system/blockcrypt@.service
@@ -68,11 +76,7 @@ $(cat list.diff)"
 # ---- the build under test, as configured --------------------------------------
 prefix=$(opt "$BUILD" prefix)
 case $prefix in /*) ;; *) fail "cannot read the prefix of $BUILD (got '$prefix')" ;; esac
-# Installing must not need a build: the tree is up to date (meson test builds it).
-ninja -C "$BUILD" -n >ninja.out 2>&1 || fail "ninja -n failed: $(cat ninja.out)"
-grep -q 'no work to do' ninja.out || fail "$BUILD is not up to date, meson install --no-rebuild would install stale files: $(tail -5 ninja.out)"
-meson install -C "$BUILD" --destdir "$TEST_TMP/dest" --no-rebuild >install.out 2>&1 ||
-	fail "meson install --destdir --no-rebuild failed: $(tail -20 install.out)"
+install_build_under_test "$TEST_TMP/dest"
 case $prefix in
 /usr)
 	# pkg-config's own prefix: systemd's and libcryptsetup's directories as
@@ -118,6 +122,21 @@ done
 strings "$D/lib/systemd/system-generators/blockcrypt-generator" >generator.strings
 grep -qx '/opt/bc/lib/systemd/system/blockcrypt.target' generator.strings ||
 	problem "the generator does not link /opt/bc/lib/systemd/system/blockcrypt.target"
+libdir2=$(opt "$TEST_TMP/b2" libdir)
+grep -qx 'prefix=/opt/bc' "$D/$libdir2/pkgconfig/blockcrypt.pc" ||
+	problem "blockcrypt.pc of the /opt/bc install does not say prefix=/opt/bc"
+# The programs link libblockcrypt.so.0 and find it under the prefix (their
+# RUNPATH: /opt/bc is no place the dynamic linker looks by itself).
+for p in sbin/blockcrypt lib/systemd/system-generators/blockcrypt-generator; do
+	readelf -d "$D/$p" >dyn.out || { problem "readelf -d $p failed"; continue; }
+	grep -q 'NEEDED.*\[libblockcrypt\.so\.0\]' dyn.out || problem "$p does not link libblockcrypt.so.0"
+	grep -q "RUNPATH.*\[/opt/bc/$libdir2\]" dyn.out ||
+		problem "$p: RUNPATH is not /opt/bc/$libdir2: $(grep -E 'RPATH|RUNPATH' dyn.out)"
+done
+# ... and run with the library installed beside them.
+got=$(LD_LIBRARY_PATH=$D/$libdir2 "$D/sbin/blockcrypt" --version 2>&1) ||
+	problem "the installed blockcrypt does not run with its installed library: $got"
+[[ $got == "blockcrypt "* ]] || problem "the installed blockcrypt --version says '$got'"
 grep -rl '/usr/local' "$D" >usrlocal2.out && problem "/usr/local in files of the /opt/bc install: $(cat usrlocal2.out)"
 check_problems
 

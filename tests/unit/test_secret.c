@@ -40,10 +40,10 @@ static void secret_locked_not_dumpable(void)
 	printf("# ASan build: VmLck not checked (ASan ignores mlock)\n");
 #endif
 	CHECK_OK(bc_secret_from_bytes("hunter2", 7, &t));
-	CHECK(bci_secret_equal(s, t));
+	CHECK(bc_secret_equal(s, t));
 	bc_secret_free(t);
 	CHECK_OK(bc_secret_from_bytes("hunter3", 7, &t));
-	CHECK(!bci_secret_equal(s, t));
+	CHECK(!bc_secret_equal(s, t));
 	bc_secret_free(t);
 	CHECK(prctl(PR_GET_DUMPABLE) == 0); /* s still alive */
 	bc_secret_free(s);
