@@ -11,6 +11,8 @@
 # builds of blockcrypt (e.g. before and after a refactor).
 set -euo pipefail
 
+# shellcheck source=bench/copy-blockcrypt.bash
+. "$(dirname "${BASH_SOURCE[0]}")/copy-blockcrypt.bash"
 ROUNDS=5 RUNTIME=5 SIZE=1G
 die() { echo "ab.sh: $*" >&2; exit 1; }
 while [ $# -gt 0 ]; do
@@ -36,7 +38,8 @@ cleanup() {
 	rm -rf "$W"
 }
 trap cleanup EXIT
-cp "$1" "$W/bc-a" && cp "$2" "$W/bc-b"
+ln -s "$(copy_blockcrypt "$1" "$W/a")" "$W/bc-a" && ln -s "$(copy_blockcrypt "$2" "$W/b")" "$W/bc-b" ||
+	die "cannot copy the binaries"
 
 head -c 32 /dev/urandom >"$W/key"
 truncate -s "$SIZE" "$W/a.img"

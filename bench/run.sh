@@ -63,6 +63,8 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
+# shellcheck source=bench/copy-blockcrypt.bash
+. "$BENCH_DIR/copy-blockcrypt.bash"
 
 usage() {
 	cat <<EOF
@@ -307,8 +309,8 @@ cd "$W"                              # fio and friends drop their files here, no
 R=$W/results
 mkdir -p "$R" "$W/run" "$W/sock" "$W/mnt-bc" "$W/mnt-nbdfuse"
 export BLOCKCRYPT_RUN_DIR=$W/run     # private: detach/list here only see our volumes
-BC=$W/blockcrypt
-cp "$BC_SRC" "$BC"                   # the tree's binary may be rebuilt during the run
+# A copy (with its library): the tree's binary may be rebuilt during the run.
+BC=$(copy_blockcrypt "$BC_SRC" "$W/blockcrypt") || die "cannot copy $BC_SRC"
 PASS=$W/pass
 printf 'blockcrypt bench passphrase' >"$PASS"
 chmod 600 "$PASS"

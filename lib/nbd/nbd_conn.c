@@ -17,6 +17,10 @@
  *    has replied.  A client with one request in flight (qd1) so costs no
  *    thread wake-up per request; a request that arrives meanwhile waits
  *    at most that short run.
+ *    Having replied, such a reader polls the socket for the client's
+ *    next request for up to NBD_ECHO_POLL_NS before it sleeps in read(2)
+ *    (at most CPUs - 1 readers of the whole server at once), so that
+ *    request needs no wake-up of a sleeping thread either.
  *  - A big READ or WRITE while some thread sleeps: the reader queues it
  *    (with its buffer) for that thread and goes straight on reading.  Waking
  *    a thread takes 100-200 us on a VM, about as long as a 1 MiB payload
@@ -120,6 +124,17 @@ static ssize_t read_some(int fd, void *buf, size_t len)
 #define NBD_POLL_NS_PER_BYTE 1
 #define NBD_POLL_MAX_NS (200 * 1000)
 
+/* Polling for the next small request, after the reader answered one
+ * itself (the client waits for each reply before it sends again: qd1).
+ * A thread that sleeps in read(2) is woken by an interrupt to a halted
+ * virtual CPU when the request arrives: measured at 40-50 us more per
+ * request than polling on a 2-CPU VM (bench/RESULTS.md), against an
+ * exchange that takes 15-20 us.  The client answers within this window or
+ * the reader sleeps; polling readers are capped server-wide at the CPUs
+ * less one (bc_nbd_server.echo_poll_max), so clients cannot make them
+ * take every CPU, and a connection that went quiet costs this once. */
+#define NBD_ECHO_POLL_NS (30 * 1000)
+
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -144,32 +159,58 @@ static void earn_poll_credit(struct bci_nbd_conn *c, ssize_t n)
 	c->poll_credit_ns = credit < NBD_POLL_MAX_NS ? credit : NBD_POLL_MAX_NS;
 }
 
-/* read_some() that, while the client streams big WRITEs, first polls for
- * as long as the credit allows (see above). */
-static ssize_t read_streaming(struct bci_nbd_conn *c, void *buf, size_t len)
+/* recv() without waiting, again and again for up to LIMIT_NS (the time
+ * taken in *SPENT): what recv() gave, or -EAGAIN if nothing came. */
+static ssize_t poll_socket(struct bci_nbd_conn *c, void *buf, size_t len, int64_t limit_ns, int64_t *spent)
 {
 	struct timespec t0;
 	ssize_t n;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		n = recv(c->in_fd, buf, len, MSG_DONTWAIT);
+		*spent = elapsed_ns(&t0);
+		if (n > 0)
+			return n;
+		if (n == 0)
+			return -ECONNRESET;
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		cpu_relax();
+	} while (*spent < limit_ns);
+	return -EAGAIN;
+}
+
+/* read_some() that first polls: while the client streams big WRITEs, for
+ * as long as the credit allows, and after the reader answered a small
+ * request itself, for NBD_ECHO_POLL_NS (see above). */
+static ssize_t read_streaming(struct bci_nbd_conn *c, void *buf, size_t len)
+{
+	struct bc_nbd_server *srv = c->srv;
+	ssize_t n;
+
 	if (c->can_poll && c->streaming && c->poll_credit_ns > 0) {
+		int64_t spent = 0;
+
+		n = poll_socket(c, buf, len, c->poll_credit_ns, &spent);
+		c->poll_credit_ns -= spent;
+		if (n != -EAGAIN) {
+			if (n > 0)
+				earn_poll_credit(c, n);
+			return n;
+		}
+		c->poll_credit_ns = 0;
+	} else if (c->can_poll && c->echo) {
 		int64_t spent;
 
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		do {
-			n = recv(c->in_fd, buf, len, MSG_DONTWAIT);
-			spent = elapsed_ns(&t0);
-			if (n > 0) {
-				c->poll_credit_ns -= spent;
-				earn_poll_credit(c, n);
+		if (__atomic_add_fetch(&srv->echo_pollers, 1, __ATOMIC_RELAXED) <= srv->echo_poll_max) {
+			n = poll_socket(c, buf, len, NBD_ECHO_POLL_NS, &spent);
+			__atomic_sub_fetch(&srv->echo_pollers, 1, __ATOMIC_RELAXED);
+			if (n != -EAGAIN)
 				return n;
-			}
-			if (n == 0)
-				return -ECONNRESET;
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				return -errno;
-			cpu_relax();
-		} while (spent < c->poll_credit_ns);
-		c->poll_credit_ns = 0;
+		} else {
+			__atomic_sub_fetch(&srv->echo_pollers, 1, __ATOMIC_RELAXED);
+		}
 	}
 	n = read_some(c->in_fd, buf, len);
 	if (n > 0 && c->can_poll)
@@ -756,6 +797,10 @@ static int lead(struct bci_nbd_conn *c, struct serve_state *st, struct bci_nbd_r
 	for (;;) {
 		int more = read_request(c, st, q, err);
 		bool handed = false, wake, lazy = more && keep_role(c, q, *err);
+
+		/* Then we read on after replying, the next request's header and
+		 * payload: poll first (read_streaming). */
+		c->echo = lazy;
 
 		pthread_mutex_lock(&c->sched_lock);
 		if (more && is_big(q, *err) && c->npending < c->waiting) {

@@ -98,6 +98,11 @@ struct bc_nbd_server {
 	unsigned nlive;            /* conns not yet cut off (see bci_nbd_conn.cut) */
 	unsigned nserving;         /* conns past the handshake: the clients */
 	bool stopping;
+
+	/* Readers polling for a client's next small request (atomic), and how
+	 * many may at once: the CPUs we may run on, less one (nbd_conn.c). */
+	int echo_pollers;
+	int echo_poll_max;
 };
 
 struct bci_nbd_conn {
@@ -128,6 +133,7 @@ struct bci_nbd_conn {
 	uint8_t *rbuf;
 	size_t rpos, rlen;
 	bool streaming;               /* the last request was a big WRITE */
+	bool echo;                    /* the reader answered a small request itself */
 	/* Average time to run a small READ or WRITE, ns (atomic, relaxed):
 	 * whether the reader may keep its role while it runs one. */
 	int64_t small_run_ns;

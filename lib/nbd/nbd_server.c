@@ -101,6 +101,15 @@ void bci_nbd_log_limited(struct bc_nbd_server *s, enum nbd_log_kind kind, const 
 		bci_log("nbd %s: %s", s->export_name, msg);
 }
 
+/* The CPUs this process may run on (1 if that cannot be known): polling
+ * a socket only pays when the peer can run meanwhile. */
+static int usable_cpus(void)
+{
+	cpu_set_t set;
+
+	return sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+}
+
 /* BC_NBD_DEFAULT_MAX_CONNECTIONS, or fewer if the descriptor limit is
  * low: the cap, not EMFILE, should be what stops a flood.  (A cap asked
  * for explicitly is taken as it is.) */
@@ -138,6 +147,7 @@ int bc_nbd_server_new(struct bc_volume *v, const struct bc_nbd_params *p,
 	s->volume = v;
 	s->params = *p;
 	s->max_conns = p->max_connections ? p->max_connections : default_max_conns();
+	s->echo_poll_max = usable_cpus() - 1;
 	s->handshake_ns = (int64_t)(p->handshake_timeout ? p->handshake_timeout
 							 : BC_NBD_DEFAULT_HANDSHAKE_TIMEOUT) * 1000000000LL;
 	s->mem_max = p->max_memory ? p->max_memory : BC_NBD_DEFAULT_MAX_MEMORY;
@@ -538,14 +548,6 @@ static void conn_free(struct bci_nbd_conn *c)
 	free(c);
 }
 
-/* Polling a socket only pays when the peer can run meanwhile. */
-static bool more_than_one_cpu(void)
-{
-	cpu_set_t set;
-
-	return sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 1;
-}
-
 static struct bci_nbd_conn *conn_new(struct bc_nbd_server *s, int in_fd, int out_fd)
 {
 	struct bci_nbd_conn *c = calloc(1, sizeof(*c));
@@ -557,7 +559,7 @@ static struct bci_nbd_conn *conn_new(struct bc_nbd_server *s, int in_fd, int out
 	c->in_fd = in_fd;
 	c->out_fd = out_fd;
 	c->out_is_socket = fstat(out_fd, &st) == 0 && S_ISSOCK(st.st_mode);
-	c->can_poll = fstat(in_fd, &st) == 0 && S_ISSOCK(st.st_mode) && more_than_one_cpu();
+	c->can_poll = fstat(in_fd, &st) == 0 && S_ISSOCK(st.st_mode) && s->echo_poll_max > 0;
 	c->handshake_deadline = bci_nbd_now_ns() + s->handshake_ns;
 	pthread_mutex_init(&c->sched_lock, NULL);
 	pthread_cond_init(&c->sched_wake, NULL);

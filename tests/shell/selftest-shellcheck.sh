@@ -22,7 +22,7 @@ grep -q 'SC2034' control.out || fail "shellcheck did not report the unused varia
 
 ROOT=$(cd "$TESTS_DIR/.." && pwd)
 files=()
-for f in "$ROOT"/tests/shell/*.sh "$ROOT"/tests/shell/*.bash "$ROOT"/tests/ceph/*.sh "$ROOT"/scripts/*.sh "$ROOT"/bench/*.sh "$ROOT"/.ci/run \
+for f in "$ROOT"/tests/shell/*.sh "$ROOT"/tests/shell/*.bash "$ROOT"/tests/ceph/*.sh "$ROOT"/scripts/*.sh "$ROOT"/bench/*.sh "$ROOT"/bench/*.bash "$ROOT"/.ci/run \
 	"$ROOT"/tests/vm/vm.sh "$ROOT"/tests/vm/build-initramfs.sh "$ROOT"/data/completion/*; do
 	[ -e "$f" ] && files+=("$f")
 done
