@@ -525,8 +525,21 @@ disk_images() {
 	meta backing_fs "$fs"
 	meta image_plain "$IMG_PLAIN"
 	meta image_luks2 "$IMG_LUKS2"
-	# What creating them left dirty goes to the disk now, not during the jobs.
+	# What creating them left dirty goes to the disk now, not during the
+	# jobs; then out of the page cache, so both servers start cold.  The
+	# cache's folios keep the shape of the writes that made them (openssl's
+	# small ones for the plaintext, blockcrypt write's 64 KiB pieces), and
+	# on ext4 a 4k write costs a walk over every block of its folio: left
+	# in place, the images would carry the tools' shapes, not the servers'
+	# (RESULTS.md, #22 on ext4).
 	sync
+	/usr/bin/python3 - "$dir/plain.img" "$dir/luks2.img" <<'PY' || die "cannot drop the images from the page cache"
+import os, sys
+for path in sys.argv[1:]:
+    fd = os.open(path, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+PY
 }
 
 # bc_format BACKING TAG: LUKS2, 4096-byte sectors, 16 MiB header (so SIZE of
