@@ -12,6 +12,7 @@ when the server behaved, 1 (with "FAIL: ..." on stderr) when it did not.
 Every socket operation has a timeout, so a server that hangs fails.
 """
 import os
+import random
 import socket
 import struct
 import sys
@@ -61,6 +62,7 @@ CMD_WRITE = 1
 CMD_DISC = 2
 CMD_FLUSH = 3
 CMD_BLOCK_STATUS = 7
+CMD_FLAG_FUA = 1
 CMD_FLAG_DF = 1 << 2
 CMD_FLAG_REQ_ONE = 1 << 3
 TX_FLAG_SEND_DF = 1 << 7
@@ -878,6 +880,89 @@ def sc_trickle_rounds(sock, name, pid, rounds, seconds, gap_us):
           f"min_gap_us={min_gap * 1e6:.0f} stream_chunks={sent['stream']} control_chunks={sent['control']}")
 
 
+def any_reply(s, what):
+    """The next reply to a WRITE, simple or (an error) structured, with
+    structured replies negotiated or not: (cookie, error)."""
+    magic = struct.unpack(">I", recv_exact(s, 4, what))[0]
+    if magic == SIMPLE_REPLY_MAGIC:
+        err, cookie = struct.unpack(">IQ", recv_exact(s, 12, what))
+        return cookie, err
+    if magic != STRUCTURED_REPLY_MAGIC:
+        raise Fail(f"{what}: reply magic {magic:#x}")
+    flags, typ, cookie, n = struct.unpack(">HHQI", recv_exact(s, 16, what))
+    data = recv_exact(s, n, what)
+    if not flags & REPLY_FLAG_DONE or not typ & 0x8000:
+        raise Fail(f"{what}: a WRITE's structured reply is chunk type {typ} with flags {flags}")
+    return cookie, structured_error([(typ, data)])
+
+
+def sc_write_bursts(sock, name, image, structured, seed):
+    """Bursts of 40 small WRITEs (0 to 16 KiB, some unaligned, some FUA),
+    each burst in one send(), so that many arrive whole together and the
+    server runs them in batches, one reply write per batch.  A few in each
+    burst are refused (past the end: ENOSPC; an unknown flag: EINVAL), in
+    the middle of the others.  The writes of a burst never overlap, and
+    the next burst goes out when every reply is in.  Every cookie must be
+    answered exactly once with its error, simple replies for the good
+    ones, structured ERROR chunks for the refused ones once STRUCTURED_REPLY
+    was negotiated; afterwards the whole device must read back as IMAGE
+    (the expected device, as it was before) with the good writes applied
+    and nothing of the refused ones; IMAGE is updated to match."""
+    rng = random.Random(int(seed))
+    exp = bytearray(open(image, "rb").read())
+    size = len(exp)
+    s = start(sock)
+    if structured == "1":
+        send_option(s, OPT_STRUCTURED_REPLY)
+        expect_option_reply(s, OPT_STRUCTURED_REPLY, REP_ACK, "STRUCTURED_REPLY")
+    go(s, name)
+    slot = 64 << 10
+    cookie = 0xB0000
+    for burst in range(12):
+        want, blob, apply = {}, [], []
+        slots = rng.sample(range(size // slot), 40)
+        for i, sl in enumerate(slots):
+            cookie += 1
+            length = rng.choice([0, 512, 1000, 4096, 4096, 4096, 8192, 12288, 16384])
+            offset = sl * slot + rng.randrange(0, slot - length + 1)
+            flags = CMD_FLAG_FUA if rng.random() < 0.1 else 0
+            err = 0
+            if i % 13 == 5:
+                offset, length, err = size - 512, 4096, ENOSPC
+            elif i % 13 == 9:
+                flags, err = 1 << 9, EINVAL
+            payload = rng.randbytes(length)
+            blob.append(struct.pack(">IHHQQI", REQUEST_MAGIC, flags, CMD_WRITE, cookie, offset, length) + payload)
+            want[cookie] = err
+            if not err:
+                apply.append((offset, payload))
+        send(s, b"".join(blob), f"burst {burst + 1} of 40 WRITEs")
+        for _ in range(len(want)):
+            got, err = any_reply(s, f"burst {burst + 1}")
+            if got not in want:
+                raise Fail(f"burst {burst + 1}: a reply for cookie {got:#x}, which is not in flight "
+                           "(unknown, or answered twice)")
+            if err != want.pop(got):
+                raise Fail(f"burst {burst + 1}: cookie {got:#x} answered error {err}")
+        for offset, payload in apply:
+            exp[offset:offset + len(payload)] = payload
+    for off in range(0, size, 1 << 20):
+        n = min(1 << 20, size - off)
+        if structured == "1":
+            request(s, CMD_READ, off, n, cookie=0xEAD, flags=CMD_FLAG_DF)
+            chunks = structured_reply(s, 0xEAD, "read back")
+            if structured_error(chunks) or len(chunks) != 1:
+                raise Fail(f"read back at {off}: {len(chunks)} chunks, error {structured_error(chunks)}")
+            got = chunks[0][1][8:]
+        else:
+            got = read(s, off, n, 0xEAD, "read back")
+        if got != exp[off:off + n]:
+            i = next(i for i in range(n) if got[i] != exp[off + i])
+            raise Fail(f"the device differs from what was written at byte {off + i}")
+    disconnect(s)
+    open(image, "wb").write(exp)
+
+
 SCENARIOS = {
     "trickle-rounds": sc_trickle_rounds,
     "trickle-write": sc_trickle_write,
@@ -904,6 +989,7 @@ SCENARIOS = {
     "idle": sc_idle,
     "no-read": sc_no_read,
     "vanish-read": sc_vanish_read,
+    "write-bursts": sc_write_bursts,
 }
 
 
