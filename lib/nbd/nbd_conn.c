@@ -228,15 +228,12 @@ static ssize_t read_streaming(struct bci_nbd_conn *c, void *buf, size_t len)
 		c->poll_credit_ns = 0;
 	} else if (c->can_poll && c->echo) {
 		int64_t spent;
+		bool mine = __atomic_add_fetch(&srv->echo_pollers, 1, __ATOMIC_RELAXED) <= srv->echo_poll_max;
 
-		if (__atomic_add_fetch(&srv->echo_pollers, 1, __ATOMIC_RELAXED) <= srv->echo_poll_max) {
-			n = poll_socket(c, buf, len, NBD_ECHO_POLL_NS, &spent);
-			__atomic_sub_fetch(&srv->echo_pollers, 1, __ATOMIC_RELAXED);
-			if (n != -EAGAIN)
-				return n;
-		} else {
-			__atomic_sub_fetch(&srv->echo_pollers, 1, __ATOMIC_RELAXED);
-		}
+		n = mine ? poll_socket(c, buf, len, NBD_ECHO_POLL_NS, &spent) : -EAGAIN;
+		__atomic_sub_fetch(&srv->echo_pollers, 1, __ATOMIC_RELAXED);
+		if (n != -EAGAIN)
+			return n;
 	}
 	n = read_some(c->in_fd, buf, len);
 	if (n > 0 && c->can_poll)
