@@ -817,8 +817,8 @@ static int read_request(struct bci_nbd_conn *c, struct serve_state *st, struct b
 		return 1;
 	if (read_payload(c, q, *err, st->buf) < 0)
 		goto done; /* client vanished mid-write: nothing applied */
-	if (*err)
-		return 1;
+	if (*err || !ntail)
+		return 1; /* (no buffer at all for a lone WRITE of length 0) */
 	for (p = st->buf + q->length; st->ntail < ntail; st->ntail++) {
 		struct bci_nbd_request *t = &st->tail[st->ntail];
 		uint32_t *terr = &st->tail_err[st->ntail];
