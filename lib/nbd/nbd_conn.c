@@ -796,8 +796,8 @@ static unsigned batch_tail(const struct bci_nbd_conn *c, size_t skip, size_t *by
 
 /* Read the next request (and a WRITE payload into ST); the caller holds
  * the reader role.  A small WRITE takes with it the tail of a batch, if
- * one waits whole behind it in the read-ahead (ST's tail).  Returns 1 with a request to run, 0 when the connection is
- * done. */
+ * one waits whole behind it in the read-ahead (ST's tail).  Returns 1
+ * with a request to run, 0 when the connection is done. */
 static int read_request(struct bci_nbd_conn *c, struct serve_state *st, struct bci_nbd_request *q, uint32_t *err)
 {
 	size_t tail_bytes = 0;
